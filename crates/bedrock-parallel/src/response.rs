@@ -1,0 +1,115 @@
+//! The result of a whole batch.
+//!
+//! [`ParallelResponse`] keeps every outcome in input order, indexes them by id, and carries the
+//! [`BatchStats`] computed once when the batch ends.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::{BatchStats, ErrorStats, RequestError, RequestId, RequestOutcome, ResponseStats};
+
+/// Every outcome of a batch, in input order, with statistics.
+#[derive(Debug)]
+pub struct ParallelResponse<R, E> {
+    outcomes: Vec<RequestOutcome<R, E>>,
+    by_id: HashMap<RequestId, usize>,
+    stats: BatchStats,
+    stop_reason: Option<String>,
+}
+
+impl<R: ResponseStats, E: ErrorStats> ParallelResponse<R, E> {
+    /// Builds a response from outcomes (sorted here by input index).
+    pub fn new(
+        mut outcomes: Vec<RequestOutcome<R, E>>,
+        total_duration: Duration,
+        stop_reason: Option<String>,
+    ) -> Self {
+        outcomes.sort_by_key(|o| o.index);
+        let by_id = outcomes
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.id.clone(), i))
+            .collect();
+        let stats = BatchStats::from_outcomes(&outcomes, total_duration);
+        Self {
+            outcomes,
+            by_id,
+            stats,
+            stop_reason,
+        }
+    }
+}
+
+impl<R, E> ParallelResponse<R, E> {
+    /// All outcomes, in input order.
+    pub fn outcomes(&self) -> &[RequestOutcome<R, E>] {
+        &self.outcomes
+    }
+
+    /// Takes the outcomes, in input order.
+    pub fn into_outcomes(self) -> Vec<RequestOutcome<R, E>> {
+        self.outcomes
+    }
+
+    /// The outcome of the request with this id.
+    pub fn get(&self, id: &str) -> Option<&RequestOutcome<R, E>> {
+        self.by_id.get(id).and_then(|&i| self.outcomes.get(i))
+    }
+
+    /// The response of the request with this id, if it succeeded.
+    pub fn response(&self, id: &str) -> Option<&R> {
+        self.get(id).and_then(RequestOutcome::response)
+    }
+
+    /// Successful outcomes, in input order.
+    pub fn successes(&self) -> impl Iterator<Item = &RequestOutcome<R, E>> {
+        self.outcomes.iter().filter(|o| o.is_success())
+    }
+
+    /// Unsuccessful outcomes (failed or not run), in input order.
+    pub fn failures(&self) -> impl Iterator<Item = &RequestOutcome<R, E>> {
+        self.outcomes.iter().filter(|o| !o.is_success())
+    }
+
+    /// Ids of the unsuccessful requests, in input order (for a retry pass).
+    pub fn failed_ids(&self) -> Vec<RequestId> {
+        self.failures().map(|o| o.id.clone()).collect()
+    }
+
+    /// Errors of the unsuccessful requests, by id, in input order.
+    pub fn errors(&self) -> impl Iterator<Item = (&RequestId, &RequestError<E>)> {
+        self.outcomes
+            .iter()
+            .filter_map(|o| o.error().map(|e| (&o.id, e)))
+    }
+
+    /// Share of successful requests (1 for an empty batch).
+    pub fn success_rate(&self) -> f64 {
+        self.stats.success_rate()
+    }
+
+    /// True when every request succeeded.
+    pub fn all_succeeded(&self) -> bool {
+        self.stats.succeeded == self.stats.total
+    }
+
+    /// Statistics of the batch.
+    pub fn stats(&self) -> &BatchStats {
+        &self.stats
+    }
+
+    /// Why the batch stopped early, if it did.
+    pub fn stop_reason(&self) -> Option<&str> {
+        self.stop_reason.as_deref()
+    }
+
+    /// Number of requests.
+    pub fn len(&self) -> usize {
+        self.outcomes.len()
+    }
+
+    /// True for an empty batch.
+    pub fn is_empty(&self) -> bool {
+        self.outcomes.is_empty()
+    }
+}
