@@ -1,0 +1,403 @@
+//! Retry configuration: the original's knobs plus jitter, a total deadline and a real attempt cap.
+//!
+//! [`RetryConfig`] is `#[non_exhaustive]` with private fields: start from
+//! [`RetryConfig::standard`] or [`RetryConfig::disabled`], adjust with `with_*` setters, and call
+//! [`RetryConfig::build`] to validate.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::{AccessMethod, Backoff, Error, JitterMode};
+
+/// The order in which (model, region) targets are tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum RetryStrategy {
+    /// All regions of the first model, then all regions of the next model (`for model: for region`).
+    #[default]
+    RegionFirst,
+    /// All models in the first region, then all models in the next region (`for region: for model`).
+    ModelFirst,
+}
+
+impl FromStr for RetryStrategy {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+            "region_first" => Ok(RetryStrategy::RegionFirst),
+            "model_first" => Ok(RetryStrategy::ModelFirst),
+            _ => Err(Error::UnknownVariant {
+                kind: "retry strategy",
+                value: s.to_owned(),
+                expected: "region_first, model_first",
+            }),
+        }
+    }
+}
+
+impl fmt::Display for RetryStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RetryStrategy::RegionFirst => "region_first",
+            RetryStrategy::ModelFirst => "model_first",
+        })
+    }
+}
+
+/// How the caller's region list is re-ordered for each call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum RegionOrder {
+    /// The caller's order, every call.
+    #[default]
+    Fixed,
+    /// Rotated by one position per call (call `k` starts at region `k mod n`), spreading load.
+    Rotate,
+    /// A random permutation per call, from the planner's [`RandomSource`](crate::RandomSource).
+    Shuffle,
+}
+
+impl FromStr for RegionOrder {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "fixed" => Ok(RegionOrder::Fixed),
+            "rotate" => Ok(RegionOrder::Rotate),
+            "shuffle" => Ok(RegionOrder::Shuffle),
+            _ => Err(Error::UnknownVariant {
+                kind: "region order",
+                value: s.to_owned(),
+                expected: "fixed, rotate, shuffle",
+            }),
+        }
+    }
+}
+
+impl fmt::Display for RegionOrder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RegionOrder::Fixed => "fixed",
+            RegionOrder::Rotate => "rotate",
+            RegionOrder::Shuffle => "shuffle",
+        })
+    }
+}
+
+/// Retry settings for one client.
+///
+/// | Setting | [`standard()`](RetryConfig::standard) | [`disabled()`](RetryConfig::disabled) |
+/// |---|---|---|
+/// | `max_attempts` (first attempt included) | 4 (= the original's `max_retries` 3 + 1) | 1 |
+/// | `retry_delay` | 1 s | 1 s |
+/// | `backoff_multiplier` | 2.0 | 2.0 |
+/// | `max_retry_delay` | 60 s | 60 s |
+/// | `jitter` | [`JitterMode::Full`] | [`JitterMode::Full`] |
+/// | `total_deadline` | none | none |
+/// | `strategy` | [`RetryStrategy::RegionFirst`] | [`RetryStrategy::RegionFirst`] |
+/// | `region_order` | [`RegionOrder::Fixed`] | [`RegionOrder::Fixed`] |
+/// | `access_method_preference` | none (direct, then regional, then global profile) | none |
+/// | `enable_feature_fallback` | true | false |
+///
+/// Unlike the original, `max_attempts` bounds every attempt of a call, including moves to other
+/// targets and feature fallbacks.
+///
+/// ```
+/// use std::time::Duration;
+/// use bedrock_retry::{JitterMode, RetryConfig, RetryStrategy};
+///
+/// let config = RetryConfig::standard()
+///     .with_max_attempts(6)
+///     .with_strategy(RetryStrategy::ModelFirst)
+///     .with_jitter(JitterMode::None)
+///     .with_total_deadline(Some(Duration::from_secs(120)))
+///     .build()?;
+/// assert_eq!(config.max_retries(), 5);
+///
+/// let bad = RetryConfig::standard().with_backoff_multiplier(0.5).build();
+/// assert!(bad.is_err());
+/// # Ok::<(), bedrock_retry::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+#[must_use]
+pub struct RetryConfig {
+    max_attempts: u32,
+    retry_delay: Duration,
+    backoff_multiplier: f64,
+    max_retry_delay: Duration,
+    jitter: JitterMode,
+    total_deadline: Option<Duration>,
+    strategy: RetryStrategy,
+    region_order: RegionOrder,
+    access_method_preference: Option<AccessMethod>,
+    enable_feature_fallback: bool,
+}
+
+impl RetryConfig {
+    /// The standard settings (see the table above).
+    pub fn standard() -> Self {
+        RetryConfig {
+            max_attempts: 4,
+            retry_delay: Duration::from_secs(1),
+            backoff_multiplier: 2.0,
+            max_retry_delay: Duration::from_secs(60),
+            jitter: JitterMode::Full,
+            total_deadline: None,
+            strategy: RetryStrategy::RegionFirst,
+            region_order: RegionOrder::Fixed,
+            access_method_preference: None,
+            enable_feature_fallback: true,
+        }
+    }
+
+    /// A single attempt, no feature fallback.
+    pub fn disabled() -> Self {
+        RetryConfig::standard()
+            .with_max_attempts(1)
+            .with_feature_fallback(false)
+    }
+
+    /// Sets the maximum number of attempts per call, the first one included (at least 1).
+    pub fn with_max_attempts(mut self, max_attempts: u32) -> Self {
+        self.max_attempts = max_attempts;
+        self
+    }
+
+    /// Sets the maximum number of attempts after the first (the original's `max_retries`).
+    pub fn with_max_retries(self, max_retries: u32) -> Self {
+        self.with_max_attempts(max_retries.saturating_add(1))
+    }
+
+    /// Sets the delay before the first backed-off retry (the original's `retry_delay`).
+    pub fn with_retry_delay(mut self, delay: Duration) -> Self {
+        self.retry_delay = delay;
+        self
+    }
+
+    /// Sets the factor applied to the delay after each backed-off retry (finite, at least 1).
+    pub fn with_backoff_multiplier(mut self, multiplier: f64) -> Self {
+        self.backoff_multiplier = multiplier;
+        self
+    }
+
+    /// Sets the cap on any single delay, server-requested delays included.
+    pub fn with_max_retry_delay(mut self, delay: Duration) -> Self {
+        self.max_retry_delay = delay;
+        self
+    }
+
+    /// Sets how delays are randomised.
+    pub fn with_jitter(mut self, jitter: JitterMode) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// Sets the total time a call may take across all attempts and delays (`None`: unbounded).
+    /// No attempt starts if its delay would end past the deadline.
+    pub fn with_total_deadline(mut self, deadline: Option<Duration>) -> Self {
+        self.total_deadline = deadline;
+        self
+    }
+
+    /// Sets the target order.
+    pub fn with_strategy(mut self, strategy: RetryStrategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// Sets how regions are re-ordered per call.
+    pub fn with_region_order(mut self, order: RegionOrder) -> Self {
+        self.region_order = order;
+        self
+    }
+
+    /// Sets the preferred access method, used for a (model, region) pair when available there.
+    pub fn with_access_method_preference(mut self, preference: Option<AccessMethod>) -> Self {
+        self.access_method_preference = preference;
+        self
+    }
+
+    /// Enables or disables retrying the same target without a rejected [`Feature`](crate::Feature).
+    pub fn with_feature_fallback(mut self, enabled: bool) -> Self {
+        self.enable_feature_fallback = enabled;
+        self
+    }
+
+    /// The maximum number of attempts per call, the first one included.
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// The maximum number of attempts after the first.
+    pub fn max_retries(&self) -> u32 {
+        self.max_attempts.saturating_sub(1)
+    }
+
+    /// The delay before the first backed-off retry.
+    pub fn retry_delay(&self) -> Duration {
+        self.retry_delay
+    }
+
+    /// The backoff multiplier.
+    pub fn backoff_multiplier(&self) -> f64 {
+        self.backoff_multiplier
+    }
+
+    /// The cap on any single delay.
+    pub fn max_retry_delay(&self) -> Duration {
+        self.max_retry_delay
+    }
+
+    /// The jitter mode.
+    pub fn jitter(&self) -> JitterMode {
+        self.jitter
+    }
+
+    /// The total deadline across all attempts, if any.
+    pub fn total_deadline(&self) -> Option<Duration> {
+        self.total_deadline
+    }
+
+    /// The target order.
+    pub fn strategy(&self) -> RetryStrategy {
+        self.strategy
+    }
+
+    /// How regions are re-ordered per call.
+    pub fn region_order(&self) -> RegionOrder {
+        self.region_order
+    }
+
+    /// The preferred access method, if any.
+    pub fn access_method_preference(&self) -> Option<AccessMethod> {
+        self.access_method_preference
+    }
+
+    /// Whether feature fallback is enabled.
+    pub fn feature_fallback_enabled(&self) -> bool {
+        self.enable_feature_fallback
+    }
+
+    /// The backoff these settings describe.
+    pub fn backoff(&self) -> Backoff {
+        Backoff::new(
+            self.retry_delay,
+            self.backoff_multiplier,
+            self.max_retry_delay,
+            self.jitter,
+        )
+    }
+
+    /// Checks every value: `max_attempts` ≥ 1, multiplier finite and ≥ 1,
+    /// `retry_delay` ≤ `max_retry_delay`, and a non-zero deadline.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.max_attempts == 0 {
+            return Err(invalid("max_attempts", 0, "at least one attempt is required"));
+        }
+        if !self.backoff_multiplier.is_finite() {
+            return Err(invalid("backoff_multiplier", self.backoff_multiplier, "must be finite"));
+        }
+        if self.backoff_multiplier < 1.0 {
+            return Err(invalid(
+                "backoff_multiplier",
+                self.backoff_multiplier,
+                "must be at least 1.0 so delays never shrink",
+            ));
+        }
+        if self.retry_delay > self.max_retry_delay {
+            return Err(invalid(
+                "retry_delay",
+                format_args!("{:?} > max_retry_delay {:?}", self.retry_delay, self.max_retry_delay),
+                "must not exceed max_retry_delay",
+            ));
+        }
+        if self.total_deadline == Some(Duration::ZERO) {
+            return Err(invalid("total_deadline", "0s", "must be positive (use None for no deadline)"));
+        }
+        Ok(())
+    }
+
+    /// Validates and returns the configuration.
+    pub fn build(self) -> Result<Self, Error> {
+        self.validate()?;
+        Ok(self)
+    }
+}
+
+fn invalid(field: &'static str, value: impl fmt::Display, reason: &'static str) -> Error {
+    Error::InvalidConfig {
+        field,
+        value: value.to_string(),
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check_invalid(config: RetryConfig, field: &str) {
+        match config.build() {
+            Err(Error::InvalidConfig { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("expected InvalidConfig for {field}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn standard_matches_the_original() {
+        let c = RetryConfig::standard().build().unwrap();
+        assert_eq!(c.max_retries(), 3);
+        assert_eq!(c.max_attempts(), 4);
+        assert_eq!(c.retry_delay(), Duration::from_secs(1));
+        assert_eq!(c.backoff_multiplier(), 2.0);
+        assert_eq!(c.max_retry_delay(), Duration::from_secs(60));
+        assert_eq!(c.strategy(), RetryStrategy::RegionFirst);
+        assert_eq!(c.region_order(), RegionOrder::Fixed);
+        assert!(c.feature_fallback_enabled());
+        assert_eq!(c.access_method_preference(), None);
+    }
+
+    #[test]
+    fn disabled_is_one_attempt() {
+        let c = RetryConfig::disabled().build().unwrap();
+        assert_eq!(c.max_attempts(), 1);
+        assert!(!c.feature_fallback_enabled());
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        check_invalid(RetryConfig::standard().with_max_attempts(0), "max_attempts");
+        check_invalid(RetryConfig::standard().with_backoff_multiplier(0.99), "backoff_multiplier");
+        check_invalid(RetryConfig::standard().with_backoff_multiplier(f64::NAN), "backoff_multiplier");
+        check_invalid(RetryConfig::standard().with_backoff_multiplier(f64::INFINITY), "backoff_multiplier");
+        check_invalid(
+            RetryConfig::standard().with_retry_delay(Duration::from_secs(61)),
+            "retry_delay",
+        );
+        check_invalid(
+            RetryConfig::standard().with_total_deadline(Some(Duration::ZERO)),
+            "total_deadline",
+        );
+    }
+
+    #[test]
+    fn max_retries_saturates() {
+        assert_eq!(RetryConfig::standard().with_max_retries(u32::MAX).max_attempts(), u32::MAX);
+    }
+
+    #[test]
+    fn enums_parse() {
+        assert_eq!("REGION_FIRST".parse::<RetryStrategy>().unwrap(), RetryStrategy::RegionFirst);
+        assert_eq!("model-first".parse::<RetryStrategy>().unwrap(), RetryStrategy::ModelFirst);
+        assert_eq!("rotate".parse::<RegionOrder>().unwrap(), RegionOrder::Rotate);
+        assert_eq!("shuffle".parse::<RegionOrder>().unwrap(), RegionOrder::Shuffle);
+        assert_eq!("equal".parse::<JitterMode>().unwrap(), JitterMode::Equal);
+        assert!("sideways".parse::<RegionOrder>().is_err());
+        assert_eq!(RetryStrategy::ModelFirst.to_string(), "model_first");
+        assert_eq!(RegionOrder::Rotate.to_string(), "rotate");
+    }
+}

@@ -1,0 +1,255 @@
+//! Injected time: a [`Clock`] to read and a [`Sleep`] to wait.
+//!
+//! The retry core never reads the wall clock and never sleeps by itself. Production code passes
+//! [`SystemClock`] and [`TokioSleep`]; tests pass [`ManualClock`] and [`InstantSleep`], which make
+//! every delay observable and every test instant and deterministic.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// The future returned by [`Sleep::sleep`].
+pub type Sleeping = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A monotonic clock.
+///
+/// [`Clock::now`] returns the time elapsed since the clock's own origin. Values from different
+/// clocks must not be compared; every component of one retry setup shares one clock.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use bedrock_retry::{Clock, ManualClock};
+///
+/// let clock = ManualClock::new();
+/// let before = clock.now();
+/// clock.advance(Duration::from_secs(2));
+/// assert_eq!(clock.now() - before, Duration::from_secs(2));
+/// ```
+pub trait Clock: Send + Sync + fmt::Debug + 'static {
+    /// The time elapsed since this clock's origin. Never decreases.
+    fn now(&self) -> Duration;
+}
+
+/// An asynchronous sleeper.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use bedrock_retry::{InstantSleep, Sleep};
+///
+/// let sleep = InstantSleep::new();
+/// // The duration is recorded when the future is created; it completes at once.
+/// let pending = sleep.sleep(Duration::from_millis(500));
+/// drop(pending);
+/// assert_eq!(sleep.requested(), vec![Duration::from_millis(500)]);
+/// ```
+pub trait Sleep: Send + Sync + fmt::Debug + 'static {
+    /// Returns a future that completes after `duration`.
+    fn sleep(&self, duration: Duration) -> Sleeping;
+}
+
+impl<T: Clock + ?Sized> Clock for Arc<T> {
+    fn now(&self) -> Duration {
+        (**self).now()
+    }
+}
+
+impl<T: Sleep + ?Sized> Sleep for Arc<T> {
+    fn sleep(&self, duration: Duration) -> Sleeping {
+        (**self).sleep(duration)
+    }
+}
+
+/// The real monotonic clock, measuring from its creation.
+#[derive(Debug, Clone, Copy)]
+pub struct SystemClock {
+    origin: Instant,
+}
+
+impl SystemClock {
+    /// Creates a clock whose origin is now.
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "SystemClock is the one production source of monotonic time"
+    )]
+    pub fn new() -> Self {
+        SystemClock {
+            origin: Instant::now(),
+        }
+    }
+}
+
+impl Default for SystemClock {
+    fn default() -> Self {
+        SystemClock::new()
+    }
+}
+
+impl Clock for SystemClock {
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+}
+
+/// A [`Sleep`] backed by the tokio timer (so `#[tokio::test(start_paused = true)]` controls it).
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioSleep;
+
+#[cfg(feature = "tokio")]
+impl TokioSleep {
+    /// Creates a tokio sleeper.
+    pub fn new() -> Self {
+        TokioSleep
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl Sleep for TokioSleep {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "TokioSleep is the production sleeper that the rest of the code receives by injection"
+    )]
+    fn sleep(&self, duration: Duration) -> Sleeping {
+        Box::pin(tokio::time::sleep(duration))
+    }
+}
+
+/// A clock that only moves when told to. Cloning shares the same time. Meant for tests.
+#[derive(Debug, Clone, Default)]
+pub struct ManualClock {
+    nanos: Arc<AtomicU64>,
+}
+
+impl ManualClock {
+    /// Creates a clock at time zero.
+    pub fn new() -> Self {
+        ManualClock::default()
+    }
+
+    /// Moves the clock forward by `by` (saturating at about 584 years).
+    pub fn advance(&self, by: Duration) {
+        let add = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        let _ = self
+            .nanos
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| Some(n.saturating_add(add)));
+    }
+
+    /// Sets the clock to `to`, but never backwards.
+    pub fn set(&self, to: Duration) {
+        let to = u64::try_from(to.as_nanos()).unwrap_or(u64::MAX);
+        self.nanos.fetch_max(to, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Duration {
+        Duration::from_nanos(self.nanos.load(Ordering::SeqCst))
+    }
+}
+
+/// A sleeper that returns at once and records every requested duration. Meant for tests.
+///
+/// With [`InstantSleep::with_clock`] it also advances a [`ManualClock`] by each requested duration,
+/// so deadlines and cool-downs behave as if the time had really passed.
+#[derive(Debug, Clone, Default)]
+pub struct InstantSleep {
+    requested: Arc<Mutex<Vec<Duration>>>,
+    clock: Option<ManualClock>,
+}
+
+impl InstantSleep {
+    /// Creates a sleeper that records durations only.
+    pub fn new() -> Self {
+        InstantSleep::default()
+    }
+
+    /// Creates a sleeper that also advances `clock` by each requested duration.
+    pub fn with_clock(clock: ManualClock) -> Self {
+        InstantSleep {
+            requested: Arc::default(),
+            clock: Some(clock),
+        }
+    }
+
+    /// Every duration requested so far, in order.
+    pub fn requested(&self) -> Vec<Duration> {
+        self.requested
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The sum of every requested duration.
+    pub fn total(&self) -> Duration {
+        self.requested().iter().sum()
+    }
+}
+
+impl Sleep for InstantSleep {
+    fn sleep(&self, duration: Duration) -> Sleeping {
+        self.requested
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(duration);
+        if let Some(clock) = &self.clock {
+            clock.advance(duration);
+        }
+        Box::pin(std::future::ready(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[allow(dead_code, reason = "compile-only object safety check")]
+    fn assert_object_safe(_: &dyn Clock, _: &dyn Sleep, _: Arc<dyn Clock>, _: Arc<dyn Sleep>) {}
+
+    #[test]
+    fn manual_clock_moves_only_forward() {
+        let clock = ManualClock::new();
+        assert_eq!(clock.now(), Duration::ZERO);
+        clock.advance(Duration::from_millis(1500));
+        clock.set(Duration::from_millis(10));
+        assert_eq!(clock.now(), Duration::from_millis(1500));
+        clock.advance(Duration::MAX);
+        assert_eq!(clock.now(), Duration::from_nanos(u64::MAX));
+    }
+
+    #[tokio::test]
+    async fn instant_sleep_records_and_advances() {
+        let clock = ManualClock::new();
+        let sleep = InstantSleep::with_clock(clock.clone());
+        sleep.sleep(Duration::from_millis(100)).await;
+        sleep.sleep(Duration::from_millis(250)).await;
+        assert_eq!(
+            sleep.requested(),
+            vec![Duration::from_millis(100), Duration::from_millis(250)]
+        );
+        assert_eq!(sleep.total(), Duration::from_millis(350));
+        assert_eq!(clock.now(), Duration::from_millis(350));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tokio_sleep_uses_virtual_time() {
+        let start = tokio::time::Instant::now();
+        TokioSleep::new().sleep(Duration::from_secs(30)).await;
+        assert!(tokio::time::Instant::now() - start >= Duration::from_secs(30));
+    }
+
+    #[test]
+    fn system_clock_is_monotonic() {
+        let clock = SystemClock::new();
+        let a = clock.now();
+        let b = clock.now();
+        assert!(b >= a);
+    }
+}
