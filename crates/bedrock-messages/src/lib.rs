@@ -1,0 +1,63 @@
+//! Amazon Bedrock Converse messages: a serde model of the wire JSON, fluent builders, format
+//! detection and local limit checks.
+//!
+//! Everything here is plain data: no network, no async runtime. The only IO is reading local
+//! files in the `*_file` builder methods.
+//!
+//! Main types:
+//! - [`ConverseRequest`] (built with [`ConverseRequest::builder`]) serialises to exactly the
+//!   Converse request body; [`ConverseResponse`] parses the response body.
+//! - [`Message`], [`ContentBlock`], [`SystemBlock`], [`InferenceConfig`], [`ToolConfig`],
+//!   [`GuardrailConfig`] mirror the wire shapes.
+//! - [`MessageBuilder`] adds text, images, documents, videos, cache points and tool blocks.
+//! - [`format`] recognises media formats from names and bytes; [`limits`] holds every limit with
+//!   its source; [`Error`] names the offending part, the rule and the limit.
+//! - [`sdk`] converts both ways to `aws-sdk-bedrockruntime` types and fills SDK fluent builders.
+//!
+//! ```
+//! use bedrock_messages::{ConverseRequest, ImageFormat, Message};
+//!
+//! # fn main() -> Result<(), bedrock_messages::Error> {
+//! let png: &[u8] = &[
+//!     0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0,
+//!     b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82,
+//! ];
+//! let request = ConverseRequest::builder()
+//!     .system("You describe images.")
+//!     .message_builder(Message::user().text("What is this?").image_bytes(png.to_vec(), ImageFormat::Png))
+//!     .max_tokens(256)
+//!     .build()?;
+//! let body = request.to_json()?;
+//! assert_eq!(body["messages"][0]["content"][1]["image"]["format"], "png");
+//! assert_eq!(body["inferenceConfig"]["maxTokens"], 256);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Features: none; the crate always depends on the SDK types for [`sdk`].
+#![forbid(unsafe_code)]
+#![doc(test(attr(deny(warnings))))]
+
+mod builder;
+mod error;
+pub mod format;
+pub mod limits;
+mod model;
+mod response;
+pub mod sdk;
+mod validate;
+
+pub use builder::{ConverseRequestBuilder, MessageBuilder};
+pub use error::{Error, ErrorKind};
+pub use format::{DocumentFormat, ImageFormat, MediaKind, VideoFormat, Warning};
+pub use limits::{Limits, Rule};
+pub use model::{
+    CachePointBlock, CachePointType, CacheTtl, CitationsConfig, ContentBlock, ConverseRequest,
+    DocumentBlock, DocumentContentBlock, DocumentSource, GuardContentBlock, GuardImage,
+    GuardImageFormat, GuardImageSource, GuardQualifier, GuardText, GuardrailConfig, GuardrailTrace,
+    ImageBlock, InferenceConfig, Latency, MediaSource, Message, PerformanceConfig,
+    ReasoningContentBlock, ReasoningText, Role, S3Location, StreamProcessingMode, SystemBlock,
+    SystemTool, Tool, ToolChoice, ToolConfig, ToolInputSchema, ToolResultBlock, ToolResultContent,
+    ToolResultStatus, ToolSpec, ToolUseBlock, VideoBlock,
+};
+pub use response::{ConverseOutput, ConverseResponse, Metrics, StopReason, TokenUsage};

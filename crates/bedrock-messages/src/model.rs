@@ -1,0 +1,623 @@
+//! Serde types that mirror the Converse JSON exactly.
+//!
+//! The field names, the single-key union objects and the base64 blobs are those of the Converse
+//! wire format, so `serde_json::to_value(&request)` is the request body Bedrock receives (without
+//! `modelId`, which travels in the path). Keeping the model as plain data lets other crates hash,
+//! cache and snapshot requests without touching the SDK; [`crate::sdk`] converts to the SDK.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::format::{DocumentFormat, ImageFormat, VideoFormat, Warning, wire_enum};
+
+/// Base64 (standard alphabet, padded) for blob fields.
+pub(crate) mod b64 {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use bytes::Bytes;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(b: &Bytes, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(b))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        STANDARD
+            .decode(s.as_bytes())
+            .map(Bytes::from)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+wire_enum! {
+    /// Who speaks a message.
+    Role { /// The caller.
+    User = "user", /// The model.
+    Assistant = "assistant" }
+}
+
+/// One turn of the conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// Who speaks.
+    pub role: Role,
+    /// The blocks, in order.
+    pub content: Vec<ContentBlock>,
+}
+
+/// One block of message content; serialised as a single-key object such as `{"text": "hi"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum ContentBlock {
+    /// Plain text.
+    Text(String),
+    /// An image.
+    Image(ImageBlock),
+    /// A document.
+    Document(DocumentBlock),
+    /// A video.
+    Video(VideoBlock),
+    /// A tool call made by the model.
+    ToolUse(ToolUseBlock),
+    /// The result of a tool call, sent by the caller.
+    ToolResult(ToolResultBlock),
+    /// A prompt-cache checkpoint.
+    CachePoint(CachePointBlock),
+    /// Content a guardrail should evaluate.
+    GuardContent(GuardContentBlock),
+    /// Model reasoning (to be sent back unchanged in multi-turn conversations).
+    ReasoningContent(ReasoningContentBlock),
+}
+
+/// Where a blob lives in S3.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct S3Location {
+    /// `s3://bucket/key`.
+    pub uri: String,
+    /// The bucket owner's account id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket_owner: Option<String>,
+}
+
+/// Source of an image or video.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum MediaSource {
+    /// Inline bytes, sent as base64.
+    Bytes(#[serde(with = "b64")] Bytes),
+    /// An object in S3.
+    S3Location(S3Location),
+}
+
+impl MediaSource {
+    /// The inline bytes, if any.
+    #[must_use]
+    pub fn bytes(&self) -> Option<&Bytes> {
+        match self {
+            Self::Bytes(b) => Some(b),
+            Self::S3Location(_) => None,
+        }
+    }
+}
+
+/// An image block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageBlock {
+    /// The image format.
+    pub format: ImageFormat,
+    /// Where the image comes from.
+    pub source: MediaSource,
+}
+
+/// A video block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VideoBlock {
+    /// The video format.
+    pub format: VideoFormat,
+    /// Where the video comes from.
+    pub source: MediaSource,
+}
+
+/// Source of a document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DocumentSource {
+    /// Inline bytes, sent as base64.
+    Bytes(#[serde(with = "b64")] Bytes),
+    /// An object in S3.
+    S3Location(S3Location),
+    /// Inline text.
+    Text(String),
+    /// Structured text chunks.
+    Content(Vec<DocumentContentBlock>),
+}
+
+/// One chunk of a structured document source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DocumentContentBlock {
+    /// A text chunk.
+    Text(String),
+}
+
+/// Whether the model should cite a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CitationsConfig {
+    /// Citations on or off.
+    pub enabled: bool,
+}
+
+/// A document block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentBlock {
+    /// The document format.
+    pub format: DocumentFormat,
+    /// A name Bedrock shows the model (see [`crate::format::validate_document_name`]).
+    pub name: String,
+    /// Where the document comes from.
+    pub source: DocumentSource,
+    /// Extra context for the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// Citation settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub citations: Option<CitationsConfig>,
+}
+
+/// A tool call made by the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolUseBlock {
+    /// Id to answer in a [`ToolResultBlock`].
+    pub tool_use_id: String,
+    /// Tool name.
+    pub name: String,
+    /// Arguments, as JSON.
+    pub input: Value,
+    /// `server_tool_use` for tools Bedrock runs itself.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+wire_enum! {
+    /// Outcome of a tool call.
+    ToolResultStatus { /// It worked.
+    Success = "success", /// It failed.
+    Error = "error" }
+}
+
+/// One item of a tool result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum ToolResultContent {
+    /// JSON output.
+    Json(Value),
+    /// Text output.
+    Text(String),
+    /// An image.
+    Image(ImageBlock),
+    /// A document.
+    Document(DocumentBlock),
+    /// A video.
+    Video(VideoBlock),
+}
+
+/// The result of a tool call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolResultBlock {
+    /// The id from the [`ToolUseBlock`].
+    pub tool_use_id: String,
+    /// The output.
+    pub content: Vec<ToolResultContent>,
+    /// Success or error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ToolResultStatus>,
+}
+
+wire_enum! {
+    /// Kind of cache point; Bedrock knows only `default`.
+    CachePointType { /// The default cache point.
+    Default = "default" }
+}
+
+wire_enum! {
+    /// Cache time-to-live.
+    CacheTtl { /// Five minutes.
+    FiveMinutes = "5m", /// One hour (newer Claude models).
+    OneHour = "1h" }
+}
+
+/// A prompt-cache checkpoint: everything before it may be cached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachePointBlock {
+    /// Always `default`.
+    #[serde(rename = "type")]
+    pub kind: CachePointType,
+    /// Optional TTL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<CacheTtl>,
+}
+
+impl CachePointBlock {
+    /// `{"type":"default"}`.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            kind: CachePointType::Default,
+            ttl: None,
+        }
+    }
+
+    /// A cache point with a TTL.
+    #[must_use]
+    pub fn with_ttl(ttl: CacheTtl) -> Self {
+        Self {
+            kind: CachePointType::Default,
+            ttl: Some(ttl),
+        }
+    }
+}
+
+impl Default for CachePointBlock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+wire_enum! {
+    /// How a guardrail should treat guarded text.
+    GuardQualifier { /// Grounding source.
+    GroundingSource = "grounding_source", /// The query.
+    Query = "query", /// Content to guard.
+    GuardContent = "guard_content" }
+}
+
+wire_enum! {
+    /// Image formats a guardrail accepts.
+    GuardImageFormat { /// PNG.
+    Png = "png", /// JPEG.
+    Jpeg = "jpeg" }
+}
+
+/// Text for a guardrail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardText {
+    /// The text.
+    pub text: String,
+    /// Qualifiers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qualifiers: Option<Vec<GuardQualifier>>,
+}
+
+/// Source of a guarded image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum GuardImageSource {
+    /// Inline bytes.
+    Bytes(#[serde(with = "b64")] Bytes),
+}
+
+/// An image for a guardrail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardImage {
+    /// PNG or JPEG.
+    pub format: GuardImageFormat,
+    /// The bytes.
+    pub source: GuardImageSource,
+}
+
+/// Content a guardrail evaluates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum GuardContentBlock {
+    /// Text.
+    Text(GuardText),
+    /// An image.
+    Image(GuardImage),
+}
+
+/// Reasoning text with its signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReasoningText {
+    /// The reasoning.
+    pub text: String,
+    /// Signature to verify it was produced by the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+}
+
+/// Model reasoning.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ReasoningContentBlock {
+    /// Readable reasoning.
+    ReasoningText(ReasoningText),
+    /// Encrypted reasoning.
+    RedactedContent(#[serde(with = "b64")] Bytes),
+}
+
+/// One block of the system prompt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum SystemBlock {
+    /// Text.
+    Text(String),
+    /// Guarded content.
+    GuardContent(GuardContentBlock),
+    /// A prompt-cache checkpoint.
+    CachePoint(CachePointBlock),
+}
+
+/// Sampling parameters. `None` fields are omitted from the JSON.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InferenceConfig {
+    /// Maximum tokens to generate (1 to `i32::MAX`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// 0 to 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    /// 0 to 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f32>,
+    /// Sequences that stop generation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_sequences: Option<Vec<String>>,
+}
+
+/// A tool's JSON schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ToolInputSchema {
+    /// JSON Schema.
+    Json(Value),
+}
+
+/// A tool the model may call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolSpec {
+    /// Name, `[a-zA-Z0-9_-]{1,64}`.
+    pub name: String,
+    /// What the tool does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Its input schema.
+    pub input_schema: ToolInputSchema,
+    /// Strict schema adherence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict: Option<bool>,
+}
+
+impl ToolSpec {
+    /// A tool with a name, description and JSON schema.
+    #[must_use]
+    pub fn new(name: impl Into<String>, description: impl Into<String>, schema: Value) -> Self {
+        Self {
+            name: name.into(),
+            description: Some(description.into()),
+            input_schema: ToolInputSchema::Json(schema),
+            strict: None,
+        }
+    }
+}
+
+/// A tool Bedrock provides.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemTool {
+    /// Its name.
+    pub name: String,
+}
+
+/// One entry of `toolConfig.tools`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum Tool {
+    /// A tool specification.
+    #[serde(rename = "toolSpec")]
+    Spec(ToolSpec),
+    /// A tool Bedrock provides.
+    SystemTool(SystemTool),
+    /// A prompt-cache checkpoint after the tools so far.
+    CachePoint(CachePointBlock),
+}
+
+/// Which tool the model must use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ToolChoice {
+    /// The model decides.
+    Auto {},
+    /// The model must call some tool.
+    Any {},
+    /// The model must call this tool.
+    Tool {
+        /// The tool name.
+        name: String,
+    },
+}
+
+/// Tools and the tool choice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolConfig {
+    /// At least one tool.
+    pub tools: Vec<Tool>,
+    /// The choice; the model decides when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<ToolChoice>,
+}
+
+wire_enum! {
+    /// Guardrail trace setting.
+    GuardrailTrace { /// Trace on.
+    Enabled = "enabled", /// Trace off.
+    Disabled = "disabled", /// Full trace.
+    EnabledFull = "enabled_full" }
+}
+
+wire_enum! {
+    /// How a guardrail processes a stream.
+    StreamProcessingMode { /// Hold chunks until checked.
+    Sync = "sync", /// Check in the background.
+    Async = "async" }
+}
+
+/// A guardrail to apply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GuardrailConfig {
+    /// Guardrail id or ARN.
+    pub guardrail_identifier: String,
+    /// `DRAFT` or a version number.
+    pub guardrail_version: String,
+    /// Trace setting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<GuardrailTrace>,
+    /// Stream processing mode; used only by ConverseStream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_processing_mode: Option<StreamProcessingMode>,
+}
+
+wire_enum! {
+    /// Latency setting.
+    Latency { /// Standard.
+    Standard = "standard", /// Latency-optimised inference.
+    Optimized = "optimized" }
+}
+
+/// Performance settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PerformanceConfig {
+    /// Latency setting.
+    pub latency: Latency,
+}
+
+/// A Converse request body (everything but `modelId`).
+///
+/// Build one with [`ConverseRequest::builder`], which validates every limit; deserialising one
+/// does not validate. Warnings from the builder (such as a format mismatch) are kept in
+/// [`ConverseRequest::warnings`] and are not serialised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct ConverseRequest {
+    /// The conversation.
+    pub messages: Vec<Message>,
+    /// The system prompt.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub system: Vec<SystemBlock>,
+    /// Sampling parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inference_config: Option<InferenceConfig>,
+    /// Tools.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_config: Option<ToolConfig>,
+    /// Guardrail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardrail_config: Option<GuardrailConfig>,
+    /// Model-native fields, passed through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub additional_model_request_fields: Option<Value>,
+    /// JSON pointers of model-native response fields to return.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub additional_model_response_field_paths: Vec<String>,
+    /// Metadata for invocation logs.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub request_metadata: BTreeMap<String, String>,
+    /// Performance settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub performance_config: Option<PerformanceConfig>,
+    #[serde(skip)]
+    pub(crate) warnings: Vec<Warning>,
+}
+
+impl ConverseRequest {
+    /// Starts a validated request.
+    pub fn builder() -> crate::builder::ConverseRequestBuilder {
+        crate::builder::ConverseRequestBuilder::new()
+    }
+
+    /// Warnings collected while building (not serialised).
+    #[must_use]
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
+    }
+
+    /// The request body as JSON.
+    ///
+    /// # Errors
+    /// Only if a free-form JSON value cannot be serialised (never for values built from JSON).
+    pub fn to_json(&self) -> Result<Value, Error> {
+        serde_json::to_value(self).map_err(|e| Error::conversion("request", e.to_string()))
+    }
+
+    /// Checks every rule of [`Limits`](crate::Limits) on an already assembled request,
+    /// e.g. one deserialised or edited after building.
+    ///
+    /// # Errors
+    /// The first broken rule.
+    pub fn validate(&self, limits: &crate::Limits) -> Result<(), Error> {
+        crate::validate::validate_request(self, limits)
+    }
+}
+
+use crate::error::Error;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn blocks_serialise_as_single_key_objects() {
+        let m = Message {
+            role: Role::User,
+            content: vec![
+                ContentBlock::Text("hi".into()),
+                ContentBlock::Image(ImageBlock {
+                    format: ImageFormat::Png,
+                    source: MediaSource::Bytes(Bytes::from_static(b"abc")),
+                }),
+                ContentBlock::CachePoint(CachePointBlock::new()),
+            ],
+        };
+        assert_eq!(
+            serde_json::to_value(&m).unwrap(),
+            json!({"role":"user","content":[
+                {"text":"hi"},
+                {"image":{"format":"png","source":{"bytes":"YWJj"}}},
+                {"cachePoint":{"type":"default"}}
+            ]})
+        );
+    }
+
+    #[test]
+    fn tool_choice_and_tools_use_wire_names() {
+        let t = ToolConfig {
+            tools: vec![Tool::Spec(ToolSpec::new("f", "d", json!({"type":"object"})))],
+            tool_choice: Some(ToolChoice::Auto {}),
+        };
+        assert_eq!(
+            serde_json::to_value(&t).unwrap(),
+            json!({"tools":[{"toolSpec":{"name":"f","description":"d","inputSchema":{"json":{"type":"object"}}}}],"toolChoice":{"auto":{}}})
+        );
+    }
+
+    #[test]
+    fn bad_base64_is_a_deserialisation_error() {
+        let r: Result<MediaSource, _> = serde_json::from_value(json!({"bytes":"!!"}));
+        assert!(r.is_err());
+    }
+}

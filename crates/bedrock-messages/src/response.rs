@@ -1,0 +1,237 @@
+//! The Converse response body.
+//!
+//! Callers need the text, the tool calls and the token usage of a response, whether it came from
+//! the SDK or from recorded JSON. [`ConverseResponse`] mirrors the wire body so recordings
+//! deserialise directly, and converts from the SDK output in [`crate::sdk`].
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+use crate::model::{ContentBlock, Message, PerformanceConfig, ToolUseBlock};
+
+/// Why the model stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StopReason {
+    /// The turn ended normally.
+    EndTurn,
+    /// The model wants a tool result.
+    ToolUse,
+    /// `maxTokens` reached.
+    MaxTokens,
+    /// A stop sequence matched.
+    StopSequence,
+    /// A guardrail intervened.
+    GuardrailIntervened,
+    /// Content was filtered.
+    ContentFiltered,
+    /// The model produced malformed output.
+    MalformedModelOutput,
+    /// The model produced a malformed tool call.
+    MalformedToolUse,
+    /// The context window was exceeded.
+    ModelContextWindowExceeded,
+    /// A value this version does not know.
+    Unknown(String),
+}
+
+impl StopReason {
+    /// The wire spelling.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::EndTurn => "end_turn",
+            Self::ToolUse => "tool_use",
+            Self::MaxTokens => "max_tokens",
+            Self::StopSequence => "stop_sequence",
+            Self::GuardrailIntervened => "guardrail_intervened",
+            Self::ContentFiltered => "content_filtered",
+            Self::MalformedModelOutput => "malformed_model_output",
+            Self::MalformedToolUse => "malformed_tool_use",
+            Self::ModelContextWindowExceeded => "model_context_window_exceeded",
+            Self::Unknown(s) => s,
+        }
+    }
+}
+
+impl From<&str> for StopReason {
+    fn from(s: &str) -> Self {
+        match s {
+            "end_turn" => Self::EndTurn,
+            "tool_use" => Self::ToolUse,
+            "max_tokens" => Self::MaxTokens,
+            "stop_sequence" => Self::StopSequence,
+            "guardrail_intervened" => Self::GuardrailIntervened,
+            "content_filtered" => Self::ContentFiltered,
+            "malformed_model_output" => Self::MalformedModelOutput,
+            "malformed_tool_use" => Self::MalformedToolUse,
+            "model_context_window_exceeded" => Self::ModelContextWindowExceeded,
+            other => Self::Unknown(other.to_owned()),
+        }
+    }
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for StopReason {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for StopReason {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Ok(Self::from(s.as_ref()))
+    }
+}
+
+/// Token counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenUsage {
+    /// Uncached input tokens.
+    pub input_tokens: u32,
+    /// Output tokens.
+    pub output_tokens: u32,
+    /// Total tokens.
+    pub total_tokens: u32,
+    /// Input tokens read from the prompt cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_read_input_tokens: Option<u32>,
+    /// Input tokens written to the prompt cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_input_tokens: Option<u32>,
+}
+
+/// Server-side metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Metrics {
+    /// Server latency in milliseconds.
+    pub latency_ms: u64,
+}
+
+/// The `output` union; its only member is `message`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum ConverseOutput {
+    /// The model's message.
+    Message(Message),
+}
+
+/// A Converse response body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct ConverseResponse {
+    /// The model's output.
+    pub output: ConverseOutput,
+    /// Why it stopped.
+    pub stop_reason: StopReason,
+    /// Token counts.
+    pub usage: TokenUsage,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Model-native fields requested with `additionalModelResponseFieldPaths`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub additional_model_response_fields: Option<Value>,
+    /// Guardrail and prompt-router trace, as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<Value>,
+    /// The performance setting used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub performance_config: Option<PerformanceConfig>,
+}
+
+impl ConverseResponse {
+    /// A response carrying one assistant message (useful for tests and simulators).
+    #[must_use]
+    pub fn new(message: Message, stop_reason: StopReason, usage: TokenUsage, metrics: Metrics) -> Self {
+        Self {
+            output: ConverseOutput::Message(message),
+            stop_reason,
+            usage,
+            metrics,
+            additional_model_response_fields: None,
+            trace: None,
+            performance_config: None,
+        }
+    }
+
+    /// The output message.
+    #[must_use]
+    pub fn message(&self) -> &Message {
+        match &self.output {
+            ConverseOutput::Message(m) => m,
+        }
+    }
+
+    /// All text blocks joined without separator.
+    #[must_use]
+    pub fn text(&self) -> String {
+        self.message()
+            .content
+            .iter()
+            .filter_map(|b| match b {
+                ContentBlock::Text(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The tool calls, in order.
+    pub fn tool_uses(&self) -> impl Iterator<Item = &ToolUseBlock> {
+        self.message().content.iter().filter_map(|b| match b {
+            ContentBlock::ToolUse(t) => Some(t),
+            _ => None,
+        })
+    }
+
+    /// Token counts.
+    #[must_use]
+    pub fn usage(&self) -> &TokenUsage {
+        &self.usage
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_the_documented_body_and_helpers_work() {
+        let r: ConverseResponse = serde_json::from_value(json!({
+            "output": {"message": {"role": "assistant", "content": [
+                {"text": "Hel"}, {"text": "lo"},
+                {"toolUse": {"toolUseId": "t1", "name": "f", "input": {"a": 1}}}
+            ]}},
+            "stopReason": "tool_use",
+            "usage": {"inputTokens": 12, "outputTokens": 34, "totalTokens": 46,
+                      "cacheReadInputTokens": 5, "cacheWriteInputTokens": 0},
+            "metrics": {"latencyMs": 812},
+            "trace": {"promptRouter": {"invokedModelId": "arn:x"}}
+        }))
+        .unwrap();
+        assert_eq!(r.text(), "Hello");
+        assert_eq!(r.tool_uses().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["f"]);
+        assert_eq!(r.usage().cache_read_input_tokens, Some(5));
+        assert_eq!(r.stop_reason, StopReason::ToolUse);
+        assert_eq!(r.metrics.latency_ms, 812);
+    }
+
+    #[test]
+    fn unknown_stop_reasons_survive() {
+        let s: StopReason = serde_json::from_value(json!("brand_new")).unwrap();
+        assert_eq!(s, StopReason::Unknown("brand_new".into()));
+        assert_eq!(serde_json::to_value(&s).unwrap(), json!("brand_new"));
+    }
+}
