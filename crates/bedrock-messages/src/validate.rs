@@ -237,6 +237,23 @@ pub(crate) fn validate_message(m: &Message, prefix: &str, ctx: &mut Ctx<'_>) -> 
 /// Every rule, on a whole request.
 pub(crate) fn validate_request(req: &ConverseRequest, limits: &Limits) -> Result<(), Error> {
     let mut ctx = Ctx::new(limits);
+    // Bedrock's cache prefix order is tools, system, messages; count cache points in that order.
+    if let Some(tc) = &req.tool_config {
+        if tc.tools.is_empty() {
+            return Err(Error::invalid("toolConfig.tools", Rule::EmptyTools, "no tools"));
+        }
+        for (i, t) in tc.tools.iter().enumerate() {
+            let part = format!("toolConfig.tools[{i}]");
+            match t {
+                Tool::Spec(s) => check_name(&s.name, &part, Rule::ToolName, &[])?,
+                Tool::SystemTool(s) => check_name(&s.name, &part, Rule::ToolName, &[])?,
+                Tool::CachePoint(_) => ctx.add_cache_point(&part)?,
+            }
+        }
+        if let Some(ToolChoice::Tool { name }) = &tc.tool_choice {
+            check_name(name, "toolConfig.toolChoice", Rule::ToolName, &[])?;
+        }
+    }
     for (i, s) in req.system.iter().enumerate() {
         let part = format!("system[{i}]");
         match s {
@@ -262,22 +279,6 @@ pub(crate) fn validate_request(req: &ConverseRequest, limits: &Limits) -> Result
         }
         prev = Some(m.role);
         validate_message(m, &prefix, &mut ctx)?;
-    }
-    if let Some(tc) = &req.tool_config {
-        if tc.tools.is_empty() {
-            return Err(Error::invalid("toolConfig.tools", Rule::EmptyTools, "no tools"));
-        }
-        for (i, t) in tc.tools.iter().enumerate() {
-            let part = format!("toolConfig.tools[{i}]");
-            match t {
-                Tool::Spec(s) => check_name(&s.name, &part, Rule::ToolName, &[])?,
-                Tool::SystemTool(s) => check_name(&s.name, &part, Rule::ToolName, &[])?,
-                Tool::CachePoint(_) => ctx.add_cache_point(&part)?,
-            }
-        }
-        if let Some(ToolChoice::Tool { name }) = &tc.tool_choice {
-            check_name(name, "toolConfig.toolChoice", Rule::ToolName, &[])?;
-        }
     }
     if let Some(ic) = &req.inference_config {
         if let Some(mt) = ic.max_tokens {
