@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use futures::future::{BoxFuture, FutureExt};
 use futures::stream::{FuturesUnordered, Stream, StreamExt};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -75,7 +75,7 @@ pub type ProgressCallback = Arc<dyn Fn(&Progress) + Send + Sync>;
 ///
 /// ```
 /// use std::sync::Arc;
-/// use bedrock_parallel::{BatchRequest, ConverseService, ErrorStats, ParallelConfig, ParallelExecutor, Placement, ResponseStats};
+/// use bedrock_parallel::{BatchRequest, ConverseService, ParallelConfig, ParallelExecutor, Placement, ResponseStats};
 /// use futures::future::{BoxFuture, FutureExt};
 ///
 /// #[derive(Debug)]
@@ -328,14 +328,19 @@ struct Counts {
 }
 
 type StopSignal = Option<Arc<str>>;
+type InputStream<Req> = Pin<Box<dyn Stream<Item = BatchRequest<Req>> + Send>>;
 type TaskOutput<S> = (
     Result<<S as ConverseService>::Response, RequestError<<S as ConverseService>::Error>>,
     Duration,
+    Option<OwnedSemaphorePermit>,
 );
 
 struct Finished<S: ConverseService> {
     outcome: RequestOutcome<S::Response, S::Error>,
     primary: Option<usize>,
+    /// The region slot, released only after the failure policy has seen the outcome, so a
+    /// request waiting for the slot observes a stop caused by this one.
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 /// Outcomes of a batch, yielded as requests finish (in completion order).
@@ -345,7 +350,7 @@ struct Finished<S: ConverseService> {
 #[must_use = "streams do nothing unless polled"]
 pub struct OutcomeStream<S: ConverseService> {
     service: Arc<S>,
-    input: Option<Pin<Box<dyn Stream<Item = BatchRequest<S::Request>> + Send>>>,
+    input: Option<InputStream<S::Request>>,
     in_flight: FuturesUnordered<BoxFuture<'static, Finished<S>>>,
     assigner: RegionAssigner,
     region_limits: Vec<Arc<Semaphore>>,
@@ -430,19 +435,21 @@ impl<S: ConverseService> OutcomeStream<S> {
         let dispatched = Instant::now();
         self.in_flight.push(
             async move {
-                let (result, duration) = match handle.await {
+                let (result, duration, permit) = match handle.await {
                     Ok(output) => output,
                     Err(join) if join.is_panic() => (
                         Err(RequestError::Panicked {
                             message: panic_message(join.into_panic().as_ref()),
                         }),
                         dispatched.elapsed(),
+                        None,
                     ),
                     Err(_) => (
                         Err(RequestError::Cancelled {
                             reason: "the request's task was aborted".to_owned(),
                         }),
                         Duration::ZERO,
+                        None,
                     ),
                 };
                 Finished {
@@ -454,6 +461,7 @@ impl<S: ConverseService> OutcomeStream<S> {
                         assigned_regions,
                     },
                     primary,
+                    permit,
                 }
             }
             .boxed(),
@@ -544,9 +552,15 @@ impl<S: ConverseService> Stream for OutcomeStream<S> {
             }
         }
         match this.in_flight.poll_next_unpin(cx) {
-            Poll::Ready(Some(finished)) => {
-                this.assigner.release(finished.primary);
-                Poll::Ready(Some(this.emit(finished.outcome)))
+            Poll::Ready(Some(Finished {
+                outcome,
+                primary,
+                permit,
+            })) => {
+                this.assigner.release(primary);
+                let outcome = this.emit(outcome);
+                drop(permit);
+                Poll::Ready(Some(outcome))
             }
             Poll::Ready(None) if this.input.is_none() => Poll::Ready(None),
             // Nothing in flight but the input is pending: its waker is registered.
@@ -618,9 +632,13 @@ async fn run_one<S: ConverseService>(
 ) -> TaskOutput<S> {
     let cancelled = |reason: Option<Arc<str>>| {
         let reason = reason.map_or_else(|| "the batch was dropped".to_owned(), |r| r.to_string());
-        (Err(RequestError::Cancelled { reason }), Duration::ZERO)
+        (
+            Err(RequestError::Cancelled { reason }),
+            Duration::ZERO,
+            None,
+        )
     };
-    let _permit = match limit {
+    let permit = match limit {
         Some(semaphore) => {
             tokio::select! {
                 biased;
@@ -647,13 +665,20 @@ async fn run_one<S: ConverseService>(
                         message: panic_message(payload.as_ref()),
                     }),
                     start.elapsed(),
+                    permit,
                 );
             }
         };
     let caught = match timeout {
         Some(after) => match tokio::time::timeout(after, future).await {
             Ok(caught) => caught,
-            Err(_) => return (Err(RequestError::Timeout { after }), start.elapsed()),
+            Err(_) => {
+                return (
+                    Err(RequestError::Timeout { after }),
+                    start.elapsed(),
+                    permit,
+                );
+            }
         },
         None => future.await,
     };
@@ -664,7 +689,7 @@ async fn run_one<S: ConverseService>(
             message: panic_message(payload.as_ref()),
         }),
     };
-    (result, start.elapsed())
+    (result, start.elapsed(), permit)
 }
 
 #[cfg(test)]

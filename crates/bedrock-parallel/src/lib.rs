@@ -33,7 +33,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use bedrock_parallel::{
-//!     BatchRequest, ConverseService, ErrorStats, ParallelConfig, Placement, ResponseStats,
+//!     BatchRequest, ConverseService, ParallelConfig, Placement, ResponseStats,
 //!     converse_parallel,
 //! };
 //! use futures::future::{BoxFuture, FutureExt};

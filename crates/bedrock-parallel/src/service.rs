@@ -69,6 +69,9 @@ impl Placement {
 ///         async move { Ok(format!("{region}: {request}")) }.boxed()
 ///     }
 /// }
+///
+/// let answer = Echo.call("hi".to_owned(), Placement::new(vec!["eu-west-1".to_owned()], false));
+/// assert_eq!(futures::executor::block_on(answer).unwrap(), "eu-west-1: hi");
 /// ```
 pub trait ConverseService: Send + Sync + std::fmt::Debug + 'static {
     /// The request type (a Converse request, a prompt, ...).

@@ -77,6 +77,10 @@ impl AddAssign for Usage {
 ///     fn region(&self) -> Option<&str> { Some(&self.region) }
 ///     fn usage(&self) -> Option<Usage> { Some(Usage::new(self.input, self.output, 0, 0)) }
 /// }
+///
+/// let answer = Answer { region: "us-east-1".into(), input: 12, output: 3 };
+/// assert_eq!(answer.usage().map(|u| u.total_input_tokens()), Some(12));
+/// assert_eq!(answer.attempts(), None);
 /// ```
 pub trait ResponseStats {
     /// The region that served the response.

@@ -1,0 +1,12 @@
+//! Integration tests of the parallel engine against an in-test fake service.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers fail loudly; allow-unwrap-in-tests covers only #[test] functions"
+)]
+
+mod batch;
+mod faults;
+mod stream;
+mod support;
