@@ -140,7 +140,9 @@ mod tests {
     #[test]
     fn standard_bucket_allows_50_transient_retries() {
         let b = RetryBudget::standard();
-        let taken = (0..100).filter_map(|_| b.try_acquire(ErrorClass::Transient)).count();
+        let taken = (0..100)
+            .filter_map(|_| b.try_acquire(ErrorClass::Transient))
+            .count();
         assert_eq!(taken, 50);
         assert_eq!(b.available(), 0);
         assert_eq!(b.try_acquire(ErrorClass::Throttled), None);
@@ -175,7 +177,11 @@ mod tests {
         let handles: Vec<_> = (0..4)
             .map(|_| {
                 let b = Arc::clone(&b);
-                std::thread::spawn(move || (0..100).filter_map(|_| b.try_acquire(ErrorClass::Throttled)).count())
+                std::thread::spawn(move || {
+                    (0..100)
+                        .filter_map(|_| b.try_acquire(ErrorClass::Throttled))
+                        .count()
+                })
             })
             .collect();
         let total: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();

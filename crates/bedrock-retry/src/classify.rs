@@ -201,7 +201,8 @@ mod tests {
     fn closure_classifier() {
         let c = ClassifyFn(|e: &str| {
             if e.contains("429") {
-                Classification::new(ErrorClass::Throttled).with_retry_after(Duration::from_millis(250))
+                Classification::new(ErrorClass::Throttled)
+                    .with_retry_after(Duration::from_millis(250))
             } else {
                 ErrorClass::Transient.into()
             }

@@ -295,10 +295,18 @@ impl RetryConfig {
     /// `retry_delay` ≤ `max_retry_delay`, and a non-zero deadline.
     pub fn validate(&self) -> Result<(), Error> {
         if self.max_attempts == 0 {
-            return Err(invalid("max_attempts", 0, "at least one attempt is required"));
+            return Err(invalid(
+                "max_attempts",
+                0,
+                "at least one attempt is required",
+            ));
         }
         if !self.backoff_multiplier.is_finite() {
-            return Err(invalid("backoff_multiplier", self.backoff_multiplier, "must be finite"));
+            return Err(invalid(
+                "backoff_multiplier",
+                self.backoff_multiplier,
+                "must be finite",
+            ));
         }
         if self.backoff_multiplier < 1.0 {
             return Err(invalid(
@@ -310,12 +318,19 @@ impl RetryConfig {
         if self.retry_delay > self.max_retry_delay {
             return Err(invalid(
                 "retry_delay",
-                format_args!("{:?} > max_retry_delay {:?}", self.retry_delay, self.max_retry_delay),
+                format_args!(
+                    "{:?} > max_retry_delay {:?}",
+                    self.retry_delay, self.max_retry_delay
+                ),
                 "must not exceed max_retry_delay",
             ));
         }
         if self.total_deadline == Some(Duration::ZERO) {
-            return Err(invalid("total_deadline", "0s", "must be positive (use None for no deadline)"));
+            return Err(invalid(
+                "total_deadline",
+                "0s",
+                "must be positive (use None for no deadline)",
+            ));
         }
         Ok(())
     }
@@ -371,9 +386,18 @@ mod tests {
     #[test]
     fn rejects_bad_values() {
         check_invalid(RetryConfig::standard().with_max_attempts(0), "max_attempts");
-        check_invalid(RetryConfig::standard().with_backoff_multiplier(0.99), "backoff_multiplier");
-        check_invalid(RetryConfig::standard().with_backoff_multiplier(f64::NAN), "backoff_multiplier");
-        check_invalid(RetryConfig::standard().with_backoff_multiplier(f64::INFINITY), "backoff_multiplier");
+        check_invalid(
+            RetryConfig::standard().with_backoff_multiplier(0.99),
+            "backoff_multiplier",
+        );
+        check_invalid(
+            RetryConfig::standard().with_backoff_multiplier(f64::NAN),
+            "backoff_multiplier",
+        );
+        check_invalid(
+            RetryConfig::standard().with_backoff_multiplier(f64::INFINITY),
+            "backoff_multiplier",
+        );
         check_invalid(
             RetryConfig::standard().with_retry_delay(Duration::from_secs(61)),
             "retry_delay",
@@ -386,15 +410,32 @@ mod tests {
 
     #[test]
     fn max_retries_saturates() {
-        assert_eq!(RetryConfig::standard().with_max_retries(u32::MAX).max_attempts(), u32::MAX);
+        assert_eq!(
+            RetryConfig::standard()
+                .with_max_retries(u32::MAX)
+                .max_attempts(),
+            u32::MAX
+        );
     }
 
     #[test]
     fn enums_parse() {
-        assert_eq!("REGION_FIRST".parse::<RetryStrategy>().unwrap(), RetryStrategy::RegionFirst);
-        assert_eq!("model-first".parse::<RetryStrategy>().unwrap(), RetryStrategy::ModelFirst);
-        assert_eq!("rotate".parse::<RegionOrder>().unwrap(), RegionOrder::Rotate);
-        assert_eq!("shuffle".parse::<RegionOrder>().unwrap(), RegionOrder::Shuffle);
+        assert_eq!(
+            "REGION_FIRST".parse::<RetryStrategy>().unwrap(),
+            RetryStrategy::RegionFirst
+        );
+        assert_eq!(
+            "model-first".parse::<RetryStrategy>().unwrap(),
+            RetryStrategy::ModelFirst
+        );
+        assert_eq!(
+            "rotate".parse::<RegionOrder>().unwrap(),
+            RegionOrder::Rotate
+        );
+        assert_eq!(
+            "shuffle".parse::<RegionOrder>().unwrap(),
+            RegionOrder::Shuffle
+        );
         assert_eq!("equal".parse::<JitterMode>().unwrap(), JitterMode::Equal);
         assert!("sideways".parse::<RegionOrder>().is_err());
         assert_eq!(RetryStrategy::ModelFirst.to_string(), "model_first");

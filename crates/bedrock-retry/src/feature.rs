@@ -169,24 +169,54 @@ mod tests {
 
     #[test]
     fn detects_content_features() {
-        check("This model doesn't support the document content block", Some(Feature::Documents));
-        check("Model does not support image processing", Some(Feature::Images));
-        check("video input is not supported by this model", Some(Feature::Video));
-        check("The model doesn\u{2019}t support images.", Some(Feature::Images));
+        check(
+            "This model doesn't support the document content block",
+            Some(Feature::Documents),
+        );
+        check(
+            "Model does not support image processing",
+            Some(Feature::Images),
+        );
+        check(
+            "video input is not supported by this model",
+            Some(Feature::Video),
+        );
+        check(
+            "The model doesn\u{2019}t support images.",
+            Some(Feature::Images),
+        );
     }
 
     #[test]
     fn detects_api_features() {
-        check("You invoked an unsupported model or your request did not allow prompt caching.", Some(Feature::CachePoints));
-        check("cachePoint is not supported for this model", Some(Feature::CachePoints));
-        check("This model doesn't support the toolConfig.toolChoice.any field.", Some(Feature::Tools));
-        check("Guardrails are not supported in this region", Some(Feature::Guardrails));
-        check("reasoning_config is not supported for this model", Some(Feature::ReasoningContent));
+        check(
+            "You invoked an unsupported model or your request did not allow prompt caching.",
+            Some(Feature::CachePoints),
+        );
+        check(
+            "cachePoint is not supported for this model",
+            Some(Feature::CachePoints),
+        );
+        check(
+            "This model doesn't support the toolConfig.toolChoice.any field.",
+            Some(Feature::Tools),
+        );
+        check(
+            "Guardrails are not supported in this region",
+            Some(Feature::Guardrails),
+        );
+        check(
+            "reasoning_config is not supported for this model",
+            Some(Feature::ReasoningContent),
+        );
     }
 
     #[test]
     fn detects_additional_fields() {
-        check("Malformed input request: extraneous key [top_k] is not permitted", Some(Feature::AdditionalFields));
+        check(
+            "Malformed input request: extraneous key [top_k] is not permitted",
+            Some(Feature::AdditionalFields),
+        );
         check("Unknown parameter: foo", Some(Feature::AdditionalFields));
     }
 

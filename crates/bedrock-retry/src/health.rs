@@ -93,7 +93,11 @@ impl HealthConfig {
             reason,
         };
         if self.failure_threshold == 0 {
-            return Err(invalid("failure_threshold", "0".into(), "must be at least 1"));
+            return Err(invalid(
+                "failure_threshold",
+                "0".into(),
+                "must be at least 1",
+            ));
         }
         if !self.cool_down_multiplier.is_finite() || self.cool_down_multiplier < 1.0 {
             return Err(invalid(
@@ -303,7 +307,11 @@ impl HealthTracker {
             // A failure reported while cooling (a call that started earlier) changes nothing.
             TargetHealth::Cooling { .. } => return,
             TargetHealth::HalfOpen => entry.trips.saturating_add(1),
-            TargetHealth::Healthy if entry.consecutive_failures >= self.config.failure_threshold => 1,
+            TargetHealth::Healthy
+                if entry.consecutive_failures >= self.config.failure_threshold =>
+            {
+                1
+            }
             TargetHealth::Healthy => return,
         };
         let cool_down = self.config.cool_down_for(trips);
@@ -454,11 +462,23 @@ mod tests {
 
     #[test]
     fn rejects_bad_config() {
-        assert!(HealthConfig::standard().with_failure_threshold(0).build().is_err());
-        assert!(HealthConfig::standard().with_cool_down_multiplier(0.1).build().is_err());
-        assert!(HealthConfig::standard()
-            .with_cool_down(Duration::from_secs(700))
-            .build()
-            .is_err());
+        assert!(
+            HealthConfig::standard()
+                .with_failure_threshold(0)
+                .build()
+                .is_err()
+        );
+        assert!(
+            HealthConfig::standard()
+                .with_cool_down_multiplier(0.1)
+                .build()
+                .is_err()
+        );
+        assert!(
+            HealthConfig::standard()
+                .with_cool_down(Duration::from_secs(700))
+                .build()
+                .is_err()
+        );
     }
 }

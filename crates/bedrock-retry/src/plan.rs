@@ -118,7 +118,12 @@ impl RetryPlanner {
     /// available for the pair; an empty answer drops the pair (the original's "no access info").
     /// The configured preference is used when available, otherwise the first of direct, regional
     /// profile, global profile. Health is not applied here but in [`RetryPlanner::plan`].
-    pub fn order_targets<M, R, F, I>(&self, models: &[M], regions: &[R], mut access: F) -> Vec<Target>
+    pub fn order_targets<M, R, F, I>(
+        &self,
+        models: &[M],
+        regions: &[R],
+        mut access: F,
+    ) -> Vec<Target>
     where
         M: AsRef<str>,
         R: AsRef<str>,
@@ -182,7 +187,12 @@ impl RetryPlanner {
     }
 
     /// [`RetryPlanner::order_targets`] then [`RetryPlanner::plan`].
-    pub fn plan_call<M, R, F, I>(&self, models: &[M], regions: &[R], access: F) -> Result<CallPlan, Error>
+    pub fn plan_call<M, R, F, I>(
+        &self,
+        models: &[M],
+        regions: &[R],
+        access: F,
+    ) -> Result<CallPlan, Error>
     where
         M: AsRef<str>,
         R: AsRef<str>,
@@ -203,9 +213,17 @@ impl RetryPlanner {
 fn shuffle<T>(items: &mut [T], random: &dyn RandomSource) {
     for i in (1..items.len()).rev() {
         let x = random.next_f64();
-        let x = if x.is_finite() { x.clamp(0.0, 1.0) } else { 0.0 };
+        let x = if x.is_finite() {
+            x.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         // Truncation is the intent: a uniform index in 0..=i.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "x is in [0, 1]")]
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "x is in [0, 1]"
+        )]
         let j = ((x * (i + 1) as f64) as usize).min(i);
         items.swap(i, j);
     }
@@ -502,9 +520,16 @@ impl CallPlan {
         }
     }
 
-    fn take_pending(&mut self, class: Option<ErrorClass>, message: Option<String>) -> Option<Pending> {
+    fn take_pending(
+        &mut self,
+        class: Option<ErrorClass>,
+        message: Option<String>,
+    ) -> Option<Pending> {
         let Some(p) = self.pending.take() else {
-            debug!(attempts = self.attempts, "outcome reported with no attempt in flight; ignored");
+            debug!(
+                attempts = self.attempts,
+                "outcome reported with no attempt in flight; ignored"
+            );
             return None;
         };
         self.records.push(AttemptRecord {
@@ -552,19 +577,17 @@ impl CallPlan {
 
         // 1. Not retryable, or nothing left to try.
         let index = match class {
-            ErrorClass::BadRequest => {
-                match classification.unsupported_feature() {
-                    Some(feature)
-                        if self.config.feature_fallback_enabled()
-                            && !self.disabled.contains(&feature) =>
-                    {
-                        debug!(attempt = p.attempt.attempt_number, %feature, "feature fallback: retrying without it");
-                        self.disabled.push(feature);
-                        p.index
-                    }
-                    _ => return self.set_stop(GiveUpReason::NotRetryable { class }),
+            ErrorClass::BadRequest => match classification.unsupported_feature() {
+                Some(feature)
+                    if self.config.feature_fallback_enabled()
+                        && !self.disabled.contains(&feature) =>
+                {
+                    debug!(attempt = p.attempt.attempt_number, %feature, "feature fallback: retrying without it");
+                    self.disabled.push(feature);
+                    p.index
                 }
-            }
+                _ => return self.set_stop(GiveUpReason::NotRetryable { class }),
+            },
             ErrorClass::ContentBlocked => {
                 return self.set_stop(GiveUpReason::NotRetryable { class });
             }
@@ -749,4 +772,562 @@ pub struct Exhausted<E> {
     pub last_error: Option<E>,
     /// Every attempt, in order.
     pub records: Vec<AttemptRecord>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{HealthConfig, InstantSleep, JitterMode, ManualClock};
+
+    fn config() -> RetryConfig {
+        RetryConfig::standard()
+            .with_jitter(JitterMode::None)
+            .with_max_attempts(10)
+    }
+
+    fn planner(config: RetryConfig, clock: &ManualClock) -> RetryPlanner {
+        RetryPlanner::new(config.build().unwrap(), Arc::new(clock.clone()))
+            .with_random(Arc::new(SeededRandom::new(7)))
+    }
+
+    fn direct(_: &str, _: &str) -> [AccessMethod; 1] {
+        [AccessMethod::Direct]
+    }
+
+    fn names(targets: &[Target]) -> Vec<String> {
+        targets
+            .iter()
+            .map(|t| format!("{}@{}", t.model, t.region))
+            .collect()
+    }
+
+    fn targets(specs: &[&str]) -> Vec<Target> {
+        specs
+            .iter()
+            .map(|s| {
+                let (m, r) = s.split_once('@').unwrap();
+                Target::new(m, r, AccessMethod::Direct)
+            })
+            .collect()
+    }
+
+    fn fail(class: ErrorClass) -> Outcome {
+        Outcome::Failure {
+            classification: class.into(),
+            message: format!("{class} error"),
+        }
+    }
+
+    /// Drives `plan` with the scripted outcomes, advancing the clock through `InstantSleep`.
+    /// Returns each attempt as `target delay_ms` and the final decision.
+    fn drive(
+        plan: &mut CallPlan,
+        clock: &ManualClock,
+        outcomes: Vec<Outcome>,
+    ) -> (Vec<String>, Decision) {
+        let sleep = InstantSleep::with_clock(clock.clone());
+        let mut seen = vec![];
+        let mut outcomes = outcomes.into_iter();
+        loop {
+            match plan.next_decision() {
+                Decision::Attempt(a) => {
+                    drop(sleep.sleep(a.delay));
+                    seen.push(format!(
+                        "{}@{} {}",
+                        a.target.model,
+                        a.target.region,
+                        a.delay.as_millis()
+                    ));
+                    match outcomes.next() {
+                        Some(o) => plan.record(o),
+                        None => panic!("no outcome scripted for attempt {}", a.attempt_number),
+                    }
+                }
+                other => return (seen, other),
+            }
+        }
+    }
+
+    #[test]
+    fn region_first_tries_every_region_of_a_model_first() {
+        let p = planner(config(), &ManualClock::new());
+        let t = p.order_targets(&["a", "b"], &["r1", "r2", "r3"], direct);
+        assert_eq!(names(&t), ["a@r1", "a@r2", "a@r3", "b@r1", "b@r2", "b@r3"]);
+    }
+
+    #[test]
+    fn model_first_tries_every_model_in_a_region_first() {
+        let p = planner(
+            config().with_strategy(RetryStrategy::ModelFirst),
+            &ManualClock::new(),
+        );
+        let t = p.order_targets(&["a", "b"], &["r1", "r2", "r3"], direct);
+        assert_eq!(names(&t), ["a@r1", "b@r1", "a@r2", "b@r2", "a@r3", "b@r3"]);
+    }
+
+    #[test]
+    fn access_methods_filter_and_prefer() {
+        let access = |m: &str, r: &str| match (m, r) {
+            ("a", "r1") => vec![AccessMethod::GlobalProfile, AccessMethod::RegionalProfile],
+            ("a", "r2") => vec![],
+            _ => vec![AccessMethod::Direct, AccessMethod::GlobalProfile],
+        };
+        let p = planner(config(), &ManualClock::new());
+        let t = p.order_targets(&["a"], &["r1", "r2", "r3"], access);
+        assert_eq!(names(&t), ["a@r1", "a@r3"]);
+        assert_eq!(t[0].access_method, AccessMethod::RegionalProfile);
+        assert_eq!(t[1].access_method, AccessMethod::Direct);
+
+        let p = planner(
+            config().with_access_method_preference(Some(AccessMethod::GlobalProfile)),
+            &ManualClock::new(),
+        );
+        let t = p.order_targets(&["a"], &["r1", "r3"], access);
+        assert!(
+            t.iter()
+                .all(|t| t.access_method == AccessMethod::GlobalProfile)
+        );
+    }
+
+    #[test]
+    fn rotate_moves_the_first_region_per_call() {
+        let p = planner(
+            config().with_region_order(RegionOrder::Rotate),
+            &ManualClock::new(),
+        );
+        let firsts: Vec<String> = (0..4)
+            .map(|_| {
+                p.order_targets(&["a"], &["r1", "r2", "r3"], direct)[0]
+                    .region
+                    .clone()
+            })
+            .collect();
+        assert_eq!(firsts, ["r1", "r2", "r3", "r1"]);
+    }
+
+    #[test]
+    fn shuffle_is_a_seeded_permutation() {
+        let regions = ["r1", "r2", "r3", "r4", "r5"];
+        let order = |seed| {
+            let p = planner(
+                config().with_region_order(RegionOrder::Shuffle),
+                &ManualClock::new(),
+            )
+            .with_random(Arc::new(SeededRandom::new(seed)));
+            names(&p.order_targets(&["a"], &regions, direct))
+        };
+        let first = order(1);
+        assert_eq!(first, order(1), "same seed, same order");
+        let mut sorted = first.clone();
+        sorted.sort();
+        assert_eq!(sorted, ["a@r1", "a@r2", "a@r3", "a@r4", "a@r5"]);
+        assert!(
+            (2..20).any(|seed| order(seed) != first),
+            "seeds change the order"
+        );
+    }
+
+    #[test]
+    fn no_targets_is_an_error() {
+        let p = planner(config(), &ManualClock::new());
+        let err = p.plan_call(&["a"], &["r1"], |_, _| Vec::new()).unwrap_err();
+        assert!(matches!(
+            err,
+            Error::NoTargets {
+                models: 1,
+                regions: 1
+            }
+        ));
+        assert!(p.plan(vec![]).is_err());
+    }
+
+    #[test]
+    fn exact_backoff_sequence_on_one_target() {
+        let clock = ManualClock::new();
+        let p = planner(config().with_max_attempts(6), &clock);
+        let mut plan = p.plan(targets(&["a@r1"])).unwrap();
+        let (seen, end) = drive(&mut plan, &clock, vec![fail(ErrorClass::Transient); 6]);
+        assert_eq!(
+            seen,
+            [
+                "a@r1 0",
+                "a@r1 1000",
+                "a@r1 2000",
+                "a@r1 4000",
+                "a@r1 8000",
+                "a@r1 16000"
+            ]
+        );
+        assert_eq!(
+            end,
+            Decision::GiveUp(GiveUpReason::AttemptsExhausted { max_attempts: 6 })
+        );
+        assert_eq!(clock.now(), Duration::from_secs(31));
+    }
+
+    #[test]
+    fn exact_backoff_sequence_with_seeded_jitter() {
+        let clock = ManualClock::new();
+        let p = planner(
+            config().with_max_attempts(5).with_jitter(JitterMode::Full),
+            &clock,
+        )
+        .with_random(Arc::new(SeededRandom::new(42)));
+        let mut plan = p.plan(targets(&["a@r1"])).unwrap();
+        let (seen, _) = drive(&mut plan, &clock, vec![fail(ErrorClass::Throttled); 5]);
+        assert_eq!(
+            seen,
+            ["a@r1 0", "a@r1 741", "a@r1 319", "a@r1 1114", "a@r1 2753"]
+        );
+    }
+
+    #[test]
+    fn failures_move_to_untried_targets_without_delay_then_cycle_with_backoff() {
+        let clock = ManualClock::new();
+        let p = planner(config().with_max_attempts(5), &clock);
+        let mut plan = p.plan(targets(&["a@r1", "a@r2"])).unwrap();
+        let (seen, end) = drive(
+            &mut plan,
+            &clock,
+            vec![
+                fail(ErrorClass::Throttled),
+                fail(ErrorClass::Transient),
+                fail(ErrorClass::Throttled),
+                fail(ErrorClass::Transient),
+                Outcome::Success,
+            ],
+        );
+        assert_eq!(
+            seen,
+            ["a@r1 0", "a@r2 0", "a@r1 1000", "a@r2 2000", "a@r1 4000"]
+        );
+        assert_eq!(end, Decision::Succeeded);
+    }
+
+    #[test]
+    fn unavailable_targets_are_skipped_for_the_rest_of_the_call() {
+        let clock = ManualClock::new();
+        let p = planner(config(), &clock);
+        let mut plan = p.plan(targets(&["a@r1", "a@r2", "b@r1"])).unwrap();
+        let (seen, end) = drive(
+            &mut plan,
+            &clock,
+            vec![
+                fail(ErrorClass::TargetUnavailable),
+                fail(ErrorClass::Transient),
+                fail(ErrorClass::TargetUnavailable),
+                fail(ErrorClass::Transient),
+                Outcome::Success,
+            ],
+        );
+        assert_eq!(
+            seen,
+            ["a@r1 0", "a@r2 0", "b@r1 0", "a@r2 1000", "a@r2 2000"]
+        );
+        assert_eq!(end, Decision::Succeeded);
+    }
+
+    #[test]
+    fn all_targets_unavailable_gives_up() {
+        let clock = ManualClock::new();
+        let p = planner(config(), &clock);
+        let mut plan = p.plan(targets(&["a@r1", "a@r2"])).unwrap();
+        let (seen, end) = drive(
+            &mut plan,
+            &clock,
+            vec![fail(ErrorClass::TargetUnavailable); 2],
+        );
+        assert_eq!(seen, ["a@r1 0", "a@r2 0"]);
+        assert_eq!(
+            end,
+            Decision::GiveUp(GiveUpReason::TargetsExhausted { targets: 2 })
+        );
+    }
+
+    #[test]
+    fn deadline_stops_before_an_attempt_that_would_start_too_late() {
+        let clock = ManualClock::new();
+        let p = planner(
+            config().with_total_deadline(Some(Duration::from_millis(2500))),
+            &clock,
+        );
+        let mut plan = p.plan(targets(&["a@r1"])).unwrap();
+        let (seen, end) = drive(&mut plan, &clock, vec![fail(ErrorClass::Transient); 3]);
+        assert_eq!(seen, ["a@r1 0", "a@r1 1000"]);
+        assert_eq!(
+            end,
+            Decision::GiveUp(GiveUpReason::DeadlineExceeded {
+                deadline: Duration::from_millis(2500),
+                elapsed: Duration::from_secs(1),
+                next_delay: Duration::from_secs(2),
+            })
+        );
+    }
+
+    #[test]
+    fn empty_budget_stops_retries() {
+        let clock = ManualClock::new();
+        let budget = Arc::new(RetryBudget::new(15));
+        let p = planner(config(), &clock).with_budget(Some(Arc::clone(&budget)));
+        let mut plan = p.plan(targets(&["a@r1", "a@r2", "a@r3"])).unwrap();
+        let (seen, end) = drive(&mut plan, &clock, vec![fail(ErrorClass::Transient); 3]);
+        assert_eq!(seen, ["a@r1 0", "a@r2 0"]);
+        assert_eq!(
+            end,
+            Decision::GiveUp(GiveUpReason::BudgetExhausted {
+                needed: 10,
+                available: 5
+            })
+        );
+        assert_eq!(budget.available(), 5);
+    }
+
+    #[test]
+    fn stop_conditions_are_checked_in_order() {
+        // Attempts and budget both exhausted: attempts win because they are checked first.
+        let clock = ManualClock::new();
+        let p = planner(config().with_max_attempts(2), &clock)
+            .with_budget(Some(Arc::new(RetryBudget::new(10))));
+        let mut plan = p.plan(targets(&["a@r1", "a@r2", "a@r3"])).unwrap();
+        let (_, end) = drive(&mut plan, &clock, vec![fail(ErrorClass::Transient); 2]);
+        assert_eq!(
+            end,
+            Decision::GiveUp(GiveUpReason::AttemptsExhausted { max_attempts: 2 })
+        );
+
+        // Not retryable wins over everything.
+        let mut plan = p.plan(targets(&["a@r1", "a@r2"])).unwrap();
+        let (seen, end) = drive(&mut plan, &clock, vec![fail(ErrorClass::ContentBlocked)]);
+        assert_eq!(seen.len(), 1);
+        assert_eq!(
+            end,
+            Decision::GiveUp(GiveUpReason::NotRetryable {
+                class: ErrorClass::ContentBlocked
+            })
+        );
+    }
+
+    #[test]
+    fn successful_retry_refunds_its_tokens() {
+        let clock = ManualClock::new();
+        let budget = Arc::new(RetryBudget::new(100));
+        let p = planner(config(), &clock).with_budget(Some(Arc::clone(&budget)));
+        let mut plan = p.plan(targets(&["a@r1", "a@r2"])).unwrap();
+        let _ = drive(
+            &mut plan,
+            &clock,
+            vec![fail(ErrorClass::Throttled), Outcome::Success],
+        );
+        assert_eq!(budget.available(), 100);
+        budget.try_acquire(ErrorClass::Transient);
+        let mut plan = p.plan(targets(&["a@r1"])).unwrap();
+        let _ = drive(&mut plan, &clock, vec![Outcome::Success]);
+        assert_eq!(budget.available(), 91, "a first-attempt success adds 1");
+    }
+
+    #[test]
+    fn explicit_retry_after_wins_on_the_same_target() {
+        let clock = ManualClock::new();
+        let p = planner(config(), &clock);
+        let mut plan = p.plan(targets(&["a@r1"])).unwrap();
+        let throttled = Outcome::Failure {
+            classification: Classification::new(ErrorClass::Throttled)
+                .with_retry_after(Duration::from_millis(350)),
+            message: "slow down".into(),
+        };
+        let (seen, _) = drive(&mut plan, &clock, vec![throttled, Outcome::Success]);
+        assert_eq!(seen, ["a@r1 0", "a@r1 350"]);
+    }
+
+    #[test]
+    fn feature_fallback_retries_the_same_target_once_per_feature() {
+        let clock = ManualClock::new();
+        let p = planner(config(), &clock);
+        let mut plan = p.plan(targets(&["a@r1", "a@r2"])).unwrap();
+        let no_tools = || Outcome::Failure {
+            classification: Classification::new(ErrorClass::BadRequest)
+                .with_unsupported_feature(Feature::Tools),
+            message: "This model doesn't support tool use.".into(),
+        };
+        let _ = plan.next_decision();
+        plan.record(no_tools());
+        let Decision::Attempt(a) = plan.next_decision() else {
+            panic!("expected a fallback attempt");
+        };
+        assert_eq!(a.target.region, "r1");
+        assert_eq!(a.delay, Duration::ZERO);
+        assert_eq!(a.disabled_features, [Feature::Tools]);
+        plan.record(no_tools());
+        assert_eq!(
+            plan.next_decision(),
+            Decision::GiveUp(GiveUpReason::NotRetryable {
+                class: ErrorClass::BadRequest
+            })
+        );
+        assert_eq!(plan.disabled_features(), [Feature::Tools]);
+    }
+
+    #[test]
+    fn feature_fallback_can_be_disabled() {
+        let clock = ManualClock::new();
+        let p = planner(config().with_feature_fallback(false), &clock);
+        let mut plan = p.plan(targets(&["a@r1"])).unwrap();
+        let outcome = Outcome::Failure {
+            classification: Classification::new(ErrorClass::BadRequest)
+                .with_unsupported_feature(Feature::Documents),
+            message: "no documents".into(),
+        };
+        let (_, end) = drive(&mut plan, &clock, vec![outcome]);
+        assert_eq!(
+            end,
+            Decision::GiveUp(GiveUpReason::NotRetryable {
+                class: ErrorClass::BadRequest
+            })
+        );
+    }
+
+    #[test]
+    fn records_keep_every_attempt() {
+        let clock = ManualClock::new();
+        let p = planner(config(), &clock);
+        let mut plan = p.plan(targets(&["a@r1", "a@r2"])).unwrap();
+        let _ = plan.next_decision();
+        clock.advance(Duration::from_millis(120));
+        plan.record_failure(ErrorClass::Throttled.into(), "429");
+        let _ = plan.next_decision();
+        clock.advance(Duration::from_millis(80));
+        plan.record_success();
+        let records = plan.into_records();
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[0].attempt_number, 1);
+        assert_eq!(records[0].class, Some(ErrorClass::Throttled));
+        assert_eq!(records[0].message.as_deref(), Some("429"));
+        assert_eq!(records[0].duration, Duration::from_millis(120));
+        assert_eq!(records[1].target.region, "r2");
+        assert_eq!(records[1].class, None);
+        assert_eq!(records[1].duration, Duration::from_millis(80));
+    }
+
+    #[test]
+    fn asking_twice_returns_the_same_attempt_and_stray_reports_are_ignored() {
+        let clock = ManualClock::new();
+        let p = planner(config(), &clock);
+        let mut plan = p.plan(targets(&["a@r1", "a@r2"])).unwrap();
+        plan.record_success();
+        assert!(plan.records().is_empty());
+        let first = plan.next_decision();
+        assert_eq!(plan.next_decision(), first);
+        assert_eq!(plan.attempts(), 1);
+        plan.record_success();
+        plan.record_failure(ErrorClass::Transient.into(), "late");
+        assert_eq!(plan.next_decision(), Decision::Succeeded);
+        assert_eq!(plan.records().len(), 1);
+    }
+
+    #[test]
+    fn cooling_targets_go_last_but_are_not_dropped() {
+        let clock = ManualClock::new();
+        let health = Arc::new(HealthTracker::new(
+            HealthConfig::standard().with_failure_threshold(1),
+            Arc::new(clock.clone()),
+        ));
+        let p = planner(config(), &clock).with_health(Some(Arc::clone(&health)));
+        health.record_failure("a", "r1");
+        let plan = p.plan(targets(&["a@r1", "a@r2", "a@r3"])).unwrap();
+        assert_eq!(names(plan.targets()), ["a@r2", "a@r3", "a@r1"]);
+
+        // Only cooling targets left: the call still tries them.
+        let mut plan = p.plan(targets(&["a@r1"])).unwrap();
+        let (seen, end) = drive(&mut plan, &clock, vec![Outcome::Success]);
+        assert_eq!(seen, ["a@r1 0"]);
+        assert_eq!(end, Decision::Succeeded);
+        assert_eq!(health.state("a", "r1"), crate::TargetHealth::Healthy);
+    }
+
+    #[test]
+    fn plan_feeds_the_health_tracker() {
+        let clock = ManualClock::new();
+        let health = Arc::new(HealthTracker::new(
+            HealthConfig::standard()
+                .with_failure_threshold(2)
+                .with_cool_down(Duration::from_secs(5)),
+            Arc::new(clock.clone()),
+        ));
+        let p =
+            planner(config().with_max_attempts(2), &clock).with_health(Some(Arc::clone(&health)));
+        let mut plan = p.plan(targets(&["a@r1"])).unwrap();
+        let _ = drive(&mut plan, &clock, vec![fail(ErrorClass::Transient); 2]);
+        // Two failures (the second after a 1 s backoff) open the breaker for 5 s.
+        assert_eq!(
+            health.state("a", "r1"),
+            crate::TargetHealth::Cooling {
+                remaining: Duration::from_secs(5)
+            }
+        );
+        // BadRequest does not count against the target.
+        let p2 = planner(config(), &clock).with_health(Some(Arc::clone(&health)));
+        let mut plan = p2.plan(targets(&["b@r1"])).unwrap();
+        let _ = drive(&mut plan, &clock, vec![fail(ErrorClass::BadRequest)]);
+        let _ = drive(
+            &mut p2.plan(targets(&["b@r1"])).unwrap(),
+            &clock,
+            vec![fail(ErrorClass::BadRequest)],
+        );
+        assert_eq!(health.state("b", "r1"), crate::TargetHealth::Healthy);
+    }
+
+    #[cfg(feature = "tokio")]
+    #[tokio::test(start_paused = true)]
+    async fn run_drives_the_loop_with_tokio_sleep() {
+        let clock = ManualClock::new();
+        let p = planner(config(), &clock);
+        let plan = p.plan(targets(&["a@r1"])).unwrap();
+        let classifier = crate::ClassifyFn(|_: &String| ErrorClass::Transient.into());
+        let started = tokio::time::Instant::now();
+        let mut calls = 0;
+        let done = plan
+            .run(&crate::TokioSleep::new(), &classifier, |_| {
+                calls += 1;
+                let n = calls;
+                async move {
+                    if n < 3 {
+                        Err(format!("boom {n}"))
+                    } else {
+                        Ok(n)
+                    }
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(done.value, 3);
+        assert_eq!(done.records.len(), 3);
+        assert_eq!(done.records[1].message.as_deref(), Some("boom 2"));
+        assert_eq!(
+            tokio::time::Instant::now() - started,
+            Duration::from_secs(3)
+        );
+    }
+
+    #[tokio::test]
+    async fn run_reports_the_last_error_when_giving_up() {
+        let clock = ManualClock::new();
+        let p = planner(config(), &clock);
+        let plan = p.plan(targets(&["a@r1"])).unwrap();
+        let classifier = crate::ClassifyFn(|_: &String| ErrorClass::ContentBlocked.into());
+        let sleep = InstantSleep::new();
+        let err = plan
+            .run(&sleep, &classifier, |_| async {
+                Err::<(), _>("blocked".to_owned())
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.reason,
+            GiveUpReason::NotRetryable {
+                class: ErrorClass::ContentBlocked
+            }
+        );
+        assert_eq!(err.last_error.as_deref(), Some("blocked"));
+        assert_eq!(err.records.len(), 1);
+    }
 }

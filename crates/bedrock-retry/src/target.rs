@@ -75,7 +75,11 @@ pub struct Target {
 
 impl Target {
     /// Creates a target.
-    pub fn new(model: impl Into<String>, region: impl Into<String>, access_method: AccessMethod) -> Self {
+    pub fn new(
+        model: impl Into<String>,
+        region: impl Into<String>,
+        access_method: AccessMethod,
+    ) -> Self {
         Target {
             model: model.into(),
             region: region.into(),

@@ -139,7 +139,9 @@ impl ManualClock {
         let add = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
         let _ = self
             .nanos
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| Some(n.saturating_add(add)));
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                Some(n.saturating_add(add))
+            });
     }
 
     /// Sets the clock to `to`, but never backwards.
@@ -238,6 +240,7 @@ mod tests {
         assert_eq!(clock.now(), Duration::from_millis(350));
     }
 
+    #[cfg(feature = "tokio")]
     #[tokio::test(start_paused = true)]
     async fn tokio_sleep_uses_virtual_time() {
         let start = tokio::time::Instant::now();
