@@ -1,0 +1,200 @@
+//! `cargo xtask refresh-catalog`: regenerates `fixtures/catalog/bundled.json`.
+//!
+//! Sources: the Bedrock control plane (real AWS with the default credential chain, or a loopback
+//! simulator with `--endpoint-url`), or `--from-reference` to rebuild from the Python original's data
+//! in `fixtures/catalog/reference.json`. Capability flags always come from
+//! `fixtures/catalog/overrides.json` on disk, so editing that file and rerunning updates the snapshot.
+//! The output is sorted and pretty-printed; when only the timestamp would change the file is left
+//! alone. With `--check` (or when `CI` is set) nothing is written and a stale file is an error.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bedrock_catalog::{ApiSource, COMMERCIAL_REGIONS, CatalogSource, Overrides, Snapshot, diff_summary};
+
+type DynError = Box<dyn std::error::Error>;
+
+const USAGE: &str = "usage: cargo xtask refresh-catalog [--from-reference [PATH]] [--regions r1,r2,...] \
+[--endpoint-url URL] [--region-timeout SECS] [--allow-partial] [--output PATH] [--check]";
+
+#[derive(Debug, Default)]
+struct Args {
+    from_reference: Option<Option<PathBuf>>,
+    regions: Vec<String>,
+    endpoint_url: Option<String>,
+    region_timeout: Option<Duration>,
+    allow_partial: bool,
+    output: Option<PathBuf>,
+    check: bool,
+}
+
+fn parse_args(args: &[String]) -> Result<Args, DynError> {
+    let mut a = Args::default();
+    let mut it = args.iter().peekable();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) => (f, Some(v.to_owned())),
+            None => (arg.as_str(), None),
+        };
+        let mut value = |name: &str| -> Result<String, DynError> {
+            inline.clone().or_else(|| it.next().cloned()).ok_or_else(|| format!("{name} needs a value\n{USAGE}").into())
+        };
+        match flag {
+            "--from-reference" => {
+                let path = inline.clone().map(PathBuf::from).or_else(|| {
+                    it.next_if(|next| !next.starts_with("--")).map(PathBuf::from)
+                });
+                a.from_reference = Some(path);
+            }
+            "--regions" => {
+                let v = value("--regions")?;
+                a.regions.extend(v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned));
+            }
+            "--endpoint-url" => a.endpoint_url = Some(value("--endpoint-url")?),
+            "--region-timeout" => {
+                let secs: f64 = value("--region-timeout")?.parse()?;
+                a.region_timeout = Some(Duration::try_from_secs_f64(secs)?);
+            }
+            "--allow-partial" => a.allow_partial = true,
+            "--output" => a.output = Some(PathBuf::from(value("--output")?)),
+            "--check" => a.check = true,
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}").into()),
+        }
+    }
+    Ok(a)
+}
+
+fn workspace_root() -> PathBuf {
+    let xtask = Path::new(env!("CARGO_MANIFEST_DIR"));
+    xtask.parent().unwrap_or(xtask).to_path_buf()
+}
+
+/// Runs the task with the arguments after `refresh-catalog`.
+pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
+    let args = parse_args(args)?;
+    let root = workspace_root();
+    let fixtures = root.join("fixtures").join("catalog");
+    let output = args.output.clone().unwrap_or_else(|| fixtures.join("bundled.json"));
+    let overrides = Overrides::parse(&std::fs::read_to_string(fixtures.join("overrides.json"))?)?;
+    let check = args.check || std::env::var_os("CI").is_some();
+
+    let mut new = match &args.from_reference {
+        Some(path) => {
+            let path = path.clone().unwrap_or_else(|| fixtures.join("reference.json"));
+            Snapshot::from_reference(&std::fs::read_to_string(&path)?, &overrides)?
+        }
+        None => fetch(&args, &overrides)?,
+    };
+    new.normalize();
+
+    let old = match std::fs::read_to_string(&output) {
+        Ok(text) => Snapshot::parse(&text, "existing snapshot").ok(),
+        Err(_) => None,
+    };
+    let unchanged_data = old
+        .as_ref()
+        .is_some_and(|o| o.models == new.models && o.regions_queried == new.regions_queried && o.source == new.source);
+    let changes = old.as_ref().map(|o| diff_summary(o, &new)).unwrap_or_default();
+    let up_to_date = old.as_ref() == Some(&new) || (unchanged_data && args.from_reference.is_none());
+
+    report(&new, old.is_some(), &changes, up_to_date);
+    if up_to_date {
+        return Ok(());
+    }
+    if check {
+        return Err(format!(
+            "{} is out of date ({} model changes); run `cargo xtask refresh-catalog{}`",
+            output.display(),
+            changes.len(),
+            if args.from_reference.is_some() { " --from-reference" } else { "" }
+        )
+        .into());
+    }
+    std::fs::write(&output, new.to_json()?)?;
+    say(&format!("wrote {}", output.display()));
+    Ok(())
+}
+
+fn fetch(args: &Args, overrides: &Overrides) -> Result<Snapshot, DynError> {
+    let regions: Vec<String> = if args.regions.is_empty() {
+        COMMERCIAL_REGIONS.iter().map(|r| (*r).to_owned()).collect()
+    } else {
+        args.regions.clone()
+    };
+    let timeout = args.region_timeout.unwrap_or(Duration::from_secs(20));
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let raw = rt.block_on(async {
+        let source = match &args.endpoint_url {
+            Some(url) => ApiSource::for_endpoint(url).await,
+            None => ApiSource::from_env().await,
+        };
+        let source = source.with_region_timeout(timeout).with_deadline(timeout * 4).with_concurrency(8);
+        source.fetch(&regions).await
+    })?;
+    for f in &raw.failures {
+        say(&format!("warning: region {f}"));
+    }
+    if raw.listings.is_empty() {
+        return Err("every region failed; nothing to write".into());
+    }
+    if !raw.failures.is_empty() && !args.allow_partial {
+        return Err(format!("{} regions failed; rerun, narrow --regions, or pass --allow-partial", raw.failures.len()).into());
+    }
+    #[allow(clippy::disallowed_methods, reason = "the snapshot is stamped with the real retrieval time")]
+    let now = std::time::SystemTime::now();
+    let (snap, warnings) = Snapshot::from_raw(&raw, overrides, now);
+    for w in warnings {
+        say(&format!("warning: {w}"));
+    }
+    Ok(snap)
+}
+
+fn report(new: &Snapshot, had_old: bool, changes: &[String], up_to_date: bool) {
+    let regions = new.models.iter().map(|m| m.regions.len()).sum::<usize>();
+    let profiles = new.models.iter().map(|m| m.profiles.len()).sum::<usize>();
+    say(&format!(
+        "catalog {} ({}): {} models, {} model-region pairs, {} profiles, {} regions queried",
+        new.data_version,
+        new.source,
+        new.models.len(),
+        regions,
+        profiles,
+        new.regions_queried.len()
+    ));
+    if !had_old {
+        say("no previous snapshot");
+    } else if up_to_date {
+        say("no changes");
+    } else if changes.is_empty() {
+        say("changes: metadata only");
+    } else {
+        say(&format!("changes ({}):", changes.len()));
+        for c in changes {
+            say(&format!("  {c}"));
+        }
+    }
+}
+
+fn say(line: &str) {
+    #[allow(clippy::print_stdout, reason = "xtask reports progress on stdout")]
+    {
+        println!("{line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_flags() {
+        let a = parse_args(&["--from-reference".into(), "--check".into(), "--regions=us-east-1,eu-west-1".into()]).unwrap();
+        assert_eq!(a.from_reference, Some(None));
+        assert!(a.check);
+        assert_eq!(a.regions, ["us-east-1", "eu-west-1"]);
+        let a = parse_args(&["--endpoint-url".into(), "http://127.0.0.1:1".into()]).unwrap();
+        assert_eq!(a.endpoint_url.as_deref(), Some("http://127.0.0.1:1"));
+        assert!(parse_args(&["--bogus".into()]).is_err());
+    }
+}
