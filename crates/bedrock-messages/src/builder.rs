@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::format::{self, DocumentFormat, ImageFormat, MediaFormat, VideoFormat, Warning};
 use crate::limits::{Limits, Rule};
 use crate::model::{
-    CacheTtl, CachePointBlock, CitationsConfig, ContentBlock, ConverseRequest, DocumentBlock,
+    CachePointBlock, CacheTtl, CitationsConfig, ContentBlock, ConverseRequest, DocumentBlock,
     DocumentSource, GuardContentBlock, GuardText, GuardrailConfig, ImageBlock, InferenceConfig,
     Latency, MediaSource, Message, PerformanceConfig, ReasoningContentBlock, ReasoningText, Role,
     S3Location, SystemBlock, Tool, ToolChoice, ToolConfig, ToolResultBlock, ToolResultContent,
@@ -204,9 +204,12 @@ impl MessageBuilder {
     pub fn image_file(mut self, path: impl AsRef<Path>) -> Self {
         let path = path.as_ref();
         let name = file_name(path);
-        let r = self
-            .read(path, Rule::ImageSize)
-            .and_then(|b| Ok((self.detect::<ImageFormat>(Some(&name), &b, None, &name, Rule::ImageSize)?, b)));
+        let r = self.read(path, Rule::ImageSize).and_then(|b| {
+            Ok((
+                self.detect::<ImageFormat>(Some(&name), &b, None, &name, Rule::ImageSize)?,
+                b,
+            ))
+        });
         match r {
             Ok((format, bytes)) => self.push(ContentBlock::Image(ImageBlock {
                 format,
@@ -236,7 +239,12 @@ impl MessageBuilder {
     }
 
     /// Appends document bytes of a stated format under `name`.
-    pub fn document_bytes(mut self, bytes: impl Into<Bytes>, format: DocumentFormat, name: impl Into<String>) -> Self {
+    pub fn document_bytes(
+        mut self,
+        bytes: impl Into<Bytes>,
+        format: DocumentFormat,
+        name: impl Into<String>,
+    ) -> Self {
         let bytes = bytes.into();
         let part = self.part();
         let name = self.document_name(name.into());
@@ -268,7 +276,10 @@ impl MessageBuilder {
         let fname = file_name(path);
         let name = self.document_name(name.into());
         let r = self.read(path, Rule::DocumentSize).and_then(|b| {
-            Ok((self.detect::<DocumentFormat>(Some(&fname), &b, None, &fname, Rule::DocumentSize)?, b))
+            Ok((
+                self.detect::<DocumentFormat>(Some(&fname), &b, None, &fname, Rule::DocumentSize)?,
+                b,
+            ))
         });
         match r {
             Ok((format, bytes)) => self.push(ContentBlock::Document(DocumentBlock {
@@ -315,9 +326,12 @@ impl MessageBuilder {
     pub fn video_file(mut self, path: impl AsRef<Path>) -> Self {
         let path = path.as_ref();
         let name = file_name(path);
-        let r = self
-            .read(path, Rule::VideoSize)
-            .and_then(|b| Ok((self.detect::<VideoFormat>(Some(&name), &b, None, &name, Rule::VideoSize)?, b)));
+        let r = self.read(path, Rule::VideoSize).and_then(|b| {
+            Ok((
+                self.detect::<VideoFormat>(Some(&name), &b, None, &name, Rule::VideoSize)?,
+                b,
+            ))
+        });
         match r {
             Ok((format, bytes)) => self.push(ContentBlock::Video(VideoBlock {
                 format,
@@ -349,7 +363,12 @@ impl MessageBuilder {
     }
 
     /// Appends a tool call (in assistant messages being replayed).
-    pub fn tool_use(self, tool_use_id: impl Into<String>, name: impl Into<String>, input: Value) -> Self {
+    pub fn tool_use(
+        self,
+        tool_use_id: impl Into<String>,
+        name: impl Into<String>,
+        input: Value,
+    ) -> Self {
         self.push(ContentBlock::ToolUse(ToolUseBlock {
             tool_use_id: tool_use_id.into(),
             name: name.into(),
@@ -374,23 +393,31 @@ impl MessageBuilder {
 
     /// Appends a successful tool result carrying JSON.
     pub fn tool_result_json(self, tool_use_id: impl Into<String>, json: Value) -> Self {
-        self.tool_result(tool_use_id, vec![ToolResultContent::Json(json)], Some(ToolResultStatus::Success))
+        self.tool_result(
+            tool_use_id,
+            vec![ToolResultContent::Json(json)],
+            Some(ToolResultStatus::Success),
+        )
     }
 
     /// Appends text for a guardrail to evaluate.
     pub fn guard_text(self, text: impl Into<String>) -> Self {
-        self.push(ContentBlock::GuardContent(GuardContentBlock::Text(GuardText {
-            text: text.into(),
-            qualifiers: None,
-        })))
+        self.push(ContentBlock::GuardContent(GuardContentBlock::Text(
+            GuardText {
+                text: text.into(),
+                qualifiers: None,
+            },
+        )))
     }
 
     /// Appends reasoning text (to replay a model's reasoning).
     pub fn reasoning(self, text: impl Into<String>, signature: Option<String>) -> Self {
-        self.push(ContentBlock::ReasoningContent(ReasoningContentBlock::ReasoningText(ReasoningText {
-            text: text.into(),
-            signature,
-        })))
+        self.push(ContentBlock::ReasoningContent(
+            ReasoningContentBlock::ReasoningText(ReasoningText {
+                text: text.into(),
+                signature,
+            }),
+        ))
     }
 
     fn into_parts(self) -> Result<(Message, Vec<Warning>), Error> {
@@ -669,16 +696,38 @@ fn prefix(part: String, i: usize) -> String {
 
 fn prefix_error(e: Error, i: usize) -> Error {
     match e {
-        Error::Limit { part, rule, limit, actual } => Error::Limit { part: prefix(part, i), rule, limit, actual },
-        Error::Invalid { part, rule, detail } => Error::Invalid { part: prefix(part, i), rule, detail },
-        Error::UnknownFormat { part, kind, detail } => Error::UnknownFormat { part: prefix(part, i), kind, detail },
+        Error::Limit {
+            part,
+            rule,
+            limit,
+            actual,
+        } => Error::Limit {
+            part: prefix(part, i),
+            rule,
+            limit,
+            actual,
+        },
+        Error::Invalid { part, rule, detail } => Error::Invalid {
+            part: prefix(part, i),
+            rule,
+            detail,
+        },
+        Error::UnknownFormat { part, kind, detail } => Error::UnknownFormat {
+            part: prefix(part, i),
+            kind,
+            detail,
+        },
         other => other,
     }
 }
 
 fn prefix_warning(w: Warning, i: usize) -> Warning {
     match w {
-        Warning::FormatMismatch { part, claimed, detected } => Warning::FormatMismatch {
+        Warning::FormatMismatch {
+            part,
+            claimed,
+            detected,
+        } => Warning::FormatMismatch {
             part: prefix(part, i),
             claimed,
             detected,

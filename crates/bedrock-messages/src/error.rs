@@ -112,9 +112,9 @@ impl Error {
     #[must_use]
     pub fn part(&self) -> Option<&str> {
         match self {
-            Self::Limit { part, .. } | Self::Invalid { part, .. } | Self::UnknownFormat { part, .. } => {
-                Some(part)
-            }
+            Self::Limit { part, .. }
+            | Self::Invalid { part, .. }
+            | Self::UnknownFormat { part, .. } => Some(part),
             _ => None,
         }
     }
@@ -143,7 +143,9 @@ impl Error {
         }
     }
 
-    pub(crate) fn sdk(what: &'static str) -> impl FnOnce(aws_smithy_types::error::operation::BuildError) -> Self {
+    pub(crate) fn sdk(
+        what: &'static str,
+    ) -> impl FnOnce(aws_smithy_types::error::operation::BuildError) -> Self {
         move |source| Self::SdkBuild { what, source }
     }
 }

@@ -17,7 +17,6 @@
 
 use std::fmt;
 
-
 use crate::error::Error;
 use crate::limits::Rule;
 
@@ -148,7 +147,10 @@ impl fmt::Display for Warning {
                 part,
                 claimed,
                 detected,
-            } => write!(f, "{part}: claimed {claimed} but content is {detected}; sending {detected}"),
+            } => write!(
+                f,
+                "{part}: claimed {claimed} but content is {detected}; sending {detected}"
+            ),
         }
     }
 }
@@ -244,7 +246,10 @@ fn head(b: &[u8], n: usize) -> &[u8] {
 fn looks_like_html(b: &[u8]) -> bool {
     let start = head(b, 1024);
     let text = String::from_utf8_lossy(start);
-    let t = text.trim_start_matches('\u{feff}').trim_start().to_ascii_lowercase();
+    let t = text
+        .trim_start_matches('\u{feff}')
+        .trim_start()
+        .to_ascii_lowercase();
     t.starts_with("<!doctype html") || t.starts_with("<html")
 }
 
@@ -488,10 +493,19 @@ pub fn validate_document_name(name: &str, part: &str) -> Result<(), Error> {
     let len = name.chars().count();
     let max = crate::limits::table_max(Rule::DocumentNameLength);
     if len == 0 {
-        return Err(Error::invalid(part, Rule::DocumentNameLength, "empty document name"));
+        return Err(Error::invalid(
+            part,
+            Rule::DocumentNameLength,
+            "empty document name",
+        ));
     }
     if len as u64 > max {
-        return Err(Error::limit(part, Rule::DocumentNameLength, max, len as u64));
+        return Err(Error::limit(
+            part,
+            Rule::DocumentNameLength,
+            max,
+            len as u64,
+        ));
     }
     let mut prev_space = false;
     for c in name.chars() {
@@ -545,8 +559,15 @@ mod tests {
     use super::*;
 
     #[track_caller]
-    fn check_doc(name: Option<&str>, bytes: &[u8], claimed: Option<DocumentFormat>, want: Result<DocumentFormat, Rule>) {
-        let got = detect(name, bytes, claimed, "t").map(|d| d.format).map_err(|e| e.rule().unwrap());
+    fn check_doc(
+        name: Option<&str>,
+        bytes: &[u8],
+        claimed: Option<DocumentFormat>,
+        want: Result<DocumentFormat, Rule>,
+    ) {
+        let got = detect(name, bytes, claimed, "t")
+            .map(|d| d.format)
+            .map_err(|e| e.rule().unwrap());
         assert_eq!(got, want);
     }
 
@@ -562,7 +583,13 @@ mod tests {
 
     #[test]
     fn content_wins_over_the_extension_with_a_warning() {
-        let d = detect(Some("x.txt"), b"%PDF-1.4\n%%EOF", None::<DocumentFormat>, "x.txt").unwrap();
+        let d = detect(
+            Some("x.txt"),
+            b"%PDF-1.4\n%%EOF",
+            None::<DocumentFormat>,
+            "x.txt",
+        )
+        .unwrap();
         assert_eq!(d.format, DocumentFormat::Pdf);
         assert!(matches!(d.warning, Some(Warning::FormatMismatch { .. })));
     }
@@ -580,10 +607,24 @@ mod tests {
     #[test]
     fn names_are_validated_and_sanitised() {
         assert!(validate_document_name("Report (final) [v2]", "p").is_ok());
-        assert_eq!(validate_document_name("a.b", "p").unwrap_err().rule(), Some(Rule::DocumentNameCharacters));
-        assert_eq!(validate_document_name("a  b", "p").unwrap_err().rule(), Some(Rule::DocumentNameCharacters));
-        assert_eq!(validate_document_name("", "p").unwrap_err().rule(), Some(Rule::DocumentNameLength));
-        assert_eq!(validate_document_name(&"a".repeat(201), "p").unwrap_err().rule(), Some(Rule::DocumentNameLength));
+        assert_eq!(
+            validate_document_name("a.b", "p").unwrap_err().rule(),
+            Some(Rule::DocumentNameCharacters)
+        );
+        assert_eq!(
+            validate_document_name("a  b", "p").unwrap_err().rule(),
+            Some(Rule::DocumentNameCharacters)
+        );
+        assert_eq!(
+            validate_document_name("", "p").unwrap_err().rule(),
+            Some(Rule::DocumentNameLength)
+        );
+        assert_eq!(
+            validate_document_name(&"a".repeat(201), "p")
+                .unwrap_err()
+                .rule(),
+            Some(Rule::DocumentNameLength)
+        );
         assert_eq!(sanitize_document_name("my_file.v2.pdf"), "my file v2 pdf");
         assert_eq!(sanitize_document_name("..."), "document");
         assert!(validate_document_name(&sanitize_document_name(&"é_".repeat(300)), "p").is_ok());
@@ -594,14 +635,30 @@ mod tests {
         for f in VideoFormat::ALL {
             assert_eq!(f.as_str().parse::<VideoFormat>().unwrap(), *f);
         }
-        assert_eq!(serde_json::to_string(&VideoFormat::ThreeGp).unwrap(), "\"three_gp\"");
+        assert_eq!(
+            serde_json::to_string(&VideoFormat::ThreeGp).unwrap(),
+            "\"three_gp\""
+        );
     }
 
     #[test]
     fn mpg_and_mpeg_share_bytes_and_the_name_decides() {
         let b = [0, 0, 1, 0xBA, 0x44, 0, 4, 0, 4, 1, 1, 0x89, 0xC3, 0xF8];
-        assert_eq!(detect(Some("a.mpg"), &b, None::<VideoFormat>, "p").unwrap().format, VideoFormat::Mpg);
-        assert_eq!(detect(Some("a.mpeg"), &b, None::<VideoFormat>, "p").unwrap().format, VideoFormat::Mpeg);
-        assert_eq!(detect(None, &b, None::<VideoFormat>, "p").unwrap().format, VideoFormat::Mpeg);
+        assert_eq!(
+            detect(Some("a.mpg"), &b, None::<VideoFormat>, "p")
+                .unwrap()
+                .format,
+            VideoFormat::Mpg
+        );
+        assert_eq!(
+            detect(Some("a.mpeg"), &b, None::<VideoFormat>, "p")
+                .unwrap()
+                .format,
+            VideoFormat::Mpeg
+        );
+        assert_eq!(
+            detect(None, &b, None::<VideoFormat>, "p").unwrap().format,
+            VideoFormat::Mpeg
+        );
     }
 }

@@ -273,7 +273,11 @@ impl Limits {
     pub fn with_max_total_mb(self, mb: f64) -> Self {
         let bytes = if mb.is_finite() && mb > 0.0 {
             // Truncation is intended: the value is a byte count.
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "clamped to a non-negative finite value")]
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "clamped to a non-negative finite value"
+            )]
             let b = (mb * 1_000_000.0) as u64;
             b
         } else {
@@ -336,14 +340,26 @@ mod tests {
     fn every_row_cites_a_source_and_rules_are_unique() {
         for (i, e) in LIMITS.iter().enumerate() {
             assert!(!e.source.is_empty());
-            assert!(LIMITS.iter().skip(i + 1).all(|o| o.rule != e.rule), "{:?}", e.rule);
+            assert!(
+                LIMITS.iter().skip(i + 1).all(|o| o.rule != e.rule),
+                "{:?}",
+                e.rule
+            );
         }
     }
 
     #[test]
     fn max_total_mb_converts_decimal_megabytes() {
-        assert_eq!(Limits::bedrock().with_max_total_mb(3.75).max_total_bytes, 3_750_000);
+        assert_eq!(
+            Limits::bedrock().with_max_total_mb(3.75).max_total_bytes,
+            3_750_000
+        );
         assert_eq!(Limits::bedrock().with_max_total_mb(-1.0).max_total_bytes, 0);
-        assert_eq!(Limits::bedrock().with_max_total_mb(f64::NAN).max_total_bytes, 0);
+        assert_eq!(
+            Limits::bedrock()
+                .with_max_total_mb(f64::NAN)
+                .max_total_bytes,
+            0
+        );
     }
 }

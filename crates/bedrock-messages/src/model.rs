@@ -606,7 +606,11 @@ mod tests {
     #[test]
     fn tool_choice_and_tools_use_wire_names() {
         let t = ToolConfig {
-            tools: vec![Tool::Spec(ToolSpec::new("f", "d", json!({"type":"object"})))],
+            tools: vec![Tool::Spec(ToolSpec::new(
+                "f",
+                "d",
+                json!({"type":"object"}),
+            ))],
             tool_choice: Some(ToolChoice::Auto {}),
         };
         assert_eq!(

@@ -154,7 +154,12 @@ pub struct ConverseResponse {
 impl ConverseResponse {
     /// A response carrying one assistant message (useful for tests and simulators).
     #[must_use]
-    pub fn new(message: Message, stop_reason: StopReason, usage: TokenUsage, metrics: Metrics) -> Self {
+    pub fn new(
+        message: Message,
+        stop_reason: StopReason,
+        usage: TokenUsage,
+        metrics: Metrics,
+    ) -> Self {
         Self {
             output: ConverseOutput::Message(message),
             stop_reason,
@@ -222,7 +227,10 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(r.text(), "Hello");
-        assert_eq!(r.tool_uses().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["f"]);
+        assert_eq!(
+            r.tool_uses().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+            ["f"]
+        );
         assert_eq!(r.usage().cache_read_input_tokens, Some(5));
         assert_eq!(r.stop_reason, StopReason::ToolUse);
         assert_eq!(r.metrics.latency_ms, 812);

@@ -13,7 +13,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aws_sdk_bedrockruntime::operation::converse::builders::{ConverseFluentBuilder, ConverseInputBuilder};
+use aws_sdk_bedrockruntime::operation::converse::builders::{
+    ConverseFluentBuilder, ConverseInputBuilder,
+};
 use aws_sdk_bedrockruntime::operation::converse_stream::builders::ConverseStreamFluentBuilder;
 use aws_sdk_bedrockruntime::types as sdk;
 use aws_smithy_types::{Blob, Document, Number};
@@ -48,7 +50,11 @@ pub fn json_to_document(v: &Value) -> Document {
         }),
         Value::String(s) => Document::String(s.clone()),
         Value::Array(a) => Document::Array(a.iter().map(json_to_document).collect()),
-        Value::Object(o) => Document::Object(o.iter().map(|(k, v)| (k.clone(), json_to_document(v))).collect()),
+        Value::Object(o) => Document::Object(
+            o.iter()
+                .map(|(k, v)| (k.clone(), json_to_document(v)))
+                .collect(),
+        ),
     }
 }
 
@@ -62,11 +68,15 @@ pub fn document_to_json(d: &Document) -> Result<Value, Error> {
         Document::Bool(b) => Value::Bool(*b),
         Document::Number(Number::PosInt(u)) => Value::from(*u),
         Document::Number(Number::NegInt(i)) => Value::from(*i),
-        Document::Number(Number::Float(f)) => serde_json::Number::from_f64(*f)
-            .map(Value::Number)
-            .ok_or_else(|| Error::conversion("document", format!("non-finite number {f}")))?,
+        Document::Number(Number::Float(f)) => {
+            serde_json::Number::from_f64(*f)
+                .map(Value::Number)
+                .ok_or_else(|| Error::conversion("document", format!("non-finite number {f}")))?
+        }
         Document::String(s) => Value::String(s.clone()),
-        Document::Array(a) => Value::Array(a.iter().map(document_to_json).collect::<Result<_, _>>()?),
+        Document::Array(a) => {
+            Value::Array(a.iter().map(document_to_json).collect::<Result<_, _>>()?)
+        }
         Document::Object(o) => {
             // Sort keys so conversions are deterministic (the SDK uses a HashMap).
             let sorted: BTreeMap<&String, &Document> = o.iter().collect();
@@ -222,7 +232,9 @@ impl TryFrom<&sdk::DocumentBlock> for DocumentBlock {
             Some(sdk::DocumentSource::Content(c)) => DocumentSource::Content(
                 c.iter()
                     .map(|x| match x {
-                        sdk::DocumentContentBlock::Text(t) => Ok(DocumentContentBlock::Text(t.clone())),
+                        sdk::DocumentContentBlock::Text(t) => {
+                            Ok(DocumentContentBlock::Text(t.clone()))
+                        }
                         other => Err(unsupported("DocumentContentBlock", other)),
                     })
                     .collect::<Result<_, _>>()?,
@@ -234,7 +246,9 @@ impl TryFrom<&sdk::DocumentBlock> for DocumentBlock {
             name: b.name().to_owned(),
             source,
             context: b.context().map(str::to_owned),
-            citations: b.citations().map(|c| CitationsConfig { enabled: c.enabled() }),
+            citations: b.citations().map(|c| CitationsConfig {
+                enabled: c.enabled(),
+            }),
         })
     }
 }
@@ -300,12 +314,18 @@ impl TryFrom<&sdk::GuardrailConverseContentBlock> for GuardContentBlock {
                 qualifiers: t
                     .qualifiers
                     .as_ref()
-                    .map(|q| q.iter().map(|x| parse::<GuardQualifier>(x.as_str())).collect())
+                    .map(|q| {
+                        q.iter()
+                            .map(|x| parse::<GuardQualifier>(x.as_str()))
+                            .collect()
+                    })
                     .transpose()?,
             }),
             sdk::GuardrailConverseContentBlock::Image(i) => {
                 let source = match i.source() {
-                    Some(sdk::GuardrailConverseImageSource::Bytes(b)) => GuardImageSource::Bytes(bytes(b)),
+                    Some(sdk::GuardrailConverseImageSource::Bytes(b)) => {
+                        GuardImageSource::Bytes(bytes(b))
+                    }
                     other => return Err(unsupported("GuardrailConverseImageSource", &other)),
                 };
                 Self::Image(GuardImage {
@@ -324,10 +344,14 @@ fn tool_result_to_sdk(r: &ToolResultBlock) -> Result<sdk::ToolResultBlock, Error
         .iter()
         .map(|c| {
             Ok(match c {
-                ToolResultContent::Json(v) => sdk::ToolResultContentBlock::Json(json_to_document(v)),
+                ToolResultContent::Json(v) => {
+                    sdk::ToolResultContentBlock::Json(json_to_document(v))
+                }
                 ToolResultContent::Text(t) => sdk::ToolResultContentBlock::Text(t.clone()),
                 ToolResultContent::Image(i) => sdk::ToolResultContentBlock::Image(i.try_into()?),
-                ToolResultContent::Document(d) => sdk::ToolResultContentBlock::Document(d.try_into()?),
+                ToolResultContent::Document(d) => {
+                    sdk::ToolResultContentBlock::Document(d.try_into()?)
+                }
                 ToolResultContent::Video(v) => sdk::ToolResultContentBlock::Video(v.try_into()?),
             })
         })
@@ -346,10 +370,14 @@ fn tool_result_from_sdk(r: &sdk::ToolResultBlock) -> Result<ToolResultBlock, Err
         .iter()
         .map(|c| {
             Ok(match c {
-                sdk::ToolResultContentBlock::Json(d) => ToolResultContent::Json(document_to_json(d)?),
+                sdk::ToolResultContentBlock::Json(d) => {
+                    ToolResultContent::Json(document_to_json(d)?)
+                }
                 sdk::ToolResultContentBlock::Text(t) => ToolResultContent::Text(t.clone()),
                 sdk::ToolResultContentBlock::Image(i) => ToolResultContent::Image(i.try_into()?),
-                sdk::ToolResultContentBlock::Document(d) => ToolResultContent::Document(d.try_into()?),
+                sdk::ToolResultContentBlock::Document(d) => {
+                    ToolResultContent::Document(d.try_into()?)
+                }
                 sdk::ToolResultContentBlock::Video(v) => ToolResultContent::Video(v.try_into()?),
                 other => return Err(unsupported("ToolResultContentBlock", other)),
             })
@@ -358,7 +386,10 @@ fn tool_result_from_sdk(r: &sdk::ToolResultBlock) -> Result<ToolResultBlock, Err
     Ok(ToolResultBlock {
         tool_use_id: r.tool_use_id().to_owned(),
         content,
-        status: r.status().map(|s| parse::<ToolResultStatus>(s.as_str())).transpose()?,
+        status: r
+            .status()
+            .map(|s| parse::<ToolResultStatus>(s.as_str()))
+            .transpose()?,
     })
 }
 
@@ -385,13 +416,15 @@ impl TryFrom<&ContentBlock> for sdk::ContentBlock {
             ContentBlock::CachePoint(c) => Self::CachePoint(c.try_into()?),
             ContentBlock::GuardContent(g) => Self::GuardContent(g.try_into()?),
             ContentBlock::ReasoningContent(r) => Self::ReasoningContent(match r {
-                ReasoningContentBlock::ReasoningText(t) => sdk::ReasoningContentBlock::ReasoningText(
-                    sdk::ReasoningTextBlock::builder()
-                        .text(&t.text)
-                        .set_signature(t.signature.clone())
-                        .build()
-                        .map_err(Error::sdk("ReasoningTextBlock"))?,
-                ),
+                ReasoningContentBlock::ReasoningText(t) => {
+                    sdk::ReasoningContentBlock::ReasoningText(
+                        sdk::ReasoningTextBlock::builder()
+                            .text(&t.text)
+                            .set_signature(t.signature.clone())
+                            .build()
+                            .map_err(Error::sdk("ReasoningTextBlock"))?,
+                    )
+                }
                 ReasoningContentBlock::RedactedContent(b) => {
                     sdk::ReasoningContentBlock::RedactedContent(blob(b))
                 }
@@ -455,7 +488,11 @@ impl TryFrom<&sdk::Message> for Message {
     fn try_from(m: &sdk::Message) -> Result<Self, Error> {
         Ok(Self {
             role: parse::<Role>(m.role().as_str())?,
-            content: m.content().iter().map(ContentBlock::try_from).collect::<Result<_, _>>()?,
+            content: m
+                .content()
+                .iter()
+                .map(ContentBlock::try_from)
+                .collect::<Result<_, _>>()?,
         })
     }
 }
@@ -551,8 +588,12 @@ impl TryFrom<&ToolConfig> for sdk::ToolConfiguration {
             .collect::<Result<Vec<_>, Error>>()?;
         let choice = match &c.tool_choice {
             None => None,
-            Some(ToolChoice::Auto {}) => Some(sdk::ToolChoice::Auto(sdk::AutoToolChoice::builder().build())),
-            Some(ToolChoice::Any {}) => Some(sdk::ToolChoice::Any(sdk::AnyToolChoice::builder().build())),
+            Some(ToolChoice::Auto {}) => Some(sdk::ToolChoice::Auto(
+                sdk::AutoToolChoice::builder().build(),
+            )),
+            Some(ToolChoice::Any {}) => {
+                Some(sdk::ToolChoice::Any(sdk::AnyToolChoice::builder().build()))
+            }
             Some(ToolChoice::Tool { name }) => Some(sdk::ToolChoice::Tool(
                 sdk::SpecificToolChoice::builder()
                     .name(name)
@@ -580,7 +621,9 @@ impl TryFrom<&sdk::ToolConfiguration> for ToolConfig {
                         name: s.name().to_owned(),
                         description: s.description().map(str::to_owned),
                         input_schema: match s.input_schema() {
-                            Some(sdk::ToolInputSchema::Json(d)) => ToolInputSchema::Json(document_to_json(d)?),
+                            Some(sdk::ToolInputSchema::Json(d)) => {
+                                ToolInputSchema::Json(document_to_json(d)?)
+                            }
                             other => return Err(unsupported("ToolInputSchema", &other)),
                         },
                         strict: s.strict(),
@@ -649,7 +692,9 @@ impl TryFrom<&sdk::GuardrailStreamConfiguration> for GuardrailConfig {
             guardrail_identifier: g.guardrail_identifier().to_owned(),
             guardrail_version: g.guardrail_version().to_owned(),
             trace: Some(parse::<GuardrailTrace>(g.trace().as_str())?),
-            stream_processing_mode: Some(parse::<StreamProcessingMode>(g.stream_processing_mode().as_str())?),
+            stream_processing_mode: Some(parse::<StreamProcessingMode>(
+                g.stream_processing_mode().as_str(),
+            )?),
         })
     }
 }
@@ -687,15 +732,35 @@ struct Parts {
 
 fn parts(req: &ConverseRequest) -> Result<Parts, Error> {
     Ok(Parts {
-        messages: req.messages.iter().map(sdk::Message::try_from).collect::<Result<_, _>>()?,
+        messages: req
+            .messages
+            .iter()
+            .map(sdk::Message::try_from)
+            .collect::<Result<_, _>>()?,
         system: if req.system.is_empty() {
             None
         } else {
-            Some(req.system.iter().map(sdk::SystemContentBlock::try_from).collect::<Result<_, _>>()?)
+            Some(
+                req.system
+                    .iter()
+                    .map(sdk::SystemContentBlock::try_from)
+                    .collect::<Result<_, _>>()?,
+            )
         },
-        inference: req.inference_config.as_ref().map(TryInto::try_into).transpose()?,
-        tools: req.tool_config.as_ref().map(TryInto::try_into).transpose()?,
-        fields: req.additional_model_request_fields.as_ref().map(json_to_document),
+        inference: req
+            .inference_config
+            .as_ref()
+            .map(TryInto::try_into)
+            .transpose()?,
+        tools: req
+            .tool_config
+            .as_ref()
+            .map(TryInto::try_into)
+            .transpose()?,
+        fields: req
+            .additional_model_request_fields
+            .as_ref()
+            .map(json_to_document),
         paths: (!req.additional_model_response_field_paths.is_empty())
             .then(|| req.additional_model_response_field_paths.clone()),
         metadata: (!req.request_metadata.is_empty()).then(|| {
@@ -726,9 +791,16 @@ macro_rules! apply_parts {
 ///
 /// # Errors
 /// [`Error::Conversion`] or [`Error::SdkBuild`] if a value has no SDK equivalent.
-pub fn apply_to_converse(req: &ConverseRequest, b: ConverseFluentBuilder) -> Result<ConverseFluentBuilder, Error> {
+pub fn apply_to_converse(
+    req: &ConverseRequest,
+    b: ConverseFluentBuilder,
+) -> Result<ConverseFluentBuilder, Error> {
     let p = parts(req)?;
-    Ok(apply_parts!(b, p, req.guardrail_config.as_ref().map(Into::into)))
+    Ok(apply_parts!(
+        b,
+        p,
+        req.guardrail_config.as_ref().map(Into::into)
+    ))
 }
 
 /// Sets every field of `req` on a ConverseStream call; the guardrail becomes a
@@ -741,16 +813,27 @@ pub fn apply_to_converse_stream(
     b: ConverseStreamFluentBuilder,
 ) -> Result<ConverseStreamFluentBuilder, Error> {
     let p = parts(req)?;
-    Ok(apply_parts!(b, p, req.guardrail_config.as_ref().map(Into::into)))
+    Ok(apply_parts!(
+        b,
+        p,
+        req.guardrail_config.as_ref().map(Into::into)
+    ))
 }
 
 /// Sets every field of `req` on a Converse input builder (useful without a client).
 ///
 /// # Errors
 /// [`Error::Conversion`] or [`Error::SdkBuild`] if a value has no SDK equivalent.
-pub fn apply_to_converse_input(req: &ConverseRequest, b: ConverseInputBuilder) -> Result<ConverseInputBuilder, Error> {
+pub fn apply_to_converse_input(
+    req: &ConverseRequest,
+    b: ConverseInputBuilder,
+) -> Result<ConverseInputBuilder, Error> {
     let p = parts(req)?;
-    Ok(apply_parts!(b, p, req.guardrail_config.as_ref().map(Into::into)))
+    Ok(apply_parts!(
+        b,
+        p,
+        req.guardrail_config.as_ref().map(Into::into)
+    ))
 }
 
 /// Reads a request back from a Converse input builder (the inverse of [`apply_to_converse_input`]).
@@ -771,22 +854,41 @@ pub fn request_from_converse_input(b: &ConverseInputBuilder) -> Result<ConverseR
             .flatten()
             .map(SystemBlock::try_from)
             .collect::<Result<_, _>>()?,
-        inference_config: b.get_inference_config().as_ref().map(TryInto::try_into).transpose()?,
-        tool_config: b.get_tool_config().as_ref().map(TryInto::try_into).transpose()?,
-        guardrail_config: b.get_guardrail_config().as_ref().map(TryInto::try_into).transpose()?,
+        inference_config: b
+            .get_inference_config()
+            .as_ref()
+            .map(TryInto::try_into)
+            .transpose()?,
+        tool_config: b
+            .get_tool_config()
+            .as_ref()
+            .map(TryInto::try_into)
+            .transpose()?,
+        guardrail_config: b
+            .get_guardrail_config()
+            .as_ref()
+            .map(TryInto::try_into)
+            .transpose()?,
         additional_model_request_fields: b
             .get_additional_model_request_fields()
             .as_ref()
             .map(document_to_json)
             .transpose()?,
-        additional_model_response_field_paths: b.get_additional_model_response_field_paths().clone().unwrap_or_default(),
+        additional_model_response_field_paths: b
+            .get_additional_model_response_field_paths()
+            .clone()
+            .unwrap_or_default(),
         request_metadata: b
             .get_request_metadata()
             .iter()
             .flatten()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
-        performance_config: b.get_performance_config().as_ref().map(TryInto::try_into).transpose()?,
+        performance_config: b
+            .get_performance_config()
+            .as_ref()
+            .map(TryInto::try_into)
+            .transpose()?,
         warnings: Vec::new(),
     })
 }
@@ -818,12 +920,18 @@ impl TryFrom<&sdk::TokenUsage> for TokenUsage {
 
 impl TryFrom<aws_sdk_bedrockruntime::operation::converse::ConverseOutput> for ConverseResponse {
     type Error = Error;
-    fn try_from(o: aws_sdk_bedrockruntime::operation::converse::ConverseOutput) -> Result<Self, Error> {
+    fn try_from(
+        o: aws_sdk_bedrockruntime::operation::converse::ConverseOutput,
+    ) -> Result<Self, Error> {
         let message = match o.output() {
             Some(sdk::ConverseOutput::Message(m)) => Message::try_from(m)?,
             other => return Err(unsupported("ConverseOutput", &other)),
         };
-        let usage = o.usage().map(TokenUsage::try_from).transpose()?.unwrap_or_default();
+        let usage = o
+            .usage()
+            .map(TokenUsage::try_from)
+            .transpose()?
+            .unwrap_or_default();
         let latency = o.metrics().map_or(0, |m| m.latency_ms());
         let trace = o
             .trace()
@@ -835,7 +943,8 @@ impl TryFrom<aws_sdk_bedrockruntime::operation::converse::ConverseOutput> for Co
             stop_reason: StopReason::from(o.stop_reason().as_str()),
             usage,
             metrics: Metrics {
-                latency_ms: u64::try_from(latency).map_err(|_| Error::conversion("metrics.latencyMs", latency.to_string()))?,
+                latency_ms: u64::try_from(latency)
+                    .map_err(|_| Error::conversion("metrics.latencyMs", latency.to_string()))?,
             },
             additional_model_response_fields: o
                 .additional_model_response_fields()
@@ -854,9 +963,18 @@ mod tests {
 
     #[test]
     fn json_numbers_map_to_smithy_numbers() {
-        assert_eq!(json_to_document(&json!(3)), Document::Number(Number::PosInt(3)));
-        assert_eq!(json_to_document(&json!(-3)), Document::Number(Number::NegInt(-3)));
-        assert_eq!(json_to_document(&json!(1.5)), Document::Number(Number::Float(1.5)));
+        assert_eq!(
+            json_to_document(&json!(3)),
+            Document::Number(Number::PosInt(3))
+        );
+        assert_eq!(
+            json_to_document(&json!(-3)),
+            Document::Number(Number::NegInt(-3))
+        );
+        assert_eq!(
+            json_to_document(&json!(1.5)),
+            Document::Number(Number::Float(1.5))
+        );
         let v = json!({"a": [1, -2, 2.5, "s", null, true], "b": {"c": {}}});
         assert_eq!(document_to_json(&json_to_document(&v)).unwrap(), v);
         assert!(document_to_json(&Document::Number(Number::Float(f64::NAN))).is_err());

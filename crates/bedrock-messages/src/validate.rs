@@ -36,7 +36,12 @@ impl<'a> Ctx<'a> {
     fn add_bytes(&mut self, part: &str, n: usize) -> Result<(), Error> {
         self.total = self.total.saturating_add(n as u64);
         if self.total > self.limits.max_total_bytes {
-            return Err(Error::limit(part, Rule::TotalSize, self.limits.max_total_bytes, self.total));
+            return Err(Error::limit(
+                part,
+                Rule::TotalSize,
+                self.limits.max_total_bytes,
+                self.total,
+            ));
         }
         Ok(())
     }
@@ -57,7 +62,11 @@ impl<'a> Ctx<'a> {
 
 fn check_text(text: &str, part: &str) -> Result<(), Error> {
     if text.trim().is_empty() {
-        return Err(Error::invalid(part, Rule::EmptyText, "text is empty or whitespace only"));
+        return Err(Error::invalid(
+            part,
+            Rule::EmptyText,
+            "text is empty or whitespace only",
+        ));
     }
     Ok(())
 }
@@ -72,7 +81,11 @@ fn check_size(part: &str, rule: Rule, limit: u64, len: usize) -> Result<(), Erro
     Ok(())
 }
 
-fn check_content_matches<F: MediaFormat>(part: &str, bytes: &[u8], claimed: F) -> Result<(), Error> {
+fn check_content_matches<F: MediaFormat>(
+    part: &str,
+    bytes: &[u8],
+    claimed: F,
+) -> Result<(), Error> {
     let d = format::detect(None, bytes, Some(claimed), part)?;
     if d.format != claimed {
         return Err(Error::UnknownFormat {
@@ -87,7 +100,12 @@ fn check_content_matches<F: MediaFormat>(part: &str, bytes: &[u8], claimed: F) -
 fn check_image(img: &ImageBlock, part: &str, ctx: &mut Ctx<'_>) -> Result<(), Error> {
     ctx.images += 1;
     if ctx.images > ctx.limits.max_images {
-        return Err(Error::limit(part, Rule::ImageCount, ctx.limits.max_images as u64, ctx.images as u64));
+        return Err(Error::limit(
+            part,
+            Rule::ImageCount,
+            ctx.limits.max_images as u64,
+            ctx.images as u64,
+        ));
     }
     if let Some(b) = img.source.bytes() {
         check_size(part, Rule::ImageSize, ctx.limits.max_image_bytes, b.len())?;
@@ -117,18 +135,32 @@ fn check_document(doc: &DocumentBlock, part: &str, ctx: &mut Ctx<'_>) -> Result<
     format::validate_document_name(&doc.name, part)?;
     match &doc.source {
         DocumentSource::Bytes(b) => {
-            check_size(part, Rule::DocumentSize, ctx.limits.max_document_bytes, b.len())?;
+            check_size(
+                part,
+                Rule::DocumentSize,
+                ctx.limits.max_document_bytes,
+                b.len(),
+            )?;
             check_content_matches::<DocumentFormat>(part, b, doc.format)?;
             ctx.add_bytes(part, b.len())?;
         }
         DocumentSource::Text(t) => {
             check_text(t, part)?;
-            check_size(part, Rule::DocumentSize, ctx.limits.max_document_bytes, t.len())?;
+            check_size(
+                part,
+                Rule::DocumentSize,
+                ctx.limits.max_document_bytes,
+                t.len(),
+            )?;
             ctx.add_bytes(part, t.len())?;
         }
         DocumentSource::Content(chunks) => {
             if chunks.is_empty() {
-                return Err(Error::invalid(part, Rule::EmptyText, "document content has no chunks"));
+                return Err(Error::invalid(
+                    part,
+                    Rule::EmptyText,
+                    "document content has no chunks",
+                ));
             }
         }
         DocumentSource::S3Location(_) => {}
@@ -170,7 +202,11 @@ fn check_guard(g: &GuardContentBlock, part: &str) -> Result<(), Error> {
 /// Per-message rules; `prefix` is e.g. `messages[2]`.
 pub(crate) fn validate_message(m: &Message, prefix: &str, ctx: &mut Ctx<'_>) -> Result<(), Error> {
     if m.content.is_empty() {
-        return Err(Error::invalid(prefix, Rule::EmptyMessages, "message has no content blocks"));
+        return Err(Error::invalid(
+            prefix,
+            Rule::EmptyMessages,
+            "message has no content blocks",
+        ));
     }
     let n = m.content.len();
     if n > ctx.limits.max_blocks_per_message {
@@ -189,7 +225,11 @@ pub(crate) fn validate_message(m: &Message, prefix: &str, ctx: &mut Ctx<'_>) -> 
             if m.role == Role::User {
                 Ok(())
             } else {
-                Err(Error::invalid(&part, Rule::MediaRole, format!("{what} in an assistant message")))
+                Err(Error::invalid(
+                    &part,
+                    Rule::MediaRole,
+                    format!("{what} in an assistant message"),
+                ))
             }
         };
         match block {
@@ -229,7 +269,11 @@ pub(crate) fn validate_message(m: &Message, prefix: &str, ctx: &mut Ctx<'_>) -> 
         }
     }
     if let (Some(part), false) = (has_document, has_text) {
-        return Err(Error::invalid(part, Rule::DocumentNeedsText, "add a text block to this message"));
+        return Err(Error::invalid(
+            part,
+            Rule::DocumentNeedsText,
+            "add a text block to this message",
+        ));
     }
     Ok(())
 }
@@ -240,7 +284,11 @@ pub(crate) fn validate_request(req: &ConverseRequest, limits: &Limits) -> Result
     // Bedrock's cache prefix order is tools, system, messages; count cache points in that order.
     if let Some(tc) = &req.tool_config {
         if tc.tools.is_empty() {
-            return Err(Error::invalid("toolConfig.tools", Rule::EmptyTools, "no tools"));
+            return Err(Error::invalid(
+                "toolConfig.tools",
+                Rule::EmptyTools,
+                "no tools",
+            ));
         }
         for (i, t) in tc.tools.iter().enumerate() {
             let part = format!("toolConfig.tools[{i}]");
@@ -263,17 +311,29 @@ pub(crate) fn validate_request(req: &ConverseRequest, limits: &Limits) -> Result
         }
     }
     if req.messages.is_empty() {
-        return Err(Error::invalid("messages", Rule::EmptyMessages, "a request needs at least one message"));
+        return Err(Error::invalid(
+            "messages",
+            Rule::EmptyMessages,
+            "a request needs at least one message",
+        ));
     }
     let mut prev: Option<Role> = None;
     for (i, m) in req.messages.iter().enumerate() {
         let prefix = format!("messages[{i}]");
         match (prev, m.role) {
             (None, Role::Assistant) => {
-                return Err(Error::invalid(prefix, Rule::RoleOrder, "the first message must be from the user"));
+                return Err(Error::invalid(
+                    prefix,
+                    Rule::RoleOrder,
+                    "the first message must be from the user",
+                ));
             }
             (Some(p), r) if p == r => {
-                return Err(Error::invalid(prefix, Rule::RoleOrder, format!("two {r} messages in a row")));
+                return Err(Error::invalid(
+                    prefix,
+                    Rule::RoleOrder,
+                    format!("two {r} messages in a row"),
+                ));
             }
             _ => {}
         }
@@ -281,23 +341,35 @@ pub(crate) fn validate_request(req: &ConverseRequest, limits: &Limits) -> Result
         validate_message(m, &prefix, &mut ctx)?;
     }
     if let Some(ic) = &req.inference_config {
-        if let Some(mt) = ic.max_tokens {
-            if mt == 0 || i32::try_from(mt).is_err() {
-                return Err(Error::invalid("inferenceConfig.maxTokens", Rule::MaxTokens, mt.to_string()));
-            }
+        if let Some(mt) = ic.max_tokens
+            && (mt == 0 || i32::try_from(mt).is_err())
+        {
+            return Err(Error::invalid(
+                "inferenceConfig.maxTokens",
+                Rule::MaxTokens,
+                mt.to_string(),
+            ));
         }
-        for (name, v) in [("inferenceConfig.temperature", ic.temperature), ("inferenceConfig.topP", ic.top_p)] {
-            if let Some(v) = v {
-                if !(0.0..=1.0).contains(&v) {
-                    return Err(Error::invalid(name, Rule::Probability, v.to_string()));
-                }
+        for (name, v) in [
+            ("inferenceConfig.temperature", ic.temperature),
+            ("inferenceConfig.topP", ic.top_p),
+        ] {
+            if let Some(v) = v
+                && !(0.0..=1.0).contains(&v)
+            {
+                return Err(Error::invalid(name, Rule::Probability, v.to_string()));
             }
         }
     }
     let paths = req.additional_model_response_field_paths.len() as u64;
     let max = table_max(Rule::ResponseFieldPaths);
     if paths > max {
-        return Err(Error::limit("additionalModelResponseFieldPaths", Rule::ResponseFieldPaths, max, paths));
+        return Err(Error::limit(
+            "additionalModelResponseFieldPaths",
+            Rule::ResponseFieldPaths,
+            max,
+            paths,
+        ));
     }
     Ok(())
 }

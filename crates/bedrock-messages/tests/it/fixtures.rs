@@ -18,7 +18,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -72,7 +76,9 @@ pub(crate) fn png(w: u32, h: u32) -> Vec<u8> {
 /// A 1×1 grey baseline JPEG with one-code Huffman tables.
 fn jpeg() -> Vec<u8> {
     let mut v = vec![0xFF, 0xD8];
-    v.extend_from_slice(&[0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0]);
+    v.extend_from_slice(&[
+        0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0,
+    ]);
     v.extend_from_slice(&[0xFF, 0xDB, 0x00, 0x43, 0x00]);
     v.extend_from_slice(&[1u8; 64]);
     v.extend_from_slice(&[0xFF, 0xC0, 0x00, 0x0B, 8, 0, 1, 0, 1, 1, 1, 0x11, 0]);
@@ -96,7 +102,9 @@ fn gif() -> Vec<u8> {
 
 /// A 1×1 lossless WebP.
 fn webp() -> Vec<u8> {
-    let payload = [0x2F, 0, 0, 0, 0x10, 0x07, 0x10, 0x11, 0x11, 0x88, 0x88, 0xFE, 0x07];
+    let payload = [
+        0x2F, 0, 0, 0, 0x10, 0x07, 0x10, 0x11, 0x11, 0x88, 0x88, 0xFE, 0x07,
+    ];
     let mut v = b"RIFF".to_vec();
     v.extend_from_slice(&26u32.to_le_bytes());
     v.extend_from_slice(b"WEBPVP8L");
@@ -125,7 +133,13 @@ pub(crate) fn pdf() -> Vec<u8> {
     for o in offsets {
         out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
     }
-    out.extend_from_slice(format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objs.len() + 1).as_bytes());
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objs.len() + 1
+        )
+        .as_bytes(),
+    );
     out
 }
 
@@ -172,7 +186,11 @@ fn zip(entries: &[(&str, &str)]) -> Vec<u8> {
 fn ooxml(dir: &str, main: &str, body: &str) -> Vec<u8> {
     let types = "<?xml version=\"1.0\"?><Types xmlns=\"http://schemas.openxmlformats.org/package/2006/content-types\"/>";
     let rels = "<?xml version=\"1.0\"?><Relationships xmlns=\"http://schemas.openxmlformats.org/package/2006/relationships\"/>";
-    zip(&[("[Content_Types].xml", types), ("_rels/.rels", rels), (&format!("{dir}/{main}"), body)])
+    zip(&[
+        ("[Content_Types].xml", types),
+        ("_rels/.rels", rels),
+        (&format!("{dir}/{main}"), body),
+    ])
 }
 
 /// An OLE2 compound-file header padded to three 512-byte sectors.
@@ -197,22 +215,35 @@ fn ftyp(brand: &[u8; 4], compat: &[u8; 4]) -> Vec<u8> {
 }
 
 fn ebml(doctype: &str) -> Vec<u8> {
-    let mut body = vec![0x42, 0x86, 0x81, 1, 0x42, 0xF7, 0x81, 1, 0x42, 0xF2, 0x81, 4, 0x42, 0xF3, 0x81, 8];
+    let mut body = vec![
+        0x42, 0x86, 0x81, 1, 0x42, 0xF7, 0x81, 1, 0x42, 0xF2, 0x81, 4, 0x42, 0xF3, 0x81, 8,
+    ];
     body.extend_from_slice(&[0x42, 0x82, 0x80 | u8::try_from(doctype.len()).unwrap()]);
     body.extend_from_slice(doctype.as_bytes());
     body.extend_from_slice(&[0x42, 0x87, 0x81, 4, 0x42, 0x85, 0x81, 2]);
-    let mut v = vec![0x1A, 0x45, 0xDF, 0xA3, 0x80 | u8::try_from(body.len()).unwrap()];
+    let mut v = vec![
+        0x1A,
+        0x45,
+        0xDF,
+        0xA3,
+        0x80 | u8::try_from(body.len()).unwrap(),
+    ];
     v.extend_from_slice(&body);
     v.extend_from_slice(&[0x18, 0x53, 0x80, 0x67, 0x80]);
     v
 }
 
 fn mpeg_ps() -> Vec<u8> {
-    vec![0, 0, 1, 0xBA, 0x44, 0, 4, 0, 4, 1, 1, 0x89, 0xC3, 0xF8, 0, 0, 1, 0xB9]
+    vec![
+        0, 0, 1, 0xBA, 0x44, 0, 4, 0, 4, 1, 1, 0x89, 0xC3, 0xF8, 0, 0, 1, 0xB9,
+    ]
 }
 
 fn asf() -> Vec<u8> {
-    let mut v = vec![0x30, 0x26, 0xB2, 0x75, 0x8E, 0x66, 0xCF, 0x11, 0xA6, 0xD9, 0x00, 0xAA, 0x00, 0x62, 0xCE, 0x6C];
+    let mut v = vec![
+        0x30, 0x26, 0xB2, 0x75, 0x8E, 0x66, 0xCF, 0x11, 0xA6, 0xD9, 0x00, 0xAA, 0x00, 0x62, 0xCE,
+        0x6C,
+    ];
     v.extend_from_slice(&30u64.to_le_bytes());
     v.extend_from_slice(&0u32.to_le_bytes());
     v.extend_from_slice(&[1, 2]);
@@ -231,16 +262,25 @@ pub(crate) fn all() -> Vec<(&'static str, Vec<u8>)> {
         ("sample.csv", b"name,count\nalpha,1\nbeta,2\n".to_vec()),
         ("sample.doc", ole2()),
         ("sample.xls", ole2()),
-        ("sample.docx", ooxml("word", "document.xml", "<w:document/>")),
+        (
+            "sample.docx",
+            ooxml("word", "document.xml", "<w:document/>"),
+        ),
         ("sample.xlsx", ooxml("xl", "workbook.xml", "<workbook/>")),
-        ("sample.html", b"<!DOCTYPE html>\n<html><body><p>Hello</p></body></html>\n".to_vec()),
+        (
+            "sample.html",
+            b"<!DOCTYPE html>\n<html><body><p>Hello</p></body></html>\n".to_vec(),
+        ),
         ("sample.txt", b"Hello, Bedrock.\n".to_vec()),
         ("sample.md", b"# Title\n\nSome *markdown*.\n".to_vec()),
         ("sample.mkv", ebml("matroska")),
         ("sample.mov", ftyp(b"qt  ", b"qt  ")),
         ("sample.mp4", ftyp(b"isom", b"mp41")),
         ("sample.webm", ebml("webm")),
-        ("sample.flv", b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00".to_vec()),
+        (
+            "sample.flv",
+            b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00".to_vec(),
+        ),
         ("sample.mpeg", mpeg_ps()),
         ("sample.mpg", mpeg_ps()),
         ("sample.wmv", asf()),
@@ -261,7 +301,12 @@ fn fixtures_are_up_to_date() {
             std::fs::create_dir_all(dir()).unwrap();
             std::fs::write(&p, &bytes).unwrap();
         }
-        let on_disk = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}; regenerate with BEDROCK_MESSAGES_WRITE_FIXTURES=1", p.display()));
+        let on_disk = std::fs::read(&p).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; regenerate with BEDROCK_MESSAGES_WRITE_FIXTURES=1",
+                p.display()
+            )
+        });
         assert_eq!(on_disk, bytes, "{name} differs from the generator");
     }
 }
@@ -271,5 +316,8 @@ fn generated_png_has_valid_crcs() {
     let p = png(2, 3);
     // IHDR CRC covers "IHDR" + 13 bytes and sits at 29..33.
     assert_eq!(crc32(&p[12..29]).to_be_bytes(), p[29..33]);
-    assert_eq!(bedrock_messages::format::image_dimensions(&p, bedrock_messages::ImageFormat::Png), Some((2, 3)));
+    assert_eq!(
+        bedrock_messages::format::image_dimensions(&p, bedrock_messages::ImageFormat::Png),
+        Some((2, 3))
+    );
 }

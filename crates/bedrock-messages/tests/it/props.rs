@@ -4,8 +4,8 @@
 use aws_sdk_bedrockruntime::operation::converse::ConverseInput;
 use bedrock_messages::sdk::{apply_to_converse_input, request_from_converse_input};
 use bedrock_messages::{
-    ConverseRequest, DocumentFormat, ImageFormat, Message, MessageBuilder, ToolResultContent, ToolSpec,
-    VideoFormat,
+    ConverseRequest, DocumentFormat, ImageFormat, Message, MessageBuilder, ToolResultContent,
+    ToolSpec, VideoFormat,
 };
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -28,7 +28,13 @@ fn media_bytes() -> impl Strategy<Value = Vec<u8>> {
         Just(crate::fixtures::png(1, 1)),
         Just(crate::fixtures::pdf()),
         Just(b"plain text".to_vec()),
-        Just(crate::fixtures::all().into_iter().find(|(n, _)| *n == "sample.mp4").unwrap().1),
+        Just(
+            crate::fixtures::all()
+                .into_iter()
+                .find(|(n, _)| *n == "sample.mp4")
+                .unwrap()
+                .1
+        ),
     ]
 }
 
@@ -54,7 +60,8 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         ".{0,12}".prop_map(Op::Text),
         (media_bytes(), 0..4usize).prop_map(|(b, f)| Op::Image(b, f)),
-        (media_bytes(), 0..9usize, "[a-zA-Z _.()-]{0,12}").prop_map(|(b, f, n)| Op::Document(b, f, n)),
+        (media_bytes(), 0..9usize, "[a-zA-Z _.()-]{0,12}")
+            .prop_map(|(b, f, n)| Op::Document(b, f, n)),
         (media_bytes(), 0..9usize).prop_map(|(b, f)| Op::Video(b, f)),
         Just(Op::CachePoint),
         ("[a-z_.:]{0,6}", "[a-z_ ]{0,6}", json_value()).prop_map(|(i, n, v)| Op::ToolUse(i, n, v)),
@@ -68,7 +75,11 @@ fn apply(mut m: MessageBuilder, op: Op) -> MessageBuilder {
     match op {
         Op::Text(t) => m.text(t),
         Op::Image(b, f) => m.image_bytes(b, ImageFormat::ALL[pick(f, ImageFormat::ALL.len())]),
-        Op::Document(b, f, n) => m.document_bytes(b, DocumentFormat::ALL[pick(f, DocumentFormat::ALL.len())], n),
+        Op::Document(b, f, n) => m.document_bytes(
+            b,
+            DocumentFormat::ALL[pick(f, DocumentFormat::ALL.len())],
+            n,
+        ),
         Op::Video(b, f) => m.video_bytes(b, VideoFormat::ALL[pick(f, VideoFormat::ALL.len())]),
         Op::CachePoint => m.cache_point(),
         Op::ToolUse(i, n, v) => m.tool_use(i, n, v),
@@ -80,7 +91,15 @@ fn apply(mut m: MessageBuilder, op: Op) -> MessageBuilder {
     }
 }
 
-fn input() -> impl Strategy<Value = (Vec<(bool, Vec<Op>)>, Option<String>, Option<u32>, Option<f32>, bool)> {
+type Input = (
+    Vec<(bool, Vec<Op>)>,
+    Option<String>,
+    Option<u32>,
+    Option<f32>,
+    bool,
+);
+
+fn input() -> impl Strategy<Value = Input> {
     (
         proptest::collection::vec((any::<bool>(), proptest::collection::vec(op(), 0..5)), 0..4),
         proptest::option::of(".{0,8}"),

@@ -4,8 +4,8 @@ use aws_sdk_bedrockruntime::operation::converse::ConverseInput;
 use aws_sdk_bedrockruntime::types as sdk;
 use bedrock_messages::sdk::{apply_to_converse_input, request_from_converse_input};
 use bedrock_messages::{
-    ContentBlock, ConverseRequest, ConverseResponse, DocumentFormat, GuardrailConfig, GuardrailTrace, Message,
-    StopReason, ToolSpec,
+    ContentBlock, ConverseRequest, ConverseResponse, DocumentFormat, GuardrailConfig,
+    GuardrailTrace, Message, StopReason, ToolSpec,
 };
 use serde_json::json;
 
@@ -25,7 +25,11 @@ fn rich_request() -> ConverseRequest {
                 .cache_point()
                 .guard_text("guarded"),
         )
-        .message_builder(Message::assistant().reasoning("r", Some("s".into())).tool_use("t1", "f", json!({"n": -1, "x": 0.5})))
+        .message_builder(
+            Message::assistant()
+                .reasoning("r", Some("s".into()))
+                .tool_use("t1", "f", json!({"n": -1, "x": 0.5})),
+        )
         .message_builder(Message::user().tool_result_json("t1", json!([1, 2, 3])))
         .tool(ToolSpec::new("f", "d", json!({"type": "object"})))
         .max_tokens(10)
@@ -86,7 +90,12 @@ fn response_from_sdk_output() {
                 .build()
                 .unwrap(),
         )
-        .metrics(sdk::ConverseMetrics::builder().latency_ms(42).build().unwrap())
+        .metrics(
+            sdk::ConverseMetrics::builder()
+                .latency_ms(42)
+                .build()
+                .unwrap(),
+        )
         .build()
         .unwrap();
     let r = ConverseResponse::try_from(out).unwrap();
@@ -109,9 +118,13 @@ fn stream_builder_gets_the_stream_guardrail() {
         stream_processing_mode: Some(bedrock_messages::StreamProcessingMode::Async),
         ..req.guardrail_config.clone().unwrap()
     });
-    let b = bedrock_messages::sdk::apply_to_converse_stream(&req, client.converse_stream()).unwrap();
+    let b =
+        bedrock_messages::sdk::apply_to_converse_stream(&req, client.converse_stream()).unwrap();
     let g = b.get_guardrail_config().clone().unwrap();
-    assert_eq!(g.stream_processing_mode(), &sdk::GuardrailStreamProcessingMode::Async);
+    assert_eq!(
+        g.stream_processing_mode(),
+        &sdk::GuardrailStreamProcessingMode::Async
+    );
     let b = bedrock_messages::sdk::apply_to_converse(&req, client.converse()).unwrap();
     assert_eq!(b.get_messages().as_ref().unwrap().len(), 3);
 }

@@ -1,0 +1,147 @@
+//! `cargo xtask snapshots [--review]`: run the insta snapshot tests.
+//!
+//! Without flags the tests run as CI runs them (`INSTA_UPDATE=no`), so a changed or missing
+//! snapshot fails. With `--review`, `cargo insta test --review` is used when installed; otherwise
+//! the tests run with `INSTA_UPDATE=always` and the changed `.snap` (and any `.snap.new`) files are
+//! listed for review with `git diff`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Crates whose tests carry snapshots.
+const SNAPSHOT_CRATES: &[&str] = &["bedrock-messages"];
+
+type DynError = Box<dyn std::error::Error>;
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+fn test_args() -> Vec<String> {
+    let mut args = vec!["test".to_owned()];
+    for c in SNAPSHOT_CRATES {
+        args.push("-p".to_owned());
+        args.push((*c).to_owned());
+    }
+    args
+}
+
+fn status(cmd: &mut Command) -> Result<(), DynError> {
+    let s = cmd.current_dir(workspace_root()).status()?;
+    if s.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed with {s}").into())
+    }
+}
+
+fn insta_available() -> bool {
+    Command::new(cargo())
+        .args(["insta", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn collect_new_snapshots(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            if p.file_name().is_some_and(|n| n == "target" || n == ".git") {
+                continue;
+            }
+            collect_new_snapshots(&p, out);
+        } else if p.extension().is_some_and(|x| x == "new")
+            && p.to_string_lossy().ends_with(".snap.new")
+        {
+            out.push(p);
+        }
+    }
+}
+
+/// Snapshot files that differ from git's index (modified or untracked).
+fn changed_snap_files() -> Vec<PathBuf> {
+    let Ok(out) = Command::new("git")
+        .args(["status", "--porcelain", "--untracked-files=all", "--", "crates"])
+        .current_dir(workspace_root())
+        .output()
+    else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.get(3..))
+        .filter(|p| p.ends_with(".snap") || p.ends_with(".snap.new"))
+        .map(|p| workspace_root().join(p))
+        .collect()
+}
+
+/// Runs the snapshot tests; `args` may contain `--review`.
+pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
+    let review = args.iter().any(|a| a == "--review");
+    if let Some(bad) = args.iter().find(|a| a.as_str() != "--review") {
+        return Err(format!("unknown argument {bad:?} (expected --review)").into());
+    }
+    if !review {
+        return status(Command::new(cargo()).args(test_args()).env("INSTA_UPDATE", "no"));
+    }
+    if insta_available() {
+        let mut args = vec!["insta".to_owned(), "test".to_owned(), "--review".to_owned()];
+        for c in SNAPSHOT_CRATES {
+            args.push("-p".to_owned());
+            args.push((*c).to_owned());
+        }
+        return status(Command::new(cargo()).args(args));
+    }
+    // Without cargo-insta: accept every change, then list what changed for review with `git diff`.
+    let result = status(Command::new(cargo()).args(test_args()).env("INSTA_UPDATE", "always"));
+    let mut new = Vec::new();
+    collect_new_snapshots(&workspace_root().join("crates"), &mut new);
+    new.extend(changed_snap_files());
+    new.sort();
+    new.dedup();
+    #[allow(clippy::print_stdout, reason = "xtask reports the snapshots to review")]
+    {
+        if new.is_empty() {
+            println!("no changed snapshots");
+        } else {
+            println!("changed snapshots (review with `git diff`, revert what is wrong):");
+            for p in &new {
+                println!("  {}", p.display());
+            }
+        }
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_arguments_are_rejected_without_running_anything() {
+        let e = run(&["--bogus".to_owned()]).unwrap_err();
+        assert!(e.to_string().contains("--bogus"));
+    }
+
+    #[test]
+    fn finds_snap_new_files() {
+        let dir = std::env::temp_dir().join(format!("xtask-snap-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("a/snapshots")).unwrap();
+        std::fs::write(dir.join("a/snapshots/x.snap.new"), "").unwrap();
+        std::fs::write(dir.join("a/snapshots/y.snap"), "").unwrap();
+        let mut out = Vec::new();
+        collect_new_snapshots(&dir, &mut out);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(out.len(), 1);
+        assert!(out[0].ends_with("x.snap.new"));
+    }
+}
