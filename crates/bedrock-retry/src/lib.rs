@@ -29,7 +29,8 @@
 //! | [`ContentBlocked`](ErrorClass::ContentBlocked) | stop | — | — | — |
 //!
 //! Every call also stops after `max_attempts` attempts, before an attempt that would start past
-//! the total deadline, and when the budget is empty (see [`plan`](crate::CallPlan) for the order).
+//! the total deadline, and when the budget is empty; [`CallPlan`] lists the order of these checks.
+//! A first attempt is always made and costs no budget.
 //!
 //! # Example
 //!

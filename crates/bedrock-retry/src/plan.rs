@@ -378,6 +378,22 @@ enum State {
 /// Call [`CallPlan::next_decision`]; on [`Decision::Attempt`], wait for its delay, make the attempt
 /// and report it with [`CallPlan::record_success`] or [`CallPlan::record_failure`]. Asking again
 /// before reporting returns the same attempt. Reports without an attempt in flight are ignored.
+///
+/// After a failure, the stop conditions are checked in this fixed order, and each stop is logged
+/// at `debug!` with the attempt number and the reason:
+///
+/// 1. not retryable ([`ErrorClass::BadRequest`] without an applicable feature fallback,
+///    [`ErrorClass::ContentBlocked`]), or every target skipped as unavailable;
+/// 2. attempts used up ([`RetryConfig::max_attempts`]);
+/// 3. the next attempt would start at or after the total deadline (this needs the delay, which is
+///    therefore computed first, without side effects);
+/// 4. the shared [`RetryBudget`] has too few tokens (only after throttled or transient failures);
+/// 5. otherwise the next attempt is scheduled with its delay.
+///
+/// Delays: moving to a target not yet tried in this call needs no delay; coming back to a target
+/// already tried (the only target, or a full cycle) waits for the next backoff step, or for the
+/// server's retry-after when it is the same target that asked for it. A feature fallback retries
+/// at once.
 pub struct CallPlan {
     config: RetryConfig,
     backoff: Backoff,
