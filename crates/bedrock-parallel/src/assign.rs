@@ -3,8 +3,11 @@
 //! The assignment is computed when a request is dispatched, not up front, so it sees the
 //! current in-flight load and the current health of each region, and so a lazy stream of
 //! requests never needs a table of assignments.
-//! Healthy regions always come before unhealthy ones; within each group the
-//! [`RegionStrategy`] decides the order. Unlike the original, round-robin advances by one region
+//! Regions are ordered in three groups: healthy regions with a free slot under the per-region
+//! limit, then healthy regions at their limit (a request there waits for a slot), then
+//! unhealthy regions; within each group the [`RegionStrategy`] decides the order.
+//! Putting saturated regions after free ones keeps a slow region from holding global slots
+//! with requests that wait for it while other regions sit idle. Unlike the original, round-robin advances by one region
 //! per request, so every region is primary for the same share of requests whatever the number
 //! of regions per request.
 
@@ -67,6 +70,7 @@ pub(crate) struct RegionAssigner {
     rng: SplitMix64,
     assigned: Vec<u64>,
     in_flight: Vec<usize>,
+    region_limit: Option<usize>,
 }
 
 impl RegionAssigner {
@@ -75,6 +79,7 @@ impl RegionAssigner {
         target: usize,
         strategy: RegionStrategy,
         health: Option<Arc<dyn RegionHealth>>,
+        region_limit: Option<usize>,
     ) -> Self {
         let seed = match strategy {
             RegionStrategy::Random { seed } => seed,
@@ -90,6 +95,7 @@ impl RegionAssigner {
             rng: SplitMix64(seed),
             assigned: vec![0; n],
             in_flight: vec![0; n],
+            region_limit,
         }
     }
 
@@ -102,16 +108,22 @@ impl RegionAssigner {
         if self.target == 0 {
             return Vec::new();
         }
-        let (mut healthy, mut unhealthy): (Vec<usize>, Vec<usize>) = (0..self.regions.len())
-            .partition(|&i| match (&self.health, self.regions.get(i)) {
+        let (healthy, mut unhealthy): (Vec<usize>, Vec<usize>) =
+            (0..self.regions.len()).partition(|&i| match (&self.health, self.regions.get(i)) {
                 (Some(h), Some(name)) => h.is_healthy(name),
                 _ => true,
+            });
+        let (mut healthy, mut saturated): (Vec<usize>, Vec<usize>) =
+            healthy.into_iter().partition(|&i| match self.region_limit {
+                Some(limit) => self.in_flight.get(i).copied().unwrap_or(0) < limit,
+                None => true,
             });
         match self.strategy {
             RegionStrategy::RoundRobin => {
                 let start = self.cursor;
                 self.cursor = self.cursor.wrapping_add(1);
                 rotate(&mut healthy, start);
+                rotate(&mut saturated, start);
                 rotate(&mut unhealthy, start);
             }
             RegionStrategy::LeastLoaded => {
@@ -123,13 +135,16 @@ impl RegionAssigner {
                     )
                 };
                 healthy.sort_by_key(key);
+                saturated.sort_by_key(key);
                 unhealthy.sort_by_key(key);
             }
             RegionStrategy::Random { .. } => {
                 shuffle(&mut healthy, &mut self.rng);
+                shuffle(&mut saturated, &mut self.rng);
                 shuffle(&mut unhealthy, &mut self.rng);
             }
         }
+        healthy.extend(saturated);
         healthy.extend(unhealthy);
         healthy.truncate(self.target);
         for &i in &healthy {
@@ -184,7 +199,7 @@ mod tests {
 
     #[test]
     fn round_robin_spreads_primaries_evenly() {
-        let mut a = RegionAssigner::new(regions(4), 2, RegionStrategy::RoundRobin, None);
+        let mut a = RegionAssigner::new(regions(4), 2, RegionStrategy::RoundRobin, None, None);
         let got: Vec<Vec<usize>> = (0..5).map(|_| a.assign()).collect();
         assert_eq!(
             got,
@@ -195,17 +210,44 @@ mod tests {
     #[test]
     fn unhealthy_regions_come_last() {
         let health: Arc<dyn RegionHealth> = Arc::new(Unhealthy(vec!["r0"]));
-        let mut a = RegionAssigner::new(regions(3), 3, RegionStrategy::RoundRobin, Some(health));
+        let mut a = RegionAssigner::new(
+            regions(3),
+            3,
+            RegionStrategy::RoundRobin,
+            Some(health),
+            None,
+        );
         assert_eq!(a.assign(), vec![1, 2, 0]);
         assert_eq!(a.assign(), vec![2, 1, 0]);
         let health: Arc<dyn RegionHealth> = Arc::new(Unhealthy(vec!["r0", "r1", "r2"]));
-        let mut a = RegionAssigner::new(regions(3), 1, RegionStrategy::LeastLoaded, Some(health));
+        let mut a = RegionAssigner::new(
+            regions(3),
+            1,
+            RegionStrategy::LeastLoaded,
+            Some(health),
+            None,
+        );
         assert_eq!(a.assign().len(), 1, "all unhealthy still assigns");
     }
 
     #[test]
+    fn saturated_regions_come_after_free_ones() {
+        let mut a = RegionAssigner::new(regions(3), 3, RegionStrategy::RoundRobin, None, Some(1));
+        assert_eq!(a.assign(), vec![0, 1, 2]);
+        // r0 is at its limit: it moves behind the free regions (rotated by the cursor).
+        assert_eq!(a.assign(), vec![2, 1, 0]);
+        // r0 and r2 are full; r1 is free.
+        assert_eq!(a.assign(), vec![1, 0, 2]);
+        // All full: plain rotation among them.
+        assert_eq!(a.assign(), vec![0, 1, 2]);
+        a.release(Some(1));
+        a.release(Some(1));
+        assert_eq!(a.assign(), vec![1, 0, 2]);
+    }
+
+    #[test]
     fn least_loaded_prefers_fewest_in_flight() {
-        let mut a = RegionAssigner::new(regions(3), 1, RegionStrategy::LeastLoaded, None);
+        let mut a = RegionAssigner::new(regions(3), 1, RegionStrategy::LeastLoaded, None, None);
         assert_eq!(a.assign(), vec![0]);
         assert_eq!(a.assign(), vec![1]);
         assert_eq!(a.assign(), vec![2]);
@@ -220,7 +262,8 @@ mod tests {
     #[test]
     fn random_is_reproducible_and_covers_regions() {
         let run = |seed| {
-            let mut a = RegionAssigner::new(regions(5), 2, RegionStrategy::Random { seed }, None);
+            let mut a =
+                RegionAssigner::new(regions(5), 2, RegionStrategy::Random { seed }, None, None);
             (0..50).map(|_| a.assign()).collect::<Vec<_>>()
         };
         assert_eq!(run(7), run(7));
@@ -237,7 +280,7 @@ mod tests {
 
     #[test]
     fn no_regions_means_no_assignment() {
-        let mut a = RegionAssigner::new(Vec::new(), 0, RegionStrategy::RoundRobin, None);
+        let mut a = RegionAssigner::new(Vec::new(), 0, RegionStrategy::RoundRobin, None, None);
         assert!(a.assign().is_empty());
         a.release(None);
     }

@@ -164,7 +164,8 @@ impl<S: ConverseService> ParallelExecutor<S> {
 
     /// Runs a batch and returns every outcome in input order.
     ///
-    /// Must be awaited inside a Tokio runtime.
+    /// Must be awaited inside a Tokio runtime. Dropping the future aborts the requests in
+    /// flight.
     ///
     /// # Errors
     ///
@@ -232,6 +233,7 @@ impl<S: ConverseService> ParallelExecutor<S> {
             config.effective_target_regions(),
             config.distribution,
             self.health.clone(),
+            config.per_region_concurrency,
         );
         let region_limits = match config.per_region_concurrency {
             Some(limit) => config

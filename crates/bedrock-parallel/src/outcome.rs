@@ -155,6 +155,23 @@ pub struct RequestOutcome<R, E> {
 }
 
 impl<R, E> RequestOutcome<R, E> {
+    /// An outcome, for callers that merge or replay batches (the engine builds its own).
+    pub fn new(
+        id: RequestId,
+        index: usize,
+        result: Result<R, RequestError<E>>,
+        duration: Duration,
+        assigned_regions: Vec<String>,
+    ) -> Self {
+        Self {
+            id,
+            index,
+            result,
+            duration,
+            assigned_regions,
+        }
+    }
+
     /// True when the request succeeded.
     pub fn is_success(&self) -> bool {
         self.result.is_ok()

@@ -47,6 +47,28 @@ async fn per_region_concurrency_is_bounded() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_slow_saturated_region_does_not_hold_global_slots() {
+    let fake = Fake::new();
+    let config = ParallelConfig::default()
+        .with_regions(["a", "b"])
+        .with_target_regions_per_request(Some(1))
+        .with_max_concurrency(2)
+        .with_per_region_concurrency(Some(1));
+    let mut actions = vec![Action::Ok(ms(1000))];
+    actions.extend([Action::Ok(ms(10)); 6]);
+    let response = converse_parallel(&fake, batch(&actions), &config, None)
+        .await
+        .unwrap();
+    let primaries: Vec<_> = response
+        .outcomes()
+        .iter()
+        .map(|o| o.assigned_regions[0].as_str())
+        .collect();
+    assert_eq!(primaries, ["a", "b", "b", "b", "b", "b", "b"]);
+    assert_eq!(response.stats().total_duration, ms(1000));
+}
+
+#[tokio::test(start_paused = true)]
 async fn assigned_regions_are_passed_to_the_service() {
     let fake = Fake::new();
     let config = regions3()

@@ -100,12 +100,18 @@ fn run(s: &Scenario) -> (Vec<RequestOutcome<Reply, FakeError>>, usize) {
                 .into_outcomes()
         };
         assert_eq!(fake.in_flight(), 0, "nothing left running");
+        assert!(fake.max_in_flight() <= s.max_concurrency, "global bound");
+        if let (Some(limit), true) = (s.per_region, s.regions > 0) {
+            for (region, max) in fake.region_max() {
+                assert!(max <= limit, "{region}: {max} in flight above {limit}");
+            }
+        }
         (outcomes, fake.started())
     })
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn every_request_ends_exactly_once(s in scenario()) {
