@@ -1,0 +1,97 @@
+//! The umbrella error type.
+//!
+//! Variants follow the phase of the call: building the manager, checking the request, planning
+//! targets, then the attempts themselves. A failed call always carries every attempt it made.
+
+use bedrock_retry::{AttemptRecord, ErrorClass, GiveUpReason};
+
+use crate::classify::AttemptError;
+
+/// A coarse, stable category of [`Error`], for callers that branch on kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The manager's configuration is wrong. Not retried: fix the configuration.
+    Configuration,
+    /// The request is invalid. Not retried: nothing was sent.
+    InvalidRequest,
+    /// Every attempt failed or the call ran out of time or budget. The attempts say why; calling
+    /// again later may succeed.
+    Exhausted,
+}
+
+/// Errors from [`crate::LlmManager`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The manager could not be built as configured.
+    #[error("invalid configuration: {message}")]
+    Configuration {
+        /// What is wrong.
+        message: String,
+    },
+    /// A model name could not be resolved, or a model is not offered in any configured region.
+    #[error("model catalog: {source}")]
+    Catalog {
+        /// The catalog's error (it lists the closest names for unknown ones).
+        #[from]
+        source: bedrock_catalog::Error,
+    },
+    /// The request breaks a Bedrock rule; nothing was sent.
+    #[error("invalid request: {source}")]
+    InvalidRequest {
+        /// The validation error, naming the block and the rule.
+        #[from]
+        source: bedrock_messages::Error,
+    },
+    /// The retry configuration is invalid.
+    #[error("retry configuration: {source}")]
+    Retry {
+        /// The retry crate's error.
+        #[from]
+        source: bedrock_retry::Error,
+    },
+    /// No attempt succeeded.
+    #[error("all attempts failed ({reason}); {} attempt(s), last error: {}", attempts.len(), last_error.as_ref().map_or_else(|| "none".to_owned(), ToString::to_string))]
+    Exhausted {
+        /// Why the loop stopped.
+        reason: GiveUpReason,
+        /// Every attempt, in order.
+        attempts: Vec<AttemptRecord>,
+        /// The error of the last attempt.
+        #[source]
+        last_error: Option<Box<AttemptError>>,
+    },
+}
+
+impl Error {
+    /// The coarse kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Configuration { .. } | Self::Catalog { .. } | Self::Retry { .. } => {
+                ErrorKind::Configuration
+            }
+            Self::InvalidRequest { .. } => ErrorKind::InvalidRequest,
+            Self::Exhausted { .. } => ErrorKind::Exhausted,
+        }
+    }
+
+    /// The attempts made before the call failed (empty for errors raised before any attempt).
+    pub fn attempts(&self) -> &[AttemptRecord] {
+        match self {
+            Self::Exhausted { attempts, .. } => attempts,
+            _ => &[],
+        }
+    }
+
+    /// The class of the last failed attempt, if any attempt ran.
+    pub fn last_class(&self) -> Option<ErrorClass> {
+        self.attempts().iter().rev().find_map(|a| a.class)
+    }
+
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        Self::Configuration {
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! Dependable Amazon Bedrock for production LLM work.
+//!
+//! `llmmanager` sends Converse requests through the official AWS SDK and makes them dependable:
+//!
+//! - **Friendly model names** ("Claude 3 Haiku", model ids, inference-profile ids, ARNs) resolved
+//!   through [`bedrock_catalog`], which knows per region whether to call the model directly or
+//!   through a cross-region inference profile.
+//! - **Multi-region failover and multi-model fallback**: [`LlmManager::converse`] tries the
+//!   configured models and regions in order (region-first or model-first) until one answers.
+//! - **Retries that know errors**: throttling backs off and moves on, transient failures try
+//!   elsewhere, unavailable targets are skipped for the rest of the call, bad requests fail fast
+//!   (see [`classify`]). Targets that keep failing cool down, so later calls try healthy ones first.
+//! - **Feature fallback**: when a model rejects documents, images, cache points, tools or a
+//!   guardrail, the call can retry without them, and the response says what was dropped.
+//! - **Response validation** with fresh answers: [`ValidationConfig`].
+//! - **Every attempt reported**: a [`Response`] or an [`Error`] carries each attempt's target,
+//!   error class, message and duration.
+//!
+//! One SDK client per region is built once and reused; the SDK's own retries are off, so one
+//! attempt here is exactly one HTTP request.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), llmmanager::Error> {
+//! use llmmanager::{ConverseRequest, LlmManager, Message};
+//!
+//! let manager = LlmManager::builder()
+//!     .models(["Claude 3 Haiku", "Nova Lite"])
+//!     .regions(["us-east-1", "us-west-2", "eu-west-1"])
+//!     .build()
+//!     .await?;
+//! let request = ConverseRequest::builder()
+//!     .system("Answer in one sentence.")
+//!     .message(Message::user().text("Why is the sky blue?").build()?)
+//!     .max_tokens(200)
+//!     .build()?;
+//! let response = manager.converse(&request).await?;
+//! println!("{}", response.text());
+//! for attempt in &response.attempts {
+//!     println!("{} {:?} {:?}", attempt.target, attempt.class, attempt.duration);
+//! }
+//! # Ok(()) }
+//! # let _ = demo;
+//! ```
+#![forbid(unsafe_code)]
+#![doc(test(attr(deny(warnings))))]
+
+pub mod auth;
+pub mod classify;
+mod clients;
+mod error;
+mod features;
+mod manager;
+mod response;
+mod validation;
+
+pub use auth::{Auth, Secret};
+pub use bedrock_catalog as catalog;
+pub use bedrock_messages as messages;
+pub use bedrock_messages::{ContentBlock, ConverseRequest, Message, Role};
+pub use bedrock_retry as retry;
+pub use bedrock_retry::{
+    AccessMethod, AttemptRecord, ErrorClass, RetryConfig, RetryStrategy, Target,
+};
+pub use classify::AttemptError;
+pub use clients::Timeouts;
+pub use error::{Error, ErrorKind};
+pub use manager::{LlmManager, LlmManagerBuilder};
+pub use response::Response;
+pub use validation::{ValidationAttempt, ValidationConfig, ValidationResult};

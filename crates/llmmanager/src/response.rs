@@ -1,0 +1,54 @@
+//! What a successful call returns: the answer and the full story of how it was obtained.
+
+use std::time::Duration;
+
+use bedrock_messages::{ConverseResponse, StopReason, TokenUsage};
+use bedrock_retry::{AccessMethod, AttemptRecord};
+
+use crate::validation::ValidationAttempt;
+
+/// The answer to a [`crate::LlmManager::converse`] call.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Response {
+    /// The Converse response as Bedrock sent it.
+    pub output: ConverseResponse,
+    /// The base model id that answered.
+    pub model_id: String,
+    /// The id or inference profile put in the request path.
+    pub invoke_id: String,
+    /// The region that answered.
+    pub region: String,
+    /// How the model was reached.
+    pub access_method: AccessMethod,
+    /// Every attempt, the successful one last.
+    pub attempts: Vec<AttemptRecord>,
+    /// Wall time of the whole call, backoff included.
+    pub duration: Duration,
+    /// What the caller should know: dropped features, format corrections.
+    pub warnings: Vec<String>,
+    /// Every validation of an answer, in order.
+    pub validations: Vec<ValidationAttempt>,
+}
+
+impl Response {
+    /// The text blocks of the answer, joined.
+    pub fn text(&self) -> String {
+        self.output.text()
+    }
+
+    /// Token usage, including cache reads and writes.
+    pub fn usage(&self) -> &TokenUsage {
+        self.output.usage()
+    }
+
+    /// Why the model stopped.
+    pub fn stop_reason(&self) -> &StopReason {
+        &self.output.stop_reason
+    }
+
+    /// How many attempts the call made.
+    pub fn attempt_count(&self) -> usize {
+        self.attempts.len()
+    }
+}

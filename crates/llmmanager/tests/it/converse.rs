@@ -1,0 +1,409 @@
+//! `LlmManager::converse`: failover, fallback, validation, health, deadlines, cancellation.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use bedrock_messages::{DocumentFormat, Message};
+use bedrock_retry::{ErrorClass, GiveUpReason, HealthConfig, RetryConfig};
+use bedrock_sim::{BedrockErrorKind, Fault, FaultRule, ModelCaps, RegionDown, Scenario};
+use llmmanager::{
+    AccessMethod, ConverseRequest, Error, ErrorKind, Timeouts, ValidationConfig, ValidationResult,
+};
+
+use crate::support::{HAIKU, NOVA_LITE, hello, manager, sim};
+
+#[tokio::test]
+async fn answers_from_the_first_target() {
+    let sim = sim(Scenario::default()).await;
+    let m = manager(&sim)
+        .model("Claude 3 Haiku")
+        .regions(["us-east-1", "us-west-2"])
+        .build()
+        .await
+        .unwrap();
+    let r = m.converse(&hello()).await.unwrap();
+    assert!(!r.text().is_empty());
+    assert_eq!(
+        (r.model_id.as_str(), r.region.as_str()),
+        (HAIKU, "us-east-1")
+    );
+    assert_eq!(r.access_method, AccessMethod::Direct);
+    assert_eq!(r.invoke_id, HAIKU);
+    assert_eq!(r.attempts.len(), 1);
+    assert!(r.usage().output_tokens > 0);
+    let seen = sim.requests();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].region, "us-east-1");
+    assert_eq!(seen[0].model_id.as_deref(), Some(HAIKU));
+}
+
+#[tokio::test]
+async fn a_throttled_region_falls_over_to_the_next() {
+    let scenario = Scenario::default().with_fault(
+        FaultRule::new(Fault::error(BedrockErrorKind::ThrottlingException)).region("us-east-1"),
+    );
+    let sim = sim(scenario).await;
+    let m = manager(&sim)
+        .model("Claude 3 Haiku")
+        .regions(["us-east-1", "us-west-2"])
+        .build()
+        .await
+        .unwrap();
+    let r = m.converse(&hello()).await.unwrap();
+    assert_eq!(r.region, "us-west-2");
+    assert_eq!(r.attempts.len(), 2);
+    assert_eq!(r.attempts[0].class, Some(ErrorClass::Throttled));
+    assert_eq!(r.attempts[0].target.region, "us-east-1");
+    assert!(
+        r.attempts[0]
+            .message
+            .as_deref()
+            .unwrap_or("")
+            .contains("ThrottlingException")
+    );
+    assert_eq!(r.attempts[1].class, None);
+}
+
+#[tokio::test]
+async fn an_unavailable_target_is_skipped_without_retries() {
+    // Access denied in us-east-1: that target is skipped for the rest of the call, even though
+    // us-west-2 keeps failing transiently and attempts remain.
+    let scenario = Scenario::default()
+        .with_fault(
+            FaultRule::new(Fault::error(BedrockErrorKind::AccessDeniedException))
+                .region("us-east-1"),
+        )
+        .with_fault(
+            FaultRule::new(Fault::error(BedrockErrorKind::ServiceUnavailableException))
+                .region("us-west-2"),
+        );
+    let sim = sim(scenario).await;
+    let m = manager(&sim)
+        .model(HAIKU)
+        .regions(["us-east-1", "us-west-2"])
+        .build()
+        .await
+        .unwrap();
+    let err = m.converse(&hello()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Exhausted);
+    let east = err
+        .attempts()
+        .iter()
+        .filter(|a| a.target.region == "us-east-1")
+        .count();
+    let west = err
+        .attempts()
+        .iter()
+        .filter(|a| a.target.region == "us-west-2")
+        .count();
+    assert_eq!(east, 1, "{:#?}", err.attempts());
+    assert_eq!(west, 5);
+    assert_eq!(sim.stats().by_region.get("us-east-1"), Some(&1));
+}
+
+#[tokio::test]
+async fn all_targets_failing_gives_every_attempt() {
+    let scenario = Scenario::default().with_fault(FaultRule::new(Fault::error(
+        BedrockErrorKind::InternalServerException,
+    )));
+    let sim = sim(scenario).await;
+    let m = manager(&sim)
+        .models(["Claude 3 Haiku", "Nova Lite"])
+        .regions(["us-east-1", "us-west-2"])
+        .retry(RetryConfig::standard().with_max_attempts(4))
+        .build()
+        .await
+        .unwrap();
+    let err = m.converse(&hello()).await.unwrap_err();
+    let Error::Exhausted {
+        reason,
+        attempts,
+        last_error,
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(*reason, GiveUpReason::AttemptsExhausted { max_attempts: 4 });
+    // Region-first: both regions of the first model, then the second model.
+    let order: Vec<(&str, &str)> = attempts
+        .iter()
+        .map(|a| (a.target.model.as_str(), a.target.region.as_str()))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            (HAIKU, "us-east-1"),
+            (HAIKU, "us-west-2"),
+            (NOVA_LITE, "us-east-1"),
+            (NOVA_LITE, "us-west-2")
+        ]
+    );
+    assert!(
+        attempts
+            .iter()
+            .all(|a| a.class == Some(ErrorClass::Transient))
+    );
+    assert_eq!(
+        last_error.as_ref().and_then(|e| e.code()),
+        Some("InternalServerException")
+    );
+    assert_eq!(sim.stats().requests, 4);
+}
+
+#[tokio::test]
+async fn a_rejected_feature_is_dropped_and_reported() {
+    let caps = ModelCaps {
+        documents: Some(false),
+        ..ModelCaps::default()
+    };
+    let sim = sim(Scenario::default().with_model_caps(HAIKU, caps)).await;
+    let m = manager(&sim)
+        .model(HAIKU)
+        .region("us-east-1")
+        .build()
+        .await
+        .unwrap();
+    let request = ConverseRequest::builder()
+        .message(
+            Message::user()
+                .text("Summarise the notes.")
+                .document_bytes(b"Meeting at noon.".to_vec(), DocumentFormat::Txt, "notes")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let r = m.converse(&request).await.unwrap();
+    assert_eq!(r.attempts.len(), 2);
+    assert_eq!(r.attempts[0].class, Some(ErrorClass::BadRequest));
+    assert!(
+        r.warnings.iter().any(|w| w.contains("document")),
+        "{:?}",
+        r.warnings
+    );
+    let sent = sim.requests();
+    assert!(sent[0].body.to_string().contains("\"document\""));
+    assert!(!sent[1].body.to_string().contains("\"document\""));
+    assert_eq!(
+        request.messages[0].content.len(),
+        2,
+        "the caller's request is untouched"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_request_without_fallback_fails_fast() {
+    let caps = ModelCaps {
+        documents: Some(false),
+        ..ModelCaps::default()
+    };
+    let sim = sim(Scenario::default().with_model_caps(HAIKU, caps)).await;
+    let m = manager(&sim)
+        .model(HAIKU)
+        .regions(["us-east-1", "us-west-2"])
+        .retry(RetryConfig::standard().with_feature_fallback(false))
+        .build()
+        .await
+        .unwrap();
+    let request = ConverseRequest::builder()
+        .message(
+            Message::user()
+                .text("Summarise.")
+                .document_bytes(b"x".to_vec(), DocumentFormat::Txt, "notes")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let err = m.converse(&request).await.unwrap_err();
+    assert_eq!(err.attempts().len(), 1);
+    assert_eq!(err.last_class(), Some(ErrorClass::BadRequest));
+}
+
+#[tokio::test]
+async fn a_rejected_answer_is_asked_again_with_feedback() {
+    let sim = sim(Scenario::default()).await;
+    let calls = Arc::new(AtomicU32::new(0));
+    let seen = calls.clone();
+    let validation = ValidationConfig::new(move |_r| {
+        if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+            ValidationResult::invalid("answer must be JSON")
+        } else {
+            ValidationResult::Valid
+        }
+    })
+    .with_feedback(true);
+    let m = manager(&sim)
+        .model(HAIKU)
+        .region("us-east-1")
+        .validation(validation)
+        .build()
+        .await
+        .unwrap();
+    let r = m.converse(&hello()).await.unwrap();
+    assert_eq!(r.validations.len(), 2);
+    assert_eq!(
+        r.validations[0].result,
+        ValidationResult::invalid("answer must be JSON")
+    );
+    assert_eq!(r.validations[1].result, ValidationResult::Valid);
+    let sent = sim.requests();
+    assert_eq!(
+        sent.len(),
+        2,
+        "the model was asked again, not the same answer re-checked"
+    );
+    let second = sent[1].body["messages"].as_array().unwrap();
+    assert_eq!(second.len(), 3);
+    assert!(second[2].to_string().contains("answer must be JSON"));
+}
+
+#[tokio::test]
+async fn validation_failures_move_to_the_next_target() {
+    let sim = sim(Scenario::default()).await;
+    let validation =
+        ValidationConfig::new(|_r| ValidationResult::invalid("never good")).with_retries(1);
+    let m = manager(&sim)
+        .model(HAIKU)
+        .regions(["us-east-1", "us-west-2"])
+        .retry(RetryConfig::standard().with_max_attempts(2))
+        .validation(validation)
+        .build()
+        .await
+        .unwrap();
+    let err = m.converse(&hello()).await.unwrap_err();
+    assert_eq!(err.attempts().len(), 2);
+    assert_eq!(sim.stats().requests, 4, "two answers per target");
+}
+
+#[tokio::test]
+async fn after_cool_down_calls_go_straight_to_a_healthy_region() {
+    let sim = sim(Scenario::default().with_region_down(RegionDown::always("us-east-1"))).await;
+    let m = manager(&sim)
+        .model(HAIKU)
+        .regions(["us-east-1", "us-west-2"])
+        .health(
+            HealthConfig::standard()
+                .with_failure_threshold(2)
+                .with_cool_down(Duration::from_secs(600)),
+        )
+        .build()
+        .await
+        .unwrap();
+    let mut wasted = Vec::new();
+    for _ in 0..5 {
+        let r = m.converse(&hello()).await.unwrap();
+        assert_eq!(r.region, "us-west-2");
+        wasted.push(r.attempts.len() - 1);
+    }
+    assert_eq!(
+        wasted,
+        [1, 1, 0, 0, 0],
+        "after two failures us-east-1 cools down"
+    );
+    assert_eq!(m.targets()[0].region, "us-west-2");
+}
+
+#[tokio::test]
+async fn the_total_deadline_holds_when_every_target_hangs() {
+    let sim = sim(Scenario::default().with_fault(FaultRule::new(Fault::Hang))).await;
+    let m = manager(&sim)
+        .model(HAIKU)
+        .regions(["us-east-1", "us-west-2"])
+        .timeouts(
+            Timeouts::default()
+                .with_per_attempt(Duration::from_millis(150))
+                .with_total(Duration::from_millis(400)),
+        )
+        .retry(RetryConfig::standard().with_max_attempts(50))
+        .build()
+        .await
+        .unwrap();
+    let err = m.converse(&hello()).await.unwrap_err();
+    assert!(err.attempts().len() <= 4, "{:#?}", err.attempts());
+    assert!(
+        err.attempts()
+            .iter()
+            .all(|a| a.class == Some(ErrorClass::Transient))
+    );
+    assert!(
+        matches!(
+            &err,
+            Error::Exhausted {
+                reason: GiveUpReason::DeadlineExceeded { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn dropping_the_call_stops_further_attempts() {
+    let sim = sim(Scenario::default().with_fault(FaultRule::new(Fault::Hang))).await;
+    let m = manager(&sim)
+        .model(HAIKU)
+        .regions(["us-east-1", "us-west-2"])
+        .build()
+        .await
+        .unwrap();
+    let request = hello();
+    let mut call = Box::pin(m.converse(&request));
+    // Drive the call until the simulator has seen the first attempt, then drop it.
+    loop {
+        tokio::select! {
+            _ = &mut call => panic!("a hanging target cannot answer"),
+            () = tokio::task::yield_now() => {}
+        }
+        if sim.stats().requests >= 1 {
+            break;
+        }
+    }
+    drop(call);
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(sim.stats().requests, 1);
+}
+
+#[tokio::test]
+async fn invalid_requests_fail_before_any_network_call() {
+    let sim = sim(Scenario::default()).await;
+    let m = manager(&sim)
+        .model(HAIKU)
+        .region("us-east-1")
+        .build()
+        .await
+        .unwrap();
+    let mut request = hello();
+    request.messages.clear();
+    let err = m.converse(&request).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest);
+    assert_eq!(sim.stats().requests, 0);
+}
+
+#[tokio::test]
+async fn configuration_errors_name_the_problem() {
+    let sim = sim(Scenario::default()).await;
+    let err = manager(&sim)
+        .model("Claude 3 Haiku")
+        .build()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("region"), "{err}");
+    let err = manager(&sim)
+        .model("Llama 3.1 70B Instruct")
+        .region("eu-west-1")
+        .build()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not offered"), "{err}");
+    let err = manager(&sim)
+        .model("Claude 9 Sonnet Ultra")
+        .region("us-east-1")
+        .build()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Configuration, "{err}");
+}

@@ -1,0 +1,13 @@
+//! End-to-end tests of `llmmanager` against the loopback Bedrock simulator.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests fail loudly"
+)]
+
+mod support;
+
+mod converse;
+mod secrets;

@@ -1,0 +1,33 @@
+//! Shared helpers: a simulator per test and a manager pointed at it.
+
+use std::sync::Arc;
+
+use bedrock_retry::{HealthConfig, InstantSleep, RetryConfig};
+use bedrock_sim::{Scenario, SimHandle, Simulator};
+use llmmanager::{Auth, ConverseRequest, LlmManagerBuilder};
+
+pub(crate) const HAIKU: &str = "anthropic.claude-3-haiku-20240307-v1:0";
+pub(crate) const NOVA_LITE: &str = "amazon.nova-lite-v1:0";
+pub(crate) const SECRET: &str = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY";
+
+pub(crate) async fn sim(scenario: Scenario) -> SimHandle {
+    Simulator::start(scenario).await.expect("simulator starts")
+}
+
+/// A manager for `sim` with static fake keys, no real sleeping, and retries that do not wait.
+pub(crate) fn manager(sim: &SimHandle) -> LlmManagerBuilder {
+    llmmanager::LlmManager::builder()
+        .auth(Auth::static_keys("AKIDSIMULATOR", SECRET))
+        .endpoint_url(sim.endpoint_url())
+        .sleep(Arc::new(InstantSleep::new()))
+        .retry(RetryConfig::standard().with_max_attempts(6))
+        .health(HealthConfig::standard())
+}
+
+pub(crate) fn hello() -> ConverseRequest {
+    ConverseRequest::builder()
+        .user_text("Say hello.")
+        .max_tokens(64)
+        .build()
+        .expect("valid request")
+}
