@@ -1,0 +1,821 @@
+//! The model: request validation, token accounting, prompt-cache bookkeeping and
+//! deterministic reply generation for Converse and ConverseStream.
+//!
+//! This module does no IO. The server hands it a parsed request body and the resolved model;
+//! it returns either a Bedrock-like `ValidationException` or a [`Reply`] from which both the
+//! JSON response and the event-stream events are rendered, so the two operations always agree.
+//!
+//! Token rule (used for usage, quotas and caching alike): a text string costs
+//! `ceil(chars / 4)` tokens (at least 1 when non-empty); an image costs 1,600, a document
+//! 1,000 plus its inline text, a video 4,000; JSON (tool specs, tool inputs, JSON tool results)
+//! costs the token count of its compact serialisation.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+
+use crate::catalog::ModelInfo;
+use crate::scenario::{BedrockErrorKind, ScriptedReply, TokenRange};
+use crate::wire::WireError;
+
+const IMAGE_TOKENS: u64 = 1600;
+const DOCUMENT_TOKENS: u64 = 1000;
+const VIDEO_TOKENS: u64 = 4000;
+const MAX_CACHE_POINTS: usize = 4;
+
+const WORDS: [&str; 48] = [
+    "the",
+    "model",
+    "answers",
+    "with",
+    "a",
+    "short",
+    "and",
+    "steady",
+    "reply",
+    "about",
+    "clouds",
+    "rivers",
+    "tokens",
+    "regions",
+    "latency",
+    "streams",
+    "simple",
+    "words",
+    "that",
+    "flow",
+    "into",
+    "sentences",
+    "while",
+    "tests",
+    "observe",
+    "every",
+    "event",
+    "in",
+    "order",
+    "so",
+    "nothing",
+    "surprises",
+    "anyone",
+    "here",
+    "today",
+    "bright",
+    "quiet",
+    "signals",
+    "travel",
+    "across",
+    "loopback",
+    "wires",
+    "carrying",
+    "small",
+    "careful",
+    "notes",
+    "for",
+    "you",
+];
+
+/// Tokens for a string under the simulator's rule.
+pub(crate) fn text_tokens(s: &str) -> u64 {
+    let chars = s.chars().count() as u64;
+    chars.div_ceil(4)
+}
+
+fn json_tokens(v: &Value) -> u64 {
+    text_tokens(&v.to_string()).max(1)
+}
+
+/// 64-bit FNV-1a, used for deterministic seeding and cache keys.
+pub(crate) fn fnv1a(seed: u64, bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// A cache checkpoint in the request: hash of the prefix ending at it and its cumulative tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CachePoint {
+    pub(crate) prefix_hash: u64,
+    pub(crate) tokens: u64,
+    pub(crate) ttl_1h: bool,
+}
+
+/// An offered tool.
+#[derive(Debug, Clone)]
+pub(crate) struct OfferedTool {
+    pub(crate) name: String,
+    pub(crate) schema: Value,
+}
+
+/// What the validator learned about a request.
+#[derive(Debug, Clone)]
+pub(crate) struct Analysis {
+    pub(crate) input_tokens: u64,
+    pub(crate) cache_points: Vec<CachePoint>,
+    pub(crate) tools: Vec<OfferedTool>,
+    /// `Some(None)`: any tool must be used; `Some(Some(name))`: that tool.
+    pub(crate) forced_tool: Option<Option<String>>,
+    pub(crate) last_is_tool_result: bool,
+    pub(crate) max_tokens: Option<u32>,
+    pub(crate) stop_sequences: Vec<String>,
+}
+
+fn constraint(value: &str, path: &str, rule: &str) -> WireError {
+    WireError::validation(format!(
+        "1 validation error detected: Value '{value}' at '{path}' failed to satisfy constraint: {rule}"
+    ))
+}
+
+fn unsupported_block(block: &str) -> WireError {
+    WireError::validation(format!(
+        "This model doesn't support the {block} content block that you provided. Try again with a supported content block."
+    ))
+}
+
+fn valid_document_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().count() <= 200
+        && !name.contains("  ")
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == ' ' || "-()[]".contains(c))
+}
+
+struct PrefixWalker {
+    hash: u64,
+    tokens: u64,
+    points: Vec<CachePoint>,
+}
+
+impl PrefixWalker {
+    fn add(&mut self, v: &Value, tokens: u64) {
+        self.hash = fnv1a(self.hash, v.to_string().as_bytes());
+        self.tokens += tokens;
+    }
+
+    fn point(&mut self, v: &Value) {
+        let ttl_1h = v.get("ttl").and_then(Value::as_str) == Some("1h");
+        self.points.push(CachePoint {
+            prefix_hash: self.hash,
+            tokens: self.tokens,
+            ttl_1h,
+        });
+    }
+}
+
+fn block_tokens(
+    kind: &str,
+    v: &Value,
+    role: &str,
+    model: &ModelInfo,
+    at: &str,
+) -> Result<u64, WireError> {
+    let caps = &model.caps;
+    Ok(match kind {
+        "text" => {
+            let s = v.as_str().unwrap_or_default();
+            if s.trim().is_empty() {
+                return Err(WireError::validation(format!(
+                    "The text field in the ContentBlock object at {at} is blank. Add text to the text field, and try again."
+                )));
+            }
+            text_tokens(s)
+        }
+        "image" => {
+            if !caps.images {
+                return Err(unsupported_block("image"));
+            }
+            if role != "user" {
+                return Err(WireError::validation(
+                    "Image and document content blocks are only supported in user messages.",
+                ));
+            }
+            IMAGE_TOKENS
+        }
+        "document" => {
+            if !caps.documents {
+                return Err(unsupported_block("document"));
+            }
+            if role != "user" {
+                return Err(WireError::validation(
+                    "Image and document content blocks are only supported in user messages.",
+                ));
+            }
+            let name = v.get("name").and_then(Value::as_str).unwrap_or_default();
+            if !valid_document_name(name) {
+                return Err(WireError::validation(
+                    "The document file name can only contain alphanumeric characters, whitespace characters, hyphens, parentheses, and square brackets. The name can't contain more than one consecutive whitespace character.",
+                ));
+            }
+            let inline = v
+                .pointer("/source/text")
+                .and_then(Value::as_str)
+                .map(text_tokens)
+                .unwrap_or_default();
+            DOCUMENT_TOKENS + inline
+        }
+        "video" => {
+            if !caps.video {
+                return Err(unsupported_block("video"));
+            }
+            VIDEO_TOKENS
+        }
+        "toolUse" => json_tokens(v.get("input").unwrap_or(&Value::Null)),
+        "toolResult" => v
+            .get("content")
+            .and_then(Value::as_array)
+            .map(|c| {
+                c.iter()
+                    .map(|b| match b.get("text").and_then(Value::as_str) {
+                        Some(t) => text_tokens(t),
+                        None => json_tokens(b),
+                    })
+                    .sum()
+            })
+            .unwrap_or(0),
+        _ => json_tokens(v),
+    })
+}
+
+/// Validates a Converse request body against the model; returns its analysis.
+pub(crate) fn analyze(body: &Value, model: &ModelInfo) -> Result<Analysis, WireError> {
+    let caps = &model.caps;
+    let mut walker = PrefixWalker {
+        hash: fnv1a(0, model.id.as_bytes()),
+        tokens: 0,
+        points: Vec::new(),
+    };
+
+    // Tools come first in the cacheable prefix, then system, then messages.
+    let mut tools = Vec::new();
+    let mut forced_tool = None;
+    if let Some(tc) = body.get("toolConfig") {
+        let list = tc.get("tools").and_then(Value::as_array);
+        let Some(list) = list.filter(|l| !l.is_empty()) else {
+            return Err(constraint(
+                "[]",
+                "toolConfig.tools",
+                "Member must have length greater than or equal to 1",
+            ));
+        };
+        if !caps.tools {
+            return Err(WireError::validation(
+                "This model doesn't support tool use.",
+            ));
+        }
+        for t in list {
+            if let Some(cp) = t.get("cachePoint") {
+                walker.point(cp);
+            } else if let Some(spec) = t.get("toolSpec") {
+                let name = spec.get("name").and_then(Value::as_str).unwrap_or_default();
+                let ok = !name.is_empty()
+                    && name.len() <= 64
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                if !ok {
+                    return Err(constraint(
+                        name,
+                        "toolConfig.tools.member.toolSpec.name",
+                        "Member must satisfy regular expression pattern: [a-zA-Z0-9_-]+",
+                    ));
+                }
+                walker.add(t, json_tokens(spec));
+                tools.push(OfferedTool {
+                    name: name.to_owned(),
+                    schema: spec
+                        .pointer("/inputSchema/json")
+                        .cloned()
+                        .unwrap_or(Value::Null),
+                });
+            } else {
+                walker.add(t, json_tokens(t));
+            }
+        }
+        match tc.get("toolChoice") {
+            Some(c) if c.get("any").is_some() => forced_tool = Some(None),
+            Some(c) => {
+                if let Some(n) = c.pointer("/tool/name").and_then(Value::as_str) {
+                    if !tools.iter().any(|t| t.name == n) {
+                        return Err(WireError::validation(format!(
+                            "The tool choice {n} is not among the tools defined in toolConfig.tools."
+                        )));
+                    }
+                    forced_tool = Some(Some(n.to_owned()));
+                }
+            }
+            None => {}
+        }
+    }
+
+    if let Some(system) = body.get("system").and_then(Value::as_array) {
+        if !caps.system_prompt && !system.is_empty() {
+            return Err(WireError::validation(
+                "This model doesn't support system messages. Try again without a system message.",
+            ));
+        }
+        for (i, b) in system.iter().enumerate() {
+            if let Some(cp) = b.get("cachePoint") {
+                walker.point(cp);
+            } else if let Some(t) = b.get("text") {
+                let tokens = block_tokens("text", t, "system", model, &format!("system.{i}"))?;
+                walker.add(b, tokens);
+            } else {
+                walker.add(b, json_tokens(b));
+            }
+        }
+    }
+
+    let messages = body
+        .get("messages")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let mut prev_role: Option<&str> = None;
+    let mut last_is_tool_result = false;
+    for (i, m) in messages.iter().enumerate() {
+        let role = m.get("role").and_then(Value::as_str).unwrap_or_default();
+        if role != "user" && role != "assistant" {
+            return Err(constraint(
+                role,
+                &format!("messages.{}.member.role", i + 1),
+                "Member must satisfy enum value set: [user, assistant]",
+            ));
+        }
+        match prev_role {
+            None if role != "user" => {
+                return Err(WireError::validation(
+                    "A conversation must start with a user message. Try again with a conversation that starts with a user message.",
+                ));
+            }
+            Some(p) if p == role => {
+                return Err(WireError::validation(
+                    "A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again.",
+                ));
+            }
+            _ => {}
+        }
+        prev_role = Some(role);
+        let content = m
+            .get("content")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        if content.is_empty() {
+            return Err(WireError::validation(format!(
+                "The content field in the Message object at messages.{i} is empty. Add a ContentBlock object to the content field and try again."
+            )));
+        }
+        walker.hash = fnv1a(walker.hash, role.as_bytes());
+        last_is_tool_result = false;
+        let mut has_document = false;
+        let mut has_text = false;
+        for (j, b) in content.iter().enumerate() {
+            let Some((kind, v)) = b.as_object().and_then(|o| o.iter().next()) else {
+                return Err(WireError::validation(format!(
+                    "The ContentBlock object at messages.{i}.content.{j} is empty."
+                )));
+            };
+            if kind == "cachePoint" {
+                walker.point(v);
+                continue;
+            }
+            has_document |= kind == "document";
+            has_text |= kind == "text";
+            last_is_tool_result |= kind == "toolResult";
+            let tokens = block_tokens(kind, v, role, model, &format!("messages.{i}.content.{j}"))?;
+            walker.add(b, tokens);
+        }
+        if has_document && !has_text {
+            return Err(WireError::validation(
+                "A message that contains a document content block must also contain a text content block. Add a text content block to the message and try again.",
+            ));
+        }
+    }
+    if messages.is_empty() {
+        return Err(WireError::validation(
+            "A conversation must start with a user message. Try again with a conversation that starts with a user message.",
+        ));
+    }
+    if walker.points.len() > MAX_CACHE_POINTS {
+        return Err(WireError::validation(format!(
+            "The model returned the following errors: A maximum of {MAX_CACHE_POINTS} blocks with cache_control may be provided. Found {}.",
+            walker.points.len()
+        )));
+    }
+
+    let mut max_tokens = None;
+    let mut stop_sequences = Vec::new();
+    if let Some(ic) = body.get("inferenceConfig") {
+        if let Some(mt) = ic.get("maxTokens") {
+            let n = mt.as_i64().unwrap_or(0);
+            if n < 1 {
+                return Err(constraint(
+                    &mt.to_string(),
+                    "inferenceConfig.maxTokens",
+                    "Member must have value greater than or equal to 1",
+                ));
+            }
+            let limit = i64::from(caps.max_output_tokens);
+            if n > limit {
+                return Err(WireError::validation(format!(
+                    "The maximum tokens you requested exceeds the model limit of {limit}. Try again with a maximum tokens value that is lower than {limit}."
+                )));
+            }
+            max_tokens = u32::try_from(n).ok();
+        }
+        for key in ["temperature", "topP"] {
+            if let Some(v) = ic.get(key).and_then(Value::as_f64)
+                && !(0.0..=1.0).contains(&v)
+            {
+                let rule = if v < 0.0 {
+                    "Member must have value greater than or equal to 0"
+                } else {
+                    "Member must have value less than or equal to 1"
+                };
+                return Err(constraint(
+                    &v.to_string(),
+                    &format!("inferenceConfig.{key}"),
+                    rule,
+                ));
+            }
+        }
+        if let Some(ss) = ic.get("stopSequences").and_then(Value::as_array) {
+            stop_sequences = ss
+                .iter()
+                .filter_map(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+    }
+
+    Ok(Analysis {
+        input_tokens: walker.tokens,
+        cache_points: walker.points,
+        tools,
+        forced_tool,
+        last_is_tool_result,
+        max_tokens,
+        stop_sequences,
+    })
+}
+
+/// A generated tool call.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ToolCall {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) input: Value,
+}
+
+/// The model's answer, before rendering.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Reply {
+    pub(crate) text: Option<String>,
+    pub(crate) tool: Option<ToolCall>,
+    pub(crate) stop_reason: &'static str,
+    pub(crate) output_tokens: u64,
+}
+
+/// Token usage of one call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Usage {
+    pub(crate) input: u64,
+    pub(crate) output: u64,
+    pub(crate) cache_read: u64,
+    pub(crate) cache_write: u64,
+}
+
+impl Usage {
+    pub(crate) fn to_json(self) -> Value {
+        let mut u = json!({
+            "inputTokens": self.input,
+            "outputTokens": self.output,
+            "totalTokens": self.input + self.output + self.cache_read + self.cache_write,
+        });
+        if self.cache_read > 0 || self.cache_write > 0 {
+            u["cacheReadInputTokens"] = self.cache_read.into();
+            u["cacheWriteInputTokens"] = self.cache_write.into();
+        }
+        u
+    }
+}
+
+fn example_for(schema: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    let props = schema.get("properties").and_then(Value::as_object);
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if let Some(props) = props {
+        for (k, p) in props {
+            if !required.contains(&k.as_str()) {
+                continue;
+            }
+            let v = match p.get("type").and_then(Value::as_str) {
+                Some("integer" | "number") => json!(1),
+                Some("boolean") => json!(true),
+                Some("array") => json!([]),
+                Some("object") => json!({}),
+                _ => p
+                    .get("enum")
+                    .and_then(Value::as_array)
+                    .and_then(|e| e.first().cloned())
+                    .unwrap_or_else(|| json!("sim")),
+            };
+            out.insert(k.clone(), v);
+        }
+    }
+    Value::Object(out)
+}
+
+fn generate_text(rng: &mut StdRng, range: TokenRange) -> String {
+    let lo = range.min.max(1);
+    let hi = range.max.max(lo);
+    let target = u64::from(rng.random_range(lo..=hi));
+    let mut s = String::new();
+    let mut first = true;
+    while text_tokens(&s) < target {
+        let w = WORDS[rng.random_range(0..WORDS.len())];
+        if first {
+            let mut c = w.chars();
+            if let Some(f) = c.next() {
+                s.extend(f.to_uppercase());
+                s.push_str(c.as_str());
+            }
+            first = false;
+        } else {
+            s.push(' ');
+            s.push_str(w);
+        }
+    }
+    s.push('.');
+    s
+}
+
+/// Inputs to [`generate`] beyond the analysis.
+#[derive(Debug)]
+pub(crate) struct GenerateInput<'a> {
+    pub(crate) rng_seed: u64,
+    pub(crate) scripted: Option<&'a ScriptedReply>,
+    pub(crate) tool_use_when_offered: bool,
+    pub(crate) output_tokens: TokenRange,
+}
+
+/// Produces the deterministic reply for an analysed request.
+pub(crate) fn generate(a: &Analysis, input: &GenerateInput<'_>) -> Reply {
+    let mut rng = StdRng::seed_from_u64(input.rng_seed);
+    let scripted_tool = input.scripted.and_then(|s| s.tool_use.as_ref());
+    let wants_tool = !a.tools.is_empty()
+        && (a.forced_tool.is_some()
+            || (!a.last_is_tool_result
+                && (scripted_tool.is_some() || input.tool_use_when_offered)));
+    if wants_tool {
+        let forced_name = a.forced_tool.clone().flatten();
+        let name = forced_name
+            .or_else(|| scripted_tool.and_then(|t| t.name.clone()))
+            .or_else(|| a.tools.first().map(|t| t.name.clone()))
+            .unwrap_or_default();
+        let schema = a
+            .tools
+            .iter()
+            .find(|t| t.name == name)
+            .map(|t| t.schema.clone())
+            .unwrap_or(Value::Null);
+        let tool_input = scripted_tool
+            .and_then(|t| t.input.clone())
+            .unwrap_or_else(|| example_for(&schema));
+        let id: String = (0..22)
+            .map(|_| {
+                let n = rng.random_range(0..62u8);
+                char::from(match n {
+                    0..=25 => b'a' + n,
+                    26..=51 => b'A' + (n - 26),
+                    _ => b'0' + (n - 52),
+                })
+            })
+            .collect();
+        let text = input.scripted.and_then(|s| s.text.clone());
+        let output_tokens = text.as_deref().map(text_tokens).unwrap_or(0)
+            + text_tokens(&name)
+            + json_tokens(&tool_input);
+        return Reply {
+            text,
+            tool: Some(ToolCall {
+                id: format!("tooluse_{id}"),
+                name,
+                input: tool_input,
+            }),
+            stop_reason: "tool_use",
+            output_tokens,
+        };
+    }
+    let mut text = match input.scripted.and_then(|s| s.text.clone()) {
+        Some(t) => t,
+        None => generate_text(&mut rng, input.output_tokens),
+    };
+    let mut stop_reason = "end_turn";
+    if let Some(pos) = a
+        .stop_sequences
+        .iter()
+        .filter_map(|s| text.find(s.as_str()))
+        .min()
+    {
+        text.truncate(pos);
+        stop_reason = "stop_sequence";
+    }
+    if let Some(max) = a.max_tokens
+        && text_tokens(&text) > u64::from(max)
+    {
+        let keep = usize::try_from(u64::from(max) * 4).unwrap_or(usize::MAX);
+        text = text.chars().take(keep).collect();
+        stop_reason = "max_tokens";
+    }
+    let output_tokens = text_tokens(&text);
+    Reply {
+        text: Some(text),
+        tool: None,
+        stop_reason,
+        output_tokens,
+    }
+}
+
+/// Renders the Converse JSON response.
+pub(crate) fn converse_json(reply: &Reply, usage: Usage, latency_ms: u64) -> Value {
+    let mut content = Vec::new();
+    if let Some(t) = &reply.text {
+        content.push(json!({"text": t}));
+    }
+    if let Some(tool) = &reply.tool {
+        content.push(
+            json!({"toolUse": {"toolUseId": tool.id, "name": tool.name, "input": tool.input}}),
+        );
+    }
+    json!({
+        "output": {"message": {"role": "assistant", "content": content}},
+        "stopReason": reply.stop_reason,
+        "usage": usage.to_json(),
+        "metrics": {"latencyMs": latency_ms},
+    })
+}
+
+/// One ConverseStream event: `:event-type` plus payload.
+pub(crate) type StreamEvent = (&'static str, Value);
+
+/// Renders the ConverseStream events in Bedrock's order.
+///
+/// Text blocks get no `contentBlockStart`; a tool-use block gets one. Text is split into deltas
+/// of about `tokens_per_delta` tokens; tool input into string fragments of the JSON.
+pub(crate) fn stream_events(
+    reply: &Reply,
+    usage: Usage,
+    latency_ms: u64,
+    tokens_per_delta: u32,
+) -> Vec<StreamEvent> {
+    let mut ev: Vec<StreamEvent> = vec![("messageStart", json!({"role": "assistant"}))];
+    let mut index = 0u32;
+    let chunk_chars = usize::try_from(tokens_per_delta.max(1))
+        .unwrap_or(1)
+        .saturating_mul(4);
+    if let Some(t) = &reply.text {
+        let chars: Vec<char> = t.chars().collect();
+        for piece in chars.chunks(chunk_chars) {
+            let s: String = piece.iter().collect();
+            ev.push((
+                "contentBlockDelta",
+                json!({"contentBlockIndex": index, "delta": {"text": s}}),
+            ));
+        }
+        ev.push(("contentBlockStop", json!({"contentBlockIndex": index})));
+        index += 1;
+    }
+    if let Some(tool) = &reply.tool {
+        ev.push((
+            "contentBlockStart",
+            json!({"contentBlockIndex": index, "start": {"toolUse": {"toolUseId": tool.id, "name": tool.name}}}),
+        ));
+        let input = tool.input.to_string();
+        let chars: Vec<char> = input.chars().collect();
+        for piece in chars.chunks(chunk_chars) {
+            let s: String = piece.iter().collect();
+            ev.push((
+                "contentBlockDelta",
+                json!({"contentBlockIndex": index, "delta": {"toolUse": {"input": s}}}),
+            ));
+        }
+        ev.push(("contentBlockStop", json!({"contentBlockIndex": index})));
+    }
+    ev.push(("messageStop", json!({"stopReason": reply.stop_reason})));
+    ev.push((
+        "metadata",
+        json!({"usage": usage.to_json(), "metrics": {"latencyMs": latency_ms}}),
+    ));
+    ev
+}
+
+/// The error for a model whose output is not text.
+pub(crate) fn not_a_chat_model() -> WireError {
+    WireError::validation(
+        "This action doesn't support the model that you provided. Try again with a supported text or chat model.",
+    )
+}
+
+/// The error for ConverseStream on a model without streaming.
+pub(crate) fn no_streaming() -> WireError {
+    WireError::validation("The model is unsupported for streaming.")
+}
+
+/// The error for a base id that needs an inference profile (wire doc §4.1).
+pub(crate) fn profile_only(id: &str) -> WireError {
+    WireError::new(
+        BedrockErrorKind::ValidationException,
+        format!(
+            "Invocation of model ID {id} with on-demand throughput isn\u{2019}t supported. Retry your request with the ID or ARN of an inference profile that contains this model."
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::catalog::Catalog;
+
+    fn haiku() -> ModelInfo {
+        let c = Catalog::build(&BTreeMap::new()).unwrap();
+        c.models[c
+            .model_index("anthropic.claude-3-haiku-20240307-v1:0")
+            .unwrap()]
+        .clone()
+    }
+
+    fn input() -> GenerateInput<'static> {
+        GenerateInput {
+            rng_seed: 1,
+            scripted: None,
+            tool_use_when_offered: false,
+            output_tokens: TokenRange { min: 20, max: 60 },
+        }
+    }
+
+    #[test]
+    fn token_rule() {
+        assert_eq!(text_tokens(""), 0);
+        assert_eq!(text_tokens("abcd"), 1);
+        assert_eq!(text_tokens("abcde"), 2);
+    }
+
+    #[test]
+    fn role_order_is_checked() {
+        let body = json!({"messages":[{"role":"assistant","content":[{"text":"x"}]}]});
+        let e = analyze(&body, &haiku()).unwrap_err();
+        assert!(
+            e.message
+                .starts_with("A conversation must start with a user message")
+        );
+        let body = json!({"messages":[{"role":"user","content":[{"text":"x"}]},{"role":"user","content":[{"text":"y"}]}]});
+        let e = analyze(&body, &haiku()).unwrap_err();
+        assert!(e.message.contains("alternate"));
+    }
+
+    #[test]
+    fn generation_is_deterministic_and_honours_limits() {
+        let body = json!({"messages":[{"role":"user","content":[{"text":"hello"}]}],"inferenceConfig":{"maxTokens":3}});
+        let a = analyze(&body, &haiku()).unwrap();
+        let r1 = generate(&a, &input());
+        let r2 = generate(&a, &input());
+        assert_eq!(r1, r2);
+        assert_eq!(r1.stop_reason, "max_tokens");
+        assert_eq!(r1.output_tokens, 3);
+    }
+
+    #[test]
+    fn stream_events_follow_bedrock_order() {
+        let reply = Reply {
+            text: Some("hello world".into()),
+            tool: None,
+            stop_reason: "end_turn",
+            output_tokens: 3,
+        };
+        let ev = stream_events(&reply, Usage::default(), 0, 1);
+        let names: Vec<_> = ev.iter().map(|e| e.0).collect();
+        assert_eq!(
+            names,
+            [
+                "messageStart",
+                "contentBlockDelta",
+                "contentBlockDelta",
+                "contentBlockDelta",
+                "contentBlockStop",
+                "messageStop",
+                "metadata"
+            ]
+        );
+    }
+}

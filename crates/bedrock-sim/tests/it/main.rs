@@ -1,0 +1,14 @@
+//! Fidelity tests: unmodified AWS SDK clients against the simulator over loopback.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers fail loudly; allow-unwrap-in-tests covers only #[test] functions"
+)]
+
+mod control;
+mod converse;
+mod faults;
+mod introspection;
+mod stream;
+mod support;
