@@ -17,7 +17,9 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 
 use crate::error::Error;
-use crate::source::{CatalogSource, FailureKind, RawCatalog, RawModel, RawProfile, RegionFailure, RegionListing};
+use crate::source::{
+    CatalogSource, FailureKind, RawCatalog, RawModel, RawProfile, RegionFailure, RegionListing,
+};
 
 /// Default per-region timeout.
 pub const DEFAULT_REGION_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -39,7 +41,12 @@ impl ApiSource {
     /// A source using `sdk` for credentials and endpoint (its region is replaced per request).
     #[must_use]
     pub fn new(sdk: SdkConfig) -> Self {
-        Self { sdk, region_timeout: DEFAULT_REGION_TIMEOUT, deadline: DEFAULT_DEADLINE, concurrency: DEFAULT_CONCURRENCY }
+        Self {
+            sdk,
+            region_timeout: DEFAULT_REGION_TIMEOUT,
+            deadline: DEFAULT_DEADLINE,
+            concurrency: DEFAULT_CONCURRENCY,
+        }
     }
 
     /// Loads the default AWS configuration (environment, profile, ...) without consulting the
@@ -55,7 +62,13 @@ impl ApiSource {
     /// A source for a loopback endpoint such as `bedrock-sim`: static test credentials, no
     /// environment lookups.
     pub async fn for_endpoint(endpoint_url: &str) -> Self {
-        let creds = aws_sdk_bedrock::config::Credentials::new("AKIDLOCAL", "local-secret", None, None, "static");
+        let creds = aws_sdk_bedrock::config::Credentials::new(
+            "AKIDLOCAL",
+            "local-secret",
+            None,
+            None,
+            "static",
+        );
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new("us-east-1"))
             .endpoint_url(endpoint_url)
@@ -103,8 +116,17 @@ impl ApiSource {
         let client = self.client(&region);
         let work = async {
             let models = async {
-                let out = client.list_foundation_models().send().await.map_err(classify)?;
-                Ok::<_, (FailureKind, String)>(out.model_summaries().iter().map(raw_model).collect::<Vec<_>>())
+                let out = client
+                    .list_foundation_models()
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                Ok::<_, (FailureKind, String)>(
+                    out.model_summaries()
+                        .iter()
+                        .map(raw_model)
+                        .collect::<Vec<_>>(),
+                )
             };
             let profiles = async {
                 let mut pages = client
@@ -115,10 +137,16 @@ impl ApiSource {
                 let mut all = Vec::new();
                 while let Some(page) = pages.next().await {
                     let page = page.map_err(classify)?;
-                    all.extend(page.inference_profile_summaries().iter().map(|p| RawProfile {
-                        id: p.inference_profile_id().to_owned(),
-                        name: Some(p.inference_profile_name().to_owned()),
-                        model_arns: p.models().iter().filter_map(|m| m.model_arn().map(str::to_owned)).collect(),
+                    all.extend(page.inference_profile_summaries().iter().map(|p| {
+                        RawProfile {
+                            id: p.inference_profile_id().to_owned(),
+                            name: Some(p.inference_profile_name().to_owned()),
+                            model_arns: p
+                                .models()
+                                .iter()
+                                .filter_map(|m| m.model_arn().map(str::to_owned))
+                                .collect(),
+                        }
                     }));
                 }
                 Ok(all)
@@ -127,7 +155,11 @@ impl ApiSource {
         };
         match tokio::time::timeout(self.region_timeout, work).await {
             Ok(Ok((models, profiles))) => Ok((region, RegionListing { models, profiles })),
-            Ok(Err((kind, message))) => Err(RegionFailure { region, kind, message }),
+            Ok(Err((kind, message))) => Err(RegionFailure {
+                region,
+                kind,
+                message,
+            }),
             Err(_) => Err(RegionFailure {
                 region,
                 kind: FailureKind::Timeout,
@@ -141,8 +173,9 @@ impl CatalogSource for ApiSource {
     fn fetch<'a>(&'a self, regions: &'a [String]) -> BoxFuture<'a, Result<RawCatalog, Error>> {
         Box::pin(async move {
             let mut done: Vec<Result<(String, RegionListing), RegionFailure>> = Vec::new();
-            let mut stream =
-                futures::stream::iter(regions.iter().cloned()).map(|r| self.fetch_region(r)).buffer_unordered(self.concurrency);
+            let mut stream = futures::stream::iter(regions.iter().cloned())
+                .map(|r| self.fetch_region(r))
+                .buffer_unordered(self.concurrency);
             let collect = async {
                 while let Some(r) = stream.next().await {
                     done.push(r);
@@ -178,11 +211,23 @@ fn raw_model(s: &aws_sdk_bedrock::types::FoundationModelSummary) -> RawModel {
         model_id: s.model_id().to_owned(),
         model_name: s.model_name().map(str::to_owned),
         provider_name: s.provider_name().map(str::to_owned),
-        input_modalities: s.input_modalities().iter().map(|m| m.as_str().to_owned()).collect(),
-        output_modalities: s.output_modalities().iter().map(|m| m.as_str().to_owned()).collect(),
+        input_modalities: s
+            .input_modalities()
+            .iter()
+            .map(|m| m.as_str().to_owned())
+            .collect(),
+        output_modalities: s
+            .output_modalities()
+            .iter()
+            .map(|m| m.as_str().to_owned())
+            .collect(),
         streaming: s.response_streaming_supported(),
         // INFERENCE_PROFILE is not in the SDK's enum and arrives as Unknown; as_str() keeps it.
-        inference_types: s.inference_types_supported().iter().map(|t| t.as_str().to_owned()).collect(),
+        inference_types: s
+            .inference_types_supported()
+            .iter()
+            .map(|t| t.as_str().to_owned())
+            .collect(),
         lifecycle: s.model_lifecycle().map(|l| l.status().as_str().to_owned()),
     }
 }
@@ -195,9 +240,9 @@ where
     let kind = match &e {
         SdkError::TimeoutError(_) => FailureKind::Timeout,
         SdkError::ServiceError(ctx) => match ctx.err().code() {
-            Some("AccessDeniedException" | "UnrecognizedClientException" | "UnauthorizedException") => {
-                FailureKind::AccessDenied
-            }
+            Some(
+                "AccessDeniedException" | "UnrecognizedClientException" | "UnauthorizedException",
+            ) => FailureKind::AccessDenied,
             Some("ThrottlingException" | "TooManyRequestsException") => FailureKind::Throttled,
             _ => FailureKind::Other,
         },

@@ -176,7 +176,10 @@ impl CatalogBuilder {
     /// The cache file this builder would use in [`CacheMode::File`].
     #[must_use]
     pub fn cache_file(&self) -> PathBuf {
-        self.cache_dir.clone().unwrap_or_else(cache::default_cache_dir).join(CACHE_FILE_NAME)
+        self.cache_dir
+            .clone()
+            .unwrap_or_else(cache::default_cache_dir)
+            .join(CACHE_FILE_NAME)
     }
 
     /// Builds the catalog.
@@ -186,10 +189,14 @@ impl CatalogBuilder {
     /// bundled fallback is off; data errors of the bundled snapshot.
     pub async fn build(self) -> Result<Catalog, Error> {
         if self.regions.is_empty() {
-            return Err(Error::Config { message: "no regions to query".into() });
+            return Err(Error::Config {
+                message: "no regions to query".into(),
+            });
         }
         if self.concurrency == 0 {
-            return Err(Error::Config { message: "concurrency must be at least 1".into() });
+            return Err(Error::Config {
+                message: "concurrency must be at least 1".into(),
+            });
         }
         let now = self.clock.now();
         let file = self.cache_file();
@@ -199,22 +206,32 @@ impl CatalogBuilder {
         // 1. Cache.
         if !self.force_refresh {
             match self.cache_mode {
-                CacheMode::File => match cache::read_file(&file, now, self.max_age, &self.regions) {
-                    Ok(snap) => {
-                        let meta = metadata_for(&snap, DataSource::Cache, Some(file), None);
-                        return Ok(Catalog::from_snapshot(snap, meta, warnings));
-                    }
-                    Err(miss) => {
-                        if miss.present {
-                            warnings.push(format!("ignoring cache file {}: {}", file.display(), miss.reason));
+                CacheMode::File => {
+                    match cache::read_file(&file, now, self.max_age, &self.regions) {
+                        Ok(snap) => {
+                            let meta = metadata_for(&snap, DataSource::Cache, Some(file), None);
+                            return Ok(Catalog::from_snapshot(snap, meta, warnings));
                         }
-                        reasons.push(format!("cache: {}", miss.reason));
+                        Err(miss) => {
+                            if miss.present {
+                                warnings.push(format!(
+                                    "ignoring cache file {}: {}",
+                                    file.display(),
+                                    miss.reason
+                                ));
+                            }
+                            reasons.push(format!("cache: {}", miss.reason));
+                        }
                     }
-                },
+                }
                 CacheMode::Memory => match cache::read_memory(now, self.max_age, &self.regions) {
                     Ok(snap) => {
                         let meta = metadata_for(&snap, DataSource::Cache, None, None);
-                        return Ok(Catalog::from_snapshot(Snapshot::clone(&snap), meta, warnings));
+                        return Ok(Catalog::from_snapshot(
+                            Snapshot::clone(&snap),
+                            meta,
+                            warnings,
+                        ));
                     }
                     Err(miss) => reasons.push(format!("cache: {}", miss.reason)),
                 },
@@ -228,12 +245,15 @@ impl CatalogBuilder {
                 let mut cache_file = None;
                 match self.cache_mode {
                     _ if !complete => {
-                        warnings.push("some regions failed; the partial catalog is not cached".into());
+                        warnings
+                            .push("some regions failed; the partial catalog is not cached".into());
                     }
                     CacheMode::File => match cache::write_file(&file, &snap) {
                         Ok(()) => cache_file = Some(file),
                         Err(e) => {
-                            warnings.push(format!("cannot write the cache ({e}); keeping the catalog in memory"));
+                            warnings.push(format!(
+                                "cannot write the cache ({e}); keeping the catalog in memory"
+                            ));
                             cache::write_memory(&self.regions, Arc::new(snap.clone()));
                         }
                     },
@@ -255,7 +275,10 @@ impl CatalogBuilder {
         }
         let snap = Snapshot::bundled()?;
         let reason = reasons.join("; ");
-        warnings.push(format!("using the bundled catalog {}: {reason}", snap.data_version));
+        warnings.push(format!(
+            "using the bundled catalog {}: {reason}",
+            snap.data_version
+        ));
         for w in &warnings {
             tracing::warn!(target: "bedrock_catalog", "{w}");
         }
@@ -264,7 +287,11 @@ impl CatalogBuilder {
     }
 
     /// Fetches and transforms; `Ok((snapshot, every region answered))`.
-    async fn fetch(&self, now: std::time::SystemTime, warnings: &mut Vec<String>) -> Result<(Snapshot, bool), Error> {
+    async fn fetch(
+        &self,
+        now: std::time::SystemTime,
+        warnings: &mut Vec<String>,
+    ) -> Result<(Snapshot, bool), Error> {
         let source: Arc<dyn CatalogSource> = match &self.source {
             Some(s) => Arc::clone(s),
             None => {
@@ -272,7 +299,11 @@ impl CatalogBuilder {
                     Some(sdk) => ApiSource::new(sdk.clone()),
                     None => {
                         let load = ApiSource::from_env();
-                        tokio::time::timeout(self.deadline, load).await.map_err(|_| Error::Timeout { after: self.deadline })?
+                        tokio::time::timeout(self.deadline, load)
+                            .await
+                            .map_err(|_| Error::Timeout {
+                                after: self.deadline,
+                            })?
                     }
                 };
                 Arc::new(
@@ -290,16 +321,28 @@ impl CatalogBuilder {
             warnings.push(format!("region {f}"));
         }
         if raw.listings.is_empty() {
-            let detail: Vec<String> = raw.failures.iter().take(3).map(ToString::to_string).collect();
+            let detail: Vec<String> = raw
+                .failures
+                .iter()
+                .take(3)
+                .map(ToString::to_string)
+                .collect();
             return Err(Error::Source {
-                message: format!("all {} regions failed ({}{})", self.regions.len(), detail.join(", "), if raw.failures.len() > 3 { ", ..." } else { "" }),
+                message: format!(
+                    "all {} regions failed ({}{})",
+                    self.regions.len(),
+                    detail.join(", "),
+                    if raw.failures.len() > 3 { ", ..." } else { "" }
+                ),
             });
         }
         let overrides = Overrides::bundled()?;
         let (snap, more) = Snapshot::from_raw(&raw, &overrides, now);
         warnings.extend(more);
         if snap.models.is_empty() {
-            return Err(Error::Source { message: "the source listed no callable models".into() });
+            return Err(Error::Source {
+                message: "the source listed no callable models".into(),
+            });
         }
         let complete = raw.failures.is_empty();
         Ok((snap, complete))

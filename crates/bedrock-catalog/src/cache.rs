@@ -33,7 +33,9 @@ pub enum CacheMode {
 /// The default cache directory: `<platform cache dir>/llmmanager`, or the temp dir.
 #[must_use]
 pub fn default_cache_dir() -> PathBuf {
-    dirs::cache_dir().unwrap_or_else(std::env::temp_dir).join("llmmanager")
+    dirs::cache_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("llmmanager")
 }
 
 /// Why a cache entry was not used.
@@ -44,7 +46,12 @@ pub(crate) struct CacheMiss {
     pub(crate) reason: String,
 }
 
-fn check(snap: &Snapshot, now: SystemTime, max_age: Duration, regions: &[String]) -> Result<(), String> {
+fn check(
+    snap: &Snapshot,
+    now: SystemTime,
+    max_age: Duration,
+    regions: &[String],
+) -> Result<(), String> {
     let at = snap.generated_time().ok_or("bad timestamp")?;
     let age = now.duration_since(at).unwrap_or(Duration::ZERO);
     if age > max_age {
@@ -57,29 +64,59 @@ fn check(snap: &Snapshot, now: SystemTime, max_age: Duration, regions: &[String]
 }
 
 /// Reads and validates the cache file.
-pub(crate) fn read_file(path: &Path, now: SystemTime, max_age: Duration, regions: &[String]) -> Result<Snapshot, CacheMiss> {
+pub(crate) fn read_file(
+    path: &Path,
+    now: SystemTime,
+    max_age: Duration,
+    regions: &[String],
+) -> Result<Snapshot, CacheMiss> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(CacheMiss { present: false, reason: "no cache file".into() });
+            return Err(CacheMiss {
+                present: false,
+                reason: "no cache file".into(),
+            });
         }
-        Err(e) => return Err(CacheMiss { present: true, reason: format!("unreadable: {e}") }),
+        Err(e) => {
+            return Err(CacheMiss {
+                present: true,
+                reason: format!("unreadable: {e}"),
+            });
+        }
     };
-    let snap = Snapshot::parse(&text, "cache file").map_err(|e| CacheMiss { present: true, reason: e.to_string() })?;
-    check(&snap, now, max_age, regions).map_err(|reason| CacheMiss { present: true, reason })?;
+    let snap = Snapshot::parse(&text, "cache file").map_err(|e| CacheMiss {
+        present: true,
+        reason: e.to_string(),
+    })?;
+    check(&snap, now, max_age, regions).map_err(|reason| CacheMiss {
+        present: true,
+        reason,
+    })?;
     Ok(snap)
 }
 
 /// Writes the cache file atomically (temp file in the same directory, then rename).
 pub(crate) fn write_file(path: &Path, snap: &Snapshot) -> Result<(), Error> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let io = |operation, source| Error::Io { operation, path: dir.to_path_buf(), source };
+    let io = |operation, source| Error::Io {
+        operation,
+        path: dir.to_path_buf(),
+        source,
+    };
     std::fs::create_dir_all(dir).map_err(|e| io("create cache directory", e))?;
     let json = snap.to_json()?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| io("create temp file in", e))?;
-    tmp.write_all(json.as_bytes()).map_err(|e| io("write temp file in", e))?;
-    tmp.as_file().sync_all().map_err(|e| io("sync temp file in", e))?;
-    tmp.persist(path).map_err(|e| Error::Io { operation: "replace cache file", path: path.to_path_buf(), source: e.error })?;
+    tmp.write_all(json.as_bytes())
+        .map_err(|e| io("write temp file in", e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| io("sync temp file in", e))?;
+    tmp.persist(path).map_err(|e| Error::Io {
+        operation: "replace cache file",
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
     Ok(())
 }
 
@@ -92,16 +129,29 @@ fn memory_key(regions: &[String]) -> String {
 }
 
 /// Looks up the process-wide memory cache.
-pub(crate) fn read_memory(now: SystemTime, max_age: Duration, regions: &[String]) -> Result<Arc<Snapshot>, CacheMiss> {
+pub(crate) fn read_memory(
+    now: SystemTime,
+    max_age: Duration,
+    regions: &[String],
+) -> Result<Arc<Snapshot>, CacheMiss> {
     let map = MEMORY.lock().unwrap_or_else(PoisonError::into_inner);
-    let snap = map.get(&memory_key(regions)).cloned().ok_or(CacheMiss { present: false, reason: "nothing in memory".into() })?;
-    check(&snap, now, max_age, regions).map_err(|reason| CacheMiss { present: true, reason })?;
+    let snap = map.get(&memory_key(regions)).cloned().ok_or(CacheMiss {
+        present: false,
+        reason: "nothing in memory".into(),
+    })?;
+    check(&snap, now, max_age, regions).map_err(|reason| CacheMiss {
+        present: true,
+        reason,
+    })?;
     Ok(snap)
 }
 
 /// Stores a snapshot in the process-wide memory cache.
 pub(crate) fn write_memory(regions: &[String], snap: Arc<Snapshot>) {
-    MEMORY.lock().unwrap_or_else(PoisonError::into_inner).insert(memory_key(regions), snap);
+    MEMORY
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(memory_key(regions), snap);
 }
 
 #[cfg(test)]
@@ -126,8 +176,16 @@ mod tests {
         let day = Duration::from_secs(86_400);
         let us = vec!["us-east-1".to_owned()];
         assert!(check(&snap("2026-01-01T00:00:00Z", &["us-east-1"]), now, day, &us).is_ok());
-        assert!(check(&snap("2025-12-31T23:59:59Z", &["us-east-1"]), now, day, &us).unwrap_err().contains("older"));
-        assert!(check(&snap("2026-01-01T12:00:00Z", &["eu-west-1"]), now, day, &us).unwrap_err().contains("us-east-1"));
+        assert!(
+            check(&snap("2025-12-31T23:59:59Z", &["us-east-1"]), now, day, &us)
+                .unwrap_err()
+                .contains("older")
+        );
+        assert!(
+            check(&snap("2026-01-01T12:00:00Z", &["eu-west-1"]), now, day, &us)
+                .unwrap_err()
+                .contains("us-east-1")
+        );
     }
 
     #[test]
@@ -144,6 +202,9 @@ mod tests {
         assert_eq!(read_file(&path, now, day, &us).unwrap(), s);
         std::fs::write(&path, "{\"schema_version\":1,\"data_v").unwrap();
         let miss = read_file(&path, now, day, &us).unwrap_err();
-        assert!(miss.present && miss.reason.contains("malformed"), "{miss:?}");
+        assert!(
+            miss.present && miss.reason.contains("malformed"),
+            "{miss:?}"
+        );
     }
 }

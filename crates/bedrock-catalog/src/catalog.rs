@@ -85,10 +85,22 @@ impl Catalog {
         CatalogBuilder::new()
     }
 
-    pub(crate) fn from_snapshot(snap: Snapshot, metadata: CatalogMetadata, warnings: Vec<String>) -> Self {
+    pub(crate) fn from_snapshot(
+        snap: Snapshot,
+        metadata: CatalogMetadata,
+        warnings: Vec<String>,
+    ) -> Self {
         let index = NameIndex::build(&snap.models);
         let snapshot_meta = (snap.data_version, snap.generated_at, snap.source);
-        Self { inner: Arc::new(Inner { models: snap.models, index, metadata, warnings, snapshot_meta }) }
+        Self {
+            inner: Arc::new(Inner {
+                models: snap.models,
+                index,
+                metadata,
+                warnings,
+                snapshot_meta,
+            }),
+        }
     }
 
     /// The catalog's data as a snapshot (what the cache file stores).
@@ -118,7 +130,10 @@ impl Catalog {
         self.inner
             .models
             .get(i as usize)
-            .ok_or_else(|| Error::UnknownModel { name: name.to_owned(), suggestions: Vec::new() })
+            .ok_or_else(|| Error::UnknownModel {
+                name: name.to_owned(),
+                suggestions: Vec::new(),
+            })
     }
 
     /// How to call a model from `region`, choosing among the available methods by `pref`.
@@ -128,13 +143,23 @@ impl Catalog {
     ///
     /// # Errors
     /// Name errors as for [`Catalog::resolve`], or [`Error::NotAvailableInRegion`].
-    pub fn access(&self, name_or_id: &str, region: &str, pref: AccessPreference) -> Result<ModelAccess, Error> {
+    pub fn access(
+        &self,
+        name_or_id: &str,
+        region: &str,
+        pref: AccessPreference,
+    ) -> Result<ModelAccess, Error> {
         let hit = self.inner.index.resolve(name_or_id)?;
         let m = self.model_at(hit.model, name_or_id)?;
         let not_available = || Error::NotAvailableInRegion {
             model_id: m.id.clone(),
             region: region.to_owned(),
-            available_regions: m.regions.iter().filter(|(_, a)| a.is_callable()).map(|(r, _)| r.clone()).collect(),
+            available_regions: m
+                .regions
+                .iter()
+                .filter(|(_, a)| a.is_callable())
+                .map(|(r, _)| r.clone())
+                .collect(),
         };
         let a = m.region_access(region).ok_or_else(not_available)?;
         let make = |invoke_id: &str, method| ModelAccess {
@@ -167,7 +192,8 @@ impl Catalog {
     /// Whether the named model can be called from `region` by any method (`false` for unknown names).
     #[must_use]
     pub fn is_available(&self, name: &str, region: &str) -> bool {
-        self.resolve(name).is_ok_and(|m| m.region_access(region).is_some())
+        self.resolve(name)
+            .is_ok_and(|m| m.region_access(region).is_some())
     }
 
     /// All models, sorted by id.
@@ -177,13 +203,25 @@ impl Catalog {
     }
 
     /// Models callable from `region`.
-    pub fn models_in_region<'a>(&'a self, region: &'a str) -> impl Iterator<Item = &'a ModelInfo> + 'a {
-        self.inner.models.iter().filter(move |m| m.region_access(region).is_some())
+    pub fn models_in_region<'a>(
+        &'a self,
+        region: &'a str,
+    ) -> impl Iterator<Item = &'a ModelInfo> + 'a {
+        self.inner
+            .models
+            .iter()
+            .filter(move |m| m.region_access(region).is_some())
     }
 
     /// Models of a provider (case-insensitive).
-    pub fn models_by_provider<'a>(&'a self, provider: &'a str) -> impl Iterator<Item = &'a ModelInfo> + 'a {
-        self.inner.models.iter().filter(move |m| m.provider.eq_ignore_ascii_case(provider))
+    pub fn models_by_provider<'a>(
+        &'a self,
+        provider: &'a str,
+    ) -> impl Iterator<Item = &'a ModelInfo> + 'a {
+        self.inner
+            .models
+            .iter()
+            .filter(move |m| m.provider.eq_ignore_ascii_case(provider))
     }
 
     /// Regions from which the model can be called, sorted, optionally only those in `geo`.
@@ -202,7 +240,12 @@ impl Catalog {
     /// All providers, sorted and deduplicated.
     #[must_use]
     pub fn providers(&self) -> Vec<&str> {
-        let mut v: Vec<&str> = self.inner.models.iter().map(|m| m.provider.as_str()).collect();
+        let mut v: Vec<&str> = self
+            .inner
+            .models
+            .iter()
+            .map(|m| m.provider.as_str())
+            .collect();
         v.sort_unstable();
         v.dedup();
         v

@@ -35,7 +35,10 @@ pub enum Error {
         suggestions: Vec<String>,
     },
     /// The name matches several models equally well. Kind: [`ErrorKind::NotFound`].
-    #[error("ambiguous model name {name:?}{}", fmt_list(". It matches", candidates))]
+    #[error(
+        "ambiguous model name {name:?}{}",
+        fmt_list(". It matches", candidates)
+    )]
     AmbiguousModel {
         /// The name as given.
         name: String,
@@ -43,7 +46,10 @@ pub enum Error {
         candidates: Vec<String>,
     },
     /// The model exists but cannot be called from that region. Kind: [`ErrorKind::NotFound`].
-    #[error("model {model_id} is not available in {region}{}", fmt_list(". It is available in", available_regions))]
+    #[error(
+        "model {model_id} is not available in {region}{}",
+        fmt_list(". It is available in", available_regions)
+    )]
     NotAvailableInRegion {
         /// Base model id.
         model_id: String,
@@ -121,11 +127,15 @@ impl Error {
     #[must_use]
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::UnknownModel { .. } | Self::AmbiguousModel { .. } | Self::NotAvailableInRegion { .. } => {
-                ErrorKind::NotFound
+            Self::UnknownModel { .. }
+            | Self::AmbiguousModel { .. }
+            | Self::NotAvailableInRegion { .. } => ErrorKind::NotFound,
+            Self::Parse { .. } | Self::SchemaVersion { .. } | Self::InvalidData { .. } => {
+                ErrorKind::Data
             }
-            Self::Parse { .. } | Self::SchemaVersion { .. } | Self::InvalidData { .. } => ErrorKind::Data,
-            Self::Source { .. } | Self::Timeout { .. } | Self::Unavailable { .. } => ErrorKind::Transient,
+            Self::Source { .. } | Self::Timeout { .. } | Self::Unavailable { .. } => {
+                ErrorKind::Transient
+            }
             Self::Io { .. } => ErrorKind::Io,
             Self::Config { .. } => ErrorKind::Client,
         }
@@ -147,12 +157,27 @@ mod tests {
 
     #[test]
     fn messages_list_suggestions() {
-        let e = Error::UnknownModel { name: "Llama 9".into(), suggestions: vec!["Llama3 8b Instruct".into()] };
-        assert_eq!(e.to_string(), r#"unknown model "Llama 9". Did you mean: Llama3 8b Instruct?"#);
+        let e = Error::UnknownModel {
+            name: "Llama 9".into(),
+            suggestions: vec!["Llama3 8b Instruct".into()],
+        };
+        assert_eq!(
+            e.to_string(),
+            r#"unknown model "Llama 9". Did you mean: Llama3 8b Instruct?"#
+        );
         assert_eq!(e.kind(), ErrorKind::NotFound);
-        let e = Error::AmbiguousModel { name: "Claude".into(), candidates: vec!["A".into(), "B".into()] };
-        assert_eq!(e.to_string(), r#"ambiguous model name "Claude". It matches: A, B"#);
-        let e = Error::UnknownModel { name: "x".into(), suggestions: vec![] };
+        let e = Error::AmbiguousModel {
+            name: "Claude".into(),
+            candidates: vec!["A".into(), "B".into()],
+        };
+        assert_eq!(
+            e.to_string(),
+            r#"ambiguous model name "Claude". It matches: A, B"#
+        );
+        let e = Error::UnknownModel {
+            name: "x".into(),
+            suggestions: vec![],
+        };
         assert_eq!(e.to_string(), r#"unknown model "x""#);
     }
 }

@@ -64,16 +64,19 @@ pub use cache::{CACHE_FILE_NAME, CacheMode, default_cache_dir};
 pub use catalog::{Catalog, CatalogMetadata, DataSource};
 pub use error::{Error, ErrorKind};
 pub use model::{
-    AccessMethod, AccessPreference, Capabilities, Geo, Lifecycle, ModelAccess, ModelInfo, ProfileInfo, PromptCaching,
-    RegionAccess,
+    AccessMethod, AccessPreference, Capabilities, Geo, Lifecycle, ModelAccess, ModelInfo,
+    ProfileInfo, PromptCaching, RegionAccess,
 };
 pub use overrides::{
-    BUNDLED_OVERRIDES, DEFAULT_MAX_CACHE_POINTS, ModelOverride, OVERRIDES_SCHEMA_VERSION, Overrides,
-    PromptCachingOverride, derived_capabilities,
+    BUNDLED_OVERRIDES, DEFAULT_MAX_CACHE_POINTS, ModelOverride, OVERRIDES_SCHEMA_VERSION,
+    Overrides, PromptCachingOverride, derived_capabilities,
 };
 pub use snapshot::{
-    BUNDLED_JSON, SNAPSHOT_SCHEMA_VERSION, Snapshot, bundled_data_version, canonical_name, data_version_of,
-    diff_summary,
+    BUNDLED_JSON, SNAPSHOT_SCHEMA_VERSION, Snapshot, bundled_data_version, canonical_name,
+    data_version_of, diff_summary,
 };
-pub use source::{CatalogSource, FailureKind, RawCatalog, RawModel, RawProfile, RegionFailure, RegionListing, StaticSource};
+pub use source::{
+    CatalogSource, FailureKind, RawCatalog, RawModel, RawProfile, RegionFailure, RegionListing,
+    StaticSource,
+};
 pub use time::{FixedClock, SystemClock, WallClock, format_rfc3339, parse_rfc3339};

@@ -344,11 +344,20 @@ mod tests {
 
     #[test]
     fn geo_of_profile_ids() {
-        assert_eq!(Geo::of_profile_id("us.anthropic.claude-3-haiku-20240307-v1:0"), Some(Geo::Us));
-        assert_eq!(Geo::of_profile_id("global.anthropic.claude-opus-4-6-v1"), Some(Geo::Global));
+        assert_eq!(
+            Geo::of_profile_id("us.anthropic.claude-3-haiku-20240307-v1:0"),
+            Some(Geo::Us)
+        );
+        assert_eq!(
+            Geo::of_profile_id("global.anthropic.claude-opus-4-6-v1"),
+            Some(Geo::Global)
+        );
         assert_eq!(Geo::of_profile_id("jp.x.y"), Some(Geo::Jp));
         assert_eq!(Geo::of_profile_id("amazon.nova-pro-v1:0"), None);
-        assert_eq!(Geo::of_profile_id("anthropic.claude-3-haiku-20240307-v1:0"), None);
+        assert_eq!(
+            Geo::of_profile_id("anthropic.claude-3-haiku-20240307-v1:0"),
+            None
+        );
     }
 
     #[test]
@@ -364,8 +373,14 @@ mod tests {
 
     #[test]
     fn preference_orders() {
-        assert_eq!(AccessPreference::PreferGlobalProfile.order()[0], AccessMethod::GlobalProfile);
-        assert_eq!(AccessPreference::PreferRegionalProfile.order()[1], AccessMethod::Direct);
+        assert_eq!(
+            AccessPreference::PreferGlobalProfile.order()[0],
+            AccessMethod::GlobalProfile
+        );
+        assert_eq!(
+            AccessPreference::PreferRegionalProfile.order()[1],
+            AccessMethod::Direct
+        );
         assert_eq!(AccessPreference::default().order()[0], AccessMethod::Direct);
     }
 }

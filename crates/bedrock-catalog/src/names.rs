@@ -29,8 +29,14 @@ const LEGACY_NAMES: &[(&str, &str)] = &[
     ("Claude 3 Haiku", "anthropic.claude-3-haiku-20240307-v1:0"),
     ("Claude 3 Sonnet", "anthropic.claude-3-sonnet-20240229-v1:0"),
     ("Claude 3 Opus", "anthropic.claude-3-opus-20240229-v1:0"),
-    ("Claude 3.5 Sonnet", "anthropic.claude-3-5-sonnet-20240620-v1:0"),
-    ("Claude 3.5 Sonnet v2", "anthropic.claude-3-5-sonnet-20241022-v2:0"),
+    (
+        "Claude 3.5 Sonnet",
+        "anthropic.claude-3-5-sonnet-20240620-v1:0",
+    ),
+    (
+        "Claude 3.5 Sonnet v2",
+        "anthropic.claude-3-5-sonnet-20241022-v2:0",
+    ),
     ("Claude Instant", "anthropic.claude-instant-v1"),
     ("Claude 2", "anthropic.claude-v2"),
     ("Claude 2.1", "anthropic.claude-v2:1"),
@@ -38,21 +44,42 @@ const LEGACY_NAMES: &[(&str, &str)] = &[
     ("Titan Text G1 - Express", "amazon.titan-text-express-v1"),
     ("Titan Text G1 - Premier", "amazon.titan-text-premier-v1:0"),
     ("Titan Embeddings G1 - Text", "amazon.titan-embed-text-v1"),
-    ("Titan Embeddings G1 - Text v2", "amazon.titan-embed-text-v2:0"),
-    ("Titan Image Generator G1", "amazon.titan-image-generator-v1"),
-    ("Titan Image Generator G1 v2", "amazon.titan-image-generator-v2:0"),
-    ("Titan Multimodal Embeddings G1", "amazon.titan-embed-image-v1"),
+    (
+        "Titan Embeddings G1 - Text v2",
+        "amazon.titan-embed-text-v2:0",
+    ),
+    (
+        "Titan Image Generator G1",
+        "amazon.titan-image-generator-v1",
+    ),
+    (
+        "Titan Image Generator G1 v2",
+        "amazon.titan-image-generator-v2:0",
+    ),
+    (
+        "Titan Multimodal Embeddings G1",
+        "amazon.titan-embed-image-v1",
+    ),
     ("Llama 2 13B Chat", "meta.llama2-13b-chat-v1"),
     ("Llama 2 70B Chat", "meta.llama2-70b-chat-v1"),
     ("Llama 3 8B Instruct", "meta.llama3-8b-instruct-v1:0"),
     ("Llama 3 70B Instruct", "meta.llama3-70b-instruct-v1:0"),
     ("Llama 3.1 8B Instruct", "meta.llama3-1-8b-instruct-v1:0"),
     ("Llama 3.1 70B Instruct", "meta.llama3-1-70b-instruct-v1:0"),
-    ("Llama 3.1 405B Instruct", "meta.llama3-1-405b-instruct-v1:0"),
+    (
+        "Llama 3.1 405B Instruct",
+        "meta.llama3-1-405b-instruct-v1:0",
+    ),
     ("Llama 3.2 1B Instruct", "meta.llama3-2-1b-instruct-v1:0"),
     ("Llama 3.2 3B Instruct", "meta.llama3-2-3b-instruct-v1:0"),
-    ("Llama 3.2 11B Vision Instruct", "meta.llama3-2-11b-instruct-v1:0"),
-    ("Llama 3.2 90B Vision Instruct", "meta.llama3-2-90b-instruct-v1:0"),
+    (
+        "Llama 3.2 11B Vision Instruct",
+        "meta.llama3-2-11b-instruct-v1:0",
+    ),
+    (
+        "Llama 3.2 90B Vision Instruct",
+        "meta.llama3-2-90b-instruct-v1:0",
+    ),
     ("Cohere Command", "cohere.command-text-v14"),
     ("Cohere Command Light", "cohere.command-light-text-v14"),
     ("Cohere Command R", "cohere.command-r-v1:0"),
@@ -65,29 +92,80 @@ const LEGACY_NAMES: &[(&str, &str)] = &[
     ("AI21 Jurassic-2 Mid", "ai21.j2-mid-v1"),
     ("AI21 Jurassic-2 Ultra", "ai21.j2-ultra-v1"),
     ("Mistral 7B Instruct", "mistral.mistral-7b-instruct-v0:2"),
-    ("Mistral 8x7B Instruct", "mistral.mixtral-8x7b-instruct-v0:1"),
+    (
+        "Mistral 8x7B Instruct",
+        "mistral.mixtral-8x7b-instruct-v0:1",
+    ),
     ("Mistral Large", "mistral.mistral-large-2402-v1:0"),
     ("Mistral Large 2", "mistral.mistral-large-2407-v1:0"),
     ("Mistral Small", "mistral.mistral-small-2402-v1:0"),
     ("Stable Diffusion XL", "stability.stable-diffusion-xl-v1"),
     ("Stable Image Core", "stability.stable-image-core-v1:0"),
     ("Stable Image Ultra", "stability.stable-image-ultra-v1:0"),
-    ("APAC Anthropic Claude 3 Haiku", "anthropic.claude-3-haiku-20240307-v1:0"),
-    ("APAC Anthropic Claude 3 Sonnet", "anthropic.claude-3-sonnet-20240229-v1:0"),
-    ("APAC Anthropic Claude 3 Opus", "anthropic.claude-3-opus-20240229-v1:0"),
-    ("APAC Anthropic Claude 3.5 Sonnet", "anthropic.claude-3-5-sonnet-20240620-v1:0"),
-    ("APAC Claude 3 Haiku", "anthropic.claude-3-haiku-20240307-v1:0"),
-    ("APAC Claude 3 Sonnet", "anthropic.claude-3-sonnet-20240229-v1:0"),
-    ("APAC Claude 3 Opus", "anthropic.claude-3-opus-20240229-v1:0"),
-    ("APAC Claude 3.5 Sonnet", "anthropic.claude-3-5-sonnet-20240620-v1:0"),
-    ("EU Anthropic Claude 3 Haiku", "anthropic.claude-3-haiku-20240307-v1:0"),
-    ("EU Anthropic Claude 3 Sonnet", "anthropic.claude-3-sonnet-20240229-v1:0"),
-    ("EU Claude 3 Haiku", "anthropic.claude-3-haiku-20240307-v1:0"),
-    ("EU Claude 3 Sonnet", "anthropic.claude-3-sonnet-20240229-v1:0"),
-    ("US Anthropic Claude 3 Haiku", "anthropic.claude-3-haiku-20240307-v1:0"),
-    ("US Anthropic Claude 3 Sonnet", "anthropic.claude-3-sonnet-20240229-v1:0"),
-    ("US Claude 3 Haiku", "anthropic.claude-3-haiku-20240307-v1:0"),
-    ("US Claude 3 Sonnet", "anthropic.claude-3-sonnet-20240229-v1:0"),
+    (
+        "APAC Anthropic Claude 3 Haiku",
+        "anthropic.claude-3-haiku-20240307-v1:0",
+    ),
+    (
+        "APAC Anthropic Claude 3 Sonnet",
+        "anthropic.claude-3-sonnet-20240229-v1:0",
+    ),
+    (
+        "APAC Anthropic Claude 3 Opus",
+        "anthropic.claude-3-opus-20240229-v1:0",
+    ),
+    (
+        "APAC Anthropic Claude 3.5 Sonnet",
+        "anthropic.claude-3-5-sonnet-20240620-v1:0",
+    ),
+    (
+        "APAC Claude 3 Haiku",
+        "anthropic.claude-3-haiku-20240307-v1:0",
+    ),
+    (
+        "APAC Claude 3 Sonnet",
+        "anthropic.claude-3-sonnet-20240229-v1:0",
+    ),
+    (
+        "APAC Claude 3 Opus",
+        "anthropic.claude-3-opus-20240229-v1:0",
+    ),
+    (
+        "APAC Claude 3.5 Sonnet",
+        "anthropic.claude-3-5-sonnet-20240620-v1:0",
+    ),
+    (
+        "EU Anthropic Claude 3 Haiku",
+        "anthropic.claude-3-haiku-20240307-v1:0",
+    ),
+    (
+        "EU Anthropic Claude 3 Sonnet",
+        "anthropic.claude-3-sonnet-20240229-v1:0",
+    ),
+    (
+        "EU Claude 3 Haiku",
+        "anthropic.claude-3-haiku-20240307-v1:0",
+    ),
+    (
+        "EU Claude 3 Sonnet",
+        "anthropic.claude-3-sonnet-20240229-v1:0",
+    ),
+    (
+        "US Anthropic Claude 3 Haiku",
+        "anthropic.claude-3-haiku-20240307-v1:0",
+    ),
+    (
+        "US Anthropic Claude 3 Sonnet",
+        "anthropic.claude-3-sonnet-20240229-v1:0",
+    ),
+    (
+        "US Claude 3 Haiku",
+        "anthropic.claude-3-haiku-20240307-v1:0",
+    ),
+    (
+        "US Claude 3 Sonnet",
+        "anthropic.claude-3-sonnet-20240229-v1:0",
+    ),
 ];
 
 const MAX_SUGGESTIONS: usize = 5;
@@ -174,14 +252,35 @@ pub(crate) struct NameIndex {
 impl NameIndex {
     pub(crate) fn build(models: &[ModelInfo]) -> Self {
         let mut ix = Self::default();
-        let by_id: HashMap<&str, u32> = models.iter().enumerate().map(|(i, m)| (m.id.as_str(), idx(i))).collect();
+        let by_id: HashMap<&str, u32> = models
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.id.as_str(), idx(i)))
+            .collect();
         ix.display = models.iter().map(|m| m.name.clone()).collect();
-        ix.variant_of = models.iter().map(|m| strip_context_variant(&m.id).and_then(|b| by_id.get(b).copied())).collect();
+        ix.variant_of = models
+            .iter()
+            .map(|m| strip_context_variant(&m.id).and_then(|b| by_id.get(b).copied()))
+            .collect();
         for (i, m) in models.iter().enumerate() {
             let model = idx(i);
-            ix.add(&m.id, Tier::Id, Hit { model, profile: None });
+            ix.add(
+                &m.id,
+                Tier::Id,
+                Hit {
+                    model,
+                    profile: None,
+                },
+            );
             for (p, prof) in m.profiles.iter().enumerate() {
-                ix.add(&prof.id, Tier::Id, Hit { model, profile: Some(idx(p)) });
+                ix.add(
+                    &prof.id,
+                    Tier::Id,
+                    Hit {
+                        model,
+                        profile: Some(idx(p)),
+                    },
+                );
             }
             ix.add_name(&m.name, Tier::Name, model);
             for a in &m.aliases {
@@ -202,7 +301,12 @@ impl NameIndex {
         let mut exact = HashMap::new();
         for (i, m) in models.iter().enumerate() {
             let strings = std::iter::once((&m.id, None))
-                .chain(m.profiles.iter().enumerate().map(|(p, prof)| (&prof.id, Some(idx(p)))))
+                .chain(
+                    m.profiles
+                        .iter()
+                        .enumerate()
+                        .map(|(p, prof)| (&prof.id, Some(idx(p)))),
+                )
                 .chain(std::iter::once((&m.name, None)));
             for (s, profile) in strings {
                 if let Ok(hit) = ix.lookup_key(&key(s)) {
@@ -230,7 +334,14 @@ impl NameIndex {
     }
 
     fn add_name(&mut self, s: &str, tier: Tier, model: u32) {
-        self.add(s, tier, Hit { model, profile: None });
+        self.add(
+            s,
+            tier,
+            Hit {
+                model,
+                profile: None,
+            },
+        );
         let t = tokens(s);
         if !t.is_empty() {
             let k = t.join(" ");
@@ -249,7 +360,10 @@ impl NameIndex {
         }
         let q = tokens(trimmed);
         if q.is_empty() {
-            return Err(Error::UnknownModel { name: name.to_owned(), suggestions: Vec::new() });
+            return Err(Error::UnknownModel {
+                name: name.to_owned(),
+                suggestions: Vec::new(),
+            });
         }
         match self.lookup_key(&q.join(" ")) {
             Ok(hit) => Ok(hit),
@@ -260,7 +374,9 @@ impl NameIndex {
 
     /// `Ok` for a unique hit, `Err(Some(models))` when ambiguous, `Err(None)` when unknown.
     fn lookup_key(&self, k: &str) -> Result<Hit, Option<Vec<u32>>> {
-        let Some((_, hits)) = self.keys.get(k) else { return Err(None) };
+        let Some((_, hits)) = self.keys.get(k) else {
+            return Err(None);
+        };
         let models = self.collapse_variants(hits.iter().map(|h| h.model).collect());
         match (hits.as_slice(), models.as_slice()) {
             ([hit], _) => Ok(*hit),
@@ -289,18 +405,29 @@ impl NameIndex {
             .map(|(_, _, m)| *m)
             .collect();
         match self.collapse_variants(found).as_slice() {
-            [m] => Ok(Hit { model: *m, profile: None }),
-            [] => Err(Error::UnknownModel { name: name.to_owned(), suggestions: self.suggest(&q.join(" ")) }),
+            [m] => Ok(Hit {
+                model: *m,
+                profile: None,
+            }),
+            [] => Err(Error::UnknownModel {
+                name: name.to_owned(),
+                suggestions: self.suggest(&q.join(" ")),
+            }),
             many => Err(self.ambiguous(name, many.to_vec())),
         }
     }
 
     fn ambiguous(&self, name: &str, models: Vec<u32>) -> Error {
-        let mut candidates: Vec<String> =
-            models.iter().filter_map(|m| self.display.get(*m as usize).cloned()).collect();
+        let mut candidates: Vec<String> = models
+            .iter()
+            .filter_map(|m| self.display.get(*m as usize).cloned())
+            .collect();
         candidates.sort();
         candidates.dedup();
-        Error::AmbiguousModel { name: name.to_owned(), candidates }
+        Error::AmbiguousModel {
+            name: name.to_owned(),
+            candidates,
+        }
     }
 
     /// Closest canonical names by Jaro-Winkler similarity of their keys, best first.
@@ -319,7 +446,11 @@ impl NameIndex {
             .filter_map(|(m, s)| Some((s, self.display.get(m as usize)?)))
             .collect();
         ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
-        ranked.into_iter().take(MAX_SUGGESTIONS).map(|(_, n)| n.clone()).collect()
+        ranked
+            .into_iter()
+            .take(MAX_SUGGESTIONS)
+            .map(|(_, n)| n.clone())
+            .collect()
     }
 }
 
@@ -336,10 +467,20 @@ fn generated_aliases(m: &ModelInfo) -> Vec<String> {
         out.push(undated.join(" "));
     }
     if t.first().is_some_and(|x| x == "claude") {
-        if let Some(variant) = t.iter().find(|x| matches!(x.as_str(), "haiku" | "sonnet" | "opus")) {
-            let version: Vec<&str> =
-                t.iter().filter(|x| x.bytes().all(|b| b.is_ascii_digit()) && !is_date(x)).map(String::as_str).collect();
-            let with_date: Vec<&str> = t.iter().filter(|x| x.bytes().all(|b| b.is_ascii_digit())).map(String::as_str).collect();
+        if let Some(variant) = t
+            .iter()
+            .find(|x| matches!(x.as_str(), "haiku" | "sonnet" | "opus"))
+        {
+            let version: Vec<&str> = t
+                .iter()
+                .filter(|x| x.bytes().all(|b| b.is_ascii_digit()) && !is_date(x))
+                .map(String::as_str)
+                .collect();
+            let with_date: Vec<&str> = t
+                .iter()
+                .filter(|x| x.bytes().all(|b| b.is_ascii_digit()))
+                .map(String::as_str)
+                .collect();
             if !version.is_empty() {
                 let v = version.join(" ");
                 out.push(format!("claude {v} {variant}"));
@@ -387,14 +528,23 @@ mod tests {
 
     #[test]
     fn arn_ids() {
-        assert_eq!(strip_arn("arn:aws:bedrock:us-east-1:123:inference-profile/us.a.b-v1:0"), "us.a.b-v1:0");
-        assert_eq!(strip_arn("arn:aws:bedrock:us-east-1::foundation-model/a.b-v1:0"), "a.b-v1:0");
+        assert_eq!(
+            strip_arn("arn:aws:bedrock:us-east-1:123:inference-profile/us.a.b-v1:0"),
+            "us.a.b-v1:0"
+        );
+        assert_eq!(
+            strip_arn("arn:aws:bedrock:us-east-1::foundation-model/a.b-v1:0"),
+            "a.b-v1:0"
+        );
         assert_eq!(strip_arn("a.b"), "a.b");
     }
 
     #[test]
     fn major_version() {
-        assert_eq!(id_major_version("anthropic.claude-3-5-sonnet-20241022-v2:0"), Some(2));
+        assert_eq!(
+            id_major_version("anthropic.claude-3-5-sonnet-20241022-v2:0"),
+            Some(2)
+        );
         assert_eq!(id_major_version("anthropic.claude-sonnet-4-6"), None);
     }
 }

@@ -80,7 +80,10 @@ impl Overrides {
     /// Parses and checks an overrides file: schema version, and that every entry cites a known source.
     pub fn parse(json: &str) -> Result<Self, Error> {
         let what = "overrides";
-        let o: Self = serde_json::from_str(json).map_err(|source| Error::Parse { what: what.into(), source })?;
+        let o: Self = serde_json::from_str(json).map_err(|source| Error::Parse {
+            what: what.into(),
+            source,
+        })?;
         if o.schema_version != OVERRIDES_SCHEMA_VERSION {
             return Err(Error::SchemaVersion {
                 what: what.into(),
@@ -107,12 +110,19 @@ impl Overrides {
     /// The entry for a model id; a context-window variant (`...-v1:0:32k`) uses its base entry.
     #[must_use]
     pub fn get(&self, model_id: &str) -> Option<&ModelOverride> {
-        self.models.get(model_id).or_else(|| self.models.get(strip_context_variant(model_id)?))
+        self.models
+            .get(model_id)
+            .or_else(|| self.models.get(strip_context_variant(model_id)?))
     }
 
     /// Capabilities for a model from its modalities and this file.
     #[must_use]
-    pub fn capabilities(&self, model_id: &str, input: &[String], output: &[String]) -> Capabilities {
+    pub fn capabilities(
+        &self,
+        model_id: &str,
+        input: &[String],
+        output: &[String],
+    ) -> Capabilities {
         let mut c = derived_capabilities(input, output);
         if let Some(o) = self.get(model_id) {
             c.tools = o.tools.unwrap_or(c.tools);
@@ -152,7 +162,8 @@ pub fn derived_capabilities(input: &[String], output: &[String]) -> Capabilities
 pub(crate) fn strip_context_variant(id: &str) -> Option<&str> {
     let (base, last) = id.rsplit_once(':')?;
     let digits = last.strip_suffix('k')?;
-    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && base.contains(':')).then_some(base)
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && base.contains(':'))
+        .then_some(base)
 }
 
 #[cfg(test)]
@@ -179,7 +190,10 @@ mod tests {
 
     #[test]
     fn variants_use_base_entry() {
-        assert_eq!(strip_context_variant("amazon.nova-premier-v1:0:8k"), Some("amazon.nova-premier-v1:0"));
+        assert_eq!(
+            strip_context_variant("amazon.nova-premier-v1:0:8k"),
+            Some("amazon.nova-premier-v1:0")
+        );
         assert_eq!(strip_context_variant("amazon.nova-premier-v1:0"), None);
         assert_eq!(strip_context_variant("anthropic.claude-opus-4-6-v1"), None);
         let o = Overrides::parse(
@@ -188,13 +202,22 @@ mod tests {
         .unwrap();
         let c = o.capabilities("m.x-v1:0:32k", &s(&["TEXT"]), &s(&["TEXT"]));
         assert!(c.tools);
-        assert_eq!(c.prompt_caching, Some(PromptCaching { min_tokens: 1024, max_points: 4, ttl_1h: false }));
+        assert_eq!(
+            c.prompt_caching,
+            Some(PromptCaching {
+                min_tokens: 1024,
+                max_points: 4,
+                ttl_1h: false
+            })
+        );
         assert_eq!(c.source.as_deref(), Some("a"));
     }
 
     #[test]
     fn rejects_unknown_source_and_schema() {
-        let e = Overrides::parse(r#"{"schema_version":1,"sources":{},"models":{"m":{"source":"zz"}}}"#).unwrap_err();
+        let e =
+            Overrides::parse(r#"{"schema_version":1,"sources":{},"models":{"m":{"source":"zz"}}}"#)
+                .unwrap_err();
         assert!(matches!(e, Error::InvalidData { .. }), "{e}");
         let e = Overrides::parse(r#"{"schema_version":2}"#).unwrap_err();
         assert!(matches!(e, Error::SchemaVersion { found: 2, .. }), "{e}");

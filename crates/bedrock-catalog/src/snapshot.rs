@@ -46,13 +46,26 @@ impl Snapshot {
         struct Version {
             schema_version: u32,
         }
-        let v: Version = serde_json::from_str(json).map_err(|source| Error::Parse { what: what.into(), source })?;
+        let v: Version = serde_json::from_str(json).map_err(|source| Error::Parse {
+            what: what.into(),
+            source,
+        })?;
         if v.schema_version != SNAPSHOT_SCHEMA_VERSION {
-            return Err(Error::SchemaVersion { what: what.into(), found: v.schema_version, expected: SNAPSHOT_SCHEMA_VERSION });
+            return Err(Error::SchemaVersion {
+                what: what.into(),
+                found: v.schema_version,
+                expected: SNAPSHOT_SCHEMA_VERSION,
+            });
         }
-        let s: Self = serde_json::from_str(json).map_err(|source| Error::Parse { what: what.into(), source })?;
+        let s: Self = serde_json::from_str(json).map_err(|source| Error::Parse {
+            what: what.into(),
+            source,
+        })?;
         if parse_rfc3339(&s.generated_at).is_none() {
-            return Err(Error::InvalidData { what: what.into(), message: format!("bad generated_at {:?}", s.generated_at) });
+            return Err(Error::InvalidData {
+                what: what.into(),
+                message: format!("bad generated_at {:?}", s.generated_at),
+            });
         }
         Ok(s)
     }
@@ -70,8 +83,10 @@ impl Snapshot {
 
     /// Pretty JSON with a trailing newline; the content is already sorted, so output is stable.
     pub fn to_json(&self) -> Result<String, Error> {
-        let mut s = serde_json::to_string_pretty(self)
-            .map_err(|source| Error::Parse { what: "snapshot serialization".into(), source })?;
+        let mut s = serde_json::to_string_pretty(self).map_err(|source| Error::Parse {
+            what: "snapshot serialization".into(),
+            source,
+        })?;
         s.push('\n');
         Ok(s)
     }
@@ -81,7 +96,12 @@ impl Snapshot {
         self.regions_queried.sort();
         self.regions_queried.dedup();
         for m in &mut self.models {
-            for v in [&mut m.aliases, &mut m.input_modalities, &mut m.output_modalities, &mut m.inference_types] {
+            for v in [
+                &mut m.aliases,
+                &mut m.input_modalities,
+                &mut m.output_modalities,
+                &mut m.inference_types,
+            ] {
                 v.sort();
                 v.dedup();
             }
@@ -105,7 +125,11 @@ impl Snapshot {
     /// named in their `modelArn`s and are callable from the regions that listed them. Models listed
     /// only under a profile-style id, and profiles whose model no region listed, are dropped and
     /// reported in the returned warnings.
-    pub fn from_raw(raw: &RawCatalog, overrides: &Overrides, generated_at: SystemTime) -> (Self, Vec<String>) {
+    pub fn from_raw(
+        raw: &RawCatalog,
+        overrides: &Overrides,
+        generated_at: SystemTime,
+    ) -> (Self, Vec<String>) {
         let mut warnings = Vec::new();
         let mut models: BTreeMap<String, ModelInfo> = BTreeMap::new();
         for (region, listing) in &raw.listings {
@@ -113,25 +137,29 @@ impl Snapshot {
                 if Geo::of_profile_id(&rm.model_id).is_some() {
                     continue;
                 }
-                let m = models.entry(rm.model_id.clone()).or_insert_with(|| ModelInfo {
-                    id: rm.model_id.clone(),
-                    name: canonical_name(&rm.model_id),
-                    provider: rm.provider_name.clone().unwrap_or_default(),
-                    aliases: Vec::new(),
-                    input_modalities: Vec::new(),
-                    output_modalities: Vec::new(),
-                    streaming: false,
-                    inference_types: Vec::new(),
-                    lifecycle: Lifecycle::Unknown,
-                    regions: BTreeMap::new(),
-                    profiles: Vec::new(),
-                    capabilities: Default::default(),
-                });
+                let m = models
+                    .entry(rm.model_id.clone())
+                    .or_insert_with(|| ModelInfo {
+                        id: rm.model_id.clone(),
+                        name: canonical_name(&rm.model_id),
+                        provider: rm.provider_name.clone().unwrap_or_default(),
+                        aliases: Vec::new(),
+                        input_modalities: Vec::new(),
+                        output_modalities: Vec::new(),
+                        streaming: false,
+                        inference_types: Vec::new(),
+                        lifecycle: Lifecycle::Unknown,
+                        regions: BTreeMap::new(),
+                        profiles: Vec::new(),
+                        capabilities: Default::default(),
+                    });
                 if let Some(n) = &rm.model_name {
                     m.aliases.push(n.clone());
                 }
-                m.input_modalities.extend(rm.input_modalities.iter().map(|s| s.to_ascii_uppercase()));
-                m.output_modalities.extend(rm.output_modalities.iter().map(|s| s.to_ascii_uppercase()));
+                m.input_modalities
+                    .extend(rm.input_modalities.iter().map(|s| s.to_ascii_uppercase()));
+                m.output_modalities
+                    .extend(rm.output_modalities.iter().map(|s| s.to_ascii_uppercase()));
                 m.streaming |= rm.streaming.unwrap_or(false);
                 m.inference_types.extend(rm.inference_types.iter().cloned());
                 if m.lifecycle == Lifecycle::Unknown {
@@ -141,7 +169,8 @@ impl Snapshot {
                         _ => Lifecycle::Unknown,
                     };
                 }
-                let direct = rm.inference_types.is_empty() || rm.inference_types.iter().any(|t| t == "ON_DEMAND");
+                let direct = rm.inference_types.is_empty()
+                    || rm.inference_types.iter().any(|t| t == "ON_DEMAND");
                 m.regions.entry(region.clone()).or_default().direct |= direct;
             }
         }
@@ -149,8 +178,11 @@ impl Snapshot {
         let mut profiles: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
         for (region, listing) in &raw.listings {
             for p in &listing.profiles {
-                let targets: BTreeSet<(String, String)> =
-                    p.model_arns.iter().filter_map(|a| parse_foundation_model_arn(a)).collect();
+                let targets: BTreeSet<(String, String)> = p
+                    .model_arns
+                    .iter()
+                    .filter_map(|a| parse_foundation_model_arn(a))
+                    .collect();
                 let base_ids: BTreeSet<&String> = targets.iter().map(|(_, id)| id).collect();
                 let base = match base_ids.iter().next() {
                     Some(b) if base_ids.len() == 1 => (*b).clone(),
@@ -160,18 +192,27 @@ impl Snapshot {
                     },
                 };
                 attach_profile(&mut models, &p.id, &base, region);
-                let e = profiles.entry(p.id.clone()).or_insert_with(|| (base, BTreeSet::new()));
+                let e = profiles
+                    .entry(p.id.clone())
+                    .or_insert_with(|| (base, BTreeSet::new()));
                 e.1.insert(region.clone());
                 e.1.extend(targets.into_iter().map(|(r, _)| r));
             }
         }
         for (pid, (base, members)) in profiles {
             let Some(m) = models.get_mut(&base) else {
-                warnings.push(format!("inference profile {pid} routes to {base}, which no queried region lists"));
+                warnings.push(format!(
+                    "inference profile {pid} routes to {base}, which no queried region lists"
+                ));
                 continue;
             };
-            let geo = Geo::of_profile_id(&pid).unwrap_or_else(|| Geo::Other(pid.split('.').next().unwrap_or("").to_owned()));
-            m.profiles.push(ProfileInfo { id: pid, geo, member_regions: members.into_iter().collect() });
+            let geo = Geo::of_profile_id(&pid)
+                .unwrap_or_else(|| Geo::Other(pid.split('.').next().unwrap_or("").to_owned()));
+            m.profiles.push(ProfileInfo {
+                id: pid,
+                geo,
+                member_regions: members.into_iter().collect(),
+            });
         }
         let mut snap = Self {
             schema_version: SNAPSHOT_SCHEMA_VERSION,
@@ -189,7 +230,8 @@ impl Snapshot {
     /// Recomputes every model's capabilities from its modalities and `overrides`.
     pub fn apply_overrides(&mut self, overrides: &Overrides) {
         for m in &mut self.models {
-            m.capabilities = overrides.capabilities(&m.id, &m.input_modalities, &m.output_modalities);
+            m.capabilities =
+                overrides.capabilities(&m.id, &m.input_modalities, &m.output_modalities);
         }
     }
 
@@ -226,19 +268,37 @@ impl Snapshot {
             global_cris_profile_id: Option<String>,
         }
         let what = "reference catalog";
-        let r: Ref = serde_json::from_str(json).map_err(|source| Error::Parse { what: what.into(), source })?;
-        let generated = parse_rfc3339(&r.metadata.retrieval_timestamp).ok_or_else(|| Error::InvalidData {
+        let r: Ref = serde_json::from_str(json).map_err(|source| Error::Parse {
             what: what.into(),
-            message: format!("bad retrieval_timestamp {:?}", r.metadata.retrieval_timestamp),
+            source,
         })?;
+        let generated =
+            parse_rfc3339(&r.metadata.retrieval_timestamp).ok_or_else(|| Error::InvalidData {
+                what: what.into(),
+                message: format!(
+                    "bad retrieval_timestamp {:?}",
+                    r.metadata.retrieval_timestamp
+                ),
+            })?;
         // Provider spelling: the one used by entries with a plain model id wins.
         let mut providers: BTreeMap<String, String> = BTreeMap::new();
-        for m in r.models.values().filter(|m| Geo::of_profile_id(&m.model_id).is_none()) {
-            providers.entry(m.provider.to_lowercase()).or_insert_with(|| m.provider.clone());
+        for m in r
+            .models
+            .values()
+            .filter(|m| Geo::of_profile_id(&m.model_id).is_none())
+        {
+            providers
+                .entry(m.provider.to_lowercase())
+                .or_insert_with(|| m.provider.clone());
         }
         let mut entries: Vec<(&String, &RefModel)> = r.models.iter().collect();
         // Plain ids first so prefixed duplicates merge into them.
-        entries.sort_by_key(|(_, m)| (Geo::of_profile_id(&m.model_id).is_some(), m.model_id.clone()));
+        entries.sort_by_key(|(_, m)| {
+            (
+                Geo::of_profile_id(&m.model_id).is_some(),
+                m.model_id.clone(),
+            )
+        });
         let mut models: BTreeMap<String, ModelInfo> = BTreeMap::new();
         let mut profile_members: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for (key, rm) in entries {
@@ -247,7 +307,10 @@ impl Snapshot {
                 Some((_, rest)) if prefixed => rest.to_owned(),
                 _ => rm.model_id.clone(),
             };
-            let provider = providers.get(&rm.provider.to_lowercase()).cloned().unwrap_or_else(|| rm.provider.clone());
+            let provider = providers
+                .get(&rm.provider.to_lowercase())
+                .cloned()
+                .unwrap_or_else(|| rm.provider.clone());
             let upper = |v: &[String]| v.iter().map(|s| s.to_ascii_uppercase()).collect::<Vec<_>>();
             let m = models.entry(id.clone()).or_insert_with(|| ModelInfo {
                 id: id.clone(),
@@ -278,8 +341,14 @@ impl Snapshot {
                 if e.global_profile.is_none() {
                     e.global_profile.clone_from(&a.global_cris_profile_id);
                 }
-                for p in [&a.regional_cris_profile_id, &a.global_cris_profile_id].into_iter().flatten() {
-                    profile_members.entry(p.clone()).or_default().insert(region.clone());
+                for p in [&a.regional_cris_profile_id, &a.global_cris_profile_id]
+                    .into_iter()
+                    .flatten()
+                {
+                    profile_members
+                        .entry(p.clone())
+                        .or_default()
+                        .insert(region.clone());
                 }
             }
         }
@@ -293,7 +362,10 @@ impl Snapshot {
                 .map(|pid| ProfileInfo {
                     id: pid.clone(),
                     geo: Geo::of_profile_id(pid).unwrap_or(Geo::Other(String::new())),
-                    member_regions: profile_members.get(pid).map(|s| s.iter().cloned().collect()).unwrap_or_default(),
+                    member_regions: profile_members
+                        .get(pid)
+                        .map(|s| s.iter().cloned().collect())
+                        .unwrap_or_default(),
                 })
                 .collect();
             if m.regions.values().any(|a| a.direct) {
@@ -318,10 +390,18 @@ impl Snapshot {
 }
 
 fn attach_profile(models: &mut BTreeMap<String, ModelInfo>, pid: &str, base: &str, region: &str) {
-    let Some(geo) = Geo::of_profile_id(pid) else { return };
-    let Some(m) = models.get_mut(base) else { return };
+    let Some(geo) = Geo::of_profile_id(pid) else {
+        return;
+    };
+    let Some(m) = models.get_mut(base) else {
+        return;
+    };
     let e = m.regions.entry(region.to_owned()).or_default();
-    let slot = if geo == Geo::Global { &mut e.global_profile } else { &mut e.regional_profile };
+    let slot = if geo == Geo::Global {
+        &mut e.global_profile
+    } else {
+        &mut e.regional_profile
+    };
     let replace = match slot.as_deref() {
         None => true,
         // Prefer the narrower geography (jp over apac), then the smaller id, so output is stable.
@@ -341,8 +421,14 @@ fn attach_profile(models: &mut BTreeMap<String, ModelInfo>, pid: &str, base: &st
 /// `arn:aws:bedrock:us-west-2::foundation-model/anthropic.x-v1:0` → (`us-west-2`, `anthropic.x-v1:0`).
 pub(crate) fn parse_foundation_model_arn(arn: &str) -> Option<(String, String)> {
     let mut parts = arn.splitn(6, ':');
-    let (arn_lit, _partition, service, region, _account, resource) =
-        (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let (arn_lit, _partition, service, region, _account, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
     if arn_lit != "arn" || service != "bedrock" {
         return None;
     }
@@ -382,17 +468,27 @@ pub fn canonical_name(model_id: &str) -> String {
         .filter(|w| !w.is_empty())
         .map(|w| {
             let mut c = w.chars();
-            c.next().map_or_else(String::new, |f| f.to_uppercase().chain(c.flat_map(char::to_lowercase)).collect())
+            c.next().map_or_else(String::new, |f| {
+                f.to_uppercase()
+                    .chain(c.flat_map(char::to_lowercase))
+                    .collect()
+            })
         })
         .collect::<Vec<_>>()
         .join(" ")
 }
 
 fn strip_version_suffix(s: &str) -> &str {
-    let Some((head, tail)) = s.rsplit_once("-v") else { return s };
+    let Some((head, tail)) = s.rsplit_once("-v") else {
+        return s;
+    };
     let mut parts = tail.splitn(2, '.');
-    let major_ok = parts.next().is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-    let minor_ok = parts.next().is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    let major_ok = parts
+        .next()
+        .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    let minor_ok = parts
+        .next()
+        .is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
     if major_ok && minor_ok { head } else { s }
 }
 
@@ -400,14 +496,17 @@ fn strip_version_suffix(s: &str) -> &str {
 #[must_use]
 pub fn diff_summary(old: &Snapshot, new: &Snapshot) -> Vec<String> {
     let mut out = Vec::new();
-    let old_models: BTreeMap<&str, &ModelInfo> = old.models.iter().map(|m| (m.id.as_str(), m)).collect();
-    let new_models: BTreeMap<&str, &ModelInfo> = new.models.iter().map(|m| (m.id.as_str(), m)).collect();
+    let old_models: BTreeMap<&str, &ModelInfo> =
+        old.models.iter().map(|m| (m.id.as_str(), m)).collect();
+    let new_models: BTreeMap<&str, &ModelInfo> =
+        new.models.iter().map(|m| (m.id.as_str(), m)).collect();
     for (id, m) in &new_models {
         match old_models.get(id) {
             None => out.push(format!("+ {id} ({}, {} regions)", m.name, m.regions.len())),
             Some(o) if o != m => {
                 let mut what = Vec::new();
-                let (or, nr): (BTreeSet<&String>, BTreeSet<&String>) = (o.regions.keys().collect(), m.regions.keys().collect());
+                let (or, nr): (BTreeSet<&String>, BTreeSet<&String>) =
+                    (o.regions.keys().collect(), m.regions.keys().collect());
                 let added: Vec<&str> = nr.difference(&or).map(|s| s.as_str()).collect();
                 let removed: Vec<&str> = or.difference(&nr).map(|s| s.as_str()).collect();
                 if !added.is_empty() {
@@ -446,7 +545,10 @@ mod tests {
     #[test]
     fn canonical_names_match_the_original() {
         for (id, name) in [
-            ("anthropic.claude-3-haiku-20240307-v1:0", "Claude 3 Haiku 20240307"),
+            (
+                "anthropic.claude-3-haiku-20240307-v1:0",
+                "Claude 3 Haiku 20240307",
+            ),
             ("amazon.nova-premier-v1:0:8k", "Nova Premier V1:0"),
             ("moonshotai.kimi-k2.5", "Kimi K2.5"),
             ("openai.gpt-oss-120b-1:0", "Gpt Oss 120b 1"),
@@ -463,7 +565,9 @@ mod tests {
     #[test]
     fn arns_parse() {
         assert_eq!(
-            parse_foundation_model_arn("arn:aws:bedrock:us-west-2::foundation-model/anthropic.x-v1:0"),
+            parse_foundation_model_arn(
+                "arn:aws:bedrock:us-west-2::foundation-model/anthropic.x-v1:0"
+            ),
             Some(("us-west-2".into(), "anthropic.x-v1:0".into()))
         );
         assert_eq!(parse_foundation_model_arn("arn:aws:s3:::bucket"), None);

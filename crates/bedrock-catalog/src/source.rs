@@ -118,7 +118,13 @@ pub struct RegionFailure {
 
 impl fmt::Display for RegionFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {} ({})", self.region, self.kind.as_str(), self.message)
+        write!(
+            f,
+            "{}: {} ({})",
+            self.region,
+            self.kind.as_str(),
+            self.message
+        )
     }
 }
 
@@ -195,8 +201,12 @@ mod tests {
     #[tokio::test]
     async fn static_source_reports_missing_regions() {
         let mut raw = RawCatalog::default();
-        raw.listings.insert("us-east-1".into(), RegionListing::default());
-        let got = StaticSource::new(raw).fetch(&["us-east-1".into(), "eu-west-1".into()]).await.unwrap();
+        raw.listings
+            .insert("us-east-1".into(), RegionListing::default());
+        let got = StaticSource::new(raw)
+            .fetch(&["us-east-1".into(), "eu-west-1".into()])
+            .await
+            .unwrap();
         assert_eq!(got.listings.keys().collect::<Vec<_>>(), ["us-east-1"]);
         assert_eq!(got.failures.len(), 1);
         assert_eq!(got.failures[0].region, "eu-west-1");

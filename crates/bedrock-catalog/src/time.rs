@@ -18,7 +18,10 @@ pub trait WallClock: Send + Sync + Debug + 'static {
 pub struct SystemClock;
 
 impl WallClock for SystemClock {
-    #[allow(clippy::disallowed_methods, reason = "this is the one production reader of the wall clock")]
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "this is the one production reader of the wall clock"
+    )]
     fn now(&self) -> SystemTime {
         SystemTime::now()
     }
@@ -41,14 +44,23 @@ pub fn format_rfc3339(t: SystemTime) -> String {
     let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Parses `YYYY-MM-DDTHH:MM:SS[.frac][Z|+00:00]`; a timestamp without zone is read as UTC.
 #[must_use]
 pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     let b = s.as_bytes();
-    if b.len() < 19 || b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') || b.get(13) != Some(&b':') {
+    if b.len() < 19
+        || b.get(4) != Some(&b'-')
+        || b.get(7) != Some(&b'-')
+        || b.get(13) != Some(&b':')
+    {
         return None;
     }
     if !matches!(b.get(10), Some(b'T' | b't' | b' ')) {
@@ -106,8 +118,17 @@ mod tests {
         let t = parse_rfc3339("2026-06-17T20:55:22.749659").unwrap();
         assert_eq!(format_rfc3339(t), "2026-06-17T20:55:22Z");
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(UNIX_EPOCH));
-        assert_eq!(format_rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
-        for s in ["", "2026-13-01T00:00:00Z", "2026-06-17 20:55", "2026-06-17T20:55:22+02:00", "x026-06-17T20:55:22Z"] {
+        assert_eq!(
+            format_rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00Z"
+        );
+        for s in [
+            "",
+            "2026-13-01T00:00:00Z",
+            "2026-06-17 20:55",
+            "2026-06-17T20:55:22+02:00",
+            "x026-06-17T20:55:22Z",
+        ] {
             assert_eq!(parse_rfc3339(s), None, "{s}");
         }
     }

@@ -20,7 +20,10 @@ fn every_name_of_the_original_catalog_resolves_to_its_model() {
     for (name, m) in models {
         let id = m["model_id"].as_str().unwrap();
         // Entries listed under a profile-style id are merged into their base model.
-        let base = ["us.", "eu.", "apac.", "global."].iter().find_map(|p| id.strip_prefix(p)).unwrap_or(id);
+        let base = ["us.", "eu.", "apac.", "global."]
+            .iter()
+            .find_map(|p| id.strip_prefix(p))
+            .unwrap_or(id);
         check(&catalog, name, base);
     }
 }
@@ -33,21 +36,54 @@ fn aliases_of_the_original() {
         ("claude-3-haiku", "anthropic.claude-3-haiku-20240307-v1:0"),
         ("CLAUDE_3 haiku", "anthropic.claude-3-haiku-20240307-v1:0"),
         ("Claude3 Haiku", "anthropic.claude-3-haiku-20240307-v1:0"),
-        ("APAC Anthropic Claude 3 Haiku", "anthropic.claude-3-haiku-20240307-v1:0"),
-        ("Claude 3 Haiku 20240307", "anthropic.claude-3-haiku-20240307-v1:0"),
-        ("Claude 3.5 Sonnet", "anthropic.claude-3-5-sonnet-20240620-v1:0"),
-        ("Claude 3.5 Sonnet v2", "anthropic.claude-3-5-sonnet-20241022-v2:0"),
-        ("Claude Sonnet 4.5", "anthropic.claude-sonnet-4-5-20250929-v1:0"),
-        ("Claude 4.5 Sonnet", "anthropic.claude-sonnet-4-5-20250929-v1:0"),
-        ("Claude4.5 Haiku", "anthropic.claude-haiku-4-5-20251001-v1:0"),
-        ("Claude Haiku 4.5", "anthropic.claude-haiku-4-5-20251001-v1:0"),
+        (
+            "APAC Anthropic Claude 3 Haiku",
+            "anthropic.claude-3-haiku-20240307-v1:0",
+        ),
+        (
+            "Claude 3 Haiku 20240307",
+            "anthropic.claude-3-haiku-20240307-v1:0",
+        ),
+        (
+            "Claude 3.5 Sonnet",
+            "anthropic.claude-3-5-sonnet-20240620-v1:0",
+        ),
+        (
+            "Claude 3.5 Sonnet v2",
+            "anthropic.claude-3-5-sonnet-20241022-v2:0",
+        ),
+        (
+            "Claude Sonnet 4.5",
+            "anthropic.claude-sonnet-4-5-20250929-v1:0",
+        ),
+        (
+            "Claude 4.5 Sonnet",
+            "anthropic.claude-sonnet-4-5-20250929-v1:0",
+        ),
+        (
+            "Claude4.5 Haiku",
+            "anthropic.claude-haiku-4-5-20251001-v1:0",
+        ),
+        (
+            "Claude Haiku 4.5",
+            "anthropic.claude-haiku-4-5-20251001-v1:0",
+        ),
         ("Haiku 4.5", "anthropic.claude-haiku-4-5-20251001-v1:0"),
-        ("Claude 4.20250514 Sonnet", "anthropic.claude-sonnet-4-20250514-v1:0"),
+        (
+            "Claude 4.20250514 Sonnet",
+            "anthropic.claude-sonnet-4-20250514-v1:0",
+        ),
         ("Claude Sonnet 4", "anthropic.claude-sonnet-4-20250514-v1:0"),
-        ("Claude 3.7 Sonnet", "anthropic.claude-3-7-sonnet-20250219-v1:0"),
+        (
+            "Claude 3.7 Sonnet",
+            "anthropic.claude-3-7-sonnet-20250219-v1:0",
+        ),
         ("Llama 3.1 70B Instruct", "meta.llama3-1-70b-instruct-v1:0"),
         ("Llama 3.3 70B Instruct", "meta.llama3-3-70b-instruct-v1:0"),
-        ("Llama 3.2 11B Vision Instruct", "meta.llama3-2-11b-instruct-v1:0"),
+        (
+            "Llama 3.2 11B Vision Instruct",
+            "meta.llama3-2-11b-instruct-v1:0",
+        ),
         ("Nova Pro", "amazon.nova-pro-v1:0"),
         ("amazon nova pro", "amazon.nova-pro-v1:0"),
         ("Nova Premier", "amazon.nova-premier-v1:0"),
@@ -76,7 +112,11 @@ fn ids_profile_ids_and_arns_resolve() {
     ] {
         check(&c, name, id);
     }
-    check(&c, "amazon.nova-premier-v1:0:8k", "amazon.nova-premier-v1:0:8k");
+    check(
+        &c,
+        "amazon.nova-premier-v1:0:8k",
+        "amazon.nova-premier-v1:0:8k",
+    );
 }
 
 #[test]
@@ -85,51 +125,103 @@ fn never_picks_a_different_model() {
     match c.resolve("Llama 3.1 7B Instruct") {
         Err(Error::UnknownModel { suggestions, .. }) => {
             assert!(!suggestions.is_empty());
-            assert!(suggestions.iter().any(|s| s.starts_with("Llama3")), "{suggestions:?}");
+            assert!(
+                suggestions.iter().any(|s| s.starts_with("Llama3")),
+                "{suggestions:?}"
+            );
         }
         other => panic!("expected UnknownModel, got {other:?}"),
     }
     match c.resolve("Claude") {
-        Err(Error::AmbiguousModel { candidates, .. }) => assert!(candidates.len() > 5, "{candidates:?}"),
+        Err(Error::AmbiguousModel { candidates, .. }) => {
+            assert!(candidates.len() > 5, "{candidates:?}")
+        }
         other => panic!("expected AmbiguousModel, got {other:?}"),
     }
     match c.resolve("Claude Opus 4") {
         Err(Error::AmbiguousModel { candidates, .. }) => {
-            assert!(candidates.contains(&"Claude Opus 4 6".to_owned()), "{candidates:?}");
+            assert!(
+                candidates.contains(&"Claude Opus 4 6".to_owned()),
+                "{candidates:?}"
+            );
         }
         other => panic!("expected AmbiguousModel, got {other:?}"),
     }
     assert!(matches!(c.resolve(""), Err(Error::UnknownModel { .. })));
-    assert!(matches!(c.resolve("gpt-5-ultra"), Err(Error::UnknownModel { .. })));
+    assert!(matches!(
+        c.resolve("gpt-5-ultra"),
+        Err(Error::UnknownModel { .. })
+    ));
 }
 
 #[test]
 fn access_follows_preference() {
     let c = Catalog::bundled().unwrap();
     let nova = "amazon.nova-pro-v1:0";
-    let a = c.access("Nova Pro", "us-east-1", AccessPreference::PreferDirect).unwrap();
-    assert_eq!((a.invoke_id.as_str(), a.method), (nova, AccessMethod::Direct));
+    let a = c
+        .access("Nova Pro", "us-east-1", AccessPreference::PreferDirect)
+        .unwrap();
+    assert_eq!(
+        (a.invoke_id.as_str(), a.method),
+        (nova, AccessMethod::Direct)
+    );
     assert_eq!(a.model_id, nova);
-    let a = c.access("Nova Pro", "us-east-1", AccessPreference::PreferRegionalProfile).unwrap();
-    assert_eq!((a.invoke_id.as_str(), a.method), ("us.amazon.nova-pro-v1:0", AccessMethod::RegionalProfile));
+    let a = c
+        .access(
+            "Nova Pro",
+            "us-east-1",
+            AccessPreference::PreferRegionalProfile,
+        )
+        .unwrap();
+    assert_eq!(
+        (a.invoke_id.as_str(), a.method),
+        ("us.amazon.nova-pro-v1:0", AccessMethod::RegionalProfile)
+    );
 
     let haiku45 = "Claude Haiku 4.5";
-    let a = c.access(haiku45, "us-east-1", AccessPreference::PreferDirect).unwrap();
+    let a = c
+        .access(haiku45, "us-east-1", AccessPreference::PreferDirect)
+        .unwrap();
     assert_eq!(a.method, AccessMethod::RegionalProfile);
     assert_eq!(a.invoke_id, "us.anthropic.claude-haiku-4-5-20251001-v1:0");
-    let a = c.access(haiku45, "us-east-1", AccessPreference::PreferGlobalProfile).unwrap();
-    assert_eq!(a.invoke_id, "global.anthropic.claude-haiku-4-5-20251001-v1:0");
-    let a = c.access(haiku45, "ap-northeast-1", AccessPreference::PreferDirect).unwrap();
+    let a = c
+        .access(haiku45, "us-east-1", AccessPreference::PreferGlobalProfile)
+        .unwrap();
+    assert_eq!(
+        a.invoke_id,
+        "global.anthropic.claude-haiku-4-5-20251001-v1:0"
+    );
+    let a = c
+        .access(haiku45, "ap-northeast-1", AccessPreference::PreferDirect)
+        .unwrap();
     assert_eq!(a.invoke_id, "jp.anthropic.claude-haiku-4-5-20251001-v1:0");
-    let a = c.access(haiku45, "ap-south-1", AccessPreference::PreferRegionalProfile).unwrap();
+    let a = c
+        .access(
+            haiku45,
+            "ap-south-1",
+            AccessPreference::PreferRegionalProfile,
+        )
+        .unwrap();
     assert_eq!(a.method, AccessMethod::GlobalProfile);
 
     // A profile id given explicitly is used as is.
-    let a = c.access("global.anthropic.claude-haiku-4-5-20251001-v1:0", "us-east-1", AccessPreference::PreferDirect).unwrap();
+    let a = c
+        .access(
+            "global.anthropic.claude-haiku-4-5-20251001-v1:0",
+            "us-east-1",
+            AccessPreference::PreferDirect,
+        )
+        .unwrap();
     assert_eq!(a.method, AccessMethod::GlobalProfile);
 
-    match c.access("Claude 3 7 Sonnet", "sa-east-1", AccessPreference::PreferDirect) {
-        Err(Error::NotAvailableInRegion { available_regions, .. }) => assert!(!available_regions.is_empty()),
+    match c.access(
+        "Claude 3 7 Sonnet",
+        "sa-east-1",
+        AccessPreference::PreferDirect,
+    ) {
+        Err(Error::NotAvailableInRegion {
+            available_regions, ..
+        }) => assert!(!available_regions.is_empty()),
         other => panic!("expected NotAvailableInRegion, got {other:?}"),
     }
 }
@@ -145,7 +237,10 @@ fn availability_and_listing() {
     assert_eq!(c.models_by_provider("anthropic").count(), 17);
     assert_eq!(c.models_by_provider("TwelveLabs").count(), 3);
     let eu = c.regions_for("Claude Haiku 4.5", Some(Geo::Eu)).unwrap();
-    assert!(!eu.is_empty() && eu.iter().all(|r| r.starts_with("eu-")), "{eu:?}");
+    assert!(
+        !eu.is_empty() && eu.iter().all(|r| r.starts_with("eu-")),
+        "{eu:?}"
+    );
     let all = c.regions_for("Claude Haiku 4.5", None).unwrap();
     assert_eq!(all.len(), 17);
     let jp = c.regions_for("Claude Haiku 4.5", Some(Geo::Jp)).unwrap();
@@ -157,18 +252,32 @@ fn capabilities_come_from_overrides() {
     let c = Catalog::bundled().unwrap();
     let haiku = c.resolve("Claude Haiku 4.5").unwrap();
     let caching = haiku.capabilities.prompt_caching.unwrap();
-    assert_eq!((caching.min_tokens, caching.max_points, caching.ttl_1h), (4096, 4, true));
+    assert_eq!(
+        (caching.min_tokens, caching.max_points, caching.ttl_1h),
+        (4096, 4, true)
+    );
     assert!(haiku.capabilities.tools && haiku.capabilities.documents && haiku.capabilities.images);
     let micro = c.resolve("Nova Micro").unwrap();
-    assert!(micro.capabilities.tools && !micro.capabilities.images && !micro.capabilities.documents);
+    assert!(
+        micro.capabilities.tools && !micro.capabilities.images && !micro.capabilities.documents
+    );
     let mistral7b = c.resolve("Mistral 7B Instruct").unwrap();
     assert!(!mistral7b.capabilities.system_prompt);
     // No override: derived defaults.
     let embed = c.resolve("Titan Embed Text").unwrap();
-    assert!(!embed.capabilities.system_prompt && !embed.capabilities.tools && embed.capabilities.source.is_none());
+    assert!(
+        !embed.capabilities.system_prompt
+            && !embed.capabilities.tools
+            && embed.capabilities.source.is_none()
+    );
     // The :32k variant inherits its base model's entry.
-    let v = c.resolve("anthropic.claude-sonnet-4-20250514-v1:0:32k").unwrap();
-    assert_eq!(v.capabilities.prompt_caching.map(|p| p.min_tokens), Some(1024));
+    let v = c
+        .resolve("anthropic.claude-sonnet-4-20250514-v1:0:32k")
+        .unwrap();
+    assert_eq!(
+        v.capabilities.prompt_caching.map(|p| p.min_tokens),
+        Some(1024)
+    );
 }
 
 #[test]
@@ -176,7 +285,10 @@ fn bundled_snapshot_matches_current_overrides() {
     let snap = bedrock_catalog::Snapshot::bundled().unwrap();
     let mut again = snap.clone();
     again.apply_overrides(&bedrock_catalog::Overrides::bundled().unwrap());
-    assert!(snap == again, "bundled.json is stale: run `cargo xtask refresh-catalog --from-reference`");
+    assert!(
+        snap == again,
+        "bundled.json is stale: run `cargo xtask refresh-catalog --from-reference`"
+    );
 }
 
 #[test]
@@ -188,5 +300,8 @@ fn bundled_metadata() {
     assert_eq!(m.bundled_data_version, m.data_version);
     assert_eq!(m.regions_queried.len(), 17);
     assert!(c.warnings().is_empty());
-    assert_eq!(bedrock_catalog::format_rfc3339(m.retrieved_at), "2026-06-17T20:55:22Z");
+    assert_eq!(
+        bedrock_catalog::format_rfc3339(m.retrieved_at),
+        "2026-06-17T20:55:22Z"
+    );
 }

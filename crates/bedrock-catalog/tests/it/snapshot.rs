@@ -13,7 +13,11 @@ fn model_json_shape() {
 fn snapshot_json_round_trips_and_is_stable() {
     let snap = bedrock_catalog::Snapshot::bundled().unwrap();
     let json = snap.to_json().unwrap();
-    assert_eq!(json, bedrock_catalog::BUNDLED_JSON, "bundled.json is not in normalized form");
+    assert_eq!(
+        json,
+        bedrock_catalog::BUNDLED_JSON,
+        "bundled.json is not in normalized form"
+    );
     let back = bedrock_catalog::Snapshot::parse(&json, "test").unwrap();
     assert_eq!(back, snap);
 }
