@@ -66,6 +66,6 @@ pub use bedrock_retry::{
 pub use classify::AttemptError;
 pub use clients::Timeouts;
 pub use error::{Error, ErrorKind};
-pub use manager::{LlmManager, LlmManagerBuilder};
+pub use manager::{CallOptions, LlmManager, LlmManagerBuilder};
 pub use response::Response;
 pub use validation::{ValidationAttempt, ValidationConfig, ValidationResult};

@@ -250,6 +250,38 @@ fn first_duplicate(items: &[String]) -> Option<&str> {
         .map(|(_, a)| a.as_str())
 }
 
+/// Per-call options for [`LlmManager::converse_with`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallOptions {
+    /// Regions to try first, in order. Empty means the manager's configured order.
+    pub preferred_regions: Vec<String>,
+    /// Whether the other configured regions may be tried after the preferred ones.
+    pub allow_other_regions: bool,
+}
+
+impl Default for CallOptions {
+    fn default() -> Self {
+        Self {
+            preferred_regions: Vec::new(),
+            allow_other_regions: true,
+        }
+    }
+}
+
+impl CallOptions {
+    /// Try `regions` first, then (if `allow_other_regions`) the rest.
+    pub fn prefer_regions<S: Into<String>>(
+        regions: impl IntoIterator<Item = S>,
+        allow_other_regions: bool,
+    ) -> Self {
+        Self {
+            preferred_regions: regions.into_iter().map(Into::into).collect(),
+            allow_other_regions,
+        }
+    }
+}
+
 /// Sends Converse requests to the first model and region that can answer.
 ///
 /// Cheap to clone: clones share clients, the catalog and target health.
@@ -319,13 +351,35 @@ impl LlmManager {
 
     /// The targets a call would try now, in order (health applied).
     pub fn targets(&self) -> Vec<Target> {
+        let mut targets = self.ordered_targets(&CallOptions::default());
+        targets.sort_by_cached_key(|t| self.inner.health.rank(&t.model, &t.region));
+        targets
+    }
+
+    /// Targets in strategy order, with `options.preferred_regions` first (in their order) and the
+    /// other regions after them, or dropped when `allow_other_regions` is off.
+    fn ordered_targets(&self, options: &CallOptions) -> Vec<Target> {
         let ids: Vec<&str> = self.inner.models.iter().map(|m| m.id.as_str()).collect();
-        let mut targets = self
+        let targets = self
             .inner
             .planner
             .order_targets(&ids, &self.inner.regions, |m, r| self.methods(m, r));
-        targets.sort_by_cached_key(|t| self.inner.health.rank(&t.model, &t.region));
-        targets
+        if options.preferred_regions.is_empty() {
+            return targets;
+        }
+        let rank = |t: &Target| {
+            options
+                .preferred_regions
+                .iter()
+                .position(|r| *r == t.region)
+        };
+        let (mut preferred, others): (Vec<Target>, Vec<Target>) =
+            targets.into_iter().partition(|t| rank(t).is_some());
+        preferred.sort_by_key(|t| rank(t));
+        if options.allow_other_regions {
+            preferred.extend(others);
+        }
+        preferred
     }
 
     fn model(&self, id: &str) -> Option<&ModelInfo> {
@@ -378,19 +432,42 @@ impl LlmManager {
     /// [`Error::InvalidRequest`] before any network call; [`Error::Exhausted`] with every attempt
     /// when no target answered acceptably.
     pub async fn converse(&self, request: &ConverseRequest) -> Result<Response, Error> {
+        self.converse_with(request, &CallOptions::default()).await
+    }
+
+    /// [`LlmManager::converse`] with per-call options, such as regions to try first.
+    ///
+    /// # Errors
+    /// As for [`LlmManager::converse`]; [`Error::Configuration`] when the options leave no target.
+    pub async fn converse_with(
+        &self,
+        request: &ConverseRequest,
+        options: &CallOptions,
+    ) -> Result<Response, Error> {
         let span = info_span!(
             "converse",
             auth = self.inner.auth_kind,
             attempts = tracing::field::Empty
         );
-        self.converse_inner(request).instrument(span).await
+        self.converse_inner(request, options).instrument(span).await
     }
 
-    async fn converse_inner(&self, request: &ConverseRequest) -> Result<Response, Error> {
+    async fn converse_inner(
+        &self,
+        request: &ConverseRequest,
+        options: &CallOptions,
+    ) -> Result<Response, Error> {
         let prepared = self.prepare(request)?;
         let inner = &*self.inner;
         let started = inner.clock.now();
-        let mut plan = inner.planner.plan(self.targets())?;
+        let targets = self.ordered_targets(options);
+        if targets.is_empty() {
+            return Err(Error::config(format!(
+                "no configured model is offered in the requested regions {:?}",
+                options.preferred_regions
+            )));
+        }
+        let mut plan = inner.planner.plan(targets)?;
         let classifier = BedrockClassifier;
         let mut warnings: Vec<String> =
             request.warnings().iter().map(ToString::to_string).collect();

@@ -407,3 +407,44 @@ async fn configuration_errors_name_the_problem() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Configuration, "{err}");
 }
+
+#[tokio::test]
+async fn preferred_regions_are_tried_first_and_can_be_exclusive() {
+    let sim = sim(Scenario::default().with_region_down(RegionDown::always("eu-west-1"))).await;
+    let m = manager(&sim)
+        .model(HAIKU)
+        .regions(["us-east-1", "us-west-2", "eu-west-1"])
+        .build()
+        .await
+        .unwrap();
+    let r = m
+        .converse_with(
+            &hello(),
+            &llmmanager::CallOptions::prefer_regions(["us-west-2"], true),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.region, "us-west-2");
+    let r = m
+        .converse_with(
+            &hello(),
+            &llmmanager::CallOptions::prefer_regions(["eu-west-1"], true),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.attempts[0].target.region, "eu-west-1");
+    assert_eq!(r.region, "us-east-1");
+    let err = m
+        .converse_with(
+            &hello(),
+            &llmmanager::CallOptions::prefer_regions(["eu-west-1"], false),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.attempts()
+            .iter()
+            .all(|a| a.target.region == "eu-west-1"),
+        "{err}"
+    );
+}
