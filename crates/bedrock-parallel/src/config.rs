@@ -94,7 +94,8 @@ pub struct ParallelConfig {
     /// How regions are assigned (default round-robin).
     pub distribution: RegionStrategy,
     /// Timeout of one request, including its retries inside the service (default 300 s);
-    /// `None` disables it.
+    /// `None` disables it. It counts from the service call, so time spent waiting for a
+    /// concurrency slot is not included.
     pub request_timeout: Option<Duration>,
     /// When to stop early (default: never).
     pub failure: FailurePolicy,

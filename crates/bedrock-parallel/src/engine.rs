@@ -56,8 +56,9 @@ pub struct Progress {
 
 /// Callback receiving [`Progress`] as requests finish.
 ///
-/// It runs on the task that drives the batch, so it should be quick; to hand progress to
-/// another task, send it into a channel:
+/// It runs on the task that drives the batch, so it should be quick (and a panic in it reaches
+/// the caller of `run` or the poller of the stream); to hand progress to another task, send it
+/// into a channel:
 ///
 /// ```
 /// use std::sync::Arc;
