@@ -23,6 +23,9 @@ pub enum ErrorClass {
     ///
     /// **Retried** on another target (with backoff when it comes back to a target already tried).
     /// Costs the higher timeout cost from the budget and counts towards the target's health.
+    /// Retrying after a timeout is safe for inference calls, which have no side effects beyond
+    /// their cost; a caller with non-idempotent operations should classify their timeouts as
+    /// [`ErrorClass::BadRequest`] instead.
     Transient,
     /// The target cannot serve this call at all: model missing or not enabled in that region,
     /// access denied.

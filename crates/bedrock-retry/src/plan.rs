@@ -1021,6 +1021,22 @@ mod tests {
     }
 
     #[test]
+    fn disabled_config_makes_one_attempt() {
+        let clock = ManualClock::new();
+        let p = planner(
+            RetryConfig::disabled().with_jitter(JitterMode::None),
+            &clock,
+        );
+        let mut plan = p.plan(targets(&["a@r1", "a@r2"])).unwrap();
+        let (seen, end) = drive(&mut plan, &clock, vec![fail(ErrorClass::Throttled)]);
+        assert_eq!(seen, ["a@r1 0"]);
+        assert_eq!(
+            end,
+            Decision::GiveUp(GiveUpReason::AttemptsExhausted { max_attempts: 1 })
+        );
+    }
+
+    #[test]
     fn unavailable_targets_are_skipped_for_the_rest_of_the_call() {
         let clock = ManualClock::new();
         let p = planner(config(), &clock);
