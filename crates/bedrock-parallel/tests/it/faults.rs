@@ -149,3 +149,31 @@ proptest! {
         prop_assert_eq!(reached, started, "every call reached an outcome");
     }
 }
+
+/// The same guarantee on a multi-threaded runtime, where panics unwind on worker threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_loss_on_a_multi_threaded_runtime() {
+    let actions: Vec<Action> = (0..400)
+        .map(|i| match i % 5 {
+            0 => Action::Fail(ms(0)),
+            1 => Action::PanicInCall,
+            2 => Action::PanicLater(ms(0)),
+            _ => Action::Ok(ms(0)),
+        })
+        .collect();
+    let fake = Fake::new();
+    let config = ParallelConfig::default()
+        .with_regions(["a", "b", "c"])
+        .with_max_concurrency(16)
+        .with_per_region_concurrency(Some(3));
+    let executor = ParallelExecutor::new(fake.clone(), config).unwrap();
+    let response = executor.run(batch(&actions)).await.unwrap();
+    assert_eq!(response.len(), 400);
+    let stats = response.stats();
+    assert_eq!(
+        (stats.succeeded, stats.failed, stats.panicked),
+        (160, 240, 160)
+    );
+    assert_eq!(fake.started(), 400);
+    assert!(fake.max_in_flight() <= 9, "3 regions x 3 slots");
+}
