@@ -200,6 +200,20 @@ impl MessageBuilder {
         }
     }
 
+    /// Appends image bytes whose format is detected from the content, with `file_name`'s
+    /// extension as the claim (like the original's `add_image_bytes(bytes, format=None, filename=..)`).
+    pub fn image_bytes_detect(mut self, bytes: impl Into<Bytes>, file_name: Option<&str>) -> Self {
+        let bytes = bytes.into();
+        let part = file_name.map_or_else(|| self.part(), str::to_owned);
+        match self.detect::<ImageFormat>(file_name, &bytes, None, &part, Rule::ImageSize) {
+            Ok(format) => self.push(ContentBlock::Image(ImageBlock {
+                format,
+                source: MediaSource::Bytes(bytes),
+            })),
+            Err(e) => self.fail(e),
+        }
+    }
+
     /// Reads an image file; the format comes from its content and extension.
     pub fn image_file(mut self, path: impl AsRef<Path>) -> Self {
         let path = path.as_ref();
@@ -249,6 +263,34 @@ impl MessageBuilder {
         let part = self.part();
         let name = self.document_name(name.into());
         match self.detect(None, &bytes, Some(format), &part, Rule::DocumentSize) {
+            Ok(format) => self.push(ContentBlock::Document(DocumentBlock {
+                format,
+                name,
+                source: DocumentSource::Bytes(bytes),
+                context: None,
+                citations: None,
+            })),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// Appends document bytes whose format is detected from the content and `file_name`'s
+    /// extension; the document is named `name`.
+    pub fn document_bytes_detect(
+        mut self,
+        bytes: impl Into<Bytes>,
+        file_name: &str,
+        name: impl Into<String>,
+    ) -> Self {
+        let bytes = bytes.into();
+        let name = self.document_name(name.into());
+        match self.detect::<DocumentFormat>(
+            Some(file_name),
+            &bytes,
+            None,
+            file_name,
+            Rule::DocumentSize,
+        ) {
             Ok(format) => self.push(ContentBlock::Document(DocumentBlock {
                 format,
                 name,
@@ -314,6 +356,19 @@ impl MessageBuilder {
         let bytes = bytes.into();
         let part = self.part();
         match self.detect(None, &bytes, Some(format), &part, Rule::VideoSize) {
+            Ok(format) => self.push(ContentBlock::Video(VideoBlock {
+                format,
+                source: MediaSource::Bytes(bytes),
+            })),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// Appends video bytes whose format is detected from the content and `file_name`'s extension.
+    pub fn video_bytes_detect(mut self, bytes: impl Into<Bytes>, file_name: Option<&str>) -> Self {
+        let bytes = bytes.into();
+        let part = file_name.map_or_else(|| self.part(), str::to_owned);
+        match self.detect::<VideoFormat>(file_name, &bytes, None, &part, Rule::VideoSize) {
             Ok(format) => self.push(ContentBlock::Video(VideoBlock {
                 format,
                 source: MediaSource::Bytes(bytes),
@@ -732,5 +787,68 @@ fn prefix_warning(w: Warning, i: usize) -> Warning {
             claimed,
             detected,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PNG: &[u8] = &[
+        0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE,
+        0x42, 0x60, 0x82,
+    ];
+
+    #[test]
+    fn detect_methods_use_content_and_name() {
+        let m = Message::user()
+            .text("x")
+            .image_bytes_detect(PNG, Some("photo.jpg"))
+            .document_bytes_detect(b"a,b".to_vec(), "t.csv", "table")
+            .video_bytes_detect(b"FLV\x01\x05\0\0\0\x09".to_vec(), None);
+        let (m, w) = m.build_with_warnings().unwrap();
+        assert!(matches!(&m.content[1], ContentBlock::Image(i) if i.format == ImageFormat::Png));
+        assert!(
+            matches!(&m.content[2], ContentBlock::Document(d) if d.format == DocumentFormat::Csv)
+        );
+        assert!(matches!(&m.content[3], ContentBlock::Video(v) if v.format == VideoFormat::Flv));
+        assert_eq!(w.len(), 1, "{w:?}");
+    }
+
+    #[test]
+    fn the_first_error_wins_and_later_blocks_are_ignored() {
+        let b = Message::user()
+            .image_bytes(b"nope".to_vec(), ImageFormat::Png)
+            .text("later");
+        assert_eq!(b.block_count(), 0);
+        let e = b.build().unwrap_err();
+        assert_eq!(e.part(), Some("content[0]"));
+        assert_eq!(e.rule(), Some(Rule::Format));
+    }
+
+    #[test]
+    fn request_builder_prefixes_message_errors() {
+        let e = ConverseRequest::builder()
+            .user_text("a")
+            .assistant_text("b")
+            .message_builder(
+                Message::user()
+                    .text("c")
+                    .image_bytes(Vec::<u8>::new(), ImageFormat::Png),
+            )
+            .build()
+            .unwrap_err();
+        assert_eq!(e.part(), Some("messages[2].content[1]"));
+        assert_eq!(e.rule(), Some(Rule::EmptyBytes));
+    }
+
+    #[test]
+    fn no_tool_config_without_tools() {
+        let r = ConverseRequest::builder().user_text("x").build().unwrap();
+        assert!(r.tool_config.is_none());
+        assert_eq!(
+            r.to_json().unwrap(),
+            serde_json::json!({"messages":[{"role":"user","content":[{"text":"x"}]}]})
+        );
     }
 }

@@ -10,7 +10,7 @@
 //! - [`Message`], [`ContentBlock`], [`SystemBlock`], [`InferenceConfig`], [`ToolConfig`],
 //!   [`GuardrailConfig`] mirror the wire shapes.
 //! - [`MessageBuilder`] adds text, images, documents, videos, cache points and tool blocks.
-//! - [`format`] recognises media formats from names and bytes; [`limits`] holds every limit with
+//! - [`format`](mod@format) recognises media formats from names and bytes; [`limits`] holds every limit with
 //!   its source; [`Error`] names the offending part, the rule and the limit.
 //! - [`sdk`] converts both ways to `aws-sdk-bedrockruntime` types and fills SDK fluent builders.
 //!

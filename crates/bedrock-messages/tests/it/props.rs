@@ -56,17 +56,31 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
+fn mp4() -> Vec<u8> {
+    crate::fixtures::all()
+        .into_iter()
+        .find(|(n, _)| *n == "sample.mp4")
+        .unwrap()
+        .1
+}
+
+/// Mostly valid operations, with a share of arbitrary ones.
 fn op() -> impl Strategy<Value = Op> {
+    let word = "[a-z]{1,8}( [a-z]{1,8})?";
     prop_oneof![
-        ".{0,12}".prop_map(Op::Text),
-        (media_bytes(), 0..4usize).prop_map(|(b, f)| Op::Image(b, f)),
-        (media_bytes(), 0..9usize, "[a-zA-Z _.()-]{0,12}")
-            .prop_map(|(b, f, n)| Op::Document(b, f, n)),
-        (media_bytes(), 0..9usize).prop_map(|(b, f)| Op::Video(b, f)),
-        Just(Op::CachePoint),
-        ("[a-z_.:]{0,6}", "[a-z_ ]{0,6}", json_value()).prop_map(|(i, n, v)| Op::ToolUse(i, n, v)),
-        ("[a-z_]{0,6}", json_value()).prop_map(|(i, v)| Op::ToolResult(i, v)),
-        ".{0,8}".prop_map(Op::Reasoning),
+        4 => word.prop_map(Op::Text),
+        1 => ".{0,12}".prop_map(Op::Text),
+        1 => Just(Op::Image(crate::fixtures::png(1, 1), 0)),
+        1 => (media_bytes(), 0..4usize).prop_map(|(b, f)| Op::Image(b, f)),
+        1 => "[a-z]{1,8}".prop_map(|n| Op::Document(crate::fixtures::pdf(), 0, n)),
+        1 => (media_bytes(), 0..9usize, "[a-zA-Z _.()-]{0,12}").prop_map(|(b, f, n)| Op::Document(b, f, n)),
+        1 => Just(Op::Video(mp4(), 2)),
+        1 => (media_bytes(), 0..9usize).prop_map(|(b, f)| Op::Video(b, f)),
+        1 => Just(Op::CachePoint),
+        2 => ("[a-z_.:]{1,6}", "[a-z_]{1,6}", json_value()).prop_map(|(i, n, v)| Op::ToolUse(i, n, v)),
+        1 => ("[a-z_.:]{0,6}", "[a-z_ ]{0,6}", json_value()).prop_map(|(i, n, v)| Op::ToolUse(i, n, v)),
+        2 => ("[a-z_]{0,6}", json_value()).prop_map(|(i, v)| Op::ToolResult(i, v)),
+        1 => ".{0,8}".prop_map(Op::Reasoning),
     ]
 }
 
@@ -99,33 +113,89 @@ type Input = (
     bool,
 );
 
+/// Roles alternate from `user` in most cases so that many inputs build.
+fn messages() -> impl Strategy<Value = Vec<(bool, Vec<Op>)>> {
+    let ops = proptest::collection::vec(op(), 1..4);
+    let ms = proptest::collection::vec((any::<bool>(), ops), 1..5);
+    (any::<u8>(), ms).prop_map(|(mode, ms)| {
+        if mode < 220 {
+            ms.into_iter()
+                .enumerate()
+                .map(|(i, (_, ops))| (i % 2 == 0, ops))
+                .collect()
+        } else {
+            ms
+        }
+    })
+}
+
 fn input() -> impl Strategy<Value = Input> {
     (
-        proptest::collection::vec((any::<bool>(), proptest::collection::vec(op(), 0..5)), 0..4),
-        proptest::option::of(".{0,8}"),
-        proptest::option::of(any::<u32>()),
-        proptest::option::of(-0.5f32..1.5),
+        messages(),
+        proptest::option::of(prop_oneof![4 => "[a-z]{1,8}", 1 => ".{0,8}"]),
+        proptest::option::of(prop_oneof![4 => 1..100_000u32, 1 => any::<u32>()]),
+        proptest::option::of(prop_oneof![4 => 0.0f32..=1.0, 1 => -0.5f32..1.5]),
         any::<bool>(),
     )
+}
+
+fn build(
+    (messages, system, max_tokens, temperature, tool): Input,
+) -> Result<ConverseRequest, bedrock_messages::Error> {
+    let mut b = ConverseRequest::builder();
+    for (user, ops) in messages {
+        let mut m = if user {
+            Message::user()
+        } else {
+            Message::assistant()
+        };
+        for op in ops {
+            m = apply(m, op);
+        }
+        b = b.message_builder(m);
+    }
+    if let Some(s) = system {
+        b = b.system(s);
+    }
+    if let Some(t) = max_tokens {
+        b = b.max_tokens(t);
+    }
+    if let Some(t) = temperature {
+        b = b.temperature(t);
+    }
+    if tool {
+        b = b.tool(ToolSpec::new("f", "d", json!({"type": "object"})));
+    }
+    b.build()
+}
+
+#[test]
+fn the_property_is_not_vacuous() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let mut errs = std::collections::BTreeMap::new();
+    let ok = (0..400)
+        .filter(
+            |_| match build(input().new_tree(&mut runner).unwrap().current()) {
+                Ok(_) => true,
+                Err(e) => {
+                    *errs.entry(format!("{:?}", e.rule())).or_insert(0) += 1;
+                    false
+                }
+            },
+        )
+        .count();
+    assert!(
+        ok >= 60,
+        "only {ok} of 400 generated inputs built; errors: {errs:?}"
+    );
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
     #[test]
-    fn builds_round_trip_or_fail_typed((messages, system, max_tokens, temperature, tool) in input()) {
-        let mut b = ConverseRequest::builder();
-        for (user, ops) in messages {
-            let mut m = if user { Message::user() } else { Message::assistant() };
-            for op in ops {
-                m = apply(m, op);
-            }
-            b = b.message_builder(m);
-        }
-        if let Some(s) = system { b = b.system(s); }
-        if let Some(t) = max_tokens { b = b.max_tokens(t); }
-        if let Some(t) = temperature { b = b.temperature(t); }
-        if tool { b = b.tool(ToolSpec::new("f", "d", json!({"type": "object"}))); }
-        match b.build() {
+    fn builds_round_trip_or_fail_typed(inp in input()) {
+        match build(inp) {
             Ok(req) => {
                 let sdk = apply_to_converse_input(&req, ConverseInput::builder()).unwrap();
                 let back = request_from_converse_input(&sdk).unwrap();
