@@ -309,10 +309,11 @@ impl NameIndex {
                 )
                 .chain(std::iter::once((&m.name, None)));
             for (s, profile) in strings {
-                if let Ok(hit) = ix.lookup_key(&key(s)) {
-                    if hit.model == idx(i) && hit.profile == profile {
-                        exact.insert(s.clone(), hit);
-                    }
+                if let Ok(hit) = ix.lookup_key(&key(s))
+                    && hit.model == idx(i)
+                    && hit.profile == profile
+                {
+                    exact.insert(s.clone(), hit);
                 }
             }
         }
@@ -466,10 +467,12 @@ fn generated_aliases(m: &ModelInfo) -> Vec<String> {
     if undated.len() != t.len() && !undated.is_empty() {
         out.push(undated.join(" "));
     }
-    if t.first().is_some_and(|x| x == "claude") {
-        if let Some(variant) = t
-            .iter()
-            .find(|x| matches!(x.as_str(), "haiku" | "sonnet" | "opus"))
+    let variant = t
+        .iter()
+        .find(|x| matches!(x.as_str(), "haiku" | "sonnet" | "opus"));
+    if t.first().is_some_and(|x| x == "claude")
+        && let Some(variant) = variant
+    {
         {
             let version: Vec<&str> = t
                 .iter()
