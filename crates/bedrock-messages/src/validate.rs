@@ -373,3 +373,100 @@ pub(crate) fn validate_request(req: &ConverseRequest, limits: &Limits) -> Result
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CachePointBlock, ToolConfig, ToolSpec};
+
+    fn msg(role: Role, text: &str) -> Message {
+        Message {
+            role,
+            content: vec![ContentBlock::Text(text.into())],
+        }
+    }
+
+    fn req(messages: Vec<Message>) -> ConverseRequest {
+        ConverseRequest {
+            messages,
+            system: Vec::new(),
+            inference_config: None,
+            tool_config: None,
+            guardrail_config: None,
+            additional_model_request_fields: None,
+            additional_model_response_field_paths: Vec::new(),
+            request_metadata: Default::default(),
+            performance_config: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    #[track_caller]
+    fn check(r: &ConverseRequest, want: Option<(Rule, &str)>) {
+        let got = validate_request(r, &Limits::bedrock()).err();
+        let got = got.as_ref().map(|e| (e.rule().unwrap(), e.part().unwrap()));
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn roles_alternate_from_user() {
+        check(
+            &req(vec![msg(Role::User, "a"), msg(Role::Assistant, "b")]),
+            None,
+        );
+        check(
+            &req(vec![msg(Role::Assistant, "a")]),
+            Some((Rule::RoleOrder, "messages[0]")),
+        );
+        check(
+            &req(vec![
+                msg(Role::User, "a"),
+                msg(Role::Assistant, "b"),
+                msg(Role::Assistant, "c"),
+            ]),
+            Some((Rule::RoleOrder, "messages[2]")),
+        );
+    }
+
+    #[test]
+    fn cache_points_count_tools_then_system_then_messages() {
+        let mut r = req(vec![msg(Role::User, "a")]);
+        r.tool_config = Some(ToolConfig {
+            tools: vec![
+                Tool::Spec(ToolSpec::new("t", "d", serde_json::json!({}))),
+                Tool::CachePoint(CachePointBlock::new()),
+            ],
+            tool_choice: None,
+        });
+        r.system = vec![SystemBlock::CachePoint(CachePointBlock::new()); 3];
+        check(&r, None);
+        r.system
+            .push(SystemBlock::CachePoint(CachePointBlock::new()));
+        check(&r, Some((Rule::CachePoints, "system[3]")));
+    }
+
+    #[test]
+    fn whitespace_text_is_empty() {
+        check(
+            &req(vec![msg(Role::User, " \n\t")]),
+            Some((Rule::EmptyText, "messages[0].content[0]")),
+        );
+    }
+
+    #[test]
+    fn claimed_format_must_match_content_on_assembled_requests() {
+        let png = vec![
+            0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0, b'I', b'E', b'N', b'D',
+            0xAE, 0x42, 0x60, 0x82,
+        ];
+        let mut m = msg(Role::User, "x");
+        m.content.push(ContentBlock::Image(ImageBlock {
+            format: ImageFormat::Gif,
+            source: crate::model::MediaSource::Bytes(png.into()),
+        }));
+        check(
+            &req(vec![m]),
+            Some((Rule::Format, "messages[0].content[1]")),
+        );
+    }
+}

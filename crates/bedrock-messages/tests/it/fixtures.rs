@@ -166,7 +166,7 @@ fn zip(entries: &[(&str, &str)]) -> Vec<u8> {
         out.extend_from_slice(data.as_bytes());
         central.extend_from_slice(b"PK\x01\x02\x14\x00");
         common(&mut central);
-        central.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        central.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         central.extend_from_slice(&offset.to_le_bytes());
         central.extend_from_slice(name.as_bytes());
     }
@@ -189,17 +189,58 @@ fn ooxml(dir: &str, main: &str, body: &str) -> Vec<u8> {
     zip(&[
         ("[Content_Types].xml", types),
         ("_rels/.rels", rels),
+        // Word and Excel write the part relationships third and the main part fourth; `infer`
+        // reads the fourth entry's directory to tell docx from xlsx.
+        (&format!("{dir}/_rels/{main}.rels"), rels),
         (&format!("{dir}/{main}"), body),
     ])
 }
 
-/// An OLE2 compound-file header padded to three 512-byte sectors.
-fn ole2() -> Vec<u8> {
-    let mut v = vec![0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
-    v.extend_from_slice(&[0u8; 16]);
-    v.extend_from_slice(&[0x3E, 0x00, 0x03, 0x00, 0xFE, 0xFF, 0x09, 0x00, 0x06, 0x00]);
-    v.resize(1536, 0);
-    v
+/// A minimal OLE2 compound file (version 3): header, one FAT sector, one directory sector whose
+/// root entry carries the application CLSID (`00020906-…` Word, `00020820-…` Excel).
+fn ole2(clsid_first: u32) -> Vec<u8> {
+    const FREE: u32 = 0xFFFF_FFFF;
+    const END: u32 = 0xFFFF_FFFE;
+    const FAT: u32 = 0xFFFF_FFFD;
+    let mut h = vec![0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
+    h.extend_from_slice(&[0u8; 16]);
+    h.extend_from_slice(&[0x3E, 0x00, 0x03, 0x00, 0xFE, 0xFF, 0x09, 0x00, 0x06, 0x00]);
+    h.extend_from_slice(&[0u8; 6]);
+    for v in [0u32, 1, 1, 0, 4096, END, 0, END, 0] {
+        h.extend_from_slice(&v.to_le_bytes());
+    }
+    h.extend_from_slice(&0u32.to_le_bytes());
+    for _ in 1..109 {
+        h.extend_from_slice(&FREE.to_le_bytes());
+    }
+    assert_eq!(h.len(), 512);
+    let mut fat = Vec::new();
+    for v in [FAT, END] {
+        fat.extend_from_slice(&v.to_le_bytes());
+    }
+    while fat.len() < 512 {
+        fat.extend_from_slice(&FREE.to_le_bytes());
+    }
+    let mut dir = vec![0u8; 512];
+    let name: Vec<u8> = "Root Entry".encode_utf16().chain([0]).flat_map(u16::to_le_bytes).collect();
+    dir[..name.len()].copy_from_slice(&name);
+    dir[64..66].copy_from_slice(&u16::try_from(name.len()).unwrap().to_le_bytes());
+    dir[66] = 5;
+    dir[67] = 1;
+    for at in [68, 72, 76] {
+        dir[at..at + 4].copy_from_slice(&FREE.to_le_bytes());
+    }
+    let mut clsid = clsid_first.to_le_bytes().to_vec();
+    clsid.extend_from_slice(&[0, 0, 0, 0, 0xC0, 0, 0, 0, 0, 0, 0, 0x46]);
+    dir[80..96].copy_from_slice(&clsid);
+    dir[116..120].copy_from_slice(&END.to_le_bytes());
+    for e in 1..4 {
+        let base = e * 128;
+        for at in [68, 72, 76] {
+            dir[base + at..base + at + 4].copy_from_slice(&FREE.to_le_bytes());
+        }
+    }
+    [h, fat, dir].concat()
 }
 
 fn ftyp(brand: &[u8; 4], compat: &[u8; 4]) -> Vec<u8> {
@@ -260,8 +301,8 @@ pub(crate) fn all() -> Vec<(&'static str, Vec<u8>)> {
         ("sample.webp", webp()),
         ("sample.pdf", pdf()),
         ("sample.csv", b"name,count\nalpha,1\nbeta,2\n".to_vec()),
-        ("sample.doc", ole2()),
-        ("sample.xls", ole2()),
+        ("sample.doc", ole2(0x0002_0906)),
+        ("sample.xls", ole2(0x0002_0820)),
         (
             "sample.docx",
             ooxml("word", "document.xml", "<w:document/>"),
@@ -309,6 +350,15 @@ fn fixtures_are_up_to_date() {
         });
         assert_eq!(on_disk, bytes, "{name} differs from the generator");
     }
+}
+
+#[test]
+fn office_fixtures_are_recognised_by_infer_itself() {
+    let get = |n: &str| all().into_iter().find(|(f, _)| *f == n).unwrap().1;
+    assert!(infer::doc::is_doc(&get("sample.doc")));
+    assert!(infer::doc::is_xls(&get("sample.xls")));
+    assert!(infer::doc::is_docx(&get("sample.docx")));
+    assert!(infer::doc::is_xlsx(&get("sample.xlsx")));
 }
 
 #[test]
