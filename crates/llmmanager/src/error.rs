@@ -62,24 +62,45 @@ pub enum Error {
         #[source]
         last_error: Option<Box<AttemptError>>,
     },
+    /// A stream failed and could not be recovered.
+    #[error("stream failed ({reason}) after {} attempt(s) and {} character(s) of text; last error: {}", attempts.len(), partial_text.chars().count(), last_error.as_ref().map_or_else(|| "none".to_owned(), ToString::to_string))]
+    StreamFailed {
+        /// Why the loop stopped.
+        reason: GiveUpReason,
+        /// Every attempt, in order.
+        attempts: Vec<AttemptRecord>,
+        /// The error of the last attempt.
+        #[source]
+        last_error: Option<Box<AttemptError>>,
+        /// The text received before the failure.
+        partial_text: String,
+    },
+    /// Writing a streamed answer to its destination failed.
+    #[error("writing the stream failed: {source}")]
+    Io {
+        /// The I/O error.
+        #[from]
+        source: std::io::Error,
+    },
 }
 
 impl Error {
     /// The coarse kind of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::Configuration { .. } | Self::Catalog { .. } | Self::Retry { .. } => {
-                ErrorKind::Configuration
-            }
+            Self::Configuration { .. }
+            | Self::Catalog { .. }
+            | Self::Retry { .. }
+            | Self::Io { .. } => ErrorKind::Configuration,
             Self::InvalidRequest { .. } => ErrorKind::InvalidRequest,
-            Self::Exhausted { .. } => ErrorKind::Exhausted,
+            Self::Exhausted { .. } | Self::StreamFailed { .. } => ErrorKind::Exhausted,
         }
     }
 
     /// The attempts made before the call failed (empty for errors raised before any attempt).
     pub fn attempts(&self) -> &[AttemptRecord] {
         match self {
-            Self::Exhausted { attempts, .. } => attempts,
+            Self::Exhausted { attempts, .. } | Self::StreamFailed { attempts, .. } => attempts,
             _ => &[],
         }
     }

@@ -53,6 +53,7 @@ mod error;
 mod features;
 mod manager;
 mod response;
+mod stream;
 mod validation;
 
 pub use auth::{Auth, Secret};
@@ -68,4 +69,8 @@ pub use clients::Timeouts;
 pub use error::{Error, ErrorKind};
 pub use manager::{CallOptions, LlmManager, LlmManagerBuilder};
 pub use response::Response;
+pub use stream::{
+    ConverseStream, Recovery, RecoveryKind, StreamEvent, StreamRecovery, StreamResponse,
+    display as display_stream,
+};
 pub use validation::{ValidationAttempt, ValidationConfig, ValidationResult};

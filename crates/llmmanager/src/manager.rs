@@ -19,6 +19,7 @@ use crate::clients::{Clients, Endpoints, Timeouts};
 use crate::error::Error;
 use crate::features;
 use crate::response::Response;
+use crate::stream::StreamRecovery;
 use crate::validation::{ValidationAttempt, ValidationConfig, ValidationResult};
 
 /// Builds an [`LlmManager`].
@@ -41,6 +42,7 @@ pub struct LlmManagerBuilder {
     limits: Limits,
     clock: Option<Arc<dyn Clock>>,
     sleep: Option<Arc<dyn Sleep>>,
+    stream_recovery: StreamRecovery,
 }
 
 impl LlmManagerBuilder {
@@ -59,6 +61,7 @@ impl LlmManagerBuilder {
             limits: Limits::bedrock(),
             clock: None,
             sleep: None,
+            stream_recovery: StreamRecovery::default(),
         }
     }
 
@@ -164,6 +167,12 @@ impl LlmManagerBuilder {
         self
     }
 
+    /// Sets how streams recover from failures after content arrived.
+    pub fn stream_recovery(mut self, recovery: StreamRecovery) -> Self {
+        self.stream_recovery = recovery;
+        self
+    }
+
     /// Resolves the models, checks that each is offered in at least one configured region, and
     /// builds one SDK client per region.
     ///
@@ -237,6 +246,7 @@ impl LlmManagerBuilder {
                 validation: self.validation,
                 limits: self.limits,
                 auth_kind: self.auth.kind(),
+                stream_recovery: self.stream_recovery,
             }),
         })
     }
@@ -321,6 +331,7 @@ struct Inner {
     validation: Option<ValidationConfig>,
     limits: Limits,
     auth_kind: &'static str,
+    stream_recovery: StreamRecovery,
 }
 
 impl LlmManager {
@@ -413,6 +424,79 @@ impl LlmManager {
         }
     }
 
+    pub(crate) fn auth_kind(&self) -> &'static str {
+        self.inner.auth_kind
+    }
+
+    pub(crate) fn clock_now(&self) -> Duration {
+        self.inner.clock.now()
+    }
+
+    pub(crate) async fn sleep_for(&self, delay: Duration) {
+        if !delay.is_zero() {
+            self.inner.sleep.sleep(delay).await;
+        }
+    }
+
+    pub(crate) fn plan(&self, targets: Vec<Target>) -> Result<bedrock_retry::CallPlan, Error> {
+        Ok(self.inner.planner.plan(targets)?)
+    }
+
+    /// The targets for one call, or a configuration error when the options leave none.
+    pub(crate) fn call_targets(&self, options: &CallOptions) -> Result<Vec<Target>, Error> {
+        let targets = self.ordered_targets(options);
+        if targets.is_empty() {
+            return Err(Error::config(format!(
+                "no configured model is offered in the requested regions {:?}",
+                options.preferred_regions
+            )));
+        }
+        Ok(targets)
+    }
+
+    pub(crate) fn client_for(
+        &self,
+        target: &Target,
+    ) -> Option<(&aws_sdk_bedrockruntime::Client, String)> {
+        Some((
+            self.inner.clients.get(&target.region)?,
+            self.invoke_id(target)?,
+        ))
+    }
+
+    pub(crate) fn invoke_id_of(&self, target: &Target) -> Option<String> {
+        self.invoke_id(target)
+    }
+
+    /// The time allowed for the next attempt of a call that started at `started`.
+    pub(crate) fn attempt_timeout(&self, started: Duration) -> Duration {
+        let t = &self.inner.timeouts;
+        t.total
+            .saturating_sub(self.clock_now().saturating_sub(started))
+            .min(t.per_attempt)
+    }
+
+    pub(crate) fn stream_idle(&self) -> Duration {
+        self.inner.timeouts.stream_idle
+    }
+
+    pub(crate) fn stream_recovery(&self) -> StreamRecovery {
+        self.inner.stream_recovery
+    }
+
+    /// Whether the model accepts a final assistant message as the start of its answer.
+    pub(crate) fn accepts_prefill(&self, model_id: &str) -> bool {
+        self.model(model_id)
+            .is_some_and(|m| m.provider.eq_ignore_ascii_case("anthropic"))
+    }
+
+    pub(crate) fn prepare_request(
+        &self,
+        request: &ConverseRequest,
+    ) -> Result<ConverseRequest, Error> {
+        self.prepare(request)
+    }
+
     /// Prepares the request for sending: limits checked, default guardrail applied.
     fn prepare(&self, request: &ConverseRequest) -> Result<ConverseRequest, Error> {
         request.validate(&self.inner.limits)?;
@@ -460,14 +544,7 @@ impl LlmManager {
         let prepared = self.prepare(request)?;
         let inner = &*self.inner;
         let started = inner.clock.now();
-        let targets = self.ordered_targets(options);
-        if targets.is_empty() {
-            return Err(Error::config(format!(
-                "no configured model is offered in the requested regions {:?}",
-                options.preferred_regions
-            )));
-        }
-        let mut plan = inner.planner.plan(targets)?;
+        let mut plan = inner.planner.plan(self.call_targets(options)?)?;
         let classifier = BedrockClassifier;
         let mut warnings: Vec<String> =
             request.warnings().iter().map(ToString::to_string).collect();
@@ -573,17 +650,7 @@ impl LlmManager {
         }
         let mut asks = 0u32;
         loop {
-            let remaining = inner
-                .timeouts
-                .total
-                .saturating_sub(inner.clock.now().saturating_sub(started));
-            let output = send(
-                client,
-                &invoke_id,
-                &request,
-                remaining.min(inner.timeouts.per_attempt),
-            )
-            .await?;
+            let output = send(client, &invoke_id, &request, self.attempt_timeout(started)).await?;
             let Some(validation) = &inner.validation else {
                 return Ok((output, invoke_id));
             };

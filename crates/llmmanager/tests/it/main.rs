@@ -11,3 +11,4 @@ mod support;
 
 mod converse;
 mod secrets;
+mod stream;

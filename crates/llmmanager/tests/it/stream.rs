@@ -1,0 +1,299 @@
+//! `LlmManager::converse_stream`: failover before the first token, recovery after it.
+
+use std::time::Duration;
+
+use bedrock_retry::ErrorClass;
+use bedrock_sim::{BedrockErrorKind, Fault, FaultRule, Operation, Scenario, StreamExceptionKind};
+use futures::StreamExt;
+use llmmanager::{
+    ConverseStream, Error, RecoveryKind, StreamEvent, StreamRecovery, StreamResponse, Timeouts,
+};
+
+use crate::support::{HAIKU, NOVA_LITE, hello, manager, sim};
+
+/// What a consumer following the documented rules holds at the end, and every event.
+async fn consume(
+    mut stream: ConverseStream,
+) -> (String, Vec<StreamEvent>, Result<StreamResponse, Error>) {
+    let mut text = String::new();
+    let mut events = Vec::new();
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(StreamEvent::Completed(response)) => return (text, events, Ok(*response)),
+            Ok(event) => {
+                match &event {
+                    StreamEvent::TextDelta { text: t, .. } => text.push_str(t),
+                    StreamEvent::Recovered(r) if r.kind == RecoveryKind::Restarted => text.clear(),
+                    _ => {}
+                }
+                events.push(event);
+            }
+            Err(e) => return (text, events, Err(e)),
+        }
+    }
+    panic!("the stream ended without Completed or an error");
+}
+
+fn stream_fault(fault: Fault) -> FaultRule {
+    FaultRule::new(fault)
+        .operations([Operation::ConverseStream])
+        .calls([1])
+}
+
+#[tokio::test]
+async fn a_clean_stream_delivers_ordered_events_and_the_aggregate() {
+    let sim = sim(Scenario::default()).await;
+    let m = manager(&sim)
+        .model(HAIKU)
+        .region("us-east-1")
+        .build()
+        .await
+        .unwrap();
+    let (text, events, result) = consume(m.converse_stream(&hello()).await.unwrap()).await;
+    let response = result.unwrap();
+    assert!(!text.is_empty());
+    assert_eq!(text, response.text);
+    assert!(matches!(
+        events.first(),
+        Some(StreamEvent::Started { attempt: 1, .. })
+    ));
+    assert!(matches!(events.last(), Some(StreamEvent::Metadata { .. })));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, StreamEvent::MessageStop { .. }))
+    );
+    assert_eq!(response.region, "us-east-1");
+    assert_eq!(response.attempts.len(), 1);
+    assert!(response.recoveries.is_empty());
+    assert!(response.time_to_first_token.is_some());
+    assert!(response.usage.unwrap().output_tokens > 0);
+}
+
+#[tokio::test]
+async fn failures_before_the_first_token_fail_over_silently() {
+    let scenario = Scenario::default().with_fault(
+        FaultRule::new(Fault::error(BedrockErrorKind::ThrottlingException)).region("us-east-1"),
+    );
+    let sim = sim(scenario).await;
+    let m = manager(&sim)
+        .model(HAIKU)
+        .regions(["us-east-1", "us-west-2"])
+        .build()
+        .await
+        .unwrap();
+    let (text, events, result) = consume(m.converse_stream(&hello()).await.unwrap()).await;
+    let response = result.unwrap();
+    assert_eq!(response.region, "us-west-2");
+    assert_eq!(response.attempts[0].class, Some(ErrorClass::Throttled));
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, StreamEvent::Recovered(_)))
+    );
+    assert_eq!(text, response.text);
+}
+
+#[track_caller]
+fn assert_recovered(events: &[StreamEvent], response: &StreamResponse, kind: RecoveryKind) {
+    let recoveries: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            StreamEvent::Recovered(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(recoveries.len(), 1, "{events:#?}");
+    assert_eq!(recoveries[0].kind, kind);
+    assert!(recoveries[0].chars > 0, "the failure came after some text");
+    assert_eq!(response.recoveries.len(), 1);
+    assert_eq!(response.attempts.len(), 2);
+}
+
+/// Every mid-stream fault kind, recovered by continuing (Anthropic accepts prefill).
+#[tokio::test]
+async fn mid_stream_faults_are_continued_on_the_next_target() {
+    let faults = [
+        Fault::StreamCut {
+            after_events: 4,
+            abrupt: false,
+        },
+        Fault::StreamCut {
+            after_events: 4,
+            abrupt: true,
+        },
+        Fault::StreamException {
+            after_events: 4,
+            exception: StreamExceptionKind::ModelStreamErrorException,
+            message: None,
+            original_status_code: Some(500),
+        },
+        Fault::StreamException {
+            after_events: 4,
+            exception: StreamExceptionKind::ThrottlingException,
+            message: None,
+            original_status_code: None,
+        },
+        Fault::Stall { after_events: 4 },
+    ];
+    for fault in faults {
+        let sim = sim(Scenario::default().with_fault(stream_fault(fault.clone()))).await;
+        let m = manager(&sim)
+            .model(HAIKU)
+            .regions(["us-east-1", "us-west-2"])
+            .timeouts(Timeouts::default().with_stream_idle(Duration::from_millis(300)))
+            .build()
+            .await
+            .unwrap();
+        let (text, events, result) = consume(m.converse_stream(&hello()).await.unwrap()).await;
+        let response = result.unwrap_or_else(|e| panic!("{fault:?}: {e}"));
+        assert_recovered(&events, &response, RecoveryKind::Continued);
+        assert_eq!(
+            text, response.text,
+            "{fault:?}: the consumer holds exactly the answer"
+        );
+        let partial: String = text.chars().take(response.recoveries[0].chars).collect();
+        assert!(text.starts_with(&partial));
+        // The second request carried the partial answer as an assistant prefill.
+        let sent = sim.requests();
+        let messages = sent[1].body["messages"].as_array().unwrap();
+        let last = messages.last().unwrap();
+        assert_eq!(last["role"], "assistant", "{fault:?}");
+        assert_eq!(
+            last["content"][0]["text"].as_str().unwrap(),
+            partial.trim_end()
+        );
+        assert!(
+            hello().messages.len() == 1,
+            "the caller's request is never modified"
+        );
+    }
+}
+
+#[tokio::test]
+async fn models_without_prefill_restart_and_say_so() {
+    let fault = Fault::StreamCut {
+        after_events: 4,
+        abrupt: true,
+    };
+    let sim = sim(Scenario::default().with_fault(stream_fault(fault))).await;
+    let m = manager(&sim)
+        .model(NOVA_LITE)
+        .regions(["us-east-1", "us-west-2"])
+        .build()
+        .await
+        .unwrap();
+    let (text, events, result) = consume(m.converse_stream(&hello()).await.unwrap()).await;
+    let response = result.unwrap();
+    assert_recovered(&events, &response, RecoveryKind::Restarted);
+    assert_eq!(text, response.text);
+    let sent = sim.requests();
+    assert_eq!(
+        sent[1].body["messages"].as_array().unwrap().len(),
+        1,
+        "a restart sends the original request"
+    );
+}
+
+#[tokio::test]
+async fn restart_can_be_forced() {
+    let fault = Fault::StreamCut {
+        after_events: 4,
+        abrupt: false,
+    };
+    let sim = sim(Scenario::default().with_fault(stream_fault(fault))).await;
+    let m = manager(&sim)
+        .model(HAIKU)
+        .regions(["us-east-1", "us-west-2"])
+        .stream_recovery(StreamRecovery::Restart)
+        .build()
+        .await
+        .unwrap();
+    let (text, events, result) = consume(m.converse_stream(&hello()).await.unwrap()).await;
+    let response = result.unwrap();
+    assert_recovered(&events, &response, RecoveryKind::Restarted);
+    assert_eq!(text, response.text);
+}
+
+#[tokio::test]
+async fn an_unrecoverable_stream_ends_with_the_partial_text_and_every_attempt() {
+    let fault = Fault::StreamCut {
+        after_events: 4,
+        abrupt: true,
+    };
+    let sim = sim(Scenario::default()
+        .with_fault(FaultRule::new(fault).operations([Operation::ConverseStream])))
+    .await;
+    let m = manager(&sim)
+        .model(HAIKU)
+        .regions(["us-east-1", "us-west-2"])
+        .stream_recovery(StreamRecovery::Restart)
+        .retry(llmmanager::RetryConfig::standard().with_max_attempts(3))
+        .build()
+        .await
+        .unwrap();
+    let (text, _events, result) = consume(m.converse_stream(&hello()).await.unwrap()).await;
+    let Err(Error::StreamFailed {
+        attempts,
+        partial_text,
+        ..
+    }) = result
+    else {
+        panic!("{result:?}")
+    };
+    assert_eq!(attempts.len(), 3);
+    assert!(!partial_text.is_empty());
+    assert_eq!(
+        partial_text, text,
+        "the error carries what the consumer holds"
+    );
+}
+
+#[tokio::test]
+async fn dropping_the_stream_stops_the_call() {
+    let sim = sim(Scenario::default().with_fault(FaultRule::new(Fault::Hang))).await;
+    let m = manager(&sim)
+        .model(HAIKU)
+        .regions(["us-east-1", "us-west-2"])
+        .build()
+        .await
+        .unwrap();
+    let stream = m.converse_stream(&hello()).await.unwrap();
+    while sim.stats().requests == 0 {
+        tokio::task::yield_now().await;
+    }
+    drop(stream);
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(sim.stats().requests, 1);
+}
+
+#[tokio::test]
+async fn the_display_helper_writes_text_and_stats() {
+    let sim = sim(Scenario::default()).await;
+    let m = manager(&sim)
+        .model(HAIKU)
+        .region("us-east-1")
+        .build()
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let mut stats = Vec::new();
+    let response = llmmanager::display_stream(
+        m.converse_stream(&hello()).await.unwrap(),
+        &mut out,
+        &mut stats,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        format!("{}\n", response.text)
+    );
+    let stats = String::from_utf8(stats).unwrap();
+    assert!(
+        stats.contains("us-east-1") && stats.contains("1 attempt(s)"),
+        "{stats}"
+    );
+}
