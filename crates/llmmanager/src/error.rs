@@ -75,6 +75,13 @@ pub enum Error {
         /// The text received before the failure.
         partial_text: String,
     },
+    /// A parallel batch could not start (invalid configuration, duplicate request ids).
+    #[error("parallel batch: {source}")]
+    Parallel {
+        /// The parallel engine's error.
+        #[from]
+        source: bedrock_parallel::Error,
+    },
     /// Writing a streamed answer to its destination failed.
     #[error("writing the stream failed: {source}")]
     Io {
@@ -92,7 +99,7 @@ impl Error {
             | Self::Catalog { .. }
             | Self::Retry { .. }
             | Self::Io { .. } => ErrorKind::Configuration,
-            Self::InvalidRequest { .. } => ErrorKind::InvalidRequest,
+            Self::InvalidRequest { .. } | Self::Parallel { .. } => ErrorKind::InvalidRequest,
             Self::Exhausted { .. } | Self::StreamFailed { .. } => ErrorKind::Exhausted,
         }
     }

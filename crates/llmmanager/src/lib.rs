@@ -52,6 +52,7 @@ mod clients;
 mod error;
 mod features;
 mod manager;
+mod parallel_manager;
 mod response;
 mod stream;
 mod validation;
@@ -60,6 +61,7 @@ pub use auth::{Auth, Secret};
 pub use bedrock_catalog as catalog;
 pub use bedrock_messages as messages;
 pub use bedrock_messages::{ContentBlock, ConverseRequest, Message, Role};
+pub use bedrock_parallel as parallel;
 pub use bedrock_retry as retry;
 pub use bedrock_retry::{
     AccessMethod, AttemptRecord, ErrorClass, RetryConfig, RetryStrategy, Target,
@@ -68,6 +70,7 @@ pub use classify::AttemptError;
 pub use clients::Timeouts;
 pub use error::{Error, ErrorKind};
 pub use manager::{CallOptions, LlmManager, LlmManagerBuilder};
+pub use parallel_manager::ParallelLlmManager;
 pub use response::Response;
 pub use stream::{
     ConverseStream, Recovery, RecoveryKind, StreamEvent, StreamRecovery, StreamResponse,

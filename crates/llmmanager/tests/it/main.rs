@@ -10,5 +10,6 @@
 mod support;
 
 mod converse;
+mod parallel;
 mod secrets;
 mod stream;

@@ -1,0 +1,198 @@
+//! [`ParallelLlmManager`]: many requests at once through one [`LlmManager`].
+//!
+//! The engine is `bedrock-parallel`, which knows nothing of Bedrock: it asks a
+//! [`ConverseService`] to answer one request with a [`Placement`] (the regions assigned to it).
+//! `LlmManager` is that service: each request is tried in its assigned regions first, then, if
+//! the placement allows, in the manager's other regions. Unlike a pool that only counts
+//! assignments, the assignment decides where the request goes.
+
+use std::sync::Arc;
+
+use bedrock_messages::ConverseRequest;
+use bedrock_parallel::{
+    BatchRequest, ConverseService, ErrorStats, OutcomeStream, ParallelConfig, ParallelExecutor,
+    ParallelResponse, Placement, ProgressCallback, RegionHealth, ResponseStats, Usage,
+};
+use bedrock_retry::TargetHealth;
+use futures::Stream;
+use futures::future::BoxFuture;
+
+use crate::error::Error;
+use crate::manager::{CallOptions, LlmManager};
+use crate::response::Response;
+
+impl ConverseService for LlmManager {
+    type Request = ConverseRequest;
+    type Response = Response;
+    type Error = Error;
+
+    fn call(
+        &self,
+        request: ConverseRequest,
+        placement: Placement,
+    ) -> BoxFuture<'static, Result<Response, Error>> {
+        let manager = self.clone();
+        Box::pin(async move {
+            let options = CallOptions::prefer_regions(
+                placement.preferred_regions,
+                placement.allow_other_regions,
+            );
+            manager.converse_with(&request, &options).await
+        })
+    }
+}
+
+impl ResponseStats for Response {
+    fn region(&self) -> Option<&str> {
+        Some(&self.region)
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        let u = self.usage();
+        Some(Usage::new(
+            u64::from(u.input_tokens),
+            u64::from(u.output_tokens),
+            u64::from(u.cache_read_input_tokens.unwrap_or(0)),
+            u64::from(u.cache_write_input_tokens.unwrap_or(0)),
+        ))
+    }
+
+    fn attempts(&self) -> Option<u32> {
+        u32::try_from(self.attempts.len()).ok()
+    }
+}
+
+impl ErrorStats for Error {
+    fn region(&self) -> Option<&str> {
+        self.attempts().last().map(|a| a.target.region.as_str())
+    }
+
+    fn attempts(&self) -> Option<u32> {
+        u32::try_from(Error::attempts(self).len()).ok()
+    }
+}
+
+/// A region is healthy while at least one configured model is not cooling down there.
+#[derive(Debug)]
+struct ManagerHealth(LlmManager);
+
+impl RegionHealth for ManagerHealth {
+    fn is_healthy(&self, region: &str) -> bool {
+        self.0.models().iter().any(|m| {
+            !matches!(
+                self.0.health().state(&m.id, region),
+                TargetHealth::Cooling { .. }
+            )
+        })
+    }
+}
+
+/// Runs batches of Converse requests through one [`LlmManager`], spread over its regions.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), llmmanager::Error> {
+/// use llmmanager::{ConverseRequest, LlmManager, ParallelLlmManager};
+/// use llmmanager::parallel::{BatchRequest, ParallelConfig};
+///
+/// let manager = LlmManager::builder()
+///     .model("Claude 3 Haiku")
+///     .regions(["us-east-1", "us-west-2"])
+///     .build()
+///     .await?;
+/// let parallel = ParallelLlmManager::new(manager, ParallelConfig::default().with_max_concurrency(64))?;
+/// let requests = (0..100)
+///     .map(|i| Ok(BatchRequest::new(format!("q{i}"), ConverseRequest::builder().user_text(format!("Question {i}")).build()?)))
+///     .collect::<Result<Vec<_>, llmmanager::Error>>()?;
+/// let batch = parallel.converse_parallel(requests).await?;
+/// println!("{:.1}% succeeded", batch.success_rate() * 100.0);
+/// # Ok(()) }
+/// # let _ = demo;
+/// ```
+#[derive(Clone)]
+pub struct ParallelLlmManager {
+    manager: Arc<LlmManager>,
+    config: ParallelConfig,
+    progress: Option<ProgressCallback>,
+}
+
+impl std::fmt::Debug for ParallelLlmManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParallelLlmManager")
+            .field("manager", &self.manager)
+            .field("config", &self.config)
+            .field("progress", &self.progress.as_ref().map(|_| "<callback>"))
+            .finish()
+    }
+}
+
+impl ParallelLlmManager {
+    /// Wraps `manager`. When `config.regions` is empty, the manager's regions are used.
+    ///
+    /// # Errors
+    /// [`Error::Parallel`] for an invalid configuration (for example more regions per request
+    /// than regions).
+    pub fn new(manager: LlmManager, mut config: ParallelConfig) -> Result<Self, Error> {
+        if config.regions.is_empty() {
+            config.regions = manager.regions().to_vec();
+        }
+        config.validate()?;
+        Ok(Self {
+            manager: Arc::new(manager),
+            config,
+            progress: None,
+        })
+    }
+
+    /// Calls `progress` as each request finishes.
+    #[must_use]
+    pub fn with_progress(mut self, progress: ProgressCallback) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// The underlying manager.
+    pub fn manager(&self) -> &LlmManager {
+        &self.manager
+    }
+
+    /// The parallel configuration.
+    pub fn config(&self) -> &ParallelConfig {
+        &self.config
+    }
+
+    fn executor(&self) -> Result<ParallelExecutor<LlmManager>, Error> {
+        let mut executor = ParallelExecutor::new(Arc::clone(&self.manager), self.config.clone())?
+            .with_health(Arc::new(ManagerHealth((*self.manager).clone())));
+        if let Some(progress) = &self.progress {
+            executor = executor.with_progress(Arc::clone(progress));
+        }
+        Ok(executor)
+    }
+
+    /// Runs every request and returns every outcome, by id and in input order, with statistics.
+    ///
+    /// # Errors
+    /// [`Error::Parallel`] before anything runs, for duplicate ids. Once the batch starts, each
+    /// request ends as a response or an error inside the result; none is lost.
+    pub async fn converse_parallel(
+        &self,
+        requests: Vec<BatchRequest<ConverseRequest>>,
+    ) -> Result<ParallelResponse<Response, Error>, Error> {
+        Ok(self.executor()?.run(requests).await?)
+    }
+
+    /// Runs requests pulled lazily from `requests`, yielding outcomes as they finish, so a batch
+    /// of any size runs in bounded memory.
+    ///
+    /// # Errors
+    /// [`Error::Parallel`] for an invalid configuration.
+    pub fn converse_parallel_stream<St>(
+        &self,
+        requests: St,
+    ) -> Result<OutcomeStream<LlmManager>, Error>
+    where
+        St: Stream<Item = BatchRequest<ConverseRequest>> + Send + 'static,
+    {
+        Ok(self.executor()?.stream(requests))
+    }
+}

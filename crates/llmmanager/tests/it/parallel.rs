@@ -1,0 +1,185 @@
+//! `ParallelLlmManager` on the simulator: assignments are honoured and no request is lost.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use bedrock_sim::{BedrockErrorKind, Fault, FaultRule, Scenario};
+use futures::StreamExt;
+use llmmanager::parallel::{BatchRequest, ParallelConfig, RegionStrategy};
+use llmmanager::{ConverseRequest, ParallelLlmManager, RetryConfig, Timeouts};
+use proptest::prelude::*;
+
+use crate::support::{HAIKU, manager, sim};
+
+const REGIONS: [&str; 3] = ["us-east-1", "us-west-2", "eu-west-1"];
+
+fn requests(n: usize) -> Vec<BatchRequest<ConverseRequest>> {
+    (0..n)
+        .map(|i| {
+            let r = ConverseRequest::builder()
+                .user_text(format!("Question number {i}?"))
+                .max_tokens(32)
+                .build()
+                .unwrap();
+            BatchRequest::new(format!("q{i:03}"), r)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn each_request_goes_to_its_assigned_region_first() {
+    let sim = sim(Scenario::default()).await;
+    let m = manager(&sim)
+        .model(HAIKU)
+        .regions(REGIONS)
+        .build()
+        .await
+        .unwrap();
+    let config = ParallelConfig::default()
+        .with_max_concurrency(8)
+        .with_target_regions_per_request(Some(1))
+        .with_distribution(RegionStrategy::RoundRobin);
+    let parallel = ParallelLlmManager::new(m, config).unwrap();
+    let batch = parallel.converse_parallel(requests(30)).await.unwrap();
+    assert_eq!(batch.len(), 30);
+    assert!(batch.all_succeeded());
+    for outcome in batch.outcomes() {
+        let response = outcome.result.as_ref().unwrap();
+        assert_eq!(outcome.assigned_regions.len(), 1);
+        assert_eq!(
+            response.region, outcome.assigned_regions[0],
+            "{}",
+            outcome.id
+        );
+    }
+    let by_region = sim.stats().by_region;
+    for region in REGIONS {
+        assert_eq!(by_region.get(region), Some(&10), "{by_region:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_down_region_only_costs_the_requests_assigned_to_it_one_attempt() {
+    let scenario = Scenario::default().with_fault(
+        FaultRule::new(Fault::error(BedrockErrorKind::ServiceUnavailableException))
+            .region("eu-west-1"),
+    );
+    let sim = sim(scenario).await;
+    let m = manager(&sim)
+        .model(HAIKU)
+        .regions(REGIONS)
+        .build()
+        .await
+        .unwrap();
+    let config = ParallelConfig::default()
+        .with_max_concurrency(4)
+        .with_target_regions_per_request(Some(1));
+    let batch = ParallelLlmManager::new(m, config)
+        .unwrap()
+        .converse_parallel(requests(30))
+        .await
+        .unwrap();
+    assert!(batch.all_succeeded());
+    assert!(
+        batch
+            .outcomes()
+            .iter()
+            .all(|o| o.result.as_ref().unwrap().region != "eu-west-1")
+    );
+    let wasted = sim.stats().by_region.get("eu-west-1").copied().unwrap_or(0);
+    assert!(
+        wasted <= 10,
+        "only requests assigned to eu-west-1 try it: {wasted}"
+    );
+}
+
+#[tokio::test]
+async fn duplicate_ids_are_rejected_before_anything_runs() {
+    let sim = sim(Scenario::default()).await;
+    let m = manager(&sim)
+        .model(HAIKU)
+        .regions(REGIONS)
+        .build()
+        .await
+        .unwrap();
+    let mut batch = requests(3);
+    batch[2].id = batch[0].id.clone();
+    let err = ParallelLlmManager::new(m, ParallelConfig::default())
+        .unwrap()
+        .converse_parallel(batch)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("q000"), "{err}");
+    assert_eq!(sim.stats().requests, 0);
+}
+
+#[tokio::test]
+async fn the_streaming_form_yields_every_request_once() {
+    let sim = sim(Scenario::default()).await;
+    let m = manager(&sim)
+        .model(HAIKU)
+        .regions(REGIONS)
+        .build()
+        .await
+        .unwrap();
+    let parallel =
+        ParallelLlmManager::new(m, ParallelConfig::default().with_max_concurrency(16)).unwrap();
+    let outcomes: Vec<_> = parallel
+        .converse_parallel_stream(futures::stream::iter(requests(50)))
+        .unwrap()
+        .collect()
+        .await;
+    let ids: BTreeSet<String> = outcomes.iter().map(|o| o.id.to_string()).collect();
+    assert_eq!((outcomes.len(), ids.len()), (50, 50));
+}
+
+fn fault_scenario(seed: u64, p: f64) -> Scenario {
+    let kinds = [
+        Fault::error(BedrockErrorKind::ThrottlingException),
+        Fault::error(BedrockErrorKind::InternalServerException),
+        Fault::error(BedrockErrorKind::AccessDeniedException),
+        Fault::error(BedrockErrorKind::ValidationException),
+        Fault::ConnectionReset,
+        Fault::Hang,
+    ];
+    kinds
+        .into_iter()
+        .fold(Scenario::default().with_seed(seed), |s, f| {
+            s.with_fault(FaultRule::new(f).probability(p))
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+
+    /// Under seeded random faults every request ends exactly once: N in, N out, no duplicates.
+    #[test]
+    fn no_request_is_lost_under_random_faults(seed in any::<u64>(), p in 0.0f64..0.12, n in 1usize..40) {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(async move {
+            let sim = sim(fault_scenario(seed, p)).await;
+            let m = manager(&sim)
+                .model(HAIKU)
+                .regions(REGIONS)
+                .retry(RetryConfig::standard().with_max_attempts(3))
+                .timeouts(Timeouts::default().with_per_attempt(Duration::from_millis(200)).with_total(Duration::from_secs(2)))
+                .build()
+                .await
+                .unwrap();
+            let config = ParallelConfig::default().with_max_concurrency(8).with_target_regions_per_request(Some(2));
+            let batch = ParallelLlmManager::new(m, config).unwrap().converse_parallel(requests(n)).await.unwrap();
+            let ids: Vec<String> = batch.outcomes().iter().map(|o| o.id.to_string()).collect();
+            let unique: BTreeSet<&String> = ids.iter().collect();
+            assert_eq!(ids.len(), n);
+            assert_eq!(unique.len(), n);
+            let expected: Vec<String> = (0..n).map(|i| format!("q{i:03}")).collect();
+            assert_eq!(ids, expected, "outcomes come back in input order");
+            for outcome in batch.outcomes() {
+                if let Err(e) = &outcome.result {
+                    assert!(!e.to_string().is_empty());
+                }
+            }
+            sim.shutdown().await;
+        });
+    }
+}
