@@ -1,0 +1,226 @@
+//! `llmm batch`: a JSONL file of requests run in parallel, one JSON line out per request.
+//!
+//! Order of work: read and check every input line (bad input exits 2 before any call), skip
+//! ids already in the output (resume), then stream the rest through the parallel engine and
+//! write each result line whole as it finishes, so an interrupted run loses nothing written.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::{Read as _, Seek as _, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use bedrock_parallel::{
+    BatchRequest, ParallelConfig, ParallelExecutor, RequestError, RequestOutcome,
+};
+use futures::StreamExt as _;
+
+use crate::backend::Backend;
+use crate::cli::{BatchArgs, GlobalArgs};
+use crate::exit::{Exit, usage};
+use crate::input::{parse_jsonl, read_input};
+use crate::progress::Progress;
+use crate::record::Record;
+use crate::service::{Answer, CallFailed, ManagerService};
+use crate::summary::Summary;
+
+/// Extra time the engine allows a request beyond the manager's own deadline before dropping it.
+const ENGINE_TIMEOUT_MARGIN: Duration = Duration::from_secs(30);
+
+/// Runs `llmm batch`.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the summary reports the batch's wall-clock duration"
+)]
+pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<Exit> {
+    let origin = args.input.display().to_string();
+    let text = read_input(&args.input)?;
+    let lines = parse_jsonl(&text, &origin)?;
+    let done = match &args.output {
+        Some(path) => read_done_ids(path)?,
+        None => DoneIds::default(),
+    };
+    let total_input = lines.len();
+    let todo: Vec<_> = lines
+        .into_iter()
+        .filter(|l| !done.ids.contains(&l.id))
+        .collect();
+    let skipped = total_input - todo.len();
+
+    let config = ParallelConfig::default()
+        .with_regions(global.regions_or_default())
+        .with_max_concurrency(args.concurrency)
+        .with_target_regions_per_request(args.regions_per_request)
+        .with_allow_other_regions(!args.assigned_regions_only)
+        .with_request_timeout(Some(
+            Duration::from_secs(global.timeout).saturating_add(ENGINE_TIMEOUT_MARGIN),
+        ));
+    config
+        .validate()
+        .map_err(|e| usage(format!("invalid batch options: {e}")))?;
+
+    let backend = Backend::start(global).await?;
+    let manager = backend.manager(global).await?;
+    let executor = ParallelExecutor::new(Arc::new(ManagerService::new(manager)), config)
+        .map_err(|e| usage(format!("invalid batch options: {e}")))?;
+
+    if todo.is_empty() {
+        eprintln!(
+            "llmm: nothing to do: all {total_input} request(s) already have a line in the output"
+        );
+        backend.shutdown().await;
+        return Ok(Exit::Success);
+    }
+    if skipped > 0 {
+        eprintln!("llmm: resuming: {skipped} request(s) already in the output are skipped");
+    }
+    let mut output = Output::open(args.output.as_deref(), done.needs_newline)?;
+    let mut progress = Progress::new(todo.len(), args.quiet);
+    let mut summary = Summary::new(total_input, skipped);
+    let started = Instant::now();
+    let requests = todo
+        .into_iter()
+        .map(|line| BatchRequest::new(line.id, line.request));
+    let mut outcomes = executor.stream(futures::stream::iter(requests));
+    let mut interrupted = false;
+    loop {
+        let outcome = tokio::select! {
+            next = outcomes.next() => next,
+            _ = tokio::signal::ctrl_c() => {
+                interrupted = true;
+                None
+            }
+        };
+        let Some(outcome) = outcome else { break };
+        let record = outcome_record(&outcome);
+        output.write_record(&record)?;
+        summary.add(&record);
+        progress.update(summary.ran, summary.failed);
+    }
+    drop(outcomes);
+    progress.finish();
+    if interrupted {
+        eprintln!("llmm: interrupted; run the same command again to resume");
+    }
+    eprint!("{}", summary.render(started.elapsed()));
+    if let Some(path) = &args.output {
+        eprintln!("  output: {}", path.display());
+    }
+    backend.shutdown().await;
+    Ok(if summary.failed == 0 && !interrupted {
+        Exit::Success
+    } else if summary.succeeded == 0 && summary.ran > 0 {
+        Exit::Failed
+    } else {
+        Exit::SomeFailed
+    })
+}
+
+/// The output line of one outcome.
+fn outcome_record(outcome: &RequestOutcome<Answer, CallFailed>) -> Record {
+    let id = Some(outcome.id.to_string());
+    match &outcome.result {
+        Ok(answer) => Record::success(id, &answer.0, outcome.duration),
+        Err(RequestError::Service { source }) => {
+            Record::from_error(id, &source.0, outcome.duration)
+        }
+        Err(error) => {
+            let kind = match error {
+                RequestError::Timeout { .. } => "timeout",
+                RequestError::Cancelled { .. } => "cancelled",
+                RequestError::Panicked { .. } => "panicked",
+                RequestError::DuplicateId { .. } => "duplicate_id",
+                _ => "failed",
+            };
+            Record::failure(id, kind, error.to_string(), &[], outcome.duration)
+        }
+    }
+}
+
+/// Ids already in an output file, for resuming.
+#[derive(Debug, Default)]
+struct DoneIds {
+    ids: HashSet<String>,
+    /// The file ends in a partial line (an interrupted write): start on a new line.
+    needs_newline: bool,
+}
+
+fn read_done_ids(path: &Path) -> anyhow::Result<DoneIds> {
+    let mut text = String::new();
+    match File::open(path) {
+        Ok(mut file) => {
+            file.read_to_string(&mut text)
+                .with_context(|| format!("cannot read output {}", path.display()))?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(DoneIds::default()),
+        Err(e) => {
+            return Err(usage(format!(
+                "cannot read output {}: {e}",
+                path.display()
+            )));
+        }
+    }
+    let ids = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter_map(|v| v.get("id").and_then(|id| id.as_str()).map(str::to_owned))
+        .collect();
+    Ok(DoneIds {
+        ids,
+        needs_newline: !text.is_empty() && !text.ends_with('\n'),
+    })
+}
+
+/// Where result lines go.
+#[derive(Debug)]
+enum Output {
+    File { file: File, path: PathBuf },
+    Stdout,
+}
+
+impl Output {
+    fn open(path: Option<&Path>, needs_newline: bool) -> anyhow::Result<Self> {
+        let Some(path) = path else {
+            return Ok(Self::Stdout);
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| usage(format!("cannot open output {}: {e}", path.display())))?;
+        if needs_newline {
+            file.seek(SeekFrom::End(0))?;
+            file.write_all(b"\n")?;
+        }
+        Ok(Self::File {
+            file,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Writes one whole line with a single write call, then flushes.
+    fn write_record(&mut self, record: &Record) -> anyhow::Result<()> {
+        let mut line = serde_json::to_string(record).context("cannot serialise a result")?;
+        line.push('\n');
+        match self {
+            Self::File { file, path } => {
+                file.write_all(line.as_bytes())
+                    .and_then(|()| file.flush())
+                    .with_context(|| format!("cannot write to {}", path.display()))?;
+            }
+            Self::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(line.as_bytes())
+                    .and_then(|()| out.flush())
+                    .context("cannot write to stdout")?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,99 @@
+//! `llmm chat`: one prompt, one answer, with every attempt available through `--json`.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::time::Instant;
+
+use anyhow::Context as _;
+
+use crate::backend::Backend;
+use crate::cli::{ChatArgs, GlobalArgs};
+use crate::exit::{Exit, manager_error, usage};
+use crate::input::{ChatInput, chat_request};
+use crate::record::{Record, millis};
+
+/// Runs `llmm chat`.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a failed call reports its wall-clock duration"
+)]
+pub(crate) async fn run(global: &GlobalArgs, args: ChatArgs) -> anyhow::Result<Exit> {
+    let prompt = match args.prompt {
+        Some(p) if p != "-" => p,
+        _ => {
+            if std::io::stdin().is_terminal() {
+                return Err(usage(
+                    "no prompt: pass it as an argument or pipe it on stdin",
+                ));
+            }
+            std::io::read_to_string(std::io::stdin()).context("cannot read the prompt from stdin")?
+        }
+    };
+    let request = chat_request(ChatInput {
+        prompt,
+        system: args.system,
+        images: args.image,
+        documents: args.document,
+        videos: args.video,
+        max_tokens: args.max_tokens,
+        temperature: args.temperature,
+    })?;
+    let backend = Backend::start(global).await?;
+    let manager = backend.manager(global).await?;
+    let started = Instant::now();
+    let result = manager.converse(&request).await;
+    backend.shutdown().await;
+    match result {
+        Ok(response) => {
+            if args.json {
+                let record = Record::success(None, &response, response.duration);
+                print_json(&record)?;
+            } else {
+                // Without a streaming call in the manager, `--stream` prints the whole answer
+                // as soon as it arrives.
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{}", response.text()).context("cannot write to stdout")?;
+                out.flush().context("cannot write to stdout")?;
+                if global.verbose > 0 || args.stream || std::io::stderr().is_terminal() {
+                    let u = response.usage();
+                    eprintln!(
+                        "[{} in {} ({}), {} attempt(s), {} ms, {} in / {} out tokens]",
+                        response.model_id,
+                        response.region,
+                        response.access_method,
+                        response.attempts.len(),
+                        millis(response.duration),
+                        u.input_tokens,
+                        u.output_tokens
+                    );
+                }
+            }
+            for warning in &response.warnings {
+                eprintln!("warning: {warning}");
+            }
+            Ok(Exit::Success)
+        }
+        Err(error) if error.kind() == llmmanager::ErrorKind::Exhausted => {
+            if args.json {
+                print_json(&Record::from_error(None, &error, started.elapsed()))?;
+            }
+            for attempt in error.attempts() {
+                eprintln!(
+                    "  attempt {}: {} in {}: {}",
+                    attempt.attempt_number,
+                    attempt.target.model,
+                    attempt.target.region,
+                    attempt.message.as_deref().unwrap_or("ok")
+                );
+            }
+            Err(anyhow::Error::new(error))
+        }
+        Err(error) => Err(manager_error(error)),
+    }
+}
+
+fn print_json(record: &Record) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(record).context("cannot serialise the response")?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}").context("cannot write to stdout")?;
+    out.flush().context("cannot write to stdout")
+}

@@ -1,0 +1,291 @@
+//! The command line: global options, subcommands and their flags (clap derive).
+//!
+//! Kept apart from the commands so that `--help` text, defaults and argument rules are in one
+//! place. Usage errors found by clap exit with code 2 before anything runs.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+/// Models used when no `--model` is given.
+pub(crate) const DEFAULT_MODELS: &[&str] = &["Claude 3 Haiku"];
+/// Regions used when no `--region` is given.
+pub(crate) const DEFAULT_REGIONS: &[&str] = &["us-east-1", "us-west-2", "eu-west-1"];
+/// The scenario name that means "the simulator's defaults" for `--simulate`.
+pub(crate) const DEFAULT_SCENARIO: &str = "default";
+
+/// Amazon Bedrock from the command line: multi-region failover, multi-model fallback,
+/// parallel batches, and a built-in simulator (`--simulate`) that needs no AWS account.
+#[derive(Debug, Parser)]
+#[command(name = "llmm", version, about, long_about = None)]
+#[command(after_help = "Exit codes: 0 success, 1 some batch requests failed, \
+2 bad input or usage (nothing sent), 3 every attempt failed.")]
+pub(crate) struct Cli {
+    /// Options shared by every command.
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+    /// The command to run.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options shared by every command.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct GlobalArgs {
+    /// Model to use, by name ("Claude 3 Haiku"), id, profile id or ARN; repeat in order of
+    /// preference [default: Claude 3 Haiku]. For `models`: not used.
+    #[arg(long = "model", short = 'm', global = true, value_name = "MODEL")]
+    pub(crate) models: Vec<String>,
+    /// Region to use; repeat in order of preference [default: us-east-1, us-west-2, eu-west-1].
+    /// For `models`: show only models callable in these regions.
+    #[arg(long = "region", short = 'r', global = true, value_name = "REGION")]
+    pub(crate) regions: Vec<String>,
+    /// Run the Bedrock simulator inside this process and send every request to it, with fake
+    /// keys (no AWS account needed). SCENARIO is a scenario JSON file; without one (or with
+    /// `--simulate=default`) the simulator answers at once with no faults.
+    #[arg(
+        long,
+        global = true,
+        value_name = "SCENARIO",
+        num_args = 0..=1,
+        default_missing_value = DEFAULT_SCENARIO,
+        conflicts_with = "endpoint_url"
+    )]
+    pub(crate) simulate: Option<String>,
+    /// Send every request to this endpoint (for example `llmm sim`), with fake keys unless
+    /// `--profile` is given.
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) endpoint_url: Option<String>,
+    /// Shared AWS config profile to use instead of the default credential chain.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub(crate) profile: Option<String>,
+    /// Deadline of one call across all its attempts, in seconds.
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 300)]
+    pub(crate) timeout: u64,
+    /// Attempts per call across models and regions [default: the retry policy's, 3].
+    #[arg(long, global = true, value_name = "N")]
+    pub(crate) max_attempts: Option<u32>,
+    /// More logs on stderr (-v: warnings and call summaries, -vv: debug). `RUST_LOG` overrides.
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub(crate) verbose: u8,
+}
+
+impl GlobalArgs {
+    /// The models, or the defaults.
+    pub(crate) fn models_or_default(&self) -> Vec<String> {
+        if self.models.is_empty() {
+            DEFAULT_MODELS.iter().map(|s| (*s).to_owned()).collect()
+        } else {
+            self.models.clone()
+        }
+    }
+
+    /// The regions, or the defaults.
+    pub(crate) fn regions_or_default(&self) -> Vec<String> {
+        if self.regions.is_empty() {
+            DEFAULT_REGIONS.iter().map(|s| (*s).to_owned()).collect()
+        } else {
+            self.regions.clone()
+        }
+    }
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Send one prompt and print the answer.
+    Chat(ChatArgs),
+    /// Run a JSONL file of requests in parallel and write one JSON line per request.
+    #[command(long_about = BATCH_LONG_ABOUT)]
+    Batch(BatchArgs),
+    /// List the models the catalog knows.
+    Models(ModelsArgs),
+    /// List the regions the catalog knows, with how many models each offers.
+    Regions(RegionsArgs),
+    /// Run the Bedrock simulator until Ctrl-C, printing its endpoint URL on stdout.
+    Sim(SimArgs),
+}
+
+/// Arguments of `llmm chat`.
+#[derive(Debug, Args)]
+pub(crate) struct ChatArgs {
+    /// The prompt; read from stdin when absent or `-`.
+    pub(crate) prompt: Option<String>,
+    /// System prompt.
+    #[arg(long, short = 's')]
+    pub(crate) system: Option<String>,
+    /// Attach an image file (png, jpeg, gif, webp); repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) image: Vec<PathBuf>,
+    /// Attach a document file (pdf, csv, doc, docx, xls, xlsx, html, txt, md); repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) document: Vec<PathBuf>,
+    /// Attach a video file (mp4, mov, mkv, webm, ...); repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) video: Vec<PathBuf>,
+    /// Largest number of tokens to generate.
+    #[arg(long, value_name = "N")]
+    pub(crate) max_tokens: Option<u32>,
+    /// Sampling temperature.
+    #[arg(long, value_name = "T")]
+    pub(crate) temperature: Option<f32>,
+    /// Print the text as it arrives.
+    #[arg(long, conflicts_with = "json")]
+    pub(crate) stream: bool,
+    /// Print the full response as JSON, with every attempt.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+const BATCH_LONG_ABOUT: &str = "\
+Run a JSONL file of requests in parallel and write one JSON line per request.
+
+Input: one JSON object per line (blank lines are ignored), each with a unique string \"id\", either
+  a full Converse request body plus \"id\":
+    {\"id\":\"q1\",\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":\"Hi\"}]}],\"system\":[{\"text\":\"Be brief.\"}],\"inferenceConfig\":{\"maxTokens\":100}}
+  or the shorthand:
+    {\"id\":\"q1\",\"prompt\":\"Hi\",\"system\":\"Be brief.\",\"max_tokens\":100,\"temperature\":0.2}
+Every line is checked before anything is sent: a malformed line (reported with its line number) or
+a repeated id exits with code 2.
+
+Output: one line per request, in completion order:
+    {\"id\":\"q1\",\"ok\":true,\"text\":\"...\",\"model\":\"...\",\"region\":\"...\",\"attempts\":[...],\"usage\":{...},\"duration_ms\":123}
+    {\"id\":\"q2\",\"ok\":false,\"error\":{\"kind\":\"exhausted\",\"message\":\"...\"},\"attempts\":[...],\"duration_ms\":456}
+Each line is written whole and flushed. Resume: ids already present in the output file are skipped,
+so running the same command again finishes an interrupted batch.
+
+Progress goes to stderr (a bar on a terminal, plain lines otherwise), then a summary: success rate,
+durations (p50, p95, max), attempts and answers per region, token and prompt-cache counts.
+
+Exit code: 0 all succeeded, 1 some failed, 2 bad input, 3 every request failed.";
+
+/// Arguments of `llmm batch`.
+#[derive(Debug, Args)]
+pub(crate) struct BatchArgs {
+    /// The JSONL input file (`-` for stdin).
+    pub(crate) input: PathBuf,
+    /// The JSONL output file, appended to; ids already in it are skipped. Default: stdout
+    /// (no resume).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+    /// Requests in flight at once.
+    #[arg(long, short = 'c', default_value_t = 16, value_name = "N")]
+    pub(crate) concurrency: usize,
+    /// Regions assigned to each request, tried first in order [default: all configured
+    /// regions, rotated per request].
+    #[arg(long, value_name = "N")]
+    pub(crate) regions_per_request: Option<usize>,
+    /// Only try the assigned regions, never the other configured ones.
+    #[arg(long)]
+    pub(crate) assigned_regions_only: bool,
+    /// No progress bar or progress lines (the summary is still printed).
+    #[arg(long, short = 'q')]
+    pub(crate) quiet: bool,
+}
+
+/// Arguments of `llmm models`.
+#[derive(Debug, Args)]
+pub(crate) struct ModelsArgs {
+    /// Only models of this provider (case-insensitive, e.g. Anthropic).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) provider: Option<String>,
+    /// Fetch the catalog from the Bedrock API instead of the bundled snapshot.
+    #[arg(long)]
+    pub(crate) refresh: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Arguments of `llmm regions`.
+#[derive(Debug, Args)]
+pub(crate) struct RegionsArgs {
+    /// Fetch the catalog from the Bedrock API instead of the bundled snapshot.
+    #[arg(long)]
+    pub(crate) refresh: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Arguments of `llmm sim`.
+#[derive(Debug, Args)]
+pub(crate) struct SimArgs {
+    /// Scenario JSON file (see docs/simulator.md); default: no latency, no faults.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) scenario: Option<PathBuf>,
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) port: u16,
+}
+
+const SUBCOMMANDS: &[&str] = &["chat", "batch", "models", "regions", "sim", "help"];
+
+/// Lets `--simulate` stand without a value right before a subcommand or another flag.
+///
+/// clap would otherwise take the next word (`llmm --simulate chat hi`) as the scenario file, so
+/// a bare `--simulate` followed by a subcommand name, a flag or nothing becomes
+/// `--simulate=default`.
+pub(crate) fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let mut out = Vec::with_capacity(args.len());
+    for (i, arg) in args.iter().enumerate() {
+        if arg == "--simulate" {
+            let bare = match args.get(i + 1).and_then(|next| next.to_str()) {
+                None => true,
+                Some(next) => next.starts_with('-') || SUBCOMMANDS.contains(&next),
+            };
+            if bare {
+                out.push(OsString::from(format!("--simulate={DEFAULT_SCENARIO}")));
+                continue;
+            }
+        }
+        out.push(arg.clone());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(normalize_args(args.iter().map(OsString::from))).unwrap()
+    }
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bare_simulate_before_a_subcommand_uses_the_default_scenario() {
+        let cli = parse(&["llmm", "--simulate", "chat", "hi"]);
+        assert_eq!(cli.global.simulate.as_deref(), Some(DEFAULT_SCENARIO));
+        let Command::Chat(chat) = cli.command else {
+            panic!("expected chat")
+        };
+        assert_eq!(chat.prompt.as_deref(), Some("hi"));
+    }
+
+    #[test]
+    fn simulate_takes_a_scenario_file() {
+        let cli = parse(&["llmm", "--simulate", "s.json", "batch", "in.jsonl"]);
+        assert_eq!(cli.global.simulate.as_deref(), Some("s.json"));
+        let cli = parse(&["llmm", "models", "--simulate", "--json"]);
+        assert_eq!(cli.global.simulate.as_deref(), Some(DEFAULT_SCENARIO));
+    }
+
+    #[test]
+    fn models_and_regions_repeat_in_order() {
+        let cli = parse(&[
+            "llmm", "chat", "-m", "a", "--model", "b", "-r", "x", "-r", "y", "hi",
+        ]);
+        assert_eq!(cli.global.models, ["a", "b"]);
+        assert_eq!(cli.global.regions_or_default(), ["x", "y"]);
+        let cli = parse(&["llmm", "chat", "hi"]);
+        assert_eq!(cli.global.models_or_default(), DEFAULT_MODELS);
+    }
+}

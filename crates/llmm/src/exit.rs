@@ -1,0 +1,79 @@
+//! Exit codes, and the one error type that marks a failure as the caller's (exit code 2).
+//!
+//! Commands return `anyhow::Result<Exit>`. An error whose chain contains a [`UsageError`] means
+//! the input or the options were wrong and nothing was sent; any other error means the work
+//! itself failed.
+
+use std::process::ExitCode;
+
+/// How the process ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Exit {
+    /// Everything succeeded (code 0).
+    Success,
+    /// Some requests of a batch failed (code 1).
+    SomeFailed,
+    /// Bad input or usage; nothing was sent (code 2).
+    Usage,
+    /// Every attempt failed, or the command could not do its work (code 3).
+    Failed,
+}
+
+impl Exit {
+    /// The process exit code.
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Self::Success => 0,
+            Self::SomeFailed => 1,
+            Self::Usage => 2,
+            Self::Failed => 3,
+        }
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> Self {
+        ExitCode::from(exit.code())
+    }
+}
+
+/// The input or the options are wrong; the message says what to fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct UsageError(pub(crate) String);
+
+/// A usage error (exit code 2) with this message.
+pub(crate) fn usage(message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(UsageError(message.into()))
+}
+
+/// The exit code for an error that ended a command.
+pub(crate) fn classify(error: &anyhow::Error) -> Exit {
+    if error.chain().any(|e| e.is::<UsageError>()) {
+        Exit::Usage
+    } else {
+        Exit::Failed
+    }
+}
+
+/// The exit code for an error from building a manager or checking a request: all of them are
+/// the caller's, except an exhausted call.
+pub(crate) fn manager_error(error: llmmanager::Error) -> anyhow::Error {
+    match error.kind() {
+        llmmanager::ErrorKind::Exhausted => anyhow::Error::new(error),
+        _ => usage(error.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_errors_exit_2_even_with_context() {
+        let e = usage("bad").context("while reading input");
+        assert_eq!(classify(&e), Exit::Usage);
+        assert_eq!(classify(&anyhow::anyhow!("io")), Exit::Failed);
+        assert_eq!(Exit::SomeFailed.code(), 1);
+    }
+}

@@ -1,0 +1,129 @@
+//! `llmm`: Amazon Bedrock from the command line, with multi-region failover, multi-model
+//! fallback, parallel batches and a built-in simulator.
+//!
+//! # Commands
+//!
+//! - `llmm chat [PROMPT]`: one Converse call; the prompt comes from the argument or from stdin.
+//!   Attach files with `--image`, `--document` and `--video`; `--json` prints the full response
+//!   with every attempt; `--stream` prints the text as it arrives.
+//! - `llmm batch INPUT.jsonl --output OUT.jsonl`: many calls in parallel over the configured
+//!   regions, one JSON line out per request, resumable (ids already in the output are skipped),
+//!   with a progress bar and a summary on stderr.
+//! - `llmm models` and `llmm regions`: what the model catalog knows (bundled snapshot, or the
+//!   Bedrock API with `--refresh`).
+//! - `llmm sim --scenario FILE`: runs the loopback Bedrock simulator until Ctrl-C and prints its
+//!   endpoint, for use with `--endpoint-url`.
+//!
+//! # Where requests go
+//!
+//! - `--simulate [SCENARIO]` starts the simulator inside the process (fake static keys, no AWS
+//!   account needed); without a file, or with `--simulate=default`, the default scenario (no
+//!   latency, no faults) is used.
+//! - `--endpoint-url URL` sends every request to `URL` (for example a running `llmm sim`).
+//! - Otherwise real AWS, with the default credential chain or `--profile NAME`.
+//!
+//! # Batch line format
+//!
+//! Each input line is one JSON object with a unique string `id`, in one of two forms:
+//!
+//! - a full Converse request body plus `id`:
+//!   `{"id":"q1","messages":[{"role":"user","content":[{"text":"Hi"}]}],"system":[{"text":"Be brief."}],"inferenceConfig":{"maxTokens":100}}`;
+//! - a shorthand: `{"id":"q1","prompt":"Hi","system":"Be brief.","max_tokens":100,"temperature":0.2}`.
+//!
+//! Each output line is either
+//! `{"id":..,"ok":true,"text":..,"model":..,"region":..,"attempts":[..],"usage":{..},"duration_ms":..}` or
+//! `{"id":..,"ok":false,"error":{"kind":..,"message":..},"attempts":[..],"duration_ms":..}`.
+//! Lines are written whole (one write and a flush per line) as requests finish, so an interrupted
+//! batch can be resumed by running the same command again.
+//!
+//! # Exit codes
+//!
+//! | code | meaning |
+//! |------|---------|
+//! | 0 | success |
+//! | 1 | some batch requests failed |
+//! | 2 | bad input or usage; nothing was sent |
+//! | 3 | every attempt failed (chat), or every request of a batch failed |
+//!
+//! # Example
+//!
+//! ```text
+//! cargo run --release -p llmm -- --simulate fixtures/batch/demo-scenario.json \
+//!     batch fixtures/batch/demo.jsonl --output target/demo-results.jsonl
+//! ```
+#![forbid(unsafe_code)]
+#![doc(test(attr(deny(warnings))))]
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a command-line tool reports on stdout and stderr"
+)]
+
+mod backend;
+mod batch;
+mod chat;
+mod cli;
+mod exit;
+mod input;
+mod models;
+mod progress;
+mod record;
+mod service;
+mod sim;
+mod summary;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::exit::Exit;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse_from(cli::normalize_args(std::env::args_os()));
+    init_tracing(cli.global.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return Exit::Failed.into();
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    match result {
+        Ok(code) => code.into(),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            exit::classify(&error).into()
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<Exit> {
+    match cli.command {
+        Command::Chat(args) => chat::run(&cli.global, args).await,
+        Command::Batch(args) => batch::run(&cli.global, args).await,
+        Command::Models(args) => models::run_models(&cli.global, &args).await,
+        Command::Regions(args) => models::run_regions(&cli.global, &args).await,
+        Command::Sim(args) => sim::run(&cli.global, &args).await,
+    }
+}
+
+/// Logs go to stderr; they are off unless `-v` or `RUST_LOG` asks for them, so that progress
+/// bars and answers stay readable.
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "off",
+        1 => "warn,llmmanager=info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,200 @@
+//! The JSON shape of a result: one batch output line, or the output of `chat --json`.
+//!
+//! This shape is a contract with scripts that read the output, so it is built here from plain
+//! fields (not derived from library types that may change) and guarded by snapshot tests.
+
+use std::time::Duration;
+
+use llmmanager::{AttemptRecord, Response};
+use serde::Serialize;
+
+/// One result.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Record {
+    /// The request id (batch only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) id: Option<String>,
+    /// Whether the request succeeded.
+    pub(crate) ok: bool,
+    /// The answer's text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) text: Option<String>,
+    /// The base model id that answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) model: Option<String>,
+    /// The id put in the request path (model id or inference profile).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) invoke_id: Option<String>,
+    /// The region that answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) region: Option<String>,
+    /// `direct`, `regional_profile` or `global_profile`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) access_method: Option<String>,
+    /// Why the model stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) stop_reason: Option<String>,
+    /// Why the request failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) error: Option<ErrorJson>,
+    /// Every attempt, in order.
+    pub(crate) attempts: Vec<AttemptJson>,
+    /// Token usage of the answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) usage: Option<UsageJson>,
+    /// Wall time of the request, retries included.
+    pub(crate) duration_ms: u64,
+    /// Notes such as features dropped for a model.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) warnings: Vec<String>,
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ErrorJson {
+    /// `exhausted`, `invalid_request`, `configuration`, `timeout`, `panicked` or `cancelled`.
+    pub(crate) kind: String,
+    /// A readable message.
+    pub(crate) message: String,
+}
+
+/// One attempt.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct AttemptJson {
+    /// The model tried.
+    pub(crate) model: String,
+    /// The region tried.
+    pub(crate) region: String,
+    /// How the model was reached.
+    pub(crate) access_method: String,
+    /// `ok`, or the error class (`throttled`, `transient`, `target_unavailable`, ...).
+    pub(crate) outcome: String,
+    /// The error message, for a failed attempt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) message: Option<String>,
+    /// Backoff waited before the attempt.
+    pub(crate) delay_ms: u64,
+    /// Duration of the attempt.
+    pub(crate) duration_ms: u64,
+    /// Features removed from the request for this attempt.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) disabled_features: Vec<String>,
+}
+
+/// Token usage.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub(crate) struct UsageJson {
+    /// Uncached input tokens.
+    pub(crate) input_tokens: u64,
+    /// Output tokens.
+    pub(crate) output_tokens: u64,
+    /// Total tokens.
+    pub(crate) total_tokens: u64,
+    /// Input tokens read from the prompt cache.
+    pub(crate) cache_read_tokens: u64,
+    /// Input tokens written to the prompt cache.
+    pub(crate) cache_write_tokens: u64,
+}
+
+/// Milliseconds, saturating.
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn attempts(records: &[AttemptRecord]) -> Vec<AttemptJson> {
+    records
+        .iter()
+        .map(|a| AttemptJson {
+            model: a.target.model.clone(),
+            region: a.target.region.clone(),
+            access_method: a.target.access_method.to_string(),
+            outcome: a
+                .class
+                .map_or_else(|| "ok".to_owned(), |c| c.as_str().to_owned()),
+            message: a.message.clone(),
+            delay_ms: millis(a.delay_before),
+            duration_ms: millis(a.duration),
+            disabled_features: a.disabled_features.iter().map(ToString::to_string).collect(),
+        })
+        .collect()
+}
+
+impl Record {
+    /// The record of a successful call.
+    pub(crate) fn success(id: Option<String>, response: &Response, duration: Duration) -> Self {
+        let u = response.usage();
+        Self {
+            id,
+            ok: true,
+            text: Some(response.text()),
+            model: Some(response.model_id.clone()),
+            invoke_id: Some(response.invoke_id.clone()),
+            region: Some(response.region.clone()),
+            access_method: Some(response.access_method.to_string()),
+            stop_reason: Some(response.stop_reason().as_str().to_owned()),
+            error: None,
+            attempts: attempts(&response.attempts),
+            usage: Some(UsageJson {
+                input_tokens: u64::from(u.input_tokens),
+                output_tokens: u64::from(u.output_tokens),
+                total_tokens: u64::from(u.total_tokens),
+                cache_read_tokens: u64::from(u.cache_read_input_tokens.unwrap_or(0)),
+                cache_write_tokens: u64::from(u.cache_write_input_tokens.unwrap_or(0)),
+            }),
+            duration_ms: millis(duration),
+            warnings: response.warnings.clone(),
+        }
+    }
+
+    /// The record of a failed call.
+    pub(crate) fn failure(
+        id: Option<String>,
+        kind: &str,
+        message: String,
+        attempt_records: &[AttemptRecord],
+        duration: Duration,
+    ) -> Self {
+        Self {
+            id,
+            ok: false,
+            text: None,
+            model: None,
+            invoke_id: None,
+            region: None,
+            access_method: None,
+            stop_reason: None,
+            error: Some(ErrorJson {
+                kind: kind.to_owned(),
+                message,
+            }),
+            attempts: attempts(attempt_records),
+            usage: None,
+            duration_ms: millis(duration),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// The record of a failed manager call.
+    pub(crate) fn from_error(
+        id: Option<String>,
+        error: &llmmanager::Error,
+        duration: Duration,
+    ) -> Self {
+        Self::failure(
+            id,
+            error_kind(error),
+            error.to_string(),
+            error.attempts(),
+            duration,
+        )
+    }
+}
+
+/// The stable name of a manager error's kind.
+pub(crate) fn error_kind(error: &llmmanager::Error) -> &'static str {
+    match error.kind() {
+        llmmanager::ErrorKind::Configuration => "configuration",
+        llmmanager::ErrorKind::InvalidRequest => "invalid_request",
+        _ => "exhausted",
+    }
+}

@@ -1,0 +1,149 @@
+//! The end-of-batch summary: success rate, durations, per-region attempts and answers, tokens.
+//!
+//! Built from the output records of this run, so it describes exactly what was written.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use bedrock_parallel::DurationStats;
+
+use crate::record::{Record, millis};
+
+/// Counts for one region.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RegionLine {
+    /// Attempts sent to the region.
+    pub(crate) attempts: usize,
+    /// Of those, throttled ones.
+    pub(crate) throttled: usize,
+    /// Of those, other failures.
+    pub(crate) failed: usize,
+    /// Requests answered by the region.
+    pub(crate) answered: usize,
+}
+
+/// Accumulates records into a summary.
+#[derive(Debug, Default)]
+pub(crate) struct Summary {
+    /// Requests in the input.
+    pub(crate) total_input: usize,
+    /// Requests skipped because their id was already in the output.
+    pub(crate) skipped: usize,
+    /// Requests run.
+    pub(crate) ran: usize,
+    /// Of those, successful.
+    pub(crate) succeeded: usize,
+    /// Of those, failed.
+    pub(crate) failed: usize,
+    durations: Vec<Duration>,
+    /// Attempts over every request.
+    pub(crate) attempts: usize,
+    /// Per region.
+    pub(crate) regions: BTreeMap<String, RegionLine>,
+    /// Failures by error kind.
+    pub(crate) failures_by_kind: BTreeMap<String, usize>,
+    input_tokens: u64,
+    output_tokens: u64,
+    cache_read_tokens: u64,
+    cache_write_tokens: u64,
+}
+
+impl Summary {
+    /// An empty summary for an input of `total_input` requests, `skipped` of them already done.
+    pub(crate) fn new(total_input: usize, skipped: usize) -> Self {
+        Self {
+            total_input,
+            skipped,
+            ..Self::default()
+        }
+    }
+
+    /// Adds one finished request.
+    pub(crate) fn add(&mut self, record: &Record) {
+        self.ran += 1;
+        self.durations
+            .push(Duration::from_millis(record.duration_ms));
+        self.attempts += record.attempts.len();
+        for attempt in &record.attempts {
+            let line = self.regions.entry(attempt.region.clone()).or_default();
+            line.attempts += 1;
+            match attempt.outcome.as_str() {
+                "ok" => {}
+                "throttled" => line.throttled += 1,
+                _ => line.failed += 1,
+            }
+        }
+        if record.ok {
+            self.succeeded += 1;
+            if let Some(region) = &record.region {
+                self.regions.entry(region.clone()).or_default().answered += 1;
+            }
+            if let Some(u) = record.usage {
+                self.input_tokens += u.input_tokens;
+                self.output_tokens += u.output_tokens;
+                self.cache_read_tokens += u.cache_read_tokens;
+                self.cache_write_tokens += u.cache_write_tokens;
+            }
+        } else {
+            self.failed += 1;
+            let kind = record
+                .error
+                .as_ref()
+                .map_or_else(|| "unknown".to_owned(), |e| e.kind.clone());
+            *self.failures_by_kind.entry(kind).or_default() += 1;
+        }
+    }
+
+    /// The summary text, several lines, for stderr.
+    pub(crate) fn render(&self, elapsed: Duration) -> String {
+        let mut out = String::new();
+        let rate = if self.ran == 0 {
+            100.0
+        } else {
+            self.succeeded as f64 * 100.0 / self.ran as f64
+        };
+        let secs = elapsed.as_secs_f64();
+        let throughput = if secs > 0.0 { self.ran as f64 / secs } else { 0.0 };
+        let _ = writeln!(
+            out,
+            "summary: {} of {} request(s) run, {} succeeded, {} failed ({rate:.1}% success) in {secs:.2}s ({throughput:.1} req/s); {} skipped as already done",
+            self.ran, self.total_input, self.succeeded, self.failed, self.skipped
+        );
+        if !self.failures_by_kind.is_empty() {
+            let kinds: Vec<String> = self
+                .failures_by_kind
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            let _ = writeln!(out, "  failures: {}", kinds.join(", "));
+        }
+        let d = DurationStats::from_durations(self.durations.clone());
+        let _ = writeln!(
+            out,
+            "  duration: p50 {} ms, p95 {} ms, max {} ms",
+            millis(d.p50),
+            millis(d.p95),
+            millis(d.max)
+        );
+        let _ = writeln!(
+            out,
+            "  attempts: {} ({} beyond the first per request)",
+            self.attempts,
+            self.attempts.saturating_sub(self.ran)
+        );
+        for (region, line) in &self.regions {
+            let _ = writeln!(
+                out,
+                "  region {region:<16} answered {:>5}  attempts {:>5}  throttled {:>4}  other failures {:>4}",
+                line.answered, line.attempts, line.throttled, line.failed
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  tokens: input {}, output {}, cache read {}, cache write {}",
+            self.input_tokens, self.output_tokens, self.cache_read_tokens, self.cache_write_tokens
+        );
+        out
+    }
+}
