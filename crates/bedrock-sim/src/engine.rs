@@ -537,18 +537,17 @@ fn example_for(schema: &Value) -> Value {
 fn generate_text(rng: &mut StdRng, range: TokenRange) -> String {
     let lo = range.min.max(1);
     let hi = range.max.max(lo);
-    let target = u64::from(rng.random_range(lo..=hi));
-    let mut s = String::new();
-    let mut first = true;
-    while text_tokens(&s) < target {
+    let target_chars = u64::from(rng.random_range(lo..=hi)) * 4;
+    let mut s = String::with_capacity(usize::try_from(target_chars + 16).unwrap_or(256));
+    // The vocabulary is ASCII, so bytes are characters.
+    while (s.len() as u64) < target_chars {
         let w = WORDS[rng.random_range(0..WORDS.len())];
-        if first {
+        if s.is_empty() {
             let mut c = w.chars();
             if let Some(f) = c.next() {
                 s.extend(f.to_uppercase());
                 s.push_str(c.as_str());
             }
-            first = false;
         } else {
             s.push(' ');
             s.push_str(w);
@@ -817,5 +816,47 @@ mod tests {
                 "metadata"
             ]
         );
+    }
+
+    #[test]
+    fn wire_shapes_snapshot() {
+        let body = json!({
+            "messages": [{"role": "user", "content": [{"text": "What is the weather?"}]}],
+            "toolConfig": {"tools": [{"toolSpec": {"name": "get_weather", "inputSchema": {"json": {
+                "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}}]}
+        });
+        let a = analyze(&body, &haiku()).unwrap();
+        let tool = generate(
+            &a,
+            &GenerateInput {
+                tool_use_when_offered: true,
+                ..input()
+            },
+        );
+        let usage = Usage {
+            input: a.input_tokens,
+            output: tool.output_tokens,
+            cache_read: 0,
+            cache_write: 0,
+        };
+        insta::assert_json_snapshot!("converse_tool_use", converse_json(&tool, usage, 812));
+        let events: Vec<Value> = stream_events(&tool, usage, 812, 3)
+            .into_iter()
+            .map(|(t, p)| json!({"event": t, "payload": p}))
+            .collect();
+        insta::assert_json_snapshot!("stream_tool_use", events);
+        let text = Reply {
+            text: Some("Hello there, friend.".into()),
+            tool: None,
+            stop_reason: "end_turn",
+            output_tokens: 5,
+        };
+        let usage = Usage {
+            input: 10,
+            output: 5,
+            cache_read: 2048,
+            cache_write: 0,
+        };
+        insta::assert_json_snapshot!("converse_text_cached", converse_json(&text, usage, 20));
     }
 }

@@ -104,6 +104,10 @@ impl Simulator {
 
     /// Starts a simulator on `127.0.0.1:port` (`0` = ephemeral).
     pub async fn start_on(scenario: Scenario, port: u16) -> Result<SimHandle, Error> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|e| Error::Io {
+            context: "the simulator runs on a tokio runtime".to_owned(),
+            source: io::Error::other(e),
+        })?;
         let catalog = Catalog::build(&scenario.model_overrides)
             .map_err(|source| Error::Catalog { source })?;
         let listener = TcpListener::bind(("127.0.0.1", port))
@@ -130,6 +134,7 @@ impl Simulator {
         let (shutdown, rx) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), None, rx));
         Ok(SimHandle {
+            runtime,
             shared,
             addr,
             shutdown,
@@ -150,6 +155,7 @@ fn local_addr(listener: &TcpListener) -> Result<SocketAddr, Error> {
 /// running until the runtime ends.
 #[derive(Debug)]
 pub struct SimHandle {
+    runtime: tokio::runtime::Handle,
     shared: Arc<Shared>,
     addr: SocketAddr,
     shutdown: watch::Sender<bool>,
@@ -179,6 +185,7 @@ impl SimHandle {
         if let Some(addr) = pinned.get(region) {
             return Ok(format!("http://{addr}"));
         }
+        let _entered = self.runtime.enter();
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
             .map_err(|source| Error::Io {
@@ -190,7 +197,7 @@ impl SimHandle {
             source,
         })?;
         let addr = local_addr(&listener)?;
-        let task = tokio::spawn(accept_loop(
+        let task = self.runtime.spawn(accept_loop(
             listener,
             Arc::clone(&self.shared),
             Some(Arc::from(region)),
@@ -772,9 +779,9 @@ async fn runtime(
         base_model_id: model.map(|m| m.id.clone()),
     };
     let parsed: Result<Value, _> = serde_json::from_slice(raw_body);
-    let body_for_log = parsed.as_ref().ok().cloned().unwrap_or(Value::Null);
     let decision = shared.decide(&mut call);
-    let stream_fault = match apply_decision(shared, &call, &body_for_log, decision).await {
+    let logged = parsed.as_ref().unwrap_or(&Value::Null);
+    let stream_fault = match apply_decision(shared, &call, logged, decision).await {
         Ok(f) => f,
         Err(r) => return r,
     };
@@ -1396,5 +1403,18 @@ mod tests {
         assert_eq!(id.len(), 36);
         assert_eq!(id, request_id(0, 1));
         assert_ne!(id, request_id(0, 2));
+    }
+
+    #[test]
+    fn control_plane_shapes_snapshot() {
+        let cat = Catalog::build(&BTreeMap::new()).unwrap();
+        let m = &cat.models[cat
+            .model_index("anthropic.claude-3-haiku-20240307-v1:0")
+            .unwrap()];
+        insta::assert_json_snapshot!("model_summary_direct", model_summary(m, "us-east-1"));
+        let p = &cat.profiles["eu.anthropic.claude-3-haiku-20240307-v1:0"];
+        insta::assert_json_snapshot!("profile_summary", profile_summary(&cat, p, "eu-west-1"));
+        let e = WireError::new(BedrockErrorKind::ModelErrorException, "boom");
+        insta::assert_snapshot!("model_error_body", String::from_utf8_lossy(&e.body()));
     }
 }

@@ -6,6 +6,7 @@
     reason = "test helpers fail loudly; allow-unwrap-in-tests covers only #[test] functions"
 )]
 
+mod boto3;
 mod control;
 mod converse;
 mod faults;
