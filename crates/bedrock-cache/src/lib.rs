@@ -56,9 +56,10 @@
 //! 2. At most `max_points` points per request (never more than [`MAX_CACHE_POINTS`] = 4),
 //!    counting the caller's own points. The caller's points are never moved or removed; if the
 //!    request already has the maximum, nothing is added.
-//! 3. A new point needs at least `min_tokens` estimated tokens since the previous point and
-//!    before the next one, and the n-th point of the request needs n × `min_tokens` tokens
-//!    before it (thresholds are cumulative). So a prompt shorter than the minimum gets no point.
+//! 3. Thresholds are cumulative: the n-th point of the request (the caller's points included,
+//!    in prefix order) needs at least n × `min_tokens` estimated tokens before it, and a new point
+//!    must not push a later point below its threshold. So a prompt shorter than the minimum gets
+//!    no point, and a second point needs twice the minimum.
 //! 4. A point always follows a text, image, document, video, tool-use or tool-result block (in
 //!    the tools list: the last tool). It is therefore never the first block of the system
 //!    prompt, of a message or of the tools, never follows another point, and never follows a

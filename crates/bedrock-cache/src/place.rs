@@ -197,16 +197,17 @@ impl Plan<'_> {
         kind_ok && !followed_by_point && tools_ok && !self.chosen.contains(&s)
     }
 
-    /// Bedrock's minimum: at least `min` tokens since the previous point and before the next
-    /// one, and the n-th point after n × `min` tokens.
+    /// Bedrock's cumulative minimum: the n-th point of the request (in prefix order) needs at
+    /// least n × `min` tokens before it. A new point must meet it, must not push a later point
+    /// below it, and must close a longer prefix than the point before it.
     fn meets_minimum(&self, t: u64) -> bool {
-        let need = self.min.max(1);
         let earlier = self.taken.iter().filter(|&&p| p <= t).count() as u64;
-        let prev = self.taken.iter().copied().filter(|&p| p <= t).max();
-        let next = self.taken.iter().copied().filter(|&p| p >= t).min();
-        t >= self.min.saturating_mul(earlier + 1)
-            && t - prev.unwrap_or(0) >= need
-            && next.is_none_or(|n| n - t >= need)
+        let same_prefix = self.taken.contains(&t);
+        let later_ok = self.taken.iter().filter(|&&p| p > t).all(|&p| {
+            let ordinal = self.taken.iter().filter(|&&q| q <= p).count() as u64 + 1;
+            p >= self.min.saturating_mul(ordinal)
+        });
+        t > 0 && !same_prefix && t >= self.min.saturating_mul(earlier + 1) && later_ok
     }
 
     /// Accepts slot `s` if it is a candidate, meets the minimum and the budget allows.
@@ -753,7 +754,7 @@ mod tests {
 
     #[test]
     fn the_nth_point_needs_n_times_the_minimum() {
-        // Points at 1000 and 1500 would leave a 500-token segment.
+        // A second point at 1500 would need 2 × 1000 tokens before it.
         check(
             &req(&[1000], &[&[500]]),
             &CacheConfig::aggressive(),

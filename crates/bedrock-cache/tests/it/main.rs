@@ -1,4 +1,5 @@
 //! Integration tests: placement snapshots on the fixture requests, property tests, and calls
 //! through the AWS SDK to `bedrock-sim`.
 
+mod snapshots;
 mod support;
