@@ -1,8 +1,15 @@
 //! Project automation, run as `cargo xtask <task>`.
 //!
-//! Tasks mirror what CI does, so that a developer can run the same checks locally.
+//! Tasks mirror what CI does, so that a developer can run the same checks locally, and produce the
+//! project's evidence: the chaos fault matrix and the benchmark report in `docs/benchmarks.md`.
 
 use std::process::ExitCode;
+
+mod bench;
+mod chaos;
+mod plot;
+mod refresh_catalog;
+mod snapshots;
 
 type DynError = Box<dyn std::error::Error>;
 
@@ -22,30 +29,56 @@ fn main() -> ExitCode {
 fn try_main() -> Result<(), DynError> {
     let mut args = std::env::args().skip(1);
     let task = args.next();
-    let _rest: Vec<String> = args.collect();
+    let rest: Vec<String> = args.collect();
     match task.as_deref() {
         Some("ci") => ci(),
-        _ => {
+        Some("snapshots") => snapshots::run(&rest),
+        Some("refresh-catalog") => refresh_catalog::run(&rest),
+        Some("chaos") => chaos::run(&rest),
+        Some("bench") => bench::run(&rest),
+        Some("help" | "-h" | "--help") | None => {
             print_help();
             Ok(())
+        }
+        Some(other) => {
+            print_help();
+            Err(format!("unknown task {other:?}").into())
         }
     }
 }
 
+const HELP: &str = "Usage: cargo xtask <task> [args]
+
+Tasks:
+  ci                 run the same checks as CI (fmt, clippy, test)
+  snapshots          run the insta snapshot tests as CI does; --review to accept and list changes
+  refresh-catalog    regenerate fixtures/catalog/bundled.json (--check to only verify)
+  chaos              drive the full stack through the fault matrix on the simulator
+                     (--requests N, --seed S, --latency-ms MS); fails if a request is lost or duplicated
+  bench              run every benchmark and write docs/benchmarks.md with SVG plots in docs/img
+                     (--chaos-requests N, --skip-examples, --output PATH)
+";
+
 fn print_help() {
     #[allow(clippy::print_stderr, reason = "xtask prints its usage on stderr")]
     {
-        eprintln!(
-            "Tasks:
-  ci                 run the same checks as CI (fmt, clippy, test, doc)
-"
-        );
+        eprintln!("{HELP}");
     }
 }
 
 fn ci() -> Result<(), DynError> {
     run("cargo", &["fmt", "--all", "--check"])?;
-    run("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    run(
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
     run("cargo", &["test", "--workspace"])?;
     Ok(())
 }
@@ -56,5 +89,20 @@ fn run(program: &str, args: &[&str]) -> Result<(), DynError> {
         Ok(())
     } else {
         Err(format!("`{program} {}` failed with {status}", args.join(" ")).into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HELP;
+
+    #[test]
+    fn help_lists_every_task() {
+        for task in ["ci", "snapshots", "refresh-catalog", "chaos", "bench"] {
+            assert!(
+                HELP.lines().any(|l| l.trim_start().starts_with(task)),
+                "{task} missing from help"
+            );
+        }
     }
 }
