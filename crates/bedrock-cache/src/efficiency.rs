@@ -248,7 +248,9 @@ impl Add for CacheEfficiency {
             input_tokens: self.input_tokens.saturating_add(o.input_tokens),
             cache_read_tokens: self.cache_read_tokens.saturating_add(o.cache_read_tokens),
             cache_write_tokens: self.cache_write_tokens.saturating_add(o.cache_write_tokens),
-            responses_with_hits: self.responses_with_hits.saturating_add(o.responses_with_hits),
+            responses_with_hits: self
+                .responses_with_hits
+                .saturating_add(o.responses_with_hits),
             cost_saved_usd: match (self.cost_saved_usd, o.cost_saved_usd) {
                 (Some(a), Some(b)) => Some(a + b),
                 (a, b) => a.or(b),
@@ -300,7 +302,10 @@ mod tests {
             assert!(p.cache_read_per_mtok < p.input_per_mtok, "{id}");
             assert!(p.cache_write_per_mtok > p.input_per_mtok, "{id}");
         }
-        assert!(t.get("global.anthropic.claude-sonnet-4-5-20250929-v1:0").is_some());
+        assert!(
+            t.get("global.anthropic.claude-sonnet-4-5-20250929-v1:0")
+                .is_some()
+        );
         assert!(t.get("amazon.titan-text-express-v1").is_none());
     }
 

@@ -54,7 +54,10 @@ fn document_tokens(d: &DocumentBlock) -> u64 {
         DocumentSource::Bytes(b)
             if matches!(
                 d.format,
-                DocumentFormat::Txt | DocumentFormat::Md | DocumentFormat::Csv | DocumentFormat::Html
+                DocumentFormat::Txt
+                    | DocumentFormat::Md
+                    | DocumentFormat::Csv
+                    | DocumentFormat::Html
             ) =>
         {
             std::str::from_utf8(b).map(text_tokens).unwrap_or(0)
@@ -181,7 +184,10 @@ mod tests {
         };
         let text = "x".repeat(400);
         assert_eq!(
-            block_tokens(&doc(DocumentFormat::Txt, DocumentSource::Text(text.clone()))),
+            block_tokens(&doc(
+                DocumentFormat::Txt,
+                DocumentSource::Text(text.clone())
+            )),
             1_100
         );
         assert_eq!(
@@ -192,7 +198,10 @@ mod tests {
             1_100
         );
         assert_eq!(
-            block_tokens(&doc(DocumentFormat::Pdf, DocumentSource::Bytes(Bytes::from(text)))),
+            block_tokens(&doc(
+                DocumentFormat::Pdf,
+                DocumentSource::Bytes(Bytes::from(text))
+            )),
             1_000,
             "binary formats count only the fixed part"
         );

@@ -233,7 +233,9 @@ impl Plan<'_> {
     }
 
     fn section_len(&self) -> Option<usize> {
-        self.slots.iter().rposition(|x| matches!(x.sec, Sec::Message(_)))
+        self.slots
+            .iter()
+            .rposition(|x| matches!(x.sec, Sec::Message(_)))
     }
 
     /// The end of the static prefix: the system prompt's last block, or the tools' last entry
@@ -392,8 +394,9 @@ fn custom(plan: &mut Plan<'_>, request: &ConverseRequest, rules: &[CacheRule]) {
                 | CacheRule::AfterBlock { .. }
         );
         if fixed && found.is_empty() {
-            plan.warnings
-                .push(format!("cache rule {rule:?}: the request has no such position"));
+            plan.warnings.push(format!(
+                "cache rule {rule:?}: the request has no such position"
+            ));
         }
         for s in found {
             match plan.try_accept(s) {
@@ -556,9 +559,8 @@ pub fn place_cache_points(
         .map(|x| x.end)
         .collect();
     let Some(caching) = caching else {
-        let mut w = vec![
-            "the model does not support prompt caching; no cache points added".to_owned(),
-        ];
+        let mut w =
+            vec!["the model does not support prompt caching; no cache points added".to_owned()];
         if !existing.is_empty() {
             w.push(format!(
                 "the request's {} cache point(s) will cache nothing on this model",
@@ -720,7 +722,11 @@ mod tests {
             &[(msg(0, 1), 3010)],
         );
         // The rest is neither below the minimum nor at most a fifth of the message.
-        check(&req(&[10], &[&[3000, 2000]]), &CacheConfig::conservative(), &[]);
+        check(
+            &req(&[10], &[&[3000, 2000]]),
+            &CacheConfig::conservative(),
+            &[],
+        );
     }
 
     #[test]
@@ -739,7 +745,11 @@ mod tests {
             let p = place_cache_points(&r, Some(&HAIKU), &cfg);
             assert_eq!(p.request, r);
             assert_eq!(p.added(), 0);
-            assert!(p.warnings[0].contains("below the model's minimum"), "{:?}", p.warnings);
+            assert!(
+                p.warnings[0].contains("below the model's minimum"),
+                "{:?}",
+                p.warnings
+            );
         }
     }
 
@@ -765,7 +775,8 @@ mod tests {
     #[test]
     fn user_points_count_and_are_kept() {
         let mut r = req(&[1200], &[&[1500], &[100], &[1200]]);
-        r.system.push(SystemBlock::CachePoint(CachePointBlock::new()));
+        r.system
+            .push(SystemBlock::CachePoint(CachePointBlock::new()));
         let p = place_cache_points(&r, Some(&HAIKU), &CacheConfig::aggressive());
         assert_eq!(p.points.len(), 3);
         assert_eq!(

@@ -2,9 +2,7 @@
 //! the cumulative minimum, never in a forbidden position, the caller's points untouched, and no
 //! panics.
 
-use bedrock_cache::{
-    CacheConfig, CacheRule, MessagePosition, PointPosition, place_cache_points,
-};
+use bedrock_cache::{CacheConfig, CacheRule, MessagePosition, PointPosition, place_cache_points};
 use bedrock_catalog::PromptCaching;
 use bedrock_messages::{ContentBlock, ConverseRequest, SystemBlock, Tool};
 use proptest::prelude::*;

@@ -26,7 +26,10 @@ pub(crate) fn fixtures() -> Vec<(String, ConverseRequest)> {
         })
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
-    assert!(out.len() >= 4, "fixtures/cache holds the representative requests");
+    assert!(
+        out.len() >= 4,
+        "fixtures/cache holds the representative requests"
+    );
     out
 }
 
