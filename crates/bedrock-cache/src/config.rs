@@ -186,8 +186,9 @@ impl CacheConfig {
         })
     }
 
-    /// Sets the TTL written on added points; `None` (the default) omits it, which Bedrock reads
-    /// as five minutes. A one-hour TTL on a model without it is dropped with a warning.
+    /// Sets the TTL of added points. `None` (the default) and five minutes are written as no
+    /// TTL, which Bedrock reads as five minutes; one hour is written as `"1h"` on models that
+    /// accept it and dropped with a warning elsewhere.
     #[must_use]
     pub fn with_ttl(mut self, ttl: Option<CacheTtl>) -> Self {
         self.ttl = ttl;
@@ -236,10 +237,9 @@ mod tests {
 
     #[test]
     fn custom_rules_are_validated() {
-        assert!(matches!(
-            CacheConfig::custom(vec![]),
-            Err(Error::EmptyCustomRules)
-        ));
+        let empty = CacheConfig::custom(vec![]).unwrap_err();
+        assert!(matches!(empty, Error::EmptyCustomRules));
+        assert_eq!(empty.kind(), crate::ErrorKind::Config);
         assert!(matches!(
             CacheConfig::custom(vec![CacheRule::AfterMessage(MessagePosition::FromEnd(0))]),
             Err(Error::InvalidRule { .. })

@@ -6,15 +6,27 @@
 
 use std::path::PathBuf;
 
-/// Errors of configuration and price-table loading. None of them is worth retrying: the same
-/// input gives the same answer.
+/// Coarse classification of an [`Error`]. No kind is retried: the same input gives the same
+/// answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A configuration that can never work. Not retried.
+    Config,
+    /// A malformed price table. Not retried.
+    Data,
+    /// A file could not be read. Not retried.
+    Io,
+}
+
+/// Errors of configuration and price-table loading.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A custom strategy was given no rules.
+    /// A custom strategy was given no rules. Kind: [`ErrorKind::Config`].
     #[error("a custom cache strategy needs at least one rule")]
     EmptyCustomRules,
-    /// A custom rule can never name a valid position.
+    /// A custom rule can never name a valid position. Kind: [`ErrorKind::Config`].
     #[error("invalid cache rule {rule}: {reason}")]
     InvalidRule {
         /// The rule, as written with `Debug`.
@@ -22,13 +34,14 @@ pub enum Error {
         /// Why it is invalid.
         reason: String,
     },
-    /// The same rule was given twice.
+    /// The same rule was given twice. Kind: [`ErrorKind::Config`].
     #[error("cache rule {rule} is given more than once")]
     DuplicateRule {
         /// The rule, as written with `Debug`.
         rule: String,
     },
-    /// More fixed positions than Bedrock accepts cache points in one request.
+    /// More fixed positions than Bedrock accepts cache points in one request. Kind:
+    /// [`ErrorKind::Config`].
     #[error("{count} fixed cache positions requested; Bedrock accepts at most {max} cache points")]
     TooManyPositions {
         /// Fixed-position rules given.
@@ -36,7 +49,7 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
-    /// A price table is not valid JSON of the expected shape.
+    /// A price table is not valid JSON of the expected shape. Kind: [`ErrorKind::Data`].
     #[error("invalid price table {origin}: {source}")]
     PriceTable {
         /// File path or `<bundled>` / `<string>`.
@@ -45,7 +58,7 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
-    /// A price entry has a negative or non-finite price.
+    /// A price entry has a negative or non-finite price. Kind: [`ErrorKind::Data`].
     #[error("invalid price for {model_id} in {origin}: {reason}")]
     InvalidPrice {
         /// File path or `<bundled>` / `<string>`.
@@ -55,7 +68,7 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// A price table file could not be read.
+    /// A price table file could not be read. Kind: [`ErrorKind::Io`].
     #[error("cannot read price table {path}: {source}", path = path.display())]
     PriceFile {
         /// The file.
@@ -64,4 +77,19 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl Error {
+    /// The coarse kind of this error.
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::EmptyCustomRules
+            | Self::InvalidRule { .. }
+            | Self::DuplicateRule { .. }
+            | Self::TooManyPositions { .. } => ErrorKind::Config,
+            Self::PriceTable { .. } | Self::InvalidPrice { .. } => ErrorKind::Data,
+            Self::PriceFile { .. } => ErrorKind::Io,
+        }
+    }
 }

@@ -60,10 +60,11 @@
 //!    in prefix order) needs at least n × `min_tokens` estimated tokens before it, and a new point
 //!    must not push a later point below its threshold. So a prompt shorter than the minimum gets
 //!    no point, and a second point needs twice the minimum.
-//! 4. A point always follows a text, image, document, video, tool-use or tool-result block (in
-//!    the tools list: the last tool). It is therefore never the first block of the system
-//!    prompt, of a message or of the tools, never follows another point, and never follows a
-//!    guard-content or reasoning block.
+//! 4. A point closes the prefix that ends with the block before it, so it always follows a
+//!    text, image, document, video, tool-use or tool-result block (in the tools list: the last
+//!    tool). It is therefore never the first block of the system prompt, of a message or of the
+//!    tools, never follows another point, and never follows a guard-content or reasoning block
+//!    (Anthropic does not cache-mark reasoning blocks).
 //! 5. Added points carry the configured TTL only if the model accepts it (`ttl_1h`) and no
 //!    shorter-lived point of the caller precedes them (Anthropic requires longer TTLs first);
 //!    otherwise they carry none (five minutes), with a warning.
@@ -138,6 +139,6 @@ mod place;
 
 pub use config::{CacheConfig, CacheRule, CacheStrategy, MAX_CACHE_POINTS, MessagePosition};
 pub use efficiency::{BUNDLED_PRICES, CacheEfficiency, ModelPrice, PriceTable};
-pub use error::Error;
+pub use error::{Error, ErrorKind};
 pub use estimate::estimate_request_tokens;
 pub use place::{Placement, PointLocation, PointPosition, cache_points, place_cache_points};

@@ -232,7 +232,8 @@ impl Plan<'_> {
         self.slots.iter().rposition(|x| x.sec == sec)
     }
 
-    fn section_len(&self) -> Option<usize> {
+    /// The request's last block (the last block of the last message).
+    fn request_end(&self) -> Option<usize> {
         self.slots
             .iter()
             .rposition(|x| matches!(x.sec, Sec::Message(_)))
@@ -275,7 +276,7 @@ fn conservative(plan: &mut Plan<'_>) {
     let Some(last_msg) = n.checked_sub(1) else {
         return;
     };
-    let Some(request_end) = plan.section_len() else {
+    let Some(request_end) = plan.request_end() else {
         return;
     };
     let final_total: u64 = plan
@@ -308,7 +309,7 @@ fn conservative(plan: &mut Plan<'_>) {
 fn aggressive(plan: &mut Plan<'_>, request: &ConverseRequest) {
     let mut order: Vec<usize> = Vec::new();
     order.extend(plan.static_end());
-    order.extend(plan.section_len());
+    order.extend(plan.request_end());
     let n = request.messages.len();
     if let Some(prev_user) = request
         .messages
@@ -583,8 +584,9 @@ pub fn place_cache_points(
     if existing.len() >= limit {
         return unchanged(warnings);
     }
-    let mut ttl = config.ttl();
-    if ttl == Some(CacheTtl::OneHour) {
+    // Five minutes is the default; it is written as no TTL, which every caching model accepts.
+    let mut ttl = config.ttl().filter(|t| *t == CacheTtl::OneHour);
+    if ttl.is_some() {
         if !caching.ttl_1h {
             warnings
                 .push("the model does not accept a one-hour cache TTL; using the default".into());
@@ -856,5 +858,23 @@ mod tests {
             SystemBlock::CachePoint(CachePointBlock::with_ttl(CacheTtl::OneHour))
         );
         assert!(p.warnings.is_empty());
+        let five = CacheConfig::conservative().with_ttl(Some(CacheTtl::FiveMinutes));
+        let p = place_cache_points(&r, Some(&newer), &five);
+        assert_eq!(
+            p.request.system[1],
+            SystemBlock::CachePoint(CachePointBlock::new()),
+            "five minutes is the default and is written as no TTL"
+        );
+        // A caller's five-minute point before ours forbids a one-hour one.
+        let mut with_point = req(&[1500], &[&[1500]]);
+        with_point.messages[0]
+            .content
+            .push(ContentBlock::CachePoint(CachePointBlock::new()));
+        let p = place_cache_points(&with_point, Some(&newer), &cfg);
+        assert!(p.warnings[0].contains("must precede"), "{:?}", p.warnings);
+        assert_eq!(
+            p.request.system[1],
+            SystemBlock::CachePoint(CachePointBlock::new())
+        );
     }
 }
