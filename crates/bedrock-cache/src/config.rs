@@ -122,25 +122,38 @@ impl CacheRule {
 /// assert!(CacheConfig::custom(vec![]).is_err());
 /// # Ok::<(), bedrock_cache::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CacheConfig {
-    strategy: Option<CacheStrategy>,
+    enabled: bool,
+    strategy: CacheStrategy,
     ttl: Option<CacheTtl>,
 }
 
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self::disabled()
+    }
+}
+
 impl CacheConfig {
-    /// No cache points are added (the user's own are kept).
+    /// No cache points are added (the user's own are kept). The strategy, used once enabled
+    /// with [`CacheConfig::with_enabled`], is conservative, as in the original.
     #[must_use]
     pub fn disabled() -> Self {
-        Self::default()
+        Self {
+            enabled: false,
+            strategy: CacheStrategy::Conservative,
+            ttl: None,
+        }
     }
 
     /// [`CacheStrategy::Conservative`].
     #[must_use]
     pub fn conservative() -> Self {
         Self {
-            strategy: Some(CacheStrategy::Conservative),
+            enabled: true,
+            strategy: CacheStrategy::Conservative,
             ttl: None,
         }
     }
@@ -149,7 +162,8 @@ impl CacheConfig {
     #[must_use]
     pub fn aggressive() -> Self {
         Self {
-            strategy: Some(CacheStrategy::Aggressive),
+            enabled: true,
+            strategy: CacheStrategy::Aggressive,
             ttl: None,
         }
     }
@@ -181,7 +195,8 @@ impl CacheConfig {
             });
         }
         Ok(Self {
-            strategy: Some(CacheStrategy::Custom(rules)),
+            enabled: true,
+            strategy: CacheStrategy::Custom(rules),
             ttl: None,
         })
     }
@@ -195,26 +210,23 @@ impl CacheConfig {
         self
     }
 
-    /// Turns placement off, keeping the strategy for [`CacheConfig::with_enabled`]`(true)`.
+    /// Turns placement on or off, keeping the strategy and TTL.
     #[must_use]
-    pub fn with_enabled(self, enabled: bool) -> Self {
-        if enabled {
-            self
-        } else {
-            Self::disabled().with_ttl(self.ttl)
-        }
+    pub fn with_enabled(mut self, enabled: bool) -> Self {
+        self.enabled = enabled;
+        self
     }
 
     /// Whether points are placed at all.
     #[must_use]
     pub fn is_enabled(&self) -> bool {
-        self.strategy.is_some()
+        self.enabled
     }
 
-    /// The strategy, if enabled.
+    /// The strategy used when enabled.
     #[must_use]
-    pub fn strategy(&self) -> Option<&CacheStrategy> {
-        self.strategy.as_ref()
+    pub fn strategy(&self) -> &CacheStrategy {
+        &self.strategy
     }
 
     /// The TTL written on added points.
@@ -232,7 +244,15 @@ mod tests {
     fn default_is_disabled() {
         assert!(!CacheConfig::default().is_enabled());
         assert_eq!(CacheConfig::default(), CacheConfig::disabled());
-        assert!(!CacheConfig::aggressive().with_enabled(false).is_enabled());
+        let off = CacheConfig::aggressive().with_enabled(false);
+        assert!(!off.is_enabled());
+        let on = off.with_enabled(true);
+        assert!(on.is_enabled());
+        assert_eq!(on.strategy(), &CacheStrategy::Aggressive);
+        assert_eq!(
+            CacheConfig::disabled().strategy(),
+            &CacheStrategy::Conservative
+        );
     }
 
     #[test]
@@ -262,10 +282,7 @@ mod tests {
         let ok = CacheConfig::custom(vec![CacheRule::AfterSystem, CacheRule::AllImages]).unwrap();
         assert_eq!(
             ok.strategy(),
-            Some(&CacheStrategy::Custom(vec![
-                CacheRule::AfterSystem,
-                CacheRule::AllImages
-            ]))
+            &CacheStrategy::Custom(vec![CacheRule::AfterSystem, CacheRule::AllImages])
         );
     }
 

@@ -550,9 +550,10 @@ pub fn place_cache_points(
         points: cache_points(request, &[]),
         warnings,
     };
-    let Some(strategy) = config.strategy() else {
+    if !config.is_enabled() {
         return unchanged(Vec::new());
-    };
+    }
+    let strategy = config.strategy();
     let slots = slots(request);
     let existing: Vec<u64> = slots
         .iter()
