@@ -121,9 +121,10 @@
 //! counted) is shown for comparison.
 //!
 //! The simulator counts with the same `chars / 4` rule, so this measures the bookkeeping (which
-//! blocks count, JSON as the SDK serialises it), not a real tokenizer: Claude's tokenizer
-//! averages nearer 3.5 characters per token in English prose, so against Bedrock the estimate
-//! runs low by roughly 10–15% on text, the safe side for the minimum-token rule.
+//! blocks count, JSON as the SDK serialises it), not a real tokenizer. Against Bedrock itself
+//! the error has not been measured: English prose often tokenizes at 3.5 to 4 characters per
+//! token, so the estimate is expected to run somewhat low on text, which is the safe side for
+//! the minimum-token rule (a missed point rather than a wasted one).
 //!
 //! # Features
 //!
