@@ -80,7 +80,9 @@
 //!   latest qualifying position among the end of each message but the last, and the blocks of
 //!   the last message after which less than the model's minimum, or at most a fifth of that
 //!   message's tokens, follow (the original's "80% of the message is before the point" rule) —
-//!   never after the request's last block.
+//!   never after the request's last block. In a growing conversation this point moves with
+//!   every turn, so a turn reads only what the same prefix wrote before; the aggressive strategy
+//!   also marks the previous turn's end so that each turn reads the last one.
 //! - **Aggressive** (up to the limit): in this order, the static end; the end of the request
 //!   (so the next turn of the conversation can read it); the end of the last user message
 //!   before the final message (what the previous turn wrote); then, latest first, the end of
