@@ -1,5 +1,9 @@
 //! `llmm batch`: a JSONL file of requests run in parallel, one JSON line out per request.
 //!
+//! The engine is [`ParallelLlmManager`] (`bedrock-parallel` driving an `LlmManager`): each
+//! request is tried in the regions the engine assigns it first, then in the other configured
+//! regions unless `--assigned-regions-only` is given.
+//!
 //! Order of work: read and check every input line (bad input exits 2 before any call), skip
 //! ids already in the output (resume), then stream the rest through the parallel engine and
 //! write each result line whole as it finishes, so an interrupted run loses nothing written.
@@ -8,14 +12,12 @@ use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Seek as _, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use bedrock_parallel::{
-    BatchRequest, ParallelConfig, ParallelExecutor, RequestError, RequestOutcome,
-};
+use bedrock_parallel::{BatchRequest, ParallelConfig, RequestError, RequestOutcome};
 use futures::StreamExt as _;
+use llmmanager::{ParallelLlmManager, Response};
 
 use crate::backend::Backend;
 use crate::cli::{BatchArgs, GlobalArgs};
@@ -23,7 +25,6 @@ use crate::exit::{Exit, usage};
 use crate::input::{parse_jsonl, read_input};
 use crate::progress::Progress;
 use crate::record::Record;
-use crate::service::{Answer, CallFailed, ManagerService};
 use crate::summary::Summary;
 
 /// Extra time the engine allows a request beyond the manager's own deadline before dropping it.
@@ -63,7 +64,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
 
     let backend = Backend::start(global).await?;
     let manager = backend.manager(global).await?;
-    let executor = ParallelExecutor::new(Arc::new(ManagerService::new(manager)), config)
+    let parallel = ParallelLlmManager::new(manager, config)
         .map_err(|e| usage(format!("invalid batch options: {e}")))?;
 
     if todo.is_empty() {
@@ -83,7 +84,9 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
     let requests = todo
         .into_iter()
         .map(|line| BatchRequest::new(line.id, line.request));
-    let mut outcomes = executor.stream(futures::stream::iter(requests));
+    let mut outcomes = parallel
+        .converse_parallel_stream(futures::stream::iter(requests))
+        .map_err(|e| usage(format!("invalid batch options: {e}")))?;
     let mut interrupted = false;
     loop {
         let outcome = tokio::select! {
@@ -119,13 +122,11 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
 }
 
 /// The output line of one outcome.
-fn outcome_record(outcome: &RequestOutcome<Answer, CallFailed>) -> Record {
+fn outcome_record(outcome: &RequestOutcome<Response, llmmanager::Error>) -> Record {
     let id = Some(outcome.id.to_string());
     match &outcome.result {
-        Ok(answer) => Record::success(id, &answer.0, outcome.duration),
-        Err(RequestError::Service { source }) => {
-            Record::from_error(id, &source.0, outcome.duration)
-        }
+        Ok(response) => Record::success(id, response, outcome.duration),
+        Err(RequestError::Service { source }) => Record::from_error(id, source, outcome.duration),
         Err(error) => {
             let kind = match error {
                 RequestError::Timeout { .. } => "timeout",
@@ -156,10 +157,7 @@ fn read_done_ids(path: &Path) -> anyhow::Result<DoneIds> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(DoneIds::default()),
         Err(e) => {
-            return Err(usage(format!(
-                "cannot read output {}: {e}",
-                path.display()
-            )));
+            return Err(usage(format!("cannot read output {}: {e}", path.display())));
         }
     }
     let ids = text

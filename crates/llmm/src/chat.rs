@@ -1,4 +1,5 @@
-//! `llmm chat`: one prompt, one answer, with every attempt available through `--json`.
+//! `llmm chat`: one prompt, one answer, with every attempt available through `--json`, or the
+//! text as it arrives with `--stream` (failover and mid-stream recovery included).
 
 use std::io::{IsTerminal as _, Write as _};
 use std::time::Instant;
@@ -25,7 +26,8 @@ pub(crate) async fn run(global: &GlobalArgs, args: ChatArgs) -> anyhow::Result<E
                     "no prompt: pass it as an argument or pipe it on stdin",
                 ));
             }
-            std::io::read_to_string(std::io::stdin()).context("cannot read the prompt from stdin")?
+            std::io::read_to_string(std::io::stdin())
+                .context("cannot read the prompt from stdin")?
         }
     };
     let request = chat_request(ChatInput {
@@ -39,6 +41,11 @@ pub(crate) async fn run(global: &GlobalArgs, args: ChatArgs) -> anyhow::Result<E
     })?;
     let backend = Backend::start(global).await?;
     let manager = backend.manager(global).await?;
+    if args.stream {
+        let result = stream(&manager, &request).await;
+        backend.shutdown().await;
+        return result;
+    }
     let started = Instant::now();
     let result = manager.converse(&request).await;
     backend.shutdown().await;
@@ -48,12 +55,10 @@ pub(crate) async fn run(global: &GlobalArgs, args: ChatArgs) -> anyhow::Result<E
                 let record = Record::success(None, &response, response.duration);
                 print_json(&record)?;
             } else {
-                // Without a streaming call in the manager, `--stream` prints the whole answer
-                // as soon as it arrives.
                 let mut out = std::io::stdout().lock();
                 writeln!(out, "{}", response.text()).context("cannot write to stdout")?;
                 out.flush().context("cannot write to stdout")?;
-                if global.verbose > 0 || args.stream || std::io::stderr().is_terminal() {
+                if global.verbose > 0 || std::io::stderr().is_terminal() {
                     let u = response.usage();
                     eprintln!(
                         "[{} in {} ({}), {} attempt(s), {} ms, {} in / {} out tokens]",
@@ -88,6 +93,40 @@ pub(crate) async fn run(global: &GlobalArgs, args: ChatArgs) -> anyhow::Result<E
             Err(anyhow::Error::new(error))
         }
         Err(error) => Err(manager_error(error)),
+    }
+}
+
+/// `chat --stream`: text to stdout as it arrives; recoveries and final statistics to stderr.
+async fn stream(
+    manager: &llmmanager::LlmManager,
+    request: &llmmanager::ConverseRequest,
+) -> anyhow::Result<Exit> {
+    let stream = manager
+        .converse_stream(request)
+        .await
+        .map_err(manager_error)?;
+    let mut out = std::io::stdout();
+    let mut stats = std::io::stderr();
+    match llmmanager::display_stream(stream, &mut out, &mut stats).await {
+        Ok(response) => {
+            for warning in &response.warnings {
+                eprintln!("warning: {warning}");
+            }
+            Ok(Exit::Success)
+        }
+        Err(error) => {
+            let _ = writeln!(out);
+            for attempt in error.attempts() {
+                eprintln!(
+                    "  attempt {}: {} in {}: {}",
+                    attempt.attempt_number,
+                    attempt.target.model,
+                    attempt.target.region,
+                    attempt.message.as_deref().unwrap_or("ok")
+                );
+            }
+            Err(manager_error(error))
+        }
     }
 }
 

@@ -185,7 +185,10 @@ mod tests {
     #[track_caller]
     fn check_err(input: &str, expected: &str) {
         let err = parse_jsonl(input, "in.jsonl").unwrap_err().to_string();
-        assert!(err.contains(expected), "{err:?} should contain {expected:?}");
+        assert!(
+            err.contains(expected),
+            "{err:?} should contain {expected:?}"
+        );
     }
 
     #[test]
@@ -208,10 +211,16 @@ mod tests {
 
     #[test]
     fn bad_lines_name_their_number_and_problem() {
-        check_err("{\"id\":\"a\",\"prompt\":\"x\"}\n{not json\n", "in.jsonl:2: invalid JSON");
+        check_err(
+            "{\"id\":\"a\",\"prompt\":\"x\"}\n{not json\n",
+            "in.jsonl:2: invalid JSON",
+        );
         check_err("[1]\n", "in.jsonl:1: expected a JSON object");
         check_err("{\"prompt\":\"x\"}\n", "missing \"id\"");
-        check_err("{\"id\":\"a\",\"prompt\":\"x\",\"maxtokens\":3}\n", "unknown field");
+        check_err(
+            "{\"id\":\"a\",\"prompt\":\"x\",\"maxtokens\":3}\n",
+            "unknown field",
+        );
         check_err("{\"id\":\"a\",\"messages\":[]}\n", "in.jsonl:1:");
         check_err(
             "{\"id\":\"a\",\"prompt\":\"x\"}\n{\"id\":\"b\",\"prompt\":\"y\"}\n{\"id\":\"a\",\"prompt\":\"z\"}\n",

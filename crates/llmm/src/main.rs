@@ -68,7 +68,6 @@ mod input;
 mod models;
 mod progress;
 mod record;
-mod service;
 mod sim;
 mod summary;
 

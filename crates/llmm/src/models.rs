@@ -47,7 +47,10 @@ async fn load_catalog(global: &GlobalArgs, refresh: bool) -> anyhow::Result<Cata
     }
     let backend = Backend::start(global).await?;
     let regions = global.regions_or_default();
-    let first = regions.first().cloned().unwrap_or_else(|| "us-east-1".to_owned());
+    let first = regions
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "us-east-1".to_owned());
     let sdk = backend.sdk_config(&first).await;
     let mut builder = Catalog::builder()
         .force_refresh(true)
@@ -57,7 +60,10 @@ async fn load_catalog(global: &GlobalArgs, refresh: bool) -> anyhow::Result<Cata
         // A simulator's or test endpoint's catalog must not replace the real one in the cache.
         builder = builder.cache_mode(CacheMode::Memory);
     }
-    let catalog = builder.build().await.context("cannot refresh the catalog")?;
+    let catalog = builder
+        .build()
+        .await
+        .context("cannot refresh the catalog")?;
     backend.shutdown().await;
     for warning in catalog.warnings() {
         eprintln!("warning: {warning}");
@@ -134,7 +140,11 @@ pub(crate) async fn run_models(global: &GlobalArgs, args: &ModelsArgs) -> anyhow
     let rows: Vec<[String; 5]> = models
         .iter()
         .map(|m| {
-            let regions = m.regions.keys().filter(|r| m.region_access(r).is_some()).count();
+            let regions = m
+                .regions
+                .keys()
+                .filter(|r| m.region_access(r).is_some())
+                .count();
             let mut features = Vec::new();
             for (on, name) in [
                 (m.streaming, "stream"),
@@ -249,9 +259,15 @@ mod tests {
         write_table(
             &mut out,
             ["A", "BB"],
-            &[["xyz".to_owned(), "1".to_owned()], ["q".to_owned(), "22".to_owned()]],
+            &[
+                ["xyz".to_owned(), "1".to_owned()],
+                ["q".to_owned(), "22".to_owned()],
+            ],
         )
         .unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "A    BB\nxyz  1\nq    22\n");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "A    BB\nxyz  1\nq    22\n"
+        );
     }
 }

@@ -81,7 +81,10 @@ impl Progress {
                 if step > *last_step || now.duration_since(*last) >= PLAIN_INTERVAL {
                     *last_step = step;
                     *last = now;
-                    eprintln!("{}", plain_line(done, *total, failed, now.duration_since(*started)));
+                    eprintln!(
+                        "{}",
+                        plain_line(done, *total, failed, now.duration_since(*started))
+                    );
                 }
             }
         }
@@ -105,9 +108,7 @@ fn plain_line(done: usize, total: usize, failed: usize, elapsed: Duration) -> St
         "?".to_owned()
     };
     let percent = done * 100 / total.max(1);
-    format!(
-        "progress: {done}/{total} ({percent}%), {failed} failed, {rate:.1} req/s, ETA {eta}"
-    )
+    format!("progress: {done}/{total} ({percent}%), {failed} failed, {rate:.1} req/s, ETA {eta}")
 }
 
 #[cfg(test)]

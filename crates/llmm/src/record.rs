@@ -114,7 +114,11 @@ fn attempts(records: &[AttemptRecord]) -> Vec<AttemptJson> {
             message: a.message.clone(),
             delay_ms: millis(a.delay_before),
             duration_ms: millis(a.duration),
-            disabled_features: a.disabled_features.iter().map(ToString::to_string).collect(),
+            disabled_features: a
+                .disabled_features
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
         })
         .collect()
 }

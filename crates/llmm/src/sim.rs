@@ -33,7 +33,10 @@ pub(crate) async fn run(_global: &GlobalArgs, args: &SimArgs) -> anyhow::Result<
         .context("cannot wait for Ctrl-C")?;
     let stats = sim.stats();
     sim.shutdown().await;
-    eprintln!("llmm: simulator stopped after {} request(s)", stats.requests);
+    eprintln!(
+        "llmm: simulator stopped after {} request(s)",
+        stats.requests
+    );
     Ok(Exit::Success)
 }
 

@@ -104,7 +104,11 @@ impl Summary {
             self.succeeded as f64 * 100.0 / self.ran as f64
         };
         let secs = elapsed.as_secs_f64();
-        let throughput = if secs > 0.0 { self.ran as f64 / secs } else { 0.0 };
+        let throughput = if secs > 0.0 {
+            self.ran as f64 / secs
+        } else {
+            0.0
+        };
         let _ = writeln!(
             out,
             "summary: {} of {} request(s) run, {} succeeded, {} failed ({rate:.1}% success) in {secs:.2}s ({throughput:.1} req/s); {} skipped as already done",
