@@ -10,7 +10,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use bedrock_catalog::{ApiSource, COMMERCIAL_REGIONS, CatalogSource, Overrides, Snapshot, diff_summary};
+use bedrock_catalog::{
+    ApiSource, COMMERCIAL_REGIONS, CatalogSource, Overrides, Snapshot, diff_summary,
+};
 
 type DynError = Box<dyn std::error::Error>;
 
@@ -37,18 +39,27 @@ fn parse_args(args: &[String]) -> Result<Args, DynError> {
             None => (arg.as_str(), None),
         };
         let mut value = |name: &str| -> Result<String, DynError> {
-            inline.clone().or_else(|| it.next().cloned()).ok_or_else(|| format!("{name} needs a value\n{USAGE}").into())
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or_else(|| format!("{name} needs a value\n{USAGE}").into())
         };
         match flag {
             "--from-reference" => {
                 let path = inline.clone().map(PathBuf::from).or_else(|| {
-                    it.next_if(|next| !next.starts_with("--")).map(PathBuf::from)
+                    it.next_if(|next| !next.starts_with("--"))
+                        .map(PathBuf::from)
                 });
                 a.from_reference = Some(path);
             }
             "--regions" => {
                 let v = value("--regions")?;
-                a.regions.extend(v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned));
+                a.regions.extend(
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned),
+                );
             }
             "--endpoint-url" => a.endpoint_url = Some(value("--endpoint-url")?),
             "--region-timeout" => {
@@ -75,13 +86,18 @@ pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
     let args = parse_args(args)?;
     let root = workspace_root();
     let fixtures = root.join("fixtures").join("catalog");
-    let output = args.output.clone().unwrap_or_else(|| fixtures.join("bundled.json"));
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| fixtures.join("bundled.json"));
     let overrides = Overrides::parse(&std::fs::read_to_string(fixtures.join("overrides.json"))?)?;
     let check = args.check || std::env::var_os("CI").is_some();
 
     let mut new = match &args.from_reference {
         Some(path) => {
-            let path = path.clone().unwrap_or_else(|| fixtures.join("reference.json"));
+            let path = path
+                .clone()
+                .unwrap_or_else(|| fixtures.join("reference.json"));
             Snapshot::from_reference(&std::fs::read_to_string(&path)?, &overrides)?
         }
         None => fetch(&args, &overrides)?,
@@ -92,11 +108,15 @@ pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
         Ok(text) => Snapshot::parse(&text, "existing snapshot").ok(),
         Err(_) => None,
     };
-    let unchanged_data = old
+    let unchanged_data = old.as_ref().is_some_and(|o| {
+        o.models == new.models && o.regions_queried == new.regions_queried && o.source == new.source
+    });
+    let changes = old
         .as_ref()
-        .is_some_and(|o| o.models == new.models && o.regions_queried == new.regions_queried && o.source == new.source);
-    let changes = old.as_ref().map(|o| diff_summary(o, &new)).unwrap_or_default();
-    let up_to_date = old.as_ref() == Some(&new) || (unchanged_data && args.from_reference.is_none());
+        .map(|o| diff_summary(o, &new))
+        .unwrap_or_default();
+    let up_to_date =
+        old.as_ref() == Some(&new) || (unchanged_data && args.from_reference.is_none());
 
     report(&new, old.is_some(), &changes, up_to_date);
     if up_to_date {
@@ -107,7 +127,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
             "{} is out of date ({} model changes); run `cargo xtask refresh-catalog{}`",
             output.display(),
             changes.len(),
-            if args.from_reference.is_some() { " --from-reference" } else { "" }
+            if args.from_reference.is_some() {
+                " --from-reference"
+            } else {
+                ""
+            }
         )
         .into());
     }
@@ -123,13 +147,18 @@ fn fetch(args: &Args, overrides: &Overrides) -> Result<Snapshot, DynError> {
         args.regions.clone()
     };
     let timeout = args.region_timeout.unwrap_or(Duration::from_secs(20));
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let raw = rt.block_on(async {
         let source = match &args.endpoint_url {
             Some(url) => ApiSource::for_endpoint(url).await,
             None => ApiSource::from_env().await,
         };
-        let source = source.with_region_timeout(timeout).with_deadline(timeout * 4).with_concurrency(8);
+        let source = source
+            .with_region_timeout(timeout)
+            .with_deadline(timeout * 4)
+            .with_concurrency(8);
         source.fetch(&regions).await
     })?;
     for f in &raw.failures {
@@ -139,9 +168,16 @@ fn fetch(args: &Args, overrides: &Overrides) -> Result<Snapshot, DynError> {
         return Err("every region failed; nothing to write".into());
     }
     if !raw.failures.is_empty() && !args.allow_partial {
-        return Err(format!("{} regions failed; rerun, narrow --regions, or pass --allow-partial", raw.failures.len()).into());
+        return Err(format!(
+            "{} regions failed; rerun, narrow --regions, or pass --allow-partial",
+            raw.failures.len()
+        )
+        .into());
     }
-    #[allow(clippy::disallowed_methods, reason = "the snapshot is stamped with the real retrieval time")]
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the snapshot is stamped with the real retrieval time"
+    )]
     let now = std::time::SystemTime::now();
     let (snap, warnings) = Snapshot::from_raw(&raw, overrides, now);
     for w in warnings {
@@ -189,7 +225,12 @@ mod tests {
 
     #[test]
     fn parses_flags() {
-        let a = parse_args(&["--from-reference".into(), "--check".into(), "--regions=us-east-1,eu-west-1".into()]).unwrap();
+        let a = parse_args(&[
+            "--from-reference".into(),
+            "--check".into(),
+            "--regions=us-east-1,eu-west-1".into(),
+        ])
+        .unwrap();
         assert_eq!(a.from_reference, Some(None));
         assert!(a.check);
         assert_eq!(a.regions, ["us-east-1", "eu-west-1"]);

@@ -70,7 +70,13 @@ fn collect_new_snapshots(dir: &Path, out: &mut Vec<PathBuf>) {
 /// Snapshot files that differ from git's index (modified or untracked).
 fn changed_snap_files() -> Vec<PathBuf> {
     let Ok(out) = Command::new("git")
-        .args(["status", "--porcelain", "--untracked-files=all", "--", "crates"])
+        .args([
+            "status",
+            "--porcelain",
+            "--untracked-files=all",
+            "--",
+            "crates",
+        ])
         .current_dir(workspace_root())
         .output()
     else {
@@ -91,7 +97,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
         return Err(format!("unknown argument {bad:?} (expected --review)").into());
     }
     if !review {
-        return status(Command::new(cargo()).args(test_args()).env("INSTA_UPDATE", "no"));
+        return status(
+            Command::new(cargo())
+                .args(test_args())
+                .env("INSTA_UPDATE", "no"),
+        );
     }
     if insta_available() {
         let mut args = vec!["insta".to_owned(), "test".to_owned(), "--review".to_owned()];
@@ -102,7 +112,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
         return status(Command::new(cargo()).args(args));
     }
     // Without cargo-insta: accept every change, then list what changed for review with `git diff`.
-    let result = status(Command::new(cargo()).args(test_args()).env("INSTA_UPDATE", "always"));
+    let result = status(
+        Command::new(cargo())
+            .args(test_args())
+            .env("INSTA_UPDATE", "always"),
+    );
     let mut new = Vec::new();
     collect_new_snapshots(&workspace_root().join("crates"), &mut new);
     new.extend(changed_snap_files());

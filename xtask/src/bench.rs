@@ -1,0 +1,1367 @@
+//! `cargo xtask bench`: runs every benchmark of the project and writes `docs/benchmarks.md`.
+//!
+//! The benchmark examples of the library crates run as separate release processes and their text
+//! output is parsed, so each example stays readable on its own.
+//! Three measurements need the whole stack and live here instead: the simulator's raw load
+//! (a minimal keep-alive HTTP/1.1 client, so the figure is the simulator's and not an SDK's),
+//! parallel throughput against concurrency through `ParallelLlmManager` on the simulator, and the
+//! chaos fault matrix of [`crate::chaos`].
+//! Every figure is reported next to its target, and the plots go to `docs/img/*.svg`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bedrock_sim::{LatencyModel, Scenario, ScriptedReply, Simulator};
+use llmmanager::parallel::{BatchRequest, ParallelConfig};
+use llmmanager::{Auth, ConverseRequest, LlmManager, ParallelLlmManager, RetryConfig};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use crate::chaos::{self, ChaosConfig, MODEL, Mode, REGIONS, Row};
+use crate::plot::{self, LineChart, Series};
+
+type DynError = Box<dyn std::error::Error>;
+
+const USAGE: &str =
+    "usage: cargo xtask bench [--chaos-requests N] [--skip-examples] [--output PATH]";
+
+/// The concurrency levels of the parallel throughput sweep.
+const SWEEP: [usize; 5] = [25, 50, 100, 200, 400];
+/// Requests per sweep point.
+const SWEEP_REQUESTS: usize = 2_000;
+/// Simulated latency of every sweep request.
+const SWEEP_LATENCY_MS: u64 = 100;
+
+#[derive(Debug, Clone)]
+struct Args {
+    chaos_requests: usize,
+    skip_examples: bool,
+    output: Option<PathBuf>,
+}
+
+fn parse_args(args: &[String]) -> Result<Args, DynError> {
+    let mut a = Args {
+        chaos_requests: 10_000,
+        skip_examples: false,
+        output: None,
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) => (f, Some(v.to_owned())),
+            None => (arg.as_str(), None),
+        };
+        let mut value = || -> Result<String, DynError> {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}").into())
+        };
+        match flag {
+            "--chaos-requests" => a.chaos_requests = value()?.parse()?,
+            "--skip-examples" => a.skip_examples = true,
+            "--output" => a.output = Some(PathBuf::from(value()?)),
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}").into()),
+        }
+    }
+    if a.chaos_requests == 0 {
+        return Err(format!("--chaos-requests must be at least 1\n{USAGE}").into());
+    }
+    Ok(a)
+}
+
+/// Which way a target bounds its figure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    AtMost,
+    AtLeast,
+    Below,
+}
+
+/// One measured figure beside its target.
+#[derive(Debug, Clone)]
+struct Figure {
+    area: &'static str,
+    measure: String,
+    value: f64,
+    unit: &'static str,
+    bound: Bound,
+    target: f64,
+    source: String,
+}
+
+impl Figure {
+    fn met(&self) -> bool {
+        match self.bound {
+            Bound::AtMost => self.value <= self.target,
+            Bound::AtLeast => self.value >= self.target,
+            Bound::Below => self.value < self.target,
+        }
+    }
+
+    fn ratio(&self) -> Option<f64> {
+        (self.target != 0.0).then(|| self.value / self.target)
+    }
+
+    fn target_text(&self) -> String {
+        let op = match self.bound {
+            Bound::AtMost => "≤",
+            Bound::AtLeast => "≥",
+            Bound::Below => "<",
+        };
+        format!("{op} {} {}", number(self.target), self.unit)
+    }
+}
+
+fn number(v: f64) -> String {
+    let a = v.abs();
+    if a >= 10_000.0 {
+        let s = format!("{v:.0}");
+        // Thousands separators for large counts.
+        let (sign, digits) = s.strip_prefix('-').map_or(("", s.as_str()), |d| ("-", d));
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        format!("{sign}{out}")
+    } else if a >= 100.0 {
+        format!("{v:.0}")
+    } else if a >= 1.0 {
+        format!("{v:.2}")
+    } else if a == 0.0 {
+        "0".to_owned()
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing the examples' text output.
+
+/// The first line of `out` that contains `marker`.
+fn line_with<'a>(out: &'a str, marker: &str) -> Option<&'a str> {
+    out.lines().find(|l| l.contains(marker))
+}
+
+/// The text of `line` right after the first `key`.
+fn after<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.find(key).map(|i| line[i + key.len()..].trim_start())
+}
+
+/// The decimal number at the start of `s` (thousands separators allowed).
+fn leading_number(s: &str) -> Option<f64> {
+    let token: String = s
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | ','))
+        .filter(|c| *c != ',')
+        .collect();
+    let token = token.trim_end_matches('.');
+    token.parse().ok()
+}
+
+/// A duration in `Debug` format (`850ns`, `12.5µs`, `1.2ms`, `3s`) at the start of `s`.
+fn leading_duration(s: &str) -> Option<Duration> {
+    let token = s.split([',', ' ', ')']).next()?.trim();
+    let split = token.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (num, unit) = token.split_at(split);
+    let value: f64 = num.parse().ok()?;
+    let secs = match unit {
+        "ns" => value / 1e9,
+        "µs" | "us" => value / 1e6,
+        "ms" => value / 1e3,
+        "s" => value,
+        _ => return None,
+    };
+    Duration::try_from_secs_f64(secs).ok()
+}
+
+fn num(out: &str, marker: &str, key: &str) -> Option<f64> {
+    leading_number(after(line_with(out, marker)?, key)?)
+}
+
+fn dur(out: &str, marker: &str, key: &str) -> Option<Duration> {
+    leading_duration(after(line_with(out, marker)?, key)?)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// A benchmark example: how to run it and how to read its figures.
+struct Example {
+    package: &'static str,
+    name: &'static str,
+    parse: fn(&str, &str) -> Vec<Option<Figure>>,
+}
+
+fn fig(
+    area: &'static str,
+    measure: &str,
+    value: Option<f64>,
+    unit: &'static str,
+    bound: Bound,
+    target: f64,
+    source: &str,
+) -> Option<Figure> {
+    Some(Figure {
+        area,
+        measure: measure.to_owned(),
+        value: value?,
+        unit,
+        bound,
+        target,
+        source: source.to_owned(),
+    })
+}
+
+fn parse_image(out: &str, src: &str) -> Vec<Option<Figure>> {
+    vec![fig(
+        "messages",
+        "3 MB image: build + serialise ÷ base64 alone",
+        num(out, "ratio:", "ratio:"),
+        "×",
+        Bound::AtMost,
+        1.5,
+        src,
+    )]
+}
+
+fn parse_catalog(out: &str, src: &str) -> Vec<Option<Figure>> {
+    vec![
+        fig(
+            "catalog",
+            "load bundled snapshot (median)",
+            dur(out, "load from bundled snapshot", "median").map(ms),
+            "ms",
+            Bound::AtMost,
+            5.0,
+            src,
+        ),
+        fig(
+            "catalog",
+            "lookup by friendly name (median)",
+            dur(out, "resolve friendly name", "median").map(us),
+            "µs",
+            Bound::AtMost,
+            1.0,
+            src,
+        ),
+        fig(
+            "catalog",
+            "resident memory per loaded catalog",
+            num(out, "resident memory per loaded catalog", "catalog:"),
+            "MB",
+            Bound::AtMost,
+            2.0,
+            src,
+        ),
+    ]
+}
+
+fn parse_parallel(out: &str, src: &str) -> Vec<Option<Figure>> {
+    vec![
+        fig(
+            "parallel",
+            "engine alone: 2,000 requests at concurrency 200, 100 ms each (wall ÷ 1.0 s)",
+            num(out, "vector: 2000 requests", "wall"),
+            "×",
+            Bound::AtMost,
+            1.15,
+            src,
+        ),
+        fig(
+            "parallel",
+            "engine alone: streaming 100,000 requests, peak RSS",
+            num(out, "after streaming run", "(VmHWM)").map(|mib| mib * 1.048_576),
+            "MB",
+            Bound::Below,
+            200.0,
+            src,
+        ),
+    ]
+}
+
+fn parse_converse(out: &str, src: &str) -> Vec<Option<Figure>> {
+    vec![
+        fig(
+            "llmmanager",
+            "converse overhead: LlmManager ÷ bare SDK (median)",
+            num(out, "converse overhead", "ratio"),
+            "×",
+            Bound::AtMost,
+            1.10,
+            src,
+        ),
+        fig(
+            "llmmanager",
+            "stream time-to-first-token overhead (median)",
+            num(out, "stream time to first token", "overhead"),
+            "ms",
+            Bound::AtMost,
+            1.0,
+            src,
+        ),
+        fig(
+            "llmmanager",
+            "stream events processed end to end",
+            num(out, "stream events:", " at "),
+            "events/s",
+            Bound::AtLeast,
+            200_000.0,
+            src,
+        ),
+        fig(
+            "llmmanager",
+            "wasted attempts per call, one of three regions down, after learning",
+            num(out, "one region of three down", "then"),
+            "per call",
+            Bound::Below,
+            0.05,
+            src,
+        ),
+    ]
+}
+
+const EXAMPLES: [Example; 4] = [
+    Example {
+        package: "bedrock-messages",
+        name: "bench_image",
+        parse: parse_image,
+    },
+    Example {
+        package: "bedrock-catalog",
+        name: "bench_catalog",
+        parse: parse_catalog,
+    },
+    Example {
+        package: "bedrock-parallel",
+        name: "bench_parallel",
+        parse: parse_parallel,
+    },
+    Example {
+        package: "llmmanager",
+        name: "bench_converse",
+        parse: parse_converse,
+    },
+];
+
+fn example_command(package: &str, name: &str) -> String {
+    format!("cargo run --release -p {package} --example {name}")
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+fn workspace_root() -> PathBuf {
+    let xtask = Path::new(env!("CARGO_MANIFEST_DIR"));
+    xtask.parent().unwrap_or(xtask).to_path_buf()
+}
+
+/// Examples of `bedrock-sim`, found on disk (its load benchmark, when present).
+fn sim_examples(root: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root.join("crates/bedrock-sim/examples"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let p = e.path();
+            (p.extension().is_some_and(|x| x == "rs"))
+                .then(|| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+                .flatten()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+fn run_example(root: &Path, package: &str, name: &str) -> Result<String, DynError> {
+    say(&format!("running {}", example_command(package, name)));
+    let out = Command::new(cargo())
+        .args(["run", "--release", "-p", package, "--example", name])
+        .current_dir(root)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(format!(
+            "{} failed with {}:\n{text}",
+            example_command(package, name),
+            out.status
+        )
+        .into())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The simulator's raw load: a minimal keep-alive HTTP/1.1 client.
+
+const SIM_PATH_CONVERSE: &str = "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse";
+const SIM_PATH_STREAM: &str = "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse-stream";
+
+fn raw_request(path: &str, body: &str) -> Vec<u8> {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=AKIDBENCH/20260101/us-east-1/bedrock/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Sends one request on `conn` and returns the status and the (de-chunked) body.
+async fn exchange(
+    conn: &mut BufReader<TcpStream>,
+    request: &[u8],
+) -> Result<(u16, Vec<u8>), DynError> {
+    conn.get_mut().write_all(request).await?;
+    let mut line = String::new();
+    conn.read_line(&mut line).await?;
+    let status: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("bad status line {line:?}"))?;
+    let (mut length, mut chunked) = (None, false);
+    loop {
+        line.clear();
+        conn.read_line(&mut line).await?;
+        let header = line.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            let value = value.trim();
+            if name.eq_ignore_ascii_case("content-length") {
+                length = Some(value.parse::<usize>()?);
+            } else if name.eq_ignore_ascii_case("transfer-encoding") && value.contains("chunked") {
+                chunked = true;
+            }
+        }
+    }
+    let mut body = Vec::new();
+    if chunked {
+        loop {
+            line.clear();
+            conn.read_line(&mut line).await?;
+            let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)?;
+            if size == 0 {
+                line.clear();
+                conn.read_line(&mut line).await?;
+                break;
+            }
+            let start = body.len();
+            body.resize(start + size, 0);
+            conn.read_exact(&mut body[start..]).await?;
+            let mut crlf = [0_u8; 2];
+            conn.read_exact(&mut crlf).await?;
+        }
+    } else if let Some(n) = length {
+        body.resize(n, 0);
+        conn.read_exact(&mut body).await?;
+    }
+    Ok((status, body))
+}
+
+/// Event-stream frames in `body`: each starts with its total length (big-endian u32).
+fn count_frames(body: &[u8]) -> usize {
+    let mut pos = 0;
+    let mut frames = 0;
+    while let Some(prelude) = body.get(pos..pos + 4) {
+        let len = u32::from_be_bytes([prelude[0], prelude[1], prelude[2], prelude[3]]) as usize;
+        if len < 16 || pos + len > body.len() {
+            break;
+        }
+        pos += len;
+        frames += 1;
+    }
+    frames
+}
+
+/// Runs `connections` loops of `request` against `addr` for `duration`; returns
+/// (completed exchanges, stream frames, errors, elapsed).
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a load benchmark measures wall time"
+)]
+async fn load(
+    addr: std::net::SocketAddr,
+    request: Vec<u8>,
+    connections: usize,
+    duration: Duration,
+) -> Result<(u64, u64, u64, Duration), DynError> {
+    let request = std::sync::Arc::new(request);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let request = std::sync::Arc::clone(&request);
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut frames, mut errors) = (0_u64, 0_u64, 0_u64);
+            let Ok(stream) = TcpStream::connect(addr).await else {
+                return (0, 0, 1);
+            };
+            let _ = stream.set_nodelay(true);
+            let mut conn = BufReader::new(stream);
+            while started.elapsed() < duration {
+                match exchange(&mut conn, &request).await {
+                    Ok((200, body)) => {
+                        ok += 1;
+                        frames += count_frames(&body) as u64;
+                    }
+                    Ok(_) => errors += 1,
+                    Err(_) => {
+                        errors += 1;
+                        break;
+                    }
+                }
+            }
+            (ok, frames, errors)
+        }));
+    }
+    let (mut ok, mut frames, mut errors) = (0, 0, 0);
+    for t in tasks {
+        let (a, b, c) = t.await?;
+        ok += a;
+        frames += b;
+        errors += c;
+    }
+    Ok((ok, frames, errors, started.elapsed()))
+}
+
+#[allow(clippy::cast_precision_loss, reason = "counts are far below 2^52")]
+async fn sim_load() -> Result<(Vec<Figure>, String), DynError> {
+    let src = "cargo xtask bench";
+    let mut log = String::new();
+    let sim = Simulator::start(Scenario::default()).await?;
+    let body = r#"{"messages":[{"role":"user","content":[{"text":"Benchmark request: say something short."}]}],"inferenceConfig":{"maxTokens":64}}"#;
+    let conns = 32;
+    // Warm-up, then the measured run.
+    load(
+        sim.local_addr(),
+        raw_request(SIM_PATH_CONVERSE, body),
+        conns,
+        Duration::from_millis(300),
+    )
+    .await?;
+    let (ok, _, errors, t) = load(
+        sim.local_addr(),
+        raw_request(SIM_PATH_CONVERSE, body),
+        conns,
+        Duration::from_secs(3),
+    )
+    .await?;
+    let rps = ok as f64 / t.as_secs_f64();
+    let _ = writeln!(
+        log,
+        "sim converse: {ok} requests ({errors} errors) over {conns} keep-alive connections in {:.2} s: {rps:.0} req/s",
+        t.as_secs_f64()
+    );
+    sim.shutdown().await;
+
+    let long = "word ".repeat(3_000);
+    let sim = Simulator::start(Scenario::default().with_reply(ScriptedReply::text(long))).await?;
+    let body = r#"{"messages":[{"role":"user","content":[{"text":"Benchmark request: stream a long answer."}]}]}"#;
+    let conns = 8;
+    load(
+        sim.local_addr(),
+        raw_request(SIM_PATH_STREAM, body),
+        conns,
+        Duration::from_millis(300),
+    )
+    .await?;
+    let (streams, frames, errors, t) = load(
+        sim.local_addr(),
+        raw_request(SIM_PATH_STREAM, body),
+        conns,
+        Duration::from_secs(3),
+    )
+    .await?;
+    let eps = frames as f64 / t.as_secs_f64();
+    let _ = writeln!(
+        log,
+        "sim converse-stream: {streams} streams, {frames} events ({errors} errors) over {conns} connections in {:.2} s: {eps:.0} events/s",
+        t.as_secs_f64()
+    );
+    sim.shutdown().await;
+    let figures = [
+        fig(
+            "bedrock-sim",
+            "Converse requests served (client in the same process)",
+            Some(rps),
+            "req/s",
+            Bound::AtLeast,
+            15_000.0,
+            src,
+        ),
+        fig(
+            "bedrock-sim",
+            "ConverseStream events served",
+            Some(eps),
+            "events/s",
+            Bound::AtLeast,
+            200_000.0,
+            src,
+        ),
+    ];
+    Ok((figures.into_iter().flatten().collect(), log))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parallel throughput against concurrency, through the whole stack.
+
+/// One point of the sweep.
+#[derive(Debug, Clone, Copy)]
+struct SweepPoint {
+    concurrency: usize,
+    wall: Duration,
+    succeeded: usize,
+}
+
+#[allow(clippy::cast_precision_loss, reason = "counts are far below 2^52")]
+impl SweepPoint {
+    fn ideal(&self) -> Duration {
+        let waves = SWEEP_REQUESTS.div_ceil(self.concurrency) as u32;
+        Duration::from_millis(SWEEP_LATENCY_MS) * waves
+    }
+    fn throughput(&self) -> f64 {
+        SWEEP_REQUESTS as f64 / self.wall.as_secs_f64()
+    }
+    fn ideal_throughput(&self) -> f64 {
+        SWEEP_REQUESTS as f64 / self.ideal().as_secs_f64()
+    }
+}
+
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a throughput benchmark measures wall time"
+)]
+async fn parallel_sweep() -> Result<Vec<SweepPoint>, DynError> {
+    let sim = Simulator::start(
+        Scenario::default().with_latency(LatencyModel::new(SWEEP_LATENCY_MS, 0.0)),
+    )
+    .await?;
+    let manager = LlmManager::builder()
+        .model(MODEL)
+        .regions(REGIONS)
+        .auth(Auth::static_keys("AKIDBENCH", "bench-secret"))
+        .endpoint_url(sim.endpoint_url())
+        .retry(RetryConfig::standard().with_max_attempts(2))
+        .build()
+        .await?;
+    let request = ConverseRequest::builder()
+        .user_text("Throughput test.")
+        .max_tokens(16)
+        .build()?;
+    let batch = |n: usize| -> Vec<BatchRequest<ConverseRequest>> {
+        (0..n)
+            .map(|i| BatchRequest::new(format!("r{i}"), request.clone()))
+            .collect()
+    };
+    let mut points = Vec::new();
+    for &c in &SWEEP {
+        let parallel = ParallelLlmManager::new(
+            manager.clone(),
+            ParallelConfig::default().with_max_concurrency(c),
+        )?;
+        // Warm the connection pools to this concurrency first.
+        parallel.converse_parallel(batch(c)).await?;
+        let started = Instant::now();
+        let response = parallel.converse_parallel(batch(SWEEP_REQUESTS)).await?;
+        let wall = started.elapsed();
+        let succeeded = response.successes().count();
+        say(&format!(
+            "parallel sweep: concurrency {c}: {SWEEP_REQUESTS} requests in {:.3} s, {succeeded} succeeded",
+            wall.as_secs_f64()
+        ));
+        points.push(SweepPoint {
+            concurrency: c,
+            wall,
+            succeeded,
+        });
+    }
+    sim.shutdown().await;
+    Ok(points)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Machine description.
+
+#[derive(Debug, Clone)]
+struct Machine {
+    cpu: String,
+    nproc: usize,
+    memory_gib: Option<f64>,
+    rustc: String,
+    os: String,
+}
+
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "memory sizes are far below 2^52"
+)]
+fn machine() -> Machine {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or_else(|| "unknown".to_owned(), |(_, v)| v.trim().to_owned());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let memory_gib = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| leading_number(v.trim()))
+        .map(|kib| kib / 1_048_576.0);
+    let capture = |program: &str, args: &[&str]| {
+        Command::new(program)
+            .args(args)
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "unknown".to_owned())
+    };
+    Machine {
+        cpu,
+        nproc: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        memory_gib,
+        rustc: capture("rustc", &["-V"]),
+        os: capture("uname", &["-sr"]),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report.
+
+struct Report {
+    machine: Machine,
+    commit: String,
+    date: String,
+    release: bool,
+    figures: Vec<Figure>,
+    failures: Vec<String>,
+    raw: Vec<(String, String)>,
+    sweep: Vec<SweepPoint>,
+    chaos: Vec<Row>,
+    chaos_config: ChaosConfig,
+}
+
+fn chaos_figures(rows: &[Row]) -> Vec<Figure> {
+    rows.iter()
+        .filter(|r| r.scenario == "region down")
+        .map(|r| Figure {
+            area: "chaos",
+            measure: format!("wasted attempts per call, one of three regions down, after learning ({}, {} requests, concurrency 64)", mode_name(r.mode), r.requests),
+            value: r.wasted_after_learning,
+            unit: "per call",
+            bound: Bound::Below,
+            target: 0.05,
+            source: "cargo xtask chaos".to_owned(),
+        })
+        .collect()
+}
+
+fn mode_name(m: Mode) -> &'static str {
+    match m {
+        Mode::Converse => "converse",
+        Mode::Stream => "stream",
+    }
+}
+
+fn sweep_figure(points: &[SweepPoint]) -> Option<Figure> {
+    let p = points.iter().find(|p| p.concurrency == 200)?;
+    Some(Figure {
+        area: "parallel",
+        measure: "full stack on the simulator: 2,000 requests at concurrency 200, 100 ms each (wall ÷ 1.0 s)".to_owned(),
+        value: p.wall.as_secs_f64() / p.ideal().as_secs_f64(),
+        unit: "×",
+        bound: Bound::AtMost,
+        target: 1.15,
+        source: "cargo xtask bench".to_owned(),
+    })
+}
+
+fn throughput_chart(points: &[SweepPoint]) -> LineChart {
+    #[allow(clippy::cast_precision_loss, reason = "small concurrency levels")]
+    let x = |p: &SweepPoint| p.concurrency as f64;
+    LineChart {
+        title: format!(
+            "ParallelLlmManager throughput, {SWEEP_REQUESTS} requests at {SWEEP_LATENCY_MS} ms each"
+        ),
+        x_desc: "concurrency".to_owned(),
+        y_desc: "requests per second".to_owned(),
+        series: vec![
+            Series {
+                name: "measured".to_owned(),
+                points: points.iter().map(|p| (x(p), p.throughput())).collect(),
+                markers: true,
+            },
+            Series {
+                name: "ideal (concurrency / latency)".to_owned(),
+                points: points
+                    .iter()
+                    .map(|p| (x(p), p.ideal_throughput()))
+                    .collect(),
+                markers: false,
+            },
+        ],
+    }
+}
+
+fn latency_chart(rows: &[Row], mode: Mode) -> LineChart {
+    let rows: Vec<&Row> = rows.iter().filter(|r| r.mode == mode).collect();
+    // Clip the x axis at the largest p99 so the bulk of every curve stays readable.
+    let cap = rows
+        .iter()
+        .map(|r| r.quantile(0.99))
+        .max()
+        .unwrap_or_default();
+    let cap_ms = cap.as_secs_f64() * 1e3;
+    let series = rows
+        .iter()
+        .map(|r| {
+            let sorted: Vec<f64> = r.latencies.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+            let mut points = plot::cdf(&sorted);
+            points.retain(|p| p.0 <= cap_ms);
+            // Thin the curve to at most ~400 points per series to keep the SVG small.
+            let step = (points.len() / 400).max(1);
+            let last = points.last().copied();
+            let mut thinned: Vec<(f64, f64)> = points.into_iter().step_by(step).collect();
+            if let Some(l) = last
+                && thinned.last() != Some(&l)
+            {
+                thinned.push(l);
+            }
+            Series {
+                name: r.scenario.to_owned(),
+                points: thinned,
+                markers: false,
+            }
+        })
+        .collect();
+    LineChart {
+        title: format!(
+            "Latency under faults ({}), cumulative, up to the largest p99",
+            mode_name(mode)
+        ),
+        x_desc: "latency (ms)".to_owned(),
+        y_desc: "fraction of requests".to_owned(),
+        series,
+    }
+}
+
+fn render(report: &Report) -> String {
+    let m = &report.machine;
+    let mut d = String::new();
+    let w = &mut d;
+    let _ = writeln!(w, "# Benchmarks\n");
+    let _ = writeln!(
+        w,
+        "This file is generated by `cargo xtask bench`; do not edit it by hand."
+    );
+    let _ = writeln!(
+        w,
+        "It was last generated on {} at commit `{}`.",
+        report.date, report.commit
+    );
+    let _ = writeln!(
+        w,
+        "All figures were measured on a shared {}-core machine while other builds were running, so absolute times are noisy.",
+        m.nproc
+    );
+    let _ = writeln!(
+        w,
+        "Every ratio compares two things measured side by side in the same run, which makes ratios more trustworthy than absolute times."
+    );
+    if !report.release {
+        let _ = writeln!(
+            w,
+            "\n**Warning:** the in-process measurements below ran in a debug build of `xtask`; run `cargo run --release -p xtask -- bench` for representative figures."
+        );
+    }
+    let _ = writeln!(w, "\n## Machine\n");
+    let _ = writeln!(w, "| | |\n|---|---|");
+    let _ = writeln!(w, "| CPU | {} |", m.cpu);
+    let _ = writeln!(w, "| cores (`nproc`) | {} |", m.nproc);
+    let _ = writeln!(
+        w,
+        "| memory | {} |",
+        m.memory_gib
+            .map_or_else(|| "unknown".to_owned(), |g| format!("{g:.1} GiB"))
+    );
+    let _ = writeln!(w, "| OS | {} |", m.os);
+    let _ = writeln!(w, "| compiler | {} |", m.rustc);
+    let _ = writeln!(w, "\n## Commands\n");
+    let _ = writeln!(w, "```sh");
+    let _ = writeln!(
+        w,
+        "# Everything below, writing this file and docs/img/*.svg:"
+    );
+    let _ = writeln!(
+        w,
+        "cargo run --release -p xtask -- bench --chaos-requests {}",
+        report.chaos_config.requests
+    );
+    let _ = writeln!(w, "# The parts on their own:");
+    for (cmd, _) in &report.raw {
+        if cmd.starts_with("cargo run") {
+            let _ = writeln!(w, "{cmd}");
+        }
+    }
+    let _ = writeln!(
+        w,
+        "cargo run --release -p xtask -- chaos --requests {} --seed {}",
+        report.chaos_config.requests, report.chaos_config.seed
+    );
+    let _ = writeln!(w, "```");
+
+    let _ = writeln!(w, "\n## Results against targets\n");
+    let _ = writeln!(
+        w,
+        "| area | measure | result | target | result ÷ target | met | measured by |"
+    );
+    let _ = writeln!(w, "|---|---|---:|---:|---:|:---:|---|");
+    for f in &report.figures {
+        let _ = writeln!(
+            w,
+            "| {} | {} | {} {} | {} | {} | {} | `{}` |",
+            f.area,
+            f.measure,
+            number(f.value),
+            f.unit,
+            f.target_text(),
+            f.ratio()
+                .map_or_else(|| "–".to_owned(), |r| format!("{r:.2}")),
+            if f.met() { "yes" } else { "**no**" },
+            f.source
+        );
+    }
+    let _ = writeln!(
+        w,
+        "\nSources: the examples' own output (see [Raw output](#raw-output)) and the in-process measurements of `cargo xtask bench`."
+    );
+    let _ = writeln!(
+        w,
+        "The simulator's load figures come from a minimal HTTP/1.1 client running in the same process, on the same two cores as the simulator, so they are a lower bound for the simulator alone."
+    );
+    if !report.failures.is_empty() {
+        let _ = writeln!(
+            w,
+            "\nThese benchmarks could not be run or parsed in this run:\n"
+        );
+        for f in &report.failures {
+            let _ = writeln!(w, "- {f}");
+        }
+    }
+
+    let _ = writeln!(w, "\n## Parallel throughput versus concurrency\n");
+    let _ = writeln!(
+        w,
+        "`ParallelLlmManager` over the real SDK client against the simulator with a fixed {SWEEP_LATENCY_MS} ms latency per call, {SWEEP_REQUESTS} requests per point, three regions."
+    );
+    let _ = writeln!(
+        w,
+        "The ideal is one wave of `concurrency` requests every {SWEEP_LATENCY_MS} ms.\n"
+    );
+    let _ = writeln!(
+        w,
+        "![Throughput versus concurrency: measured (blue, with markers) against the ideal (grey)](img/parallel_throughput.svg)\n"
+    );
+    let _ = writeln!(
+        w,
+        "| concurrency | wall (s) | ideal (s) | wall ÷ ideal | requests/s | ideal requests/s | succeeded |"
+    );
+    let _ = writeln!(w, "|---:|---:|---:|---:|---:|---:|---:|");
+    for p in &report.sweep {
+        let _ = writeln!(
+            w,
+            "| {} | {:.3} | {:.3} | {:.2} | {:.0} | {:.0} | {} |",
+            p.concurrency,
+            p.wall.as_secs_f64(),
+            p.ideal().as_secs_f64(),
+            p.wall.as_secs_f64() / p.ideal().as_secs_f64(),
+            p.throughput(),
+            p.ideal_throughput(),
+            p.succeeded
+        );
+    }
+
+    let c = &report.chaos_config;
+    let _ = writeln!(w, "\n## Chaos: the fault matrix\n");
+    let _ = writeln!(
+        w,
+        "`cargo xtask chaos --requests {} --seed {}`: each scenario starts a fresh simulator ({} ms to first token) and sends {} requests as non-streaming calls through `ParallelLlmManager` and {} as concurrent `converse_stream` calls, {} in flight, over three regions.",
+        c.requests, c.seed, c.latency_ms, c.requests, c.requests, c.concurrency
+    );
+    let _ = writeln!(
+        w,
+        "A request is *lost* when it has no ending (no answer and no typed error); it is *duplicated* when it ends twice or the simulator answered it successfully more than once."
+    );
+    let _ = writeln!(
+        w,
+        "*Wasted after learning* counts attempts beyond the first per request, over the requests after the first 10 %.\n"
+    );
+    for spec in chaos::matrix(c.requests) {
+        let _ = writeln!(w, "- **{}**: {}", spec.name, spec.description);
+    }
+    let _ = writeln!(w);
+    let _ = write!(w, "{}", chaos::table(&report.chaos));
+    let lost: usize = report.chaos.iter().map(|r| r.lost).sum();
+    let dup: usize = report.chaos.iter().map(|r| r.duplicated).sum();
+    let total: usize = report.chaos.iter().map(|r| r.requests).sum();
+    let _ = writeln!(
+        w,
+        "\nResult: {total} requests in all, {lost} lost, {dup} duplicated."
+    );
+    let _ = writeln!(
+        w,
+        "\n![Cumulative latency per scenario, non-streaming calls; one line per scenario in the order of the table](img/chaos_latency_converse.svg)\n"
+    );
+    let _ = writeln!(
+        w,
+        "![Cumulative latency per scenario, streaming calls; one line per scenario in the order of the table](img/chaos_latency_stream.svg)"
+    );
+    let _ = writeln!(
+        w,
+        "\nServer-side outcomes per scenario (what the simulator did):\n"
+    );
+    let _ = writeln!(w, "| scenario | mode | outcomes |\n|---|---|---|");
+    for r in &report.chaos {
+        let o: Vec<String> = r
+            .server_outcomes
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        let _ = writeln!(
+            w,
+            "| {} | {} | {} |",
+            r.scenario,
+            mode_name(r.mode),
+            o.join(", ")
+        );
+    }
+
+    let _ = writeln!(w, "\n## Raw output\n");
+    for (cmd, out) in &report.raw {
+        let _ = writeln!(w, "`{cmd}`:\n\n```text\n{}\n```\n", out.trim_end());
+    }
+    d
+}
+
+/// Runs the task with the arguments after `bench`.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the report is stamped with the real date"
+)]
+pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
+    let args = parse_args(args)?;
+    let root = workspace_root();
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| root.join("docs/benchmarks.md"));
+    let img = output
+        .parent()
+        .map_or_else(|| root.join("docs/img"), |p| p.join("img"));
+    let mut figures = Vec::new();
+    let mut failures = Vec::new();
+    let mut raw = Vec::new();
+
+    if !args.skip_examples {
+        for ex in &EXAMPLES {
+            let cmd = example_command(ex.package, ex.name);
+            match run_example(&root, ex.package, ex.name) {
+                Ok(out) => {
+                    for (i, f) in (ex.parse)(&out, &cmd).into_iter().enumerate() {
+                        match f {
+                            Some(f) => figures.push(f),
+                            None => failures
+                                .push(format!("`{cmd}`: figure {} not found in its output", i + 1)),
+                        }
+                    }
+                    raw.push((cmd, out));
+                }
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+        for name in sim_examples(&root) {
+            let cmd = example_command("bedrock-sim", &name);
+            match run_example(&root, "bedrock-sim", &name) {
+                Ok(out) => raw.push((cmd, out)),
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+    }
+
+    let rt = chaos::runtime()?;
+    say("measuring the simulator's raw load");
+    let (sim_figures, sim_log) = rt.block_on(sim_load())?;
+    figures.extend(sim_figures);
+    raw.push(("cargo xtask bench: simulator load".to_owned(), sim_log));
+
+    say("measuring parallel throughput against concurrency");
+    let sweep = rt.block_on(parallel_sweep())?;
+    figures.extend(sweep_figure(&sweep));
+
+    let chaos_config = ChaosConfig {
+        requests: args.chaos_requests,
+        ..ChaosConfig::default()
+    };
+    say(&format!(
+        "running the chaos matrix with {} requests per scenario and mode",
+        chaos_config.requests
+    ));
+    let chaos_rows = rt.block_on(chaos::run_matrix(&chaos_config))?;
+    figures.extend(chaos_figures(&chaos_rows));
+
+    std::fs::create_dir_all(&img)?;
+    std::fs::write(
+        img.join("parallel_throughput.svg"),
+        throughput_chart(&sweep).to_svg()?,
+    )?;
+    std::fs::write(
+        img.join("chaos_latency_converse.svg"),
+        latency_chart(&chaos_rows, Mode::Converse).to_svg()?,
+    )?;
+    std::fs::write(
+        img.join("chaos_latency_stream.svg"),
+        latency_chart(&chaos_rows, Mode::Stream).to_svg()?,
+    )?;
+
+    let commit = Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(&root)
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let date = Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let report = Report {
+        machine: machine(),
+        commit,
+        date,
+        release: !cfg!(debug_assertions),
+        figures,
+        failures,
+        raw,
+        sweep,
+        chaos: chaos_rows,
+        chaos_config,
+    };
+    std::fs::write(&output, render(&report))?;
+    say(&format!(
+        "wrote {} and {}/*.svg",
+        output.display(),
+        img.display()
+    ));
+    for f in &report.figures {
+        say(&format!(
+            "{:<11} {:<90} {:>14} {:<9} target {:<16} {}",
+            f.area,
+            f.measure,
+            number(f.value),
+            f.unit,
+            f.target_text(),
+            if f.met() { "met" } else { "NOT MET" }
+        ));
+    }
+    say(&chaos::table(&report.chaos));
+    let bad = chaos::violations(&report.chaos);
+    if !bad.is_empty() {
+        return Err(format!(
+            "chaos: requests lost or duplicated:\n  {}",
+            bad.join("\n  ")
+        )
+        .into());
+    }
+    if !report.failures.is_empty() {
+        return Err(format!(
+            "some benchmarks failed:\n  {}",
+            report.failures.join("\n  ")
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn say(line: &str) {
+    #[allow(clippy::print_stdout, reason = "xtask reports on stdout")]
+    {
+        println!("{line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IMAGE: &str = "image bytes:              3000000
+base64 encode (median):   1.9ms
+build + serialise (med.): 2.4ms
+ratio:                    1.26 (target <= 1.5)
+";
+    const CATALOG: &str = "bedrock-catalog bundled snapshot: 120 models
+load from bundled snapshot: median 1.234ms, min 1.1ms (target <= 5 ms)
+resolve friendly name (\"Claude 3 Haiku\"): median 85ns (target <= 1 µs)
+resident memory per loaded catalog: 0.81 MB (target <= 2 MB)
+";
+    const PARALLEL: &str = "start: peak RSS (VmHWM) 3.0 MiB
+vector: 2000 requests, concurrency 200, 100 ms latency: wall 1.012 s (ideal 1.000 s, overhead +1.2%), succeeded 2000, per-request p50 100ms p95 101ms max 103ms
+after vector run: peak RSS (VmHWM) 10.0 MiB
+after streaming run: peak RSS (VmHWM) 42.5 MiB
+";
+    const CONVERSE: &str = "converse overhead: bare SDK median 180µs, LlmManager median 190µs, ratio 1.056x (target <= 1.10x), 2000 calls each
+stream time to first token: bare SDK median 200µs, LlmManager median 260µs, overhead 0.060 ms (target <= 1 ms)
+stream events: 33340 events at 412,345 events/s end to end through the simulator (target >= 200,000/s)
+one region of three down: 3 wasted attempts in the first 10 calls, then 0.0000 per call over 990 calls (target < 0.05)
+";
+
+    #[track_caller]
+    fn check(figures: Vec<Option<Figure>>, expected: &[(f64, bool)]) {
+        let got: Vec<(f64, bool)> = figures
+            .into_iter()
+            .map(|f| {
+                let f = f.expect("figure parsed");
+                (f.value, f.met())
+            })
+            .collect();
+        assert_eq!(got.len(), expected.len());
+        for ((v, met), (ev, emet)) in got.iter().zip(expected) {
+            assert!((v - ev).abs() < 1e-9, "{v} != {ev}");
+            assert_eq!(met, emet);
+        }
+    }
+
+    #[test]
+    fn parses_every_example_output() {
+        check(parse_image(IMAGE, "x"), &[(1.26, true)]);
+        check(
+            parse_catalog(CATALOG, "x"),
+            &[(1.234, true), (0.085, true), (0.81, true)],
+        );
+        check(
+            parse_parallel(PARALLEL, "x"),
+            &[(1.012, true), (42.5 * 1.048_576, true)],
+        );
+        check(
+            parse_converse(CONVERSE, "x"),
+            &[(1.056, true), (0.060, true), (412_345.0, true), (0.0, true)],
+        );
+    }
+
+    #[test]
+    fn a_missing_line_is_reported_not_invented() {
+        let figures = parse_image("nothing here", "x");
+        assert!(figures[0].is_none());
+    }
+
+    #[test]
+    fn debug_durations_parse() {
+        assert_eq!(leading_duration("850ns"), Some(Duration::from_nanos(850)));
+        assert_eq!(
+            leading_duration("1.5ms, min"),
+            Some(Duration::from_micros(1500))
+        );
+        assert_eq!(
+            leading_duration("12µs (target"),
+            Some(Duration::from_micros(12))
+        );
+        assert_eq!(leading_duration("2s"), Some(Duration::from_secs(2)));
+        assert_eq!(leading_duration("fast"), None);
+    }
+
+    #[test]
+    fn event_stream_frames_are_counted_by_their_prelude() {
+        let frame = |len: u32| {
+            let mut f = len.to_be_bytes().to_vec();
+            f.resize(len as usize, 0);
+            f
+        };
+        let body = [frame(20), frame(32), frame(16)].concat();
+        assert_eq!(count_frames(&body), 3);
+        assert_eq!(count_frames(&body[..30]), 1);
+    }
+
+    #[test]
+    fn numbers_are_formatted_for_reading() {
+        assert_eq!(number(412_345.0), "412,345");
+        assert_eq!(number(1.056), "1.06");
+        assert_eq!(number(0.0123), "0.0123");
+        assert_eq!(number(0.0), "0");
+    }
+
+    #[test]
+    fn the_raw_client_talks_to_the_simulator() {
+        chaos::runtime().unwrap().block_on(async {
+            let sim = Simulator::start(Scenario::default()).await.unwrap();
+            let stream = TcpStream::connect(sim.local_addr()).await.unwrap();
+            let mut conn = BufReader::new(stream);
+            let body = r#"{"messages":[{"role":"user","content":[{"text":"hi"}]}],"inferenceConfig":{"maxTokens":16}}"#;
+            for _ in 0..2 {
+                let (status, reply) = exchange(&mut conn, &raw_request(SIM_PATH_CONVERSE, body)).await.unwrap();
+                assert_eq!(status, 200, "{}", String::from_utf8_lossy(&reply));
+                assert!(String::from_utf8_lossy(&reply).contains("\"output\""));
+            }
+            let (status, reply) = exchange(&mut conn, &raw_request(SIM_PATH_STREAM, body)).await.unwrap();
+            assert_eq!(status, 200);
+            // messageStart, block deltas, blockStop, messageStop, metadata at least.
+            assert!(count_frames(&reply) >= 4, "{}", count_frames(&reply));
+            assert_eq!(sim.stats().requests, 3);
+            sim.shutdown().await;
+        });
+    }
+
+    #[test]
+    fn the_report_names_machine_commands_targets_and_plots() {
+        let report = Report {
+            machine: machine(),
+            commit: "abc1234".into(),
+            date: "2026-01-01 00:00 UTC".into(),
+            release: true,
+            figures: parse_image(IMAGE, "cmd").into_iter().flatten().collect(),
+            failures: vec![],
+            raw: vec![(
+                example_command("bedrock-messages", "bench_image"),
+                IMAGE.into(),
+            )],
+            sweep: vec![SweepPoint {
+                concurrency: 200,
+                wall: Duration::from_millis(1100),
+                succeeded: 2000,
+            }],
+            chaos: vec![],
+            chaos_config: ChaosConfig::default(),
+        };
+        let md = render(&report);
+        for needle in [
+            "## Machine",
+            "cargo run --release -p bedrock-messages --example bench_image",
+            "| messages | 3 MB image",
+            "≤ 1.50 ×",
+            "img/parallel_throughput.svg",
+            "| 200 | 1.100 | 1.000 | 1.10 |",
+            "shared",
+        ] {
+            assert!(md.contains(needle), "{needle} missing from\n{md}");
+        }
+        assert_eq!(sweep_figure(&report.sweep).map(|f| f.met()), Some(true));
+    }
+}
