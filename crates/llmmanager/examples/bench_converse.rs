@@ -35,7 +35,10 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let calls: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(2000);
+    let calls: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(2000);
     let sim = Simulator::start(Scenario::default()).await.unwrap();
     let sdk = aws_sdk_bedrockruntime::Client::new(&sim.sdk_config("us-east-1").await);
     let manager = LlmManager::builder()
@@ -46,7 +49,11 @@ async fn main() {
         .build()
         .await
         .unwrap();
-    let request = ConverseRequest::builder().user_text("Benchmark me.").max_tokens(16).build().unwrap();
+    let request = ConverseRequest::builder()
+        .user_text("Benchmark me.")
+        .max_tokens(16)
+        .build()
+        .unwrap();
     let sdk_message = Message::builder()
         .role(ConversationRole::User)
         .content(ContentBlock::Text("Benchmark me.".into()))
@@ -55,14 +62,24 @@ async fn main() {
 
     // Warm up both paths (connections, lazy initialisation).
     for _ in 0..200 {
-        sdk.converse().model_id(MODEL).messages(sdk_message.clone()).send().await.unwrap();
+        sdk.converse()
+            .model_id(MODEL)
+            .messages(sdk_message.clone())
+            .send()
+            .await
+            .unwrap();
         manager.converse(&request).await.unwrap();
     }
     // Interleave the two paths so both see the same machine state.
     let (mut bare, mut managed) = (Vec::with_capacity(calls), Vec::with_capacity(calls));
     for _ in 0..calls {
         let t = Instant::now();
-        sdk.converse().model_id(MODEL).messages(sdk_message.clone()).send().await.unwrap();
+        sdk.converse()
+            .model_id(MODEL)
+            .messages(sdk_message.clone())
+            .send()
+            .await
+            .unwrap();
         bare.push(t.elapsed());
         let t = Instant::now();
         manager.converse(&request).await.unwrap();
@@ -78,10 +95,18 @@ async fn main() {
     let (mut bare, mut managed) = (Vec::new(), Vec::new());
     for _ in 0..(calls / 4).max(50) {
         let t = Instant::now();
-        let mut out = sdk.converse_stream().model_id(MODEL).messages(sdk_message.clone()).send().await.unwrap();
+        let mut out = sdk
+            .converse_stream()
+            .model_id(MODEL)
+            .messages(sdk_message.clone())
+            .send()
+            .await
+            .unwrap();
         loop {
             match out.stream.recv().await.unwrap() {
-                Some(aws_sdk_bedrockruntime::types::ConverseStreamOutput::ContentBlockDelta(_)) => break,
+                Some(aws_sdk_bedrockruntime::types::ConverseStreamOutput::ContentBlockDelta(_)) => {
+                    break;
+                }
                 Some(_) => {}
                 None => panic!("no delta"),
             }
@@ -106,7 +131,9 @@ async fn main() {
 
     // Event processing rate on one long answer.
     let long = "word ".repeat(20_000);
-    let sim_long = Simulator::start(Scenario::default().with_reply(ScriptedReply::text(long))).await.unwrap();
+    let sim_long = Simulator::start(Scenario::default().with_reply(ScriptedReply::text(long)))
+        .await
+        .unwrap();
     let manager_long = LlmManager::builder()
         .model(MODEL)
         .region("us-east-1")
@@ -125,10 +152,15 @@ async fn main() {
         }
     }
     let rate = events as f64 / t.elapsed().as_secs_f64();
-    println!("stream events: {events} events at {rate:.0} events/s end to end through the simulator (target >= 200,000/s)");
+    println!(
+        "stream events: {events} events at {rate:.0} events/s end to end through the simulator (target >= 200,000/s)"
+    );
 
     // Wasted attempts with one of three regions down, after health learning.
-    let sim_down = Simulator::start(Scenario::default().with_region_down(RegionDown::always("us-west-2"))).await.unwrap();
+    let sim_down =
+        Simulator::start(Scenario::default().with_region_down(RegionDown::always("us-west-2")))
+            .await
+            .unwrap();
     let manager_down = LlmManager::builder()
         .model(MODEL)
         .regions(["us-west-2", "us-east-1", "eu-west-1"])

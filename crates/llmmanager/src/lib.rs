@@ -58,6 +58,8 @@ mod stream;
 mod validation;
 
 pub use auth::{Auth, Secret};
+pub use bedrock_cache as cache;
+pub use bedrock_cache::CacheConfig;
 pub use bedrock_catalog as catalog;
 pub use bedrock_messages as messages;
 pub use bedrock_messages::{ContentBlock, ConverseRequest, Message, Role};

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bedrock_cache::CacheConfig;
 use bedrock_catalog::{Catalog, ModelInfo};
 use bedrock_messages::{ConverseRequest, ConverseResponse, GuardrailConfig, Limits};
 use bedrock_retry::{
@@ -43,6 +44,7 @@ pub struct LlmManagerBuilder {
     clock: Option<Arc<dyn Clock>>,
     sleep: Option<Arc<dyn Sleep>>,
     stream_recovery: StreamRecovery,
+    cache: Option<CacheConfig>,
 }
 
 impl LlmManagerBuilder {
@@ -62,6 +64,7 @@ impl LlmManagerBuilder {
             clock: None,
             sleep: None,
             stream_recovery: StreamRecovery::default(),
+            cache: None,
         }
     }
 
@@ -167,6 +170,14 @@ impl LlmManagerBuilder {
         self
     }
 
+    /// Places prompt-cache points in every request by `cache`'s strategy, for models whose
+    /// catalog entry supports caching (others get no points and a warning). Points the caller
+    /// placed are kept.
+    pub fn cache(mut self, cache: CacheConfig) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
     /// Sets how streams recover from failures after content arrived.
     pub fn stream_recovery(mut self, recovery: StreamRecovery) -> Self {
         self.stream_recovery = recovery;
@@ -247,6 +258,7 @@ impl LlmManagerBuilder {
                 limits: self.limits,
                 auth_kind: self.auth.kind(),
                 stream_recovery: self.stream_recovery,
+                cache: self.cache,
             }),
         })
     }
@@ -332,6 +344,7 @@ struct Inner {
     limits: Limits,
     auth_kind: &'static str,
     stream_recovery: StreamRecovery,
+    cache: Option<CacheConfig>,
 }
 
 impl LlmManager {
@@ -490,6 +503,39 @@ impl LlmManager {
             .is_some_and(|m| m.provider.eq_ignore_ascii_case("anthropic"))
     }
 
+    /// The request as sent to one target: features the plan disabled are removed, then cache
+    /// points are placed for that target's model. Placement warnings are added to `warnings` once.
+    pub(crate) fn request_for_target(
+        &self,
+        prepared: &ConverseRequest,
+        attempt: &Attempt,
+        warnings: &mut Vec<String>,
+    ) -> ConverseRequest {
+        let mut request = prepared.clone();
+        for feature in &attempt.disabled_features {
+            features::strip(&mut request, *feature);
+        }
+        let Some(cache) = self.inner.cache.as_ref().filter(|c| c.is_enabled()) else {
+            return request;
+        };
+        if attempt
+            .disabled_features
+            .contains(&bedrock_retry::Feature::CachePoints)
+        {
+            return request;
+        }
+        let caching = self
+            .model(&attempt.target.model)
+            .and_then(|m| m.capabilities.prompt_caching);
+        let placement = bedrock_cache::place_cache_points(&request, caching.as_ref(), cache);
+        for warning in placement.warnings {
+            if !warnings.contains(&warning) {
+                warnings.push(warning);
+            }
+        }
+        placement.request
+    }
+
     pub(crate) fn prepare_request(
         &self,
         request: &ConverseRequest,
@@ -564,7 +610,13 @@ impl LlmManager {
                         access = %attempt.target.access_method,
                     );
                     let outcome = self
-                        .attempt(&prepared, &attempt, started, &mut validations)
+                        .attempt(
+                            &prepared,
+                            &attempt,
+                            started,
+                            &mut validations,
+                            &mut warnings,
+                        )
                         .instrument(span)
                         .await;
                     match outcome {
@@ -629,6 +681,7 @@ impl LlmManager {
         attempt: &Attempt,
         started: Duration,
         validations: &mut Vec<ValidationAttempt>,
+        warnings: &mut Vec<String>,
     ) -> Result<(ConverseResponse, String), AttemptError> {
         let inner = &*self.inner;
         let invoke_id =
@@ -644,10 +697,7 @@ impl LlmManager {
                 message: format!("no client for region {}", attempt.target.region),
             }
         })?;
-        let mut request = prepared.clone();
-        for feature in &attempt.disabled_features {
-            features::strip(&mut request, *feature);
-        }
+        let mut request = self.request_for_target(prepared, attempt, warnings);
         let mut asks = 0u32;
         loop {
             let output = send(client, &invoke_id, &request, self.attempt_timeout(started)).await?;

@@ -1,5 +1,6 @@
 //! What a successful call returns: the answer and the full story of how it was obtained.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use bedrock_messages::{ConverseResponse, StopReason, TokenUsage};
@@ -45,6 +46,15 @@ impl Response {
     /// Why the model stopped.
     pub fn stop_reason(&self) -> &StopReason {
         &self.output.stop_reason
+    }
+
+    /// Prompt-cache efficiency of this response, with the estimated saving when the bundled price
+    /// table knows the model.
+    pub fn cache_efficiency(&self) -> bedrock_cache::CacheEfficiency {
+        static PRICES: OnceLock<Option<bedrock_cache::PriceTable>> = OnceLock::new();
+        let prices = PRICES.get_or_init(|| bedrock_cache::PriceTable::bundled().ok());
+        let price = prices.as_ref().and_then(|t| t.get(&self.model_id));
+        bedrock_cache::CacheEfficiency::from_usage(self.usage(), price)
     }
 
     /// How many attempts the call made.

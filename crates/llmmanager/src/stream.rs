@@ -44,7 +44,6 @@ use tracing::{Instrument, debug, info_span};
 
 use crate::classify::{AttemptError, BedrockClassifier};
 use crate::error::Error;
-use crate::features;
 use crate::manager::{CallOptions, LlmManager};
 
 /// How a stream that fails after content arrived is recovered.
@@ -447,10 +446,9 @@ impl Run {
 
     /// The request for the next attempt: features dropped, and the partial answer as prefill.
     fn request_for(&mut self, attempt: &Attempt) -> ConverseRequest {
-        let mut request = self.prepared.clone();
-        for feature in &attempt.disabled_features {
-            features::strip(&mut request, *feature);
-        }
+        let mut request =
+            self.manager
+                .request_for_target(&self.prepared, attempt, &mut self.warnings);
         if !self.answer.text.is_empty() {
             let prefix = self.answer.text.trim_end();
             self.answer.trimmed_ws = prefix.len() != self.answer.text.len();

@@ -448,3 +448,69 @@ async fn preferred_regions_are_tried_first_and_can_be_exclusive() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn the_cache_strategy_places_points_and_the_second_call_reads_the_cache() {
+    let sim = sim(Scenario::default()).await;
+    let m = manager(&sim)
+        .model(HAIKU)
+        .region("us-east-1")
+        .cache(llmmanager::CacheConfig::conservative())
+        .build()
+        .await
+        .unwrap();
+    let long_system = "You are a meticulous assistant for the shipping department. ".repeat(200);
+    let request = ConverseRequest::builder()
+        .system(long_system)
+        .user_text("Which form do I need for a parcel to Norway?")
+        .max_tokens(64)
+        .build()
+        .unwrap();
+    let first = m.converse(&request).await.unwrap();
+    let second = m.converse(&request).await.unwrap();
+    assert!(
+        first.usage().cache_write_input_tokens.unwrap_or(0) > 2048,
+        "{:?}",
+        first.usage()
+    );
+    assert_eq!(
+        second.usage().cache_read_input_tokens,
+        first.usage().cache_write_input_tokens
+    );
+    let efficiency = second.cache_efficiency();
+    assert!(efficiency.hit_ratio() > 0.9, "{efficiency:?}");
+    assert!(
+        efficiency.cost_saved_usd.unwrap_or(0.0) > 0.0,
+        "{efficiency:?}"
+    );
+    assert!(
+        request.system.len() == 1,
+        "the caller's request is untouched"
+    );
+    let sent = &sim.requests()[0].body;
+    assert!(sent["system"].to_string().contains("cachePoint"), "{sent}");
+}
+
+#[tokio::test]
+async fn a_model_without_caching_gets_no_points_and_a_warning() {
+    let sim = sim(Scenario::default()).await;
+    let m = manager(&sim)
+        .model("meta.llama3-8b-instruct-v1:0")
+        .region("us-east-1")
+        .cache(llmmanager::CacheConfig::aggressive())
+        .build()
+        .await
+        .unwrap();
+    let request = ConverseRequest::builder()
+        .system("Be brief. ".repeat(1000))
+        .user_text("Hi")
+        .build()
+        .unwrap();
+    let r = m.converse(&request).await.unwrap();
+    assert!(
+        r.warnings.iter().any(|w| w.contains("cach")),
+        "{:?}",
+        r.warnings
+    );
+    assert!(!sim.requests()[0].body.to_string().contains("cachePoint"));
+}
