@@ -63,6 +63,17 @@ fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     }
 }
 
+/// Tick labels without needless decimals: whole numbers on wide axes, two decimals on narrow ones.
+fn tick_format(span: f64) -> impl Fn(&f64) -> String {
+    move |v: &f64| {
+        if span >= 20.0 {
+            format!("{v:.0}")
+        } else {
+            format!("{v:.2}")
+        }
+    }
+}
+
 impl LineChart {
     /// Renders the chart as an SVG document.
     pub(crate) fn to_svg(&self) -> Result<String, DynError> {
@@ -88,8 +99,12 @@ impl LineChart {
                 .y_label_area_size(72)
                 .build_cartesian_2d(x0..x1, 0.0..y1)
                 .map_err(|e| e.to_string())?;
+            let x_fmt = tick_format(x1 - x0);
+            let y_fmt = tick_format(y1);
             chart
                 .configure_mesh()
+                .x_label_formatter(&x_fmt)
+                .y_label_formatter(&y_fmt)
                 .x_desc(&self.x_desc)
                 .y_desc(&self.y_desc)
                 .light_line_style(WHITE.mix(0.0))
