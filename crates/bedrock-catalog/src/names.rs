@@ -247,6 +247,8 @@ pub(crate) struct NameIndex {
     display: Vec<String>,
     /// Model index → base model index, for context-window variants.
     variant_of: Vec<Option<u32>>,
+    /// Names seen while building, promoted to `exact` when unambiguous.
+    raw_names: Vec<(String, u32)>,
 }
 
 impl NameIndex {
@@ -317,6 +319,15 @@ impl NameIndex {
                 }
             }
         }
+        // Aliases and legacy names too, so common friendly names skip tokenization.
+        for (s, model) in std::mem::take(&mut ix.raw_names) {
+            if let Ok(hit) = ix.lookup_key(&key(&s))
+                && hit.model == model
+                && hit.profile.is_none()
+            {
+                exact.entry(s).or_insert(hit);
+            }
+        }
         ix.exact = exact;
         ix
     }
@@ -335,6 +346,7 @@ impl NameIndex {
     }
 
     fn add_name(&mut self, s: &str, tier: Tier, model: u32) {
+        self.raw_names.push((s.to_owned(), model));
         self.add(
             s,
             tier,

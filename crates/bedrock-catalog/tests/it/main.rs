@@ -1,5 +1,9 @@
 //! Integration tests of bedrock-catalog (one binary; see the modules).
-#![allow(clippy::unwrap_used, clippy::panic, reason = "test helpers abort on failure")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers abort on failure"
+)]
 
 mod build;
 mod resolve;
