@@ -1,0 +1,16 @@
+//! End-to-end tests of the `llmm` binary: every subcommand against the simulator, bad input,
+//! exit codes, and snapshots of the JSON output shapes.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers fail loudly; allow-unwrap-in-tests covers only #[test] functions"
+)]
+
+mod batch;
+mod catalog;
+mod chat;
+mod sim;
+mod support;
+mod usage;

@@ -1,0 +1,87 @@
+//! Running the binary, and simulators for tests that watch what reaches Bedrock.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use bedrock_sim::{Scenario, SimHandle, Simulator};
+use tokio::io::AsyncWriteExt as _;
+
+/// The outcome of one run of the binary.
+#[derive(Debug)]
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+impl Run {
+    /// Asserts the exit code, showing the output when it differs.
+    #[track_caller]
+    pub(crate) fn assert_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// The workspace root (fixtures live there).
+pub(crate) fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A fixture path, as a string.
+pub(crate) fn fixture(path: &str) -> String {
+    root().join("fixtures").join(path).display().to_string()
+}
+
+/// Runs `llmm` with `args`, `stdin` as its input, in the workspace root.
+pub(crate) async fn llmm_with_stdin(args: &[&str], stdin: &str) -> Run {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_llmm"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("RUST_LOG")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("llmm starts");
+    let mut input = child.stdin.take().expect("stdin is piped");
+    input.write_all(stdin.as_bytes()).await.unwrap();
+    drop(input);
+    let output = child.wait_with_output().await.expect("llmm runs");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Runs `llmm` with `args` and an empty stdin.
+pub(crate) async fn llmm(args: &[&str]) -> Run {
+    llmm_with_stdin(args, "").await
+}
+
+/// A simulator in this process, for `--endpoint-url` tests that inspect what reached it.
+pub(crate) async fn sim(scenario: Scenario) -> SimHandle {
+    Simulator::start(scenario).await.expect("simulator starts")
+}
+
+/// Asserts that nothing reached the simulator.
+#[track_caller]
+pub(crate) fn assert_untouched(sim: &SimHandle) {
+    let stats = sim.stats();
+    assert_eq!(stats.requests, 0, "no request may reach Bedrock: {stats:?}");
+}
+
+/// Parses JSONL text into values.
+pub(crate) fn parse_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("line {l:?}: {e}")))
+        .collect()
+}

@@ -1,0 +1,189 @@
+//! Bad input exits 2 with a clear message, and nothing reaches Bedrock.
+
+use bedrock_sim::Scenario;
+
+use crate::support::{assert_untouched, llmm, sim};
+
+#[tokio::test]
+async fn a_missing_image_file() {
+    let sim = sim(Scenario::default()).await;
+    let url = sim.endpoint_url();
+    let run = llmm(&[
+        "--endpoint-url",
+        &url,
+        "chat",
+        "--image",
+        "no/such/picture.png",
+        "Hi",
+    ])
+    .await;
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("file not found: no/such/picture.png"),
+        "{}",
+        run.stderr
+    );
+    assert_untouched(&sim);
+}
+
+#[tokio::test]
+async fn an_unknown_model_lists_suggestions() {
+    let sim = sim(Scenario::default()).await;
+    let url = sim.endpoint_url();
+    let run = llmm(&["--endpoint-url", &url, "-m", "Claude 9 Haiku", "chat", "Hi"]).await;
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("unknown model \"Claude 9 Haiku\""),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("Did you mean"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Claude 3 Haiku 20240307"),
+        "{}",
+        run.stderr
+    );
+    assert_untouched(&sim);
+}
+
+#[tokio::test]
+async fn a_malformed_batch_line_is_reported_with_its_number() {
+    let sim = sim(Scenario::default()).await;
+    let url = sim.endpoint_url();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        "{\"id\":\"q1\",\"prompt\":\"Hi\"}\n{\"id\":\"q2\",\"prompt\":\"Hello\"}\n{\"id\":\"q3\",\"prompt\":\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out.jsonl");
+    let input = input.display().to_string();
+    let run = llmm(&[
+        "--endpoint-url",
+        &url,
+        "batch",
+        &input,
+        "--output",
+        &out.display().to_string(),
+    ])
+    .await;
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains(&format!("{input}:3: invalid JSON")),
+        "{}",
+        run.stderr
+    );
+    assert!(!out.exists(), "no output is written for bad input");
+    assert_untouched(&sim);
+}
+
+#[tokio::test]
+async fn a_duplicate_batch_id() {
+    let sim = sim(Scenario::default()).await;
+    let url = sim.endpoint_url();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        "{\"id\":\"q1\",\"prompt\":\"Hi\"}\n{\"id\":\"q2\",\"prompt\":\"Hello\"}\n{\"id\":\"q1\",\"prompt\":\"Again\"}\n",
+    )
+    .unwrap();
+    let run = llmm(&[
+        "--endpoint-url",
+        &url,
+        "batch",
+        &input.display().to_string(),
+    ])
+    .await;
+    run.assert_code(2);
+    assert!(
+        run.stderr
+            .contains(":3: duplicate id \"q1\" (first used on line 1)"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty());
+    assert_untouched(&sim);
+}
+
+#[tokio::test]
+async fn a_request_that_breaks_a_limit() {
+    let sim = sim(Scenario::default()).await;
+    let url = sim.endpoint_url();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    // Two user turns in a row break Converse's alternation rule.
+    std::fs::write(
+        &input,
+        "{\"id\":\"q1\",\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":\"a\"}]},{\"role\":\"user\",\"content\":[{\"text\":\"b\"}]}]}\n",
+    )
+    .unwrap();
+    let run = llmm(&[
+        "--endpoint-url",
+        &url,
+        "batch",
+        &input.display().to_string(),
+    ])
+    .await;
+    run.assert_code(2);
+    assert!(run.stderr.contains("in.jsonl:1:"), "{}", run.stderr);
+    assert_untouched(&sim);
+}
+
+#[tokio::test]
+async fn impossible_batch_options() {
+    let sim = sim(Scenario::default()).await;
+    let url = sim.endpoint_url();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, "{\"id\":\"q1\",\"prompt\":\"Hi\"}\n").unwrap();
+    let run = llmm(&[
+        "--endpoint-url",
+        &url,
+        "-r",
+        "us-east-1",
+        "batch",
+        &input.display().to_string(),
+        "--regions-per-request",
+        "2",
+    ])
+    .await;
+    run.assert_code(2);
+    assert!(run.stderr.contains("regions per request"), "{}", run.stderr);
+    assert_untouched(&sim);
+}
+
+#[tokio::test]
+async fn clap_usage_errors_and_missing_scenarios_exit_2() {
+    let run = llmm(&["chat", "--no-such-flag", "Hi"]).await;
+    run.assert_code(2);
+    assert!(run.stderr.contains("--no-such-flag"), "{}", run.stderr);
+
+    let run = llmm(&["--simulate", "no-such-scenario.json", "chat", "Hi"]).await;
+    run.assert_code(2);
+    assert!(
+        run.stderr
+            .contains("scenario file \"no-such-scenario.json\" not found"),
+        "{}",
+        run.stderr
+    );
+
+    let run = llmm(&[
+        "--simulate",
+        "--endpoint-url",
+        "http://127.0.0.1:9",
+        "chat",
+        "Hi",
+    ])
+    .await;
+    run.assert_code(2);
+    assert!(run.stderr.contains("cannot be used with"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn an_empty_prompt() {
+    let run = llmm(&["--simulate", "chat", "   "]).await;
+    run.assert_code(2);
+    assert!(run.stderr.contains("the prompt is empty"), "{}", run.stderr);
+}
