@@ -157,6 +157,7 @@ fn fetch(args: &Args, overrides: &Overrides) -> Result<Snapshot, DynError> {
         };
         let source = source
             .with_region_timeout(timeout)
+            .with_first_answer_timeout(timeout)
             .with_deadline(timeout * 4)
             .with_concurrency(8);
         source.fetch(&regions).await

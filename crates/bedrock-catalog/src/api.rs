@@ -2,9 +2,11 @@
 //! requested region.
 //!
 //! Regions are queried concurrently up to a bound. Each region has its own timeout and the SDK's
-//! own retries are switched off, so an offline start costs one timeout, not a retry storm; an overall
-//! deadline keeps whatever regions have answered by then. Failures are classified per region and
-//! returned alongside the successful listings.
+//! own retries are switched off, so an offline start costs one timeout, not a retry storm. Two
+//! deadlines bound a fetch: if no region at all has answered within the *first-answer* timeout
+//! (1.5 s) the network is taken to be unreachable and the fetch stops; once one region has
+//! answered, the others get until the overall deadline. Whatever answered by then is kept, and
+//! failures are classified per region and returned alongside the successful listings.
 
 use std::time::Duration;
 
@@ -22,17 +24,20 @@ use crate::source::{
 };
 
 /// Default per-region timeout.
-pub const DEFAULT_REGION_TIMEOUT: Duration = Duration::from_millis(1500);
+pub const DEFAULT_REGION_TIMEOUT: Duration = Duration::from_secs(3);
+/// Default time within which at least one region must answer, or the fetch gives up.
+pub const DEFAULT_FIRST_ANSWER_TIMEOUT: Duration = Duration::from_millis(1500);
 /// Default overall deadline for one fetch.
-pub const DEFAULT_DEADLINE: Duration = Duration::from_millis(1800);
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(8);
 /// Default number of regions queried at once.
-pub const DEFAULT_CONCURRENCY: usize = 8;
+pub const DEFAULT_CONCURRENCY: usize = 16;
 
 /// Fetches listings from the Bedrock control plane with the AWS SDK.
 #[derive(Debug, Clone)]
 pub struct ApiSource {
     sdk: SdkConfig,
     region_timeout: Duration,
+    first_answer: Duration,
     deadline: Duration,
     concurrency: usize,
 }
@@ -44,6 +49,7 @@ impl ApiSource {
         Self {
             sdk,
             region_timeout: DEFAULT_REGION_TIMEOUT,
+            first_answer: DEFAULT_FIRST_ANSWER_TIMEOUT,
             deadline: DEFAULT_DEADLINE,
             concurrency: DEFAULT_CONCURRENCY,
         }
@@ -85,14 +91,22 @@ impl ApiSource {
         self
     }
 
-    /// Overall deadline; regions still pending then are reported as timed out (default 1.8 s).
+    /// If no region has answered within this, the fetch stops and every pending region is reported
+    /// as timed out (default 1.5 s). This is what keeps an offline start short.
+    #[must_use]
+    pub fn with_first_answer_timeout(mut self, d: Duration) -> Self {
+        self.first_answer = d;
+        self
+    }
+
+    /// Overall deadline; regions still pending then are reported as timed out (default 8 s).
     #[must_use]
     pub fn with_deadline(mut self, d: Duration) -> Self {
         self.deadline = d;
         self
     }
 
-    /// Regions queried at once (default 8, minimum 1).
+    /// Regions queried at once (default 16, minimum 1).
     #[must_use]
     pub fn with_concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
@@ -176,9 +190,26 @@ impl CatalogSource for ApiSource {
             let mut stream = futures::stream::iter(regions.iter().cloned())
                 .map(|r| self.fetch_region(r))
                 .buffer_unordered(self.concurrency);
+            let first_answer_by = tokio::time::Instant::now() + self.first_answer;
+            let mut pending_reason = format!("still pending at the {:?} deadline", self.deadline);
             let collect = async {
-                while let Some(r) = stream.next().await {
-                    done.push(r);
+                loop {
+                    let next = if done.iter().any(Result::is_ok) {
+                        stream.next().await
+                    } else {
+                        match tokio::time::timeout_at(first_answer_by, stream.next()).await {
+                            Ok(next) => next,
+                            Err(_) => {
+                                pending_reason =
+                                    format!("no region answered within {:?}", self.first_answer);
+                                break;
+                            }
+                        }
+                    };
+                    match next {
+                        Some(r) => done.push(r),
+                        None => break,
+                    }
                 }
             };
             let _ = tokio::time::timeout(self.deadline, collect).await;
@@ -196,7 +227,7 @@ impl CatalogSource for ApiSource {
                     raw.failures.push(RegionFailure {
                         region: r.clone(),
                         kind: FailureKind::Timeout,
-                        message: format!("still pending at the {:?} deadline", self.deadline),
+                        message: pending_reason.clone(),
                     });
                 }
             }

@@ -58,7 +58,10 @@ mod snapshot;
 mod source;
 mod time;
 
-pub use api::{ApiSource, DEFAULT_CONCURRENCY, DEFAULT_DEADLINE, DEFAULT_REGION_TIMEOUT};
+pub use api::{
+    ApiSource, DEFAULT_CONCURRENCY, DEFAULT_DEADLINE, DEFAULT_FIRST_ANSWER_TIMEOUT,
+    DEFAULT_REGION_TIMEOUT,
+};
 pub use builder::{COMMERCIAL_REGIONS, CatalogBuilder, DEFAULT_MAX_AGE};
 pub use cache::{CACHE_FILE_NAME, CacheMode, default_cache_dir};
 pub use catalog::{Catalog, CatalogMetadata, DataSource};

@@ -404,3 +404,30 @@ async fn offline_api_source_falls_back_to_bundled() {
         "one warning per region plus the fallback"
     );
 }
+
+fn always_hang(_region: &str, _target: &str) -> Reply {
+    Reply::Hang
+}
+
+#[tokio::test]
+async fn unreachable_network_gives_up_after_the_first_answer_timeout() {
+    let url = mini_bedrock(always_hang).await;
+    let source = ApiSource::for_endpoint(&url).await;
+    let sdk_free = Catalog::builder()
+        .cache_mode(CacheMode::None)
+        .source(Arc::new(
+            source.with_first_answer_timeout(Duration::from_millis(200)),
+        ))
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(sdk_free.metadata().source, DataSource::Bundled);
+    assert!(
+        sdk_free
+            .warnings()
+            .iter()
+            .any(|w| w.contains("no region answered within 200ms")),
+        "{:?}",
+        sdk_free.warnings()
+    );
+}
