@@ -599,7 +599,7 @@ async fn sim_load() -> Result<(Vec<Figure>, String), DynError> {
     let figures = [
         fig(
             "bedrock-sim",
-            "Converse requests served (client in the same process)",
+            "Converse requests served (in-process client, 32 connections)",
             Some(rps),
             "req/s",
             Bound::AtLeast,
@@ -608,7 +608,7 @@ async fn sim_load() -> Result<(Vec<Figure>, String), DynError> {
         ),
         fig(
             "bedrock-sim",
-            "ConverseStream events served",
+            "ConverseStream events served (in-process client, 8 connections)",
             Some(eps),
             "events/s",
             Bound::AtLeast,
@@ -617,6 +617,165 @@ async fn sim_load() -> Result<(Vec<Figure>, String), DynError> {
         ),
     ];
     Ok((figures.into_iter().flatten().collect(), log))
+}
+
+/// `Requests/sec:` from wrk's output, and whether it reported non-2xx responses or socket errors.
+fn parse_wrk(out: &str) -> Option<(f64, bool)> {
+    let rps = num(out, "Requests/sec:", "Requests/sec:")?;
+    let errors = out.contains("Non-2xx") || out.contains("Socket errors");
+    Some((rps, errors))
+}
+
+/// The release `bedrock-sim` binary, started on an ephemeral port; killed on drop.
+struct SimProcess {
+    child: std::process::Child,
+    url: String,
+}
+
+impl SimProcess {
+    fn start(binary: &Path, scenario: Option<&Path>) -> Result<Self, DynError> {
+        use std::io::BufRead as _;
+        let mut cmd = Command::new(binary);
+        cmd.args(["--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some(s) = scenario {
+            cmd.arg("--scenario").arg(s);
+        }
+        let mut child = cmd.spawn()?;
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            std::io::BufReader::new(out).read_line(&mut line)?;
+        }
+        let url = line.trim().to_owned();
+        if !url.starts_with("http://") {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("bedrock-sim printed {url:?} instead of its URL").into());
+        }
+        Ok(Self { child, url })
+    }
+
+    fn addr(&self) -> Result<std::net::SocketAddr, DynError> {
+        Ok(self
+            .url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .parse()?)
+    }
+}
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
+}
+
+/// The simulator's load measured as `docs/simulator.md` describes: `wrk` against the release
+/// binary. `None` when `wrk` is not installed.
+fn wrk_sim_load(
+    root: &Path,
+    rt: &tokio::runtime::Runtime,
+) -> Result<Option<(Vec<Figure>, String)>, DynError> {
+    if Command::new("wrk").arg("--version").output().is_err() {
+        return Ok(None);
+    }
+    say("building the release simulator for wrk");
+    let status = Command::new(cargo())
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "bedrock-sim",
+            "--bin",
+            "bedrock-sim",
+        ])
+        .current_dir(root)
+        .status()?;
+    if !status.success() {
+        return Err("cargo build --release -p bedrock-sim failed".into());
+    }
+    let binary = target_dir(root).join("release").join("bedrock-sim");
+    let script = root.join("crates/bedrock-sim/bench/converse.lua");
+    let wrk = |url: &str, path: &str| -> Result<String, DynError> {
+        let out = Command::new("wrk")
+            .args(["-t1", "-c32", "-d5s", "-s"])
+            .arg(&script)
+            .arg(url)
+            .env("WRK_PATH", path)
+            .output()?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let src = "wrk against the release bedrock-sim";
+    let mut log = String::new();
+
+    let sim = SimProcess::start(&binary, None)?;
+    let out = wrk(&sim.url, "converse")?;
+    drop(sim);
+    let _ = writeln!(
+        log,
+        "$ wrk -t1 -c32 -d5s -s crates/bedrock-sim/bench/converse.lua URL\n{}",
+        out.trim_end()
+    );
+    let converse = parse_wrk(&out);
+
+    let scenario = root.join("fixtures/scenarios/bench-stream.json");
+    let sim = SimProcess::start(&binary, Some(&scenario))?;
+    let addr = sim.addr()?;
+    let frames = rt.block_on(async {
+        let body = r#"{"messages":[{"role":"user","content":[{"text":"Benchmark request: stream a long answer."}]}]}"#;
+        let mut conn = BufReader::new(TcpStream::connect(addr).await?);
+        let (_, reply) = exchange(&mut conn, &raw_request(SIM_PATH_STREAM, body)).await?;
+        Ok::<usize, DynError>(count_frames(&reply))
+    })?;
+    let out = wrk(&sim.url, "converse-stream")?;
+    drop(sim);
+    let _ = writeln!(
+        log,
+        "\n$ WRK_PATH=converse-stream wrk -t1 -c32 -d5s -s crates/bedrock-sim/bench/converse.lua URL   (scenario bench-stream.json, {frames} events per response)\n{}",
+        out.trim_end()
+    );
+    let stream = parse_wrk(&out);
+    #[allow(clippy::cast_precision_loss, reason = "a small frame count")]
+    let events = stream.map(|(rps, _)| rps * frames as f64);
+    let mut figures = Vec::new();
+    for (what, value, unit, target, errors) in [
+        (
+            "Converse requests served (wrk, 32 connections)",
+            converse.map(|c| c.0),
+            "req/s",
+            15_000.0,
+            converse.is_some_and(|c| c.1),
+        ),
+        (
+            "ConverseStream events served (wrk, 32 connections)",
+            events,
+            "events/s",
+            200_000.0,
+            stream.is_some_and(|c| c.1),
+        ),
+    ] {
+        let measure = if errors {
+            format!("{what}; wrk reported errors")
+        } else {
+            what.to_owned()
+        };
+        figures.extend(fig(
+            "bedrock-sim",
+            &measure,
+            value,
+            unit,
+            Bound::AtLeast,
+            target,
+            src,
+        ));
+    }
+    Ok(Some((figures, log)))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1107,6 +1266,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
     }
 
     let rt = chaos::runtime()?;
+    match wrk_sim_load(&root, &rt) {
+        Ok(Some((sim_figures, log))) => {
+            figures.extend(sim_figures);
+            raw.push(("wrk against the release bedrock-sim".to_owned(), log));
+        }
+        Ok(None) => say("wrk is not installed; the simulator is measured in-process only"),
+        Err(e) => failures.push(format!("simulator load with wrk: {e}")),
+    }
     say("measuring the simulator's raw load");
     let (sim_figures, sim_log) = rt.block_on(sim_load())?;
     figures.extend(sim_figures);
@@ -1271,6 +1438,15 @@ one region of three down: 3 wasted attempts in the first 10 calls, then 0.0000 p
     fn a_missing_line_is_reported_not_invented() {
         let figures = parse_image("nothing here", "x");
         assert!(figures[0].is_none());
+    }
+
+    #[test]
+    fn wrk_output_parses() {
+        let out = "Running 5s test @ http://127.0.0.1:1\n  1 threads and 32 connections\n  12345 requests in 5.00s, 9.1MB read\nRequests/sec:  24690.12\nTransfer/sec:      1.8MB\n";
+        assert_eq!(parse_wrk(out), Some((24_690.12, false)));
+        let bad = format!("{out}  Non-2xx or 3xx responses: 12\n");
+        assert_eq!(parse_wrk(&bad), Some((24_690.12, true)));
+        assert_eq!(parse_wrk("nothing"), None);
     }
 
     #[test]
