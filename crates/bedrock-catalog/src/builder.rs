@@ -235,6 +235,15 @@ impl CatalogBuilder {
                                 ));
                             }
                             reasons.push(format!("cache: {}", miss.reason));
+                            // A copy kept in memory because the directory was not writable.
+                            if let Ok(snap) = cache::read_memory(now, self.max_age, &self.regions) {
+                                let meta = metadata_for(&snap, DataSource::Cache, None, None);
+                                return Ok(Catalog::from_snapshot(
+                                    Snapshot::clone(&snap),
+                                    meta,
+                                    warnings,
+                                ));
+                            }
                         }
                     }
                 }

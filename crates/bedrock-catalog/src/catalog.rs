@@ -281,3 +281,19 @@ pub(crate) fn metadata_for(
         fallback_reason,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn _is_send_sync<T: Send + Sync + Clone + 'static>() {}
+
+    #[test]
+    fn catalog_is_shareable_and_cheap_to_clone() {
+        _is_send_sync::<Catalog>();
+        let a = Catalog::bundled().unwrap();
+        let b = a.clone();
+        assert!(Arc::ptr_eq(&a.inner, &b.inner));
+        assert_eq!(a.to_snapshot(), Snapshot::bundled().unwrap());
+    }
+}

@@ -215,7 +215,15 @@ async fn unwritable_cache_dir_falls_back_to_memory() {
         "{:?}",
         c.warnings()
     );
-    // The memory copy serves a later build in memory mode.
+    // The memory copy serves later builds, in file mode as in memory mode.
+    let file_again = Catalog::builder()
+        .cache_dir(blocker.join("sub"))
+        .regions(regions)
+        .source(Arc::new(Hanging))
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(file_again.metadata().source, DataSource::Cache);
     let again = Catalog::builder()
         .cache_mode(CacheMode::Memory)
         .regions(regions)
