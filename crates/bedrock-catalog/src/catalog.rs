@@ -189,6 +189,41 @@ impl Catalog {
         Err(not_available())
     }
 
+    /// Every way to call a model from `region`, best first by `pref` (for failover between methods).
+    ///
+    /// # Errors
+    /// Name errors as for [`Catalog::resolve`], or [`Error::NotAvailableInRegion`].
+    pub fn accesses(
+        &self,
+        name_or_id: &str,
+        region: &str,
+        pref: AccessPreference,
+    ) -> Result<Vec<ModelAccess>, Error> {
+        let first = self.access(name_or_id, region, pref)?;
+        let m = self.resolve(name_or_id)?;
+        let mut out = vec![first];
+        if let Some(a) = m.region_access(region) {
+            for method in pref.order() {
+                let id = match method {
+                    AccessMethod::Direct => a.direct.then_some(m.id.as_str()),
+                    AccessMethod::RegionalProfile => a.regional_profile.as_deref(),
+                    AccessMethod::GlobalProfile => a.global_profile.as_deref(),
+                };
+                if let Some(id) = id
+                    && !out.iter().any(|x| x.invoke_id == id)
+                {
+                    out.push(ModelAccess {
+                        model_id: m.id.clone(),
+                        invoke_id: id.to_owned(),
+                        region: region.to_owned(),
+                        method,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Whether the named model can be called from `region` by any method (`false` for unknown names).
     #[must_use]
     pub fn is_available(&self, name: &str, region: &str) -> bool {

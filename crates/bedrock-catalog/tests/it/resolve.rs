@@ -204,6 +204,20 @@ fn access_follows_preference() {
         .unwrap();
     assert_eq!(a.method, AccessMethod::GlobalProfile);
 
+    let all = c
+        .accesses(haiku45, "us-east-1", AccessPreference::PreferGlobalProfile)
+        .unwrap();
+    let methods: Vec<AccessMethod> = all.iter().map(|a| a.method).collect();
+    assert_eq!(
+        methods,
+        [AccessMethod::GlobalProfile, AccessMethod::RegionalProfile]
+    );
+    let all = c
+        .accesses("Nova Pro", "us-east-1", AccessPreference::PreferDirect)
+        .unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].method, AccessMethod::Direct);
+
     // A profile id given explicitly is used as is.
     let a = c
         .access(
