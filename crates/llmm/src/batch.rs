@@ -88,10 +88,13 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
         .converse_parallel_stream(futures::stream::iter(requests))
         .map_err(|e| usage(format!("invalid batch options: {e}")))?;
     let mut interrupted = false;
+    // One listener for the whole run, so a Ctrl-C between two outcomes is not missed.
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
     loop {
         let outcome = tokio::select! {
             next = outcomes.next() => next,
-            _ = tokio::signal::ctrl_c() => {
+            _ = &mut ctrl_c => {
                 interrupted = true;
                 None
             }

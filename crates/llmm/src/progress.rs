@@ -42,9 +42,15 @@ impl Progress {
                 ProgressDrawTarget::stderr(),
             );
             let style = ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {per_sec} ETA {eta} {msg}",
+                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {rate} ETA {eta} {msg}",
             )
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .with_key(
+                "rate",
+                |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.1} req/s", state.per_sec());
+                },
+            );
             bar.set_style(style);
             bar.enable_steady_tick(Duration::from_millis(120));
             return Self::Bar(bar);

@@ -252,12 +252,25 @@ async fn the_demo_batch_is_valid_and_runs_with_failover() {
     // The README's demo, on a slice of the batch: the throttled region fails over.
     let demo = std::fs::read_to_string(fixture("batch/demo.jsonl")).unwrap();
     assert_eq!(demo.lines().count(), 200);
-    let slice: String = demo.lines().take(40).map(|l| format!("{l}\n")).collect();
+    // One request at a time, so the scenario's seeded faults fall on the same calls every run.
+    let slice: String = demo.lines().take(20).map(|l| format!("{l}\n")).collect();
     let scenario = fixture("batch/demo-scenario.json");
-    let run = llmm_with_stdin(&["--simulate", &scenario, "batch", "-", "-q"], &slice).await;
+    let run = llmm_with_stdin(
+        &[
+            "--simulate",
+            &scenario,
+            "batch",
+            "-",
+            "-q",
+            "--concurrency",
+            "1",
+        ],
+        &slice,
+    )
+    .await;
     run.assert_code(0);
     let lines = parse_lines(&run.stdout);
-    assert_eq!(lines.len(), 40);
+    assert_eq!(lines.len(), 20);
     let throttled = lines
         .iter()
         .flat_map(|l| l["attempts"].as_array().unwrap())
@@ -265,4 +278,31 @@ async fn the_demo_batch_is_valid_and_runs_with_failover() {
         .count();
     assert!(throttled > 0, "the demo scenario throttles us-east-1");
     assert!(run.stderr.contains("throttled"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn the_full_demo_batch_parses_and_uses_the_prompt_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo-results.jsonl");
+    let run = llmm(&[
+        "--simulate",
+        "batch",
+        &fixture("batch/demo.jsonl"),
+        "--output",
+        &out.display().to_string(),
+    ])
+    .await;
+    run.assert_code(0);
+    let lines = parse_lines(&std::fs::read_to_string(&out).unwrap());
+    assert_eq!(lines.len(), 200);
+    assert!(lines.iter().all(|l| l["ok"] == true));
+    let cache_reads: u64 = lines
+        .iter()
+        .map(|l| l["usage"]["cache_read_tokens"].as_u64().unwrap())
+        .sum();
+    assert!(
+        cache_reads > 0,
+        "the shared system prompt is read from the cache"
+    );
+    assert!(!run.stderr.contains("cache read 0,"), "{}", run.stderr);
 }
