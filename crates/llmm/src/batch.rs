@@ -5,8 +5,10 @@
 //! regions unless `--assigned-regions-only` is given.
 //!
 //! Order of work: read and check every input line (bad input exits 2 before any call), skip
-//! ids already in the output (resume), then stream the rest through the parallel engine and
-//! write each result line whole as it finishes, so an interrupted run loses nothing written.
+//! ids already in the output (resume), then stream the rest through the parallel engine,
+//! reading the input a second time as the engine asks for more requests (memory stays bounded
+//! by the concurrency, not the batch), and write each result line whole as it finishes, so an
+//! interrupted run loses nothing written.
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
@@ -22,7 +24,7 @@ use llmmanager::{ParallelLlmManager, Response};
 use crate::backend::Backend;
 use crate::cli::{BatchArgs, GlobalArgs};
 use crate::exit::{Exit, usage};
-use crate::input::{parse_jsonl, read_input};
+use crate::input::Source;
 use crate::progress::Progress;
 use crate::record::Record;
 use crate::summary::Summary;
@@ -36,19 +38,16 @@ const ENGINE_TIMEOUT_MARGIN: Duration = Duration::from_secs(30);
     reason = "the summary reports the batch's wall-clock duration"
 )]
 pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<Exit> {
-    let origin = args.input.display().to_string();
-    let text = read_input(&args.input)?;
-    let lines = parse_jsonl(&text, &origin)?;
+    let source = Source::open(&args.input)?;
+    let ids = source.check()?;
     let done = match &args.output {
         Some(path) => read_done_ids(path)?,
         None => DoneIds::default(),
     };
-    let total_input = lines.len();
-    let todo: Vec<_> = lines
-        .into_iter()
-        .filter(|l| !done.ids.contains(&l.id))
-        .collect();
-    let skipped = total_input - todo.len();
+    let total_input = ids.len();
+    let todo = ids.iter().filter(|id| !done.ids.contains(*id)).count();
+    drop(ids);
+    let skipped = total_input - todo;
 
     let config = ParallelConfig::default()
         .with_regions(global.regions_or_default())
@@ -67,7 +66,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
     let parallel = ParallelLlmManager::new(manager, config)
         .map_err(|e| usage(format!("invalid batch options: {e}")))?;
 
-    if todo.is_empty() {
+    if todo == 0 {
         eprintln!(
             "llmm: nothing to do: all {total_input} request(s) already have a line in the output"
         );
@@ -78,12 +77,12 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
         eprintln!("llmm: resuming: {skipped} request(s) already in the output are skipped");
     }
     let mut output = Output::open(args.output.as_deref(), done.needs_newline)?;
-    let mut progress = Progress::new(todo.len(), args.quiet);
+    let mut progress = Progress::new(todo, args.quiet);
     let mut summary = Summary::new(total_input, skipped);
     let started = Instant::now();
-    let requests = todo
-        .into_iter()
-        .map(|line| BatchRequest::new(line.id, line.request));
+    let requests = source
+        .requests(done.ids)?
+        .map(|(id, request)| BatchRequest::new(id, request));
     let mut outcomes = parallel
         .converse_parallel_stream(futures::stream::iter(requests))
         .map_err(|e| usage(format!("invalid batch options: {e}")))?;

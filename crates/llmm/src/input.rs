@@ -3,23 +3,17 @@
 //! Every request is checked here, before any network call, so bad input exits with code 2 and
 //! a message naming the line (or file) and the problem.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bedrock_messages::{ConverseRequest, Limits, Message};
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::exit::usage;
-
-/// One parsed input line.
-#[derive(Debug, Clone)]
-pub(crate) struct InputLine {
-    /// The request id.
-    pub(crate) id: String,
-    /// The checked request.
-    pub(crate) request: ConverseRequest,
-}
 
 /// The shorthand form of a batch line.
 #[derive(Debug, Deserialize)]
@@ -36,32 +30,123 @@ struct Shorthand {
     temperature: Option<f32>,
 }
 
-/// Parses a whole JSONL input. Blank lines are skipped.
-///
-/// # Errors
-/// A usage error for the first malformed line (with its number) or repeated id (with both
-/// line numbers).
-pub(crate) fn parse_jsonl(text: &str, origin: &str) -> anyhow::Result<Vec<InputLine>> {
-    let mut lines = Vec::new();
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for (index, raw) in text.lines().enumerate() {
-        let line = index + 1;
-        if raw.trim().is_empty() {
-            continue;
+/// The batch input, read twice: once to check every line, once to feed the requests to the
+/// engine as it asks for them, so parsed requests (with their attachments) are never all in
+/// memory at once.
+#[derive(Debug, Clone)]
+pub(crate) enum Source {
+    /// A file, reopened for each pass.
+    File(PathBuf),
+    /// Standard input, kept as text (it cannot be read twice).
+    Text(Arc<str>),
+}
+
+type Lines = Box<dyn Iterator<Item = std::io::Result<String>> + Send>;
+
+impl Source {
+    /// The input at `path`, or stdin for `-`.
+    ///
+    /// # Errors
+    /// A usage error when it cannot be read.
+    pub(crate) fn open(path: &Path) -> anyhow::Result<Self> {
+        if path == Path::new("-") {
+            let text = std::io::read_to_string(std::io::stdin())
+                .map_err(|e| usage(format!("cannot read stdin: {e}")))?;
+            return Ok(Self::Text(text.into()));
         }
-        let parsed = parse_line(raw).map_err(|e| usage(format!("{origin}:{line}: {e}")))?;
-        if let Some(first) = seen.insert(parsed.0.clone(), line) {
-            return Err(usage(format!(
-                "{origin}:{line}: duplicate id {:?} (first used on line {first})",
-                parsed.0
-            )));
-        }
-        lines.push(InputLine {
-            id: parsed.0,
-            request: parsed.1,
-        });
+        File::open(path)
+            .map_err(|e| usage(format!("cannot read input {}: {e}", path.display())))?;
+        Ok(Self::File(path.to_owned()))
     }
-    Ok(lines)
+
+    /// How error messages name the input.
+    pub(crate) fn origin(&self) -> String {
+        match self {
+            Self::File(path) => path.display().to_string(),
+            Self::Text(_) => "<stdin>".to_owned(),
+        }
+    }
+
+    fn lines(&self) -> anyhow::Result<Lines> {
+        match self {
+            Self::File(path) => {
+                let file = File::open(path)
+                    .map_err(|e| usage(format!("cannot read input {}: {e}", path.display())))?;
+                Ok(Box::new(BufReader::new(file).lines()))
+            }
+            Self::Text(text) => {
+                let text = Arc::clone(text);
+                let mut offset = 0;
+                Ok(Box::new(std::iter::from_fn(move || {
+                    let rest = text.get(offset..)?;
+                    if rest.is_empty() {
+                        return None;
+                    }
+                    let (line, advance) = match rest.find('\n') {
+                        Some(i) => (&rest[..i], i + 1),
+                        None => (rest, rest.len()),
+                    };
+                    offset += advance;
+                    Some(Ok(line.trim_end_matches('\r').to_owned()))
+                })))
+            }
+        }
+    }
+
+    /// Checks every line (JSON, id, request rules) and returns the ids in input order.
+    ///
+    /// # Errors
+    /// A usage error for the first malformed line (with its number) or repeated id (with both
+    /// line numbers).
+    pub(crate) fn check(&self) -> anyhow::Result<Vec<String>> {
+        let origin = self.origin();
+        let mut ids = Vec::new();
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for (index, raw) in self.lines()?.enumerate() {
+            let line = index + 1;
+            let raw = raw.map_err(|e| usage(format!("{origin}:{line}: cannot read: {e}")))?;
+            if raw.trim().is_empty() {
+                continue;
+            }
+            let (id, _request) =
+                parse_line(&raw).map_err(|e| usage(format!("{origin}:{line}: {e}")))?;
+            if let Some(first) = seen.insert(id.clone(), line) {
+                return Err(usage(format!(
+                    "{origin}:{line}: duplicate id {id:?} (first used on line {first})"
+                )));
+            }
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    /// The requests whose id is not in `skip`, parsed lazily, in input order.
+    ///
+    /// Call [`Source::check`] first; a line that no longer parses (the file changed between
+    /// the passes) is reported on stderr and left out.
+    ///
+    /// # Errors
+    /// A usage error when the input cannot be reopened.
+    pub(crate) fn requests(
+        &self,
+        skip: HashSet<String>,
+    ) -> anyhow::Result<impl Iterator<Item = (String, ConverseRequest)> + Send + 'static> {
+        let origin = self.origin();
+        Ok(self.lines()?.enumerate().filter_map(move |(index, raw)| {
+            let raw = raw.ok()?;
+            if raw.trim().is_empty() {
+                return None;
+            }
+            match parse_line(&raw) {
+                Ok((id, _)) if skip.contains(&id) => None,
+                Ok(parsed) => Some(parsed),
+                Err(e) => {
+                    eprintln!("llmm: {origin}:{}: skipped: {e}", index + 1);
+                    None
+                }
+            }
+        }))
+    }
 }
 
 /// Parses one line into its id and checked request.
@@ -103,19 +188,6 @@ fn parse_line(raw: &str) -> Result<(String, ConverseRequest), String> {
         request
     };
     Ok((id, request))
-}
-
-/// Reads the input file, or stdin for `-`.
-///
-/// # Errors
-/// A usage error when the file cannot be read.
-pub(crate) fn read_input(path: &Path) -> anyhow::Result<String> {
-    if path == Path::new("-") {
-        return std::io::read_to_string(std::io::stdin())
-            .map_err(|e| usage(format!("cannot read stdin: {e}")));
-    }
-    std::fs::read_to_string(path)
-        .map_err(|e| usage(format!("cannot read input {}: {e}", path.display())))
 }
 
 /// What `llmm chat` sends.
@@ -184,7 +256,7 @@ mod tests {
 
     #[track_caller]
     fn check_err(input: &str, expected: &str) {
-        let err = parse_jsonl(input, "in.jsonl").unwrap_err().to_string();
+        let err = Source::Text(input.into()).check().unwrap_err().to_string();
         assert!(
             err.contains(expected),
             "{err:?} should contain {expected:?}"
@@ -199,11 +271,11 @@ mod tests {
             r#"{"id":"b","messages":[{"role":"user","content":[{"text":"Hello"}]}],"inferenceConfig":{"maxTokens":10}}"#,
             "\n"
         );
-        let lines = parse_jsonl(text, "in").unwrap();
+        let source = Source::Text(text.into());
+        assert_eq!(source.check().unwrap(), ["a", "b"]);
+        let lines: Vec<_> = source.requests(HashSet::new()).unwrap().collect();
         assert_eq!(lines.len(), 2);
-        assert_eq!(lines[0].id, "a");
-        assert_eq!(lines[1].id, "b");
-        let body = lines[0].request.to_json().unwrap();
+        let body = lines[0].1.to_json().unwrap();
         assert_eq!(body["system"][0]["text"], "Be brief.");
         assert_eq!(body["inferenceConfig"]["maxTokens"], 50);
         assert_eq!(body["messages"][0]["content"][0]["text"], "Hi");
@@ -213,18 +285,35 @@ mod tests {
     fn bad_lines_name_their_number_and_problem() {
         check_err(
             "{\"id\":\"a\",\"prompt\":\"x\"}\n{not json\n",
-            "in.jsonl:2: invalid JSON",
+            "<stdin>:2: invalid JSON",
         );
-        check_err("[1]\n", "in.jsonl:1: expected a JSON object");
+        check_err("[1]\n", "<stdin>:1: expected a JSON object");
         check_err("{\"prompt\":\"x\"}\n", "missing \"id\"");
         check_err(
             "{\"id\":\"a\",\"prompt\":\"x\",\"maxtokens\":3}\n",
             "unknown field",
         );
-        check_err("{\"id\":\"a\",\"messages\":[]}\n", "in.jsonl:1:");
+        check_err("{\"id\":\"a\",\"messages\":[]}\n", "<stdin>:1:");
         check_err(
             "{\"id\":\"a\",\"prompt\":\"x\"}\n{\"id\":\"b\",\"prompt\":\"y\"}\n{\"id\":\"a\",\"prompt\":\"z\"}\n",
-            "in.jsonl:3: duplicate id \"a\" (first used on line 1)",
+            "<stdin>:3: duplicate id \"a\" (first used on line 1)",
         );
+    }
+}
+
+#[cfg(test)]
+mod skip_tests {
+    use super::*;
+
+    #[test]
+    fn requests_skip_done_ids_and_blank_lines() {
+        let source = Source::Text(
+            "{\"id\":\"a\",\"prompt\":\"x\"}\r\n\n{\"id\":\"b\",\"prompt\":\"y\"}\n{\"id\":\"c\",\"prompt\":\"z\"}"
+                .into(),
+        );
+        assert_eq!(source.check().unwrap(), ["a", "b", "c"]);
+        let skip = HashSet::from(["b".to_owned()]);
+        let ids: Vec<String> = source.requests(skip).unwrap().map(|(id, _)| id).collect();
+        assert_eq!(ids, ["a", "c"]);
     }
 }
