@@ -32,6 +32,7 @@ pub(crate) struct Cli {
 
 /// Options shared by every command.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub(crate) struct GlobalArgs {
     /// Model to use, by name ("Claude 3 Haiku"), id, profile id or ARN; repeat in order of
     /// preference [default: Claude 3 Haiku]. For `models`: not used.
@@ -63,7 +64,7 @@ pub(crate) struct GlobalArgs {
     /// Deadline of one call across all its attempts, in seconds.
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 300)]
     pub(crate) timeout: u64,
-    /// Attempts per call across models and regions [default: the retry policy's, 3].
+    /// Attempts per call across models and regions [default: 4].
     #[arg(long, global = true, value_name = "N")]
     pub(crate) max_attempts: Option<u32>,
     /// More logs on stderr (-v: warnings and call summaries, -vv: debug). `RUST_LOG` overrides.
@@ -157,6 +158,8 @@ so running the same command again finishes an interrupted batch.
 
 Progress goes to stderr (a bar on a terminal, plain lines otherwise), then a summary: success rate,
 durations (p50, p95, max), attempts and answers per region, token and prompt-cache counts.
+
+Ctrl-C stops the batch after the lines of finished requests are written (exit code 1).
 
 Exit code: 0 all succeeded, 1 some failed, 2 bad input, 3 every request failed.";
 
