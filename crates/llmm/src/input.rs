@@ -227,7 +227,9 @@ pub(crate) fn chat_request(input: ChatInput) -> anyhow::Result<ConverseRequest> 
             return Err(usage(format!("file not found: {}", path.display())));
         }
     }
-    let mut message = Message::user().text(input.prompt);
+    // File names become document names, which Bedrock restricts; rewrite them rather than
+    // make the user rename files.
+    let mut message = Message::user().sanitize_document_names().text(input.prompt);
     for path in &input.images {
         message = message.image_file(path);
     }

@@ -148,3 +148,48 @@ async fn stream_prints_the_text_and_statistics() {
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].operation.as_str(), "converse_stream");
 }
+
+#[tokio::test]
+async fn attaches_documents_with_file_names_bedrock_would_reject() {
+    let sim = sim(Scenario::default()).await;
+    let url = sim.endpoint_url();
+    let document = fixture("media/bad-name_with.underscore.pdf");
+    let run = llmm(&[
+        "--endpoint-url",
+        &url,
+        "chat",
+        "--document",
+        &document,
+        "Summarise.",
+    ])
+    .await;
+    run.assert_code(0);
+    let requests = sim.requests();
+    let block = &requests[0].body["messages"][0]["content"][1]["document"];
+    assert_eq!(block["format"], "pdf");
+    let name = block["name"].as_str().unwrap();
+    assert!(!name.contains('_') && !name.is_empty(), "{name}");
+}
+
+#[tokio::test]
+async fn a_file_of_the_wrong_kind_exits_2() {
+    let sim = sim(Scenario::default()).await;
+    let url = sim.endpoint_url();
+    let pdf = fixture("media/sample.pdf");
+    let run = llmm(&[
+        "--endpoint-url",
+        &url,
+        "chat",
+        "--image",
+        &pdf,
+        "What is this?",
+    ])
+    .await;
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("not a supported image format"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(sim.stats().requests, 0);
+}
