@@ -95,3 +95,19 @@ async fn scenario_files_in_fixtures_parse() {
     }
     assert!(n >= 3, "example scenarios exist");
 }
+
+#[cfg(feature = "sdk")]
+#[tokio::test]
+async fn sdk_feature_config_reaches_the_simulator_in_its_region() {
+    let sim = Simulator::start(Scenario::default()).await.unwrap();
+    let cfg = sim.sdk_config("eu-central-1").await;
+    let rt = aws_sdk_bedrockruntime::Client::new(&cfg);
+    rt.converse()
+        .model_id(HAIKU3)
+        .messages(user("x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sim.requests()[0].region, "eu-central-1");
+    sim.shutdown().await;
+}
