@@ -670,4 +670,28 @@ mod tests {
             400
         );
     }
+
+    #[test]
+    fn builders_round_trip_through_json() {
+        let s = Scenario::default()
+            .with_seed(9)
+            .with_latency(LatencyModel::new(10, 50.0))
+            .with_fault(
+                FaultRule::new(Fault::Hang)
+                    .region("us-east-1")
+                    .calls([2])
+                    .probability(0.5),
+            )
+            .with_region_down(RegionDown::always("eu-west-1"))
+            .with_reply(ScriptedReply::text("hi"))
+            .with_model_caps(
+                "m",
+                ModelCaps {
+                    max_output_tokens: Some(5),
+                    ..ModelCaps::default()
+                },
+            );
+        let text = serde_json::to_string(&s).unwrap();
+        assert_eq!(Scenario::from_json_str(&text).unwrap(), s);
+    }
 }

@@ -310,3 +310,79 @@ async fn slow_headers_still_answer_and_hang_trips_the_client_timeout() {
     // Shutdown drops the hung connection instead of waiting for it.
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn rules_filter_by_model_and_operation_and_rpm_quotas_count_requests() {
+    let scenario = Scenario::default()
+        .with_fault(
+            FaultRule::new(Fault::error(BedrockErrorKind::ModelNotReadyException))
+                .model("anthropic.claude-haiku-4-5-20251001-v1:0"),
+        )
+        .with_fault(
+            FaultRule::new(Fault::error(BedrockErrorKind::ThrottlingException))
+                .operations([bedrock_sim::Operation::ListInferenceProfiles])
+                .calls([1]),
+        )
+        .with_quota(TokenQuota {
+            region: Some("ca-central-1".into()),
+            model: None,
+            tokens_per_minute: 1_000_000,
+            requests_per_minute: Some(1),
+        });
+    let sim = Simulator::start(scenario).await.unwrap();
+    let rt = runtime(&sim, "us-east-1").await;
+    // The rule names the base id; a call through its profile resolves to it.
+    let e = rt
+        .converse()
+        .model_id("us.anthropic.claude-haiku-4-5-20251001-v1:0")
+        .messages(user("x"))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(
+        matches!(e, ConverseError::ModelNotReadyException(_)),
+        "{e:?}"
+    );
+    assert!(
+        rt.converse()
+            .model_id(HAIKU3)
+            .messages(user("x"))
+            .send()
+            .await
+            .is_ok()
+    );
+
+    let cp = crate::support::control(&sim, "us-east-1").await;
+    let e = cp
+        .list_inference_profiles()
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(e.is_throttling_exception(), "{e:?}");
+    assert!(cp.list_inference_profiles().send().await.is_ok());
+
+    let ca = runtime(&sim, "ca-central-1").await;
+    assert!(
+        ca.converse()
+            .model_id(HAIKU3)
+            .messages(user("x"))
+            .send()
+            .await
+            .is_ok()
+    );
+    let e = ca
+        .converse()
+        .model_id(HAIKU3)
+        .messages(user("x"))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(
+        e.message(),
+        Some("Too many requests, please wait before trying again.")
+    );
+    sim.shutdown().await;
+}
