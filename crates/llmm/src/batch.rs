@@ -41,8 +41,8 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
     let source = Source::open(&args.input)?;
     let ids = source.check()?;
     let done = match &args.output {
-        Some(path) => read_done_ids(path)?,
-        None => DoneIds::default(),
+        Some(path) if !args.overwrite => read_done_ids(path)?,
+        _ => DoneIds::default(),
     };
     let total_input = ids.len();
     let todo = ids.iter().filter(|id| !done.ids.contains(*id)).count();
@@ -76,7 +76,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
     if skipped > 0 {
         eprintln!("llmm: resuming: {skipped} request(s) already in the output are skipped");
     }
-    let mut output = Output::open(args.output.as_deref(), done.needs_newline)?;
+    let mut output = Output::open(args.output.as_deref(), done.needs_newline, args.overwrite)?;
     let mut progress = Progress::new(todo, args.quiet);
     let mut summary = Summary::new(total_input, skipped);
     let started = Instant::now();
@@ -181,13 +181,17 @@ enum Output {
 }
 
 impl Output {
-    fn open(path: Option<&Path>, needs_newline: bool) -> anyhow::Result<Self> {
+    fn open(path: Option<&Path>, needs_newline: bool, overwrite: bool) -> anyhow::Result<Self> {
         let Some(path) = path else {
             return Ok(Self::Stdout);
         };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        if overwrite {
+            File::create(path)
+                .map_err(|e| usage(format!("cannot open output {}: {e}", path.display())))?;
         }
         let mut file = OpenOptions::new()
             .create(true)

@@ -172,6 +172,9 @@ pub(crate) struct BatchArgs {
     /// (no resume).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub(crate) output: Option<PathBuf>,
+    /// Start the output file afresh instead of resuming (its previous lines are removed).
+    #[arg(long, requires = "output")]
+    pub(crate) overwrite: bool,
     /// Requests in flight at once.
     #[arg(long, short = 'c', default_value_t = 16, value_name = "N")]
     pub(crate) concurrency: usize,

@@ -134,6 +134,28 @@ async fn resumes_by_skipping_ids_already_written() {
     again.assert_code(0);
     assert!(again.stderr.contains("nothing to do"), "{}", again.stderr);
     assert_eq!(sim.stats().requests, 4);
+
+    // --overwrite starts afresh.
+    let fresh = llmm(&[
+        "--endpoint-url",
+        &url,
+        "batch",
+        &input_path.display().to_string(),
+        "--output",
+        &out.display().to_string(),
+        "--overwrite",
+    ])
+    .await;
+    fresh.assert_code(0);
+    assert_eq!(sim.stats().requests, 10);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines = parse_lines(&text);
+    assert_eq!(lines.len(), 6, "{text}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["ok"] == true && l["text"].is_string())
+    );
 }
 
 #[tokio::test]
