@@ -1,4 +1,4 @@
-//! `llmm sim`: a simulator other commands reach with `--endpoint-url`.
+//! `llmm sim`: a simulator other commands reach with `--endpoint-url`, stopped by Ctrl-C.
 
 use std::process::Stdio;
 
@@ -12,7 +12,7 @@ async fn serves_until_stopped_and_other_commands_reach_it() {
         .args(["sim", "--scenario", &fixture("scenarios/default.json")])
         .current_dir(root())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
@@ -26,7 +26,17 @@ async fn serves_until_stopped_and_other_commands_reach_it() {
     let value: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(value["ok"], true);
 
-    child.kill().await.unwrap();
+    // Ctrl-C (SIGINT to the process started above) stops it cleanly.
+    let pid = child.id().unwrap().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().await.unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("stopped after 1 request(s)"), "{stderr}");
 }
 
 #[tokio::test]
