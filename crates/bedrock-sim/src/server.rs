@@ -151,8 +151,8 @@ fn local_addr(listener: &TcpListener) -> Result<SocketAddr, Error> {
     })
 }
 
-/// A running simulator. Dropping it without [`SimHandle::shutdown`] leaves the listeners
-/// running until the runtime ends.
+/// A running simulator. Dropping it signals the listeners to stop; [`SimHandle::shutdown`]
+/// also waits until they have.
 #[derive(Debug)]
 pub struct SimHandle {
     runtime: tokio::runtime::Handle,
@@ -268,6 +268,12 @@ impl SimHandle {
             )
             .load()
             .await
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
     }
 }
 

@@ -111,3 +111,50 @@ async fn sdk_feature_config_reaches_the_simulator_in_its_region() {
     assert_eq!(sim.requests()[0].region, "eu-central-1");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_binary_prints_its_endpoint_and_serves_a_scenario() {
+    use tokio::io::AsyncBufReadExt;
+    let scenario = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/scenarios/boto3-smoke.json"
+    );
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_bedrock-sim"))
+        .args([
+            "--port",
+            "0",
+            "--scenario",
+            scenario,
+            "--pin-region",
+            "eu-west-1",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let endpoint = lines.next_line().await.unwrap().unwrap();
+    assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
+    let pinned = lines.next_line().await.unwrap().unwrap();
+    let pinned = pinned.strip_prefix("eu-west-1 ").unwrap().to_owned();
+    let cfg = sdk_config_for(&endpoint, "us-east-1", std::time::Duration::from_secs(10)).await;
+    let rt = aws_sdk_bedrockruntime::Client::new(&cfg);
+    rt.converse()
+        .model_id(HAIKU3)
+        .messages(user("x"))
+        .send()
+        .await
+        .unwrap();
+    // The pinned listener is eu-west-1, where the scenario throttles the first call.
+    let cfg = sdk_config_for(&pinned, "us-east-1", std::time::Duration::from_secs(10)).await;
+    let eu = aws_sdk_bedrockruntime::Client::new(&cfg);
+    let e = eu
+        .converse()
+        .model_id(HAIKU3)
+        .messages(user("x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(e.into_service_error().is_throttling_exception());
+    child.kill().await.unwrap();
+}
