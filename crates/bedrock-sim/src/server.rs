@@ -1404,6 +1404,35 @@ mod tests {
     }
 
     #[test]
+    fn one_hour_ttl_only_where_supported() {
+        let now = Instant::now();
+        let p = [engine::CachePoint {
+            prefix_hash: 1,
+            tokens: 5000,
+            ttl_1h: true,
+        }];
+        let later = now + Duration::from_secs(1800);
+        let mut cache = HashMap::new();
+        assert_eq!(
+            cache_usage(&mut cache, "r", now, &p, Some(1024), true),
+            (0, 5000)
+        );
+        assert_eq!(
+            cache_usage(&mut cache, "r", later, &p, Some(1024), true),
+            (5000, 0)
+        );
+        let mut cache = HashMap::new();
+        assert_eq!(
+            cache_usage(&mut cache, "r", now, &p, Some(1024), false),
+            (0, 5000)
+        );
+        assert_eq!(
+            cache_usage(&mut cache, "r", later, &p, Some(1024), false),
+            (0, 5000)
+        );
+    }
+
+    #[test]
     fn request_ids_look_like_uuids() {
         let id = request_id(0, 1);
         assert_eq!(id.len(), 36);

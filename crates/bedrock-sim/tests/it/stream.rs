@@ -342,3 +342,50 @@ async fn latency_model_paces_the_stream() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn paced_streams_carry_faults_too() {
+    let scenario = Scenario::default()
+        .with_latency(LatencyModel {
+            tokens_per_delta: Some(1),
+            ..LatencyModel::new(1, 10_000.0)
+        })
+        .with_fault(FaultRule::new(Fault::StreamException {
+            after_events: 4,
+            exception: StreamExceptionKind::InternalServerException,
+            message: None,
+            original_status_code: None,
+        }));
+    let sim = Simulator::start(scenario).await.unwrap();
+    let rt = runtime(&sim, "us-east-1").await;
+    let mut out = rt
+        .converse_stream()
+        .model_id(HAIKU3)
+        .messages(user("x"))
+        .send()
+        .await
+        .unwrap();
+    let (names, text, res) = drain(&mut out).await;
+    assert_eq!(
+        names,
+        [
+            "messageStart",
+            "contentBlockDelta",
+            "contentBlockDelta",
+            "contentBlockDelta"
+        ]
+    );
+    assert_eq!(
+        text.chars().count(),
+        12,
+        "three deltas of one token (4 chars) each"
+    );
+    assert!(
+        matches!(
+            res,
+            Err(ConverseStreamOutputError::InternalServerException(_))
+        ),
+        "{res:?}"
+    );
+    sim.shutdown().await;
+}
