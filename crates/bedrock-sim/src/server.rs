@@ -869,9 +869,8 @@ async fn runtime(
                 continue;
             };
             *n += 1;
-            if r.calls.is_empty() || r.calls.contains(n) {
+            if reply_idx.is_none() && (r.calls.is_empty() || r.calls.contains(n)) {
                 reply_idx = Some(ri);
-                break;
             }
         }
         let (read, write) = cache_usage(

@@ -360,3 +360,28 @@ async fn prompt_cache_writes_then_reads_above_the_minimum_only() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn scripted_replies_follow_call_numbers() {
+    let scenario = Scenario::default()
+        .with_reply(ScriptedReply {
+            calls: vec![1, 3],
+            ..ScriptedReply::text("odd one")
+        })
+        .with_reply(ScriptedReply::text("the rest"));
+    let sim = Simulator::start(scenario).await.unwrap();
+    let rt = runtime(&sim, "us-east-1").await;
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        let out = rt
+            .converse()
+            .model_id(HAIKU3)
+            .messages(user("x"))
+            .send()
+            .await
+            .unwrap();
+        got.push(reply_text(&out));
+    }
+    assert_eq!(got, ["odd one", "the rest", "odd one", "the rest"]);
+    sim.shutdown().await;
+}
