@@ -557,6 +557,41 @@ fn generate_text(rng: &mut StdRng, range: TokenRange) -> String {
     s
 }
 
+/// Assistant prefill: a conversation that ends with an assistant message asks the model to
+/// continue that text. Returns the request without the final assistant message (whose answer
+/// the continuation follows) and the prefilled text.
+pub(crate) fn split_prefill(body: &Value) -> Option<(Value, String)> {
+    let messages = body.get("messages")?.as_array()?;
+    let last = messages.last()?;
+    if messages.len() < 2 || last.get("role")?.as_str()? != "assistant" {
+        return None;
+    }
+    let text: String = last
+        .get("content")?
+        .as_array()?
+        .iter()
+        .filter_map(|b| b.get("text").and_then(Value::as_str))
+        .collect();
+    if text.is_empty() {
+        return None;
+    }
+    let mut base = body.clone();
+    base.get_mut("messages")?.as_array_mut()?.pop();
+    Some((base, text))
+}
+
+/// Makes `reply` the continuation of `prefix`: when the answer to the conversation without the
+/// prefill starts with it, only the rest is sent, so an interrupted answer resumed with prefill
+/// reads exactly like the uninterrupted one.
+pub(crate) fn continue_after(reply: &mut Reply, prefix: &str) {
+    if let Some(text) = &mut reply.text
+        && let Some(rest) = text.strip_prefix(prefix)
+    {
+        *text = rest.to_owned();
+        reply.output_tokens = text_tokens(text);
+    }
+}
+
 /// Inputs to [`generate`] beyond the analysis.
 #[derive(Debug)]
 pub(crate) struct GenerateInput<'a> {

@@ -884,9 +884,16 @@ async fn runtime(
         (reply_idx, read, write)
     };
 
+    // A prefilled request is answered as the conversation without the prefill would be, then
+    // continued after the prefix.
+    let prefill = engine::split_prefill(&body);
+    let seed_body: std::borrow::Cow<'_, [u8]> = match &prefill {
+        Some((base, _)) => serde_json::to_vec(base).unwrap_or_default().into(),
+        None => raw_body.into(),
+    };
     let rng_seed =
-        engine::fnv1a(shared.scenario.seed, raw_body) ^ engine::fnv1a(0, model.id.as_bytes());
-    let reply = engine::generate(
+        engine::fnv1a(shared.scenario.seed, &seed_body) ^ engine::fnv1a(0, model.id.as_bytes());
+    let mut reply = engine::generate(
         &analysis,
         &GenerateInput {
             rng_seed,
@@ -898,6 +905,9 @@ async fn runtime(
                 .unwrap_or(TokenRange { min: 20, max: 60 }),
         },
     );
+    if let Some((_, prefix)) = &prefill {
+        engine::continue_after(&mut reply, prefix);
+    }
     let usage = Usage {
         input: analysis
             .input_tokens
