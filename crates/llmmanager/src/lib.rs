@@ -79,3 +79,8 @@ pub use stream::{
     display as display_stream,
 };
 pub use validation::{ValidationAttempt, ValidationConfig, ValidationResult};
+
+/// The README's examples, compiled as doctests so they stay true.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
