@@ -13,15 +13,43 @@ use serde_json::Value;
 
 use crate::format::{DocumentFormat, ImageFormat, VideoFormat, Warning, wire_enum};
 
-/// Base64 (standard alphabet, padded) for blob fields.
+/// Base64 (standard alphabet, padded) for blob fields, and a fast path for whole bodies.
+///
+/// Plain serde serialisation encodes each blob into a `String` that `serde_json` then scans for
+/// characters to escape and copies again. [`to_vec_fast`] instead lets `serde_json` write a short
+/// placeholder per blob and then encodes each blob straight into the output buffer, which keeps
+/// serialising a request about as cheap as base64-encoding its media.
 pub(crate) mod b64 {
+    use std::cell::RefCell;
+
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD;
     use bytes::Bytes;
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    thread_local! {
+        /// When set, blobs are collected here and serialised as placeholders.
+        static SINK: RefCell<Option<Vec<Bytes>>> = const { RefCell::new(None) };
+    }
+
+    /// The escaped form every placeholder starts with, as it appears in `serde_json` output.
+    const PREFIX: &[u8] = b"\\u0000bedrock-blob-";
+
+    fn placeholder(i: usize) -> String {
+        format!("\u{0}bedrock-blob-{i}\u{0}")
+    }
 
     pub(crate) fn serialize<S: Serializer>(b: &Bytes, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&STANDARD.encode(b))
+        let idx = SINK.with(|c| {
+            c.borrow_mut().as_mut().map(|v| {
+                v.push(b.clone());
+                v.len() - 1
+            })
+        });
+        match idx {
+            Some(i) => s.serialize_str(&placeholder(i)),
+            None => s.serialize_str(&STANDARD.encode(b)),
+        }
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
@@ -30,6 +58,69 @@ pub(crate) mod b64 {
             .decode(s.as_bytes())
             .map(Bytes::from)
             .map_err(serde::de::Error::custom)
+    }
+
+    fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+        hay.windows(needle.len()).position(|w| w == needle)
+    }
+
+    fn count(hay: &[u8], needle: &[u8]) -> usize {
+        let mut n = 0;
+        let mut rest = hay;
+        while let Some(p) = find(rest, needle) {
+            n += 1;
+            rest = rest.get(p + needle.len()..).unwrap_or_default();
+        }
+        n
+    }
+
+    /// Serialises `value` to JSON bytes identical to `serde_json::to_vec`, encoding blobs directly
+    /// into the output.
+    pub(crate) fn to_vec_fast<T: Serialize>(value: &T) -> serde_json::Result<Vec<u8>> {
+        struct Reset;
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                SINK.with(|c| c.borrow_mut().take());
+            }
+        }
+        let (json, blobs) = {
+            let _reset = Reset;
+            SINK.with(|c| *c.borrow_mut() = Some(Vec::new()));
+            let json = serde_json::to_vec(value)?;
+            let blobs = SINK.with(|c| c.borrow_mut().take()).unwrap_or_default();
+            (json, blobs)
+        };
+        if blobs.is_empty() {
+            return Ok(json);
+        }
+        // A caller's string could spell a placeholder; then take the plain path.
+        if count(&json, PREFIX) != blobs.len() {
+            return serde_json::to_vec(value);
+        }
+        let extra: usize = blobs
+            .iter()
+            .map(|b| base64::encoded_len(b.len(), true).unwrap_or(0))
+            .sum();
+        let mut out = Vec::with_capacity(json.len() + extra);
+        let mut rest = json.as_slice();
+        for (i, b) in blobs.iter().enumerate() {
+            let ph = serde_json::to_vec(&placeholder(i))?;
+            let Some(pos) = find(rest, &ph) else {
+                return serde_json::to_vec(value);
+            };
+            out.extend_from_slice(rest.get(..pos).unwrap_or_default());
+            out.push(b'"');
+            let start = out.len();
+            out.resize(start + base64::encoded_len(b.len(), true).unwrap_or(0), 0);
+            if let Some(tail) = out.get_mut(start..) {
+                let written = STANDARD.encode_slice(b, tail).unwrap_or(0);
+                out.truncate(start + written);
+            }
+            out.push(b'"');
+            rest = rest.get(pos + ph.len()..).unwrap_or_default();
+        }
+        out.extend_from_slice(rest);
+        Ok(out)
     }
 }
 
@@ -563,6 +654,15 @@ impl ConverseRequest {
         serde_json::to_value(self).map_err(|e| Error::conversion("request", e.to_string()))
     }
 
+    /// The request body as JSON bytes, the same bytes as `serde_json::to_vec(&request)`, with
+    /// media encoded straight into the buffer (the fast path for large images).
+    ///
+    /// # Errors
+    /// Only if a free-form JSON value cannot be serialised.
+    pub fn to_json_vec(&self) -> Result<Vec<u8>, Error> {
+        b64::to_vec_fast(self).map_err(|e| Error::conversion("request", e.to_string()))
+    }
+
     /// Checks every rule of [`Limits`](crate::Limits) on an already assembled request,
     /// e.g. one deserialised or edited after building.
     ///
@@ -616,6 +716,40 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&t).unwrap(),
             json!({"tools":[{"toolSpec":{"name":"f","description":"d","inputSchema":{"json":{"type":"object"}}}}],"toolChoice":{"auto":{}}})
+        );
+    }
+
+    #[test]
+    fn fast_serialisation_matches_serde_json() {
+        let img = |b: &'static [u8]| {
+            ContentBlock::Image(ImageBlock {
+                format: ImageFormat::Png,
+                source: MediaSource::Bytes(Bytes::from_static(b)),
+            })
+        };
+        let mut req = ConverseRequest::builder().user_text("x").build().unwrap();
+        req.messages[0].content.push(img(b"hello"));
+        req.messages[0]
+            .content
+            .push(ContentBlock::Text("between".into()));
+        req.messages[0].content.push(img(b"\x00\xff world"));
+        assert_eq!(
+            req.to_json_vec().unwrap(),
+            serde_json::to_vec(&req).unwrap()
+        );
+        // A text that spells a placeholder takes the plain path and still matches.
+        req.messages[0]
+            .content
+            .push(ContentBlock::Text("\u{0}bedrock-blob-0\u{0}".into()));
+        assert_eq!(
+            req.to_json_vec().unwrap(),
+            serde_json::to_vec(&req).unwrap()
+        );
+        // Without blobs.
+        let plain = ConverseRequest::builder().user_text("y").build().unwrap();
+        assert_eq!(
+            plain.to_json_vec().unwrap(),
+            serde_json::to_vec(&plain).unwrap()
         );
     }
 

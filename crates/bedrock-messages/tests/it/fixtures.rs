@@ -222,7 +222,11 @@ fn ole2(clsid_first: u32) -> Vec<u8> {
         fat.extend_from_slice(&FREE.to_le_bytes());
     }
     let mut dir = vec![0u8; 512];
-    let name: Vec<u8> = "Root Entry".encode_utf16().chain([0]).flat_map(u16::to_le_bytes).collect();
+    let name: Vec<u8> = "Root Entry"
+        .encode_utf16()
+        .chain([0])
+        .flat_map(u16::to_le_bytes)
+        .collect();
     dir[..name.len()].copy_from_slice(&name);
     dir[64..66].copy_from_slice(&u16::try_from(name.len()).unwrap().to_le_bytes());
     dir[66] = 5;

@@ -200,6 +200,8 @@ proptest! {
                 let sdk = apply_to_converse_input(&req, ConverseInput::builder()).unwrap();
                 let back = request_from_converse_input(&sdk).unwrap();
                 prop_assert_eq!(back.to_json().unwrap(), req.to_json().unwrap());
+                // The fast serialiser writes the same bytes as serde_json.
+                prop_assert_eq!(req.to_json_vec().unwrap(), serde_json::to_vec(&req).unwrap());
                 // And the JSON deserialises to the same request.
                 let again: ConverseRequest = serde_json::from_value(req.to_json().unwrap()).unwrap();
                 prop_assert_eq!(again.to_json().unwrap(), req.to_json().unwrap());
