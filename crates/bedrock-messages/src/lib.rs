@@ -14,6 +14,12 @@
 //!   its source; [`Error`] names the offending part, the rule and the limit.
 //! - [`sdk`] converts both ways to `aws-sdk-bedrockruntime` types and fills SDK fluent builders.
 //!
+//! Builder setters never fail: a file that cannot be read, or bytes that are no known format,
+//! are remembered and returned by `build()`, which also checks every rule of [`Limits`] before
+//! anything is sent. When a claimed format and the content disagree, the content wins and the
+//! built request keeps a [`Warning`] ([`ConverseRequest::warnings`]).
+//! [`ConverseRequest::to_json_vec`] writes the body with media encoded straight into the buffer.
+//!
 //! ```
 //! use bedrock_messages::{ConverseRequest, ImageFormat, Message};
 //!
