@@ -58,12 +58,14 @@ pub use error::{Error, ErrorKind};
 pub use format::{DocumentFormat, ImageFormat, MediaKind, VideoFormat, Warning};
 pub use limits::{Limits, Rule};
 pub use model::{
-    CachePointBlock, CachePointType, CacheTtl, CitationsConfig, ContentBlock, ConverseRequest,
-    DocumentBlock, DocumentContentBlock, DocumentSource, GuardContentBlock, GuardImage,
+    CachePointBlock, CachePointType, CacheTtl, Citation, CitationLocation, CitationText,
+    CitationsConfig, CitationsContentBlock, ContentBlock, ConverseRequest, DocumentBlock,
+    DocumentContentBlock, DocumentRange, DocumentSource, GuardContentBlock, GuardImage,
     GuardImageFormat, GuardImageSource, GuardQualifier, GuardText, GuardrailConfig, GuardrailTrace,
     ImageBlock, InferenceConfig, Latency, MediaSource, Message, PerformanceConfig,
-    ReasoningContentBlock, ReasoningText, Role, S3Location, StreamProcessingMode, SystemBlock,
-    SystemTool, Tool, ToolChoice, ToolConfig, ToolInputSchema, ToolResultBlock, ToolResultContent,
-    ToolResultStatus, ToolSpec, ToolUseBlock, VideoBlock,
+    ReasoningContentBlock, ReasoningText, Role, S3Location, SearchResultRange,
+    StreamProcessingMode, SystemBlock, SystemTool, Tool, ToolChoice, ToolConfig, ToolInputSchema,
+    ToolResultBlock, ToolResultContent, ToolResultStatus, ToolSpec, ToolUseBlock, VideoBlock,
+    WebLocation,
 };
 pub use response::{ConverseOutput, ConverseResponse, Metrics, StopReason, TokenUsage};

@@ -163,6 +163,103 @@ pub enum ContentBlock {
     GuardContent(GuardContentBlock),
     /// Model reasoning (to be sent back unchanged in multi-turn conversations).
     ReasoningContent(ReasoningContentBlock),
+    /// Generated text with the citations that support it (responses to documents with citations on).
+    CitationsContent(CitationsContentBlock),
+}
+
+/// A text item inside citation content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CitationText {
+    /// Text.
+    Text(String),
+}
+
+/// A character, page or chunk range in a document.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentRange {
+    /// Index of the cited document in the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_index: Option<i32>,
+    /// Start of the range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<i32>,
+    /// End of the range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<i32>,
+}
+
+/// A range in a search result.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchResultRange {
+    /// Index of the search result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search_result_index: Option<i32>,
+    /// Start of the range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<i32>,
+    /// End of the range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<i32>,
+}
+
+/// A cited web page.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebLocation {
+    /// The URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+}
+
+/// Where a citation points.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum CitationLocation {
+    /// A web page.
+    Web(WebLocation),
+    /// A character range.
+    DocumentChar(DocumentRange),
+    /// A page range.
+    DocumentPage(DocumentRange),
+    /// A chunk range.
+    DocumentChunk(DocumentRange),
+    /// A search-result range.
+    SearchResultLocation(SearchResultRange),
+}
+
+/// One citation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Citation {
+    /// Title of the source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The source id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The cited passages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_content: Option<Vec<CitationText>>,
+    /// Where the passage is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<CitationLocation>,
+}
+
+/// Generated text with its citations.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CitationsContentBlock {
+    /// The generated text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<Vec<CitationText>>,
+    /// The citations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub citations: Option<Vec<Citation>>,
 }
 
 /// Where a blob lives in S3.

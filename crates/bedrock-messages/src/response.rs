@@ -179,17 +179,22 @@ impl ConverseResponse {
         }
     }
 
-    /// All text blocks joined without separator.
+    /// All text joined without separator: text blocks and the generated text of citation blocks.
     #[must_use]
     pub fn text(&self) -> String {
-        self.message()
-            .content
-            .iter()
-            .filter_map(|b| match b {
-                ContentBlock::Text(t) => Some(t.as_str()),
-                _ => None,
-            })
-            .collect()
+        let mut out = String::new();
+        for b in &self.message().content {
+            match b {
+                ContentBlock::Text(t) => out.push_str(t),
+                ContentBlock::CitationsContent(c) => {
+                    for crate::model::CitationText::Text(t) in c.content.iter().flatten() {
+                        out.push_str(t);
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
     }
 
     /// The tool calls, in order.
@@ -234,6 +239,24 @@ mod tests {
         assert_eq!(r.usage().cache_read_input_tokens, Some(5));
         assert_eq!(r.stop_reason, StopReason::ToolUse);
         assert_eq!(r.metrics.latency_ms, 812);
+    }
+
+    #[test]
+    fn citation_text_counts_as_text() {
+        let r: ConverseResponse = serde_json::from_value(json!({
+            "output": {"message": {"role": "assistant", "content": [
+                {"text": "A "},
+                {"citationsContent": {"content": [{"text": "cited"}], "citations": [
+                    {"title": "doc", "sourceContent": [{"text": "src"}],
+                     "location": {"documentPage": {"documentIndex": 0, "start": 1, "end": 2}}}
+                ]}}
+            ]}},
+            "stopReason": "end_turn",
+            "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2},
+            "metrics": {"latencyMs": 1}
+        }))
+        .unwrap();
+        assert_eq!(r.text(), "A cited");
     }
 
     #[test]

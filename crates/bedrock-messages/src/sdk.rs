@@ -3,7 +3,7 @@
 //! The model in this crate is the contract other crates code against; the SDK is how it
 //! travels. Conversions go both ways and are lossless for everything the model represents:
 //! `TryFrom<&ours>` for each SDK type and `TryFrom<&sdk>` for each of ours. SDK variants this
-//! model does not represent (audio, citations, search results, tool additions) convert to
+//! model does not represent (audio, search results, tool additions) convert to
 //! [`Error::Conversion`]. Two SDK defaults are worth knowing: a guardrail without `trace` comes
 //! back as `trace: disabled`, and the guardrail part of a response trace is not mapped (only
 //! `promptRouter.invokedModelId` is).
@@ -32,6 +32,10 @@ use crate::model::{
     ReasoningContentBlock, ReasoningText, Role, S3Location, StreamProcessingMode, SystemBlock,
     SystemTool, Tool, ToolChoice, ToolConfig, ToolInputSchema, ToolResultBlock, ToolResultContent,
     ToolResultStatus, ToolSpec, ToolUseBlock, VideoBlock,
+};
+use crate::model::{
+    Citation, CitationLocation, CitationText, CitationsContentBlock, DocumentRange,
+    SearchResultRange, WebLocation,
 };
 use crate::response::{ConverseOutput, ConverseResponse, Metrics, StopReason, TokenUsage};
 
@@ -393,6 +397,181 @@ fn tool_result_from_sdk(r: &sdk::ToolResultBlock) -> Result<ToolResultBlock, Err
     })
 }
 
+// ---- citations ----
+
+fn citation_texts_to_sdk<T>(
+    v: &Option<Vec<CitationText>>,
+    f: impl Fn(String) -> T,
+) -> Option<Vec<T>> {
+    v.as_ref()
+        .map(|v| v.iter().map(|CitationText::Text(t)| f(t.clone())).collect())
+}
+
+fn range_to_sdk(r: &DocumentRange) -> (Option<i32>, Option<i32>, Option<i32>) {
+    (r.document_index, r.start, r.end)
+}
+
+impl From<&CitationsContentBlock> for sdk::CitationsContentBlock {
+    fn from(c: &CitationsContentBlock) -> Self {
+        let citations = c.citations.as_ref().map(|cs| {
+            cs.iter()
+                .map(|x| {
+                    let location = x.location.as_ref().map(|l| match l {
+                        CitationLocation::Web(w) => sdk::CitationLocation::Web(
+                            sdk::WebLocation::builder()
+                                .set_url(w.url.clone())
+                                .set_domain(w.domain.clone())
+                                .build(),
+                        ),
+                        CitationLocation::DocumentChar(r) => {
+                            let (i, s, e) = range_to_sdk(r);
+                            sdk::CitationLocation::DocumentChar(
+                                sdk::DocumentCharLocation::builder()
+                                    .set_document_index(i)
+                                    .set_start(s)
+                                    .set_end(e)
+                                    .build(),
+                            )
+                        }
+                        CitationLocation::DocumentPage(r) => {
+                            let (i, s, e) = range_to_sdk(r);
+                            sdk::CitationLocation::DocumentPage(
+                                sdk::DocumentPageLocation::builder()
+                                    .set_document_index(i)
+                                    .set_start(s)
+                                    .set_end(e)
+                                    .build(),
+                            )
+                        }
+                        CitationLocation::DocumentChunk(r) => {
+                            let (i, s, e) = range_to_sdk(r);
+                            sdk::CitationLocation::DocumentChunk(
+                                sdk::DocumentChunkLocation::builder()
+                                    .set_document_index(i)
+                                    .set_start(s)
+                                    .set_end(e)
+                                    .build(),
+                            )
+                        }
+                        CitationLocation::SearchResultLocation(r) => {
+                            sdk::CitationLocation::SearchResultLocation(
+                                sdk::SearchResultLocation::builder()
+                                    .set_search_result_index(r.search_result_index)
+                                    .set_start(r.start)
+                                    .set_end(r.end)
+                                    .build(),
+                            )
+                        }
+                    });
+                    sdk::Citation::builder()
+                        .set_title(x.title.clone())
+                        .set_source(x.source.clone())
+                        .set_source_content(citation_texts_to_sdk(
+                            &x.source_content,
+                            sdk::CitationSourceContent::Text,
+                        ))
+                        .set_location(location)
+                        .build()
+                })
+                .collect()
+        });
+        sdk::CitationsContentBlock::builder()
+            .set_content(citation_texts_to_sdk(
+                &c.content,
+                sdk::CitationGeneratedContent::Text,
+            ))
+            .set_citations(citations)
+            .build()
+    }
+}
+
+impl TryFrom<&sdk::CitationsContentBlock> for CitationsContentBlock {
+    type Error = Error;
+    fn try_from(c: &sdk::CitationsContentBlock) -> Result<Self, Error> {
+        let content = c
+            .content
+            .as_ref()
+            .map(|v| {
+                v.iter()
+                    .map(|x| match x {
+                        sdk::CitationGeneratedContent::Text(t) => Ok(CitationText::Text(t.clone())),
+                        other => Err(unsupported("CitationGeneratedContent", other)),
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        let citations = c
+            .citations
+            .as_ref()
+            .map(|cs| {
+                cs.iter()
+                    .map(|x| {
+                        let source_content = x
+                            .source_content
+                            .as_ref()
+                            .map(|v| {
+                                v.iter()
+                                    .map(|s| match s {
+                                        sdk::CitationSourceContent::Text(t) => {
+                                            Ok(CitationText::Text(t.clone()))
+                                        }
+                                        other => Err(unsupported("CitationSourceContent", other)),
+                                    })
+                                    .collect::<Result<Vec<_>, _>>()
+                            })
+                            .transpose()?;
+                        let location = match &x.location {
+                            None => None,
+                            Some(sdk::CitationLocation::Web(w)) => {
+                                Some(CitationLocation::Web(WebLocation {
+                                    url: w.url.clone(),
+                                    domain: w.domain.clone(),
+                                }))
+                            }
+                            Some(sdk::CitationLocation::DocumentChar(r)) => {
+                                Some(CitationLocation::DocumentChar(DocumentRange {
+                                    document_index: r.document_index,
+                                    start: r.start,
+                                    end: r.end,
+                                }))
+                            }
+                            Some(sdk::CitationLocation::DocumentPage(r)) => {
+                                Some(CitationLocation::DocumentPage(DocumentRange {
+                                    document_index: r.document_index,
+                                    start: r.start,
+                                    end: r.end,
+                                }))
+                            }
+                            Some(sdk::CitationLocation::DocumentChunk(r)) => {
+                                Some(CitationLocation::DocumentChunk(DocumentRange {
+                                    document_index: r.document_index,
+                                    start: r.start,
+                                    end: r.end,
+                                }))
+                            }
+                            Some(sdk::CitationLocation::SearchResultLocation(r)) => {
+                                Some(CitationLocation::SearchResultLocation(SearchResultRange {
+                                    search_result_index: r.search_result_index,
+                                    start: r.start,
+                                    end: r.end,
+                                }))
+                            }
+                            Some(other) => return Err(unsupported("CitationLocation", other)),
+                        };
+                        Ok(Citation {
+                            title: x.title.clone(),
+                            source: x.source.clone(),
+                            source_content,
+                            location,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, Error>>()
+            })
+            .transpose()?;
+        Ok(Self { content, citations })
+    }
+}
+
 // ---- content blocks and messages ----
 
 impl TryFrom<&ContentBlock> for sdk::ContentBlock {
@@ -429,6 +608,7 @@ impl TryFrom<&ContentBlock> for sdk::ContentBlock {
                     sdk::ReasoningContentBlock::RedactedContent(blob(b))
                 }
             }),
+            ContentBlock::CitationsContent(c) => Self::CitationsContent(c.into()),
         })
     }
 }
@@ -462,6 +642,7 @@ impl TryFrom<&sdk::ContentBlock> for ContentBlock {
                 }
                 other => return Err(unsupported("ReasoningContentBlock", other)),
             }),
+            sdk::ContentBlock::CitationsContent(c) => Self::CitationsContent(c.try_into()?),
             other => return Err(unsupported("ContentBlock", other)),
         })
     }
@@ -978,6 +1159,35 @@ mod tests {
         let v = json!({"a": [1, -2, 2.5, "s", null, true], "b": {"c": {}}});
         assert_eq!(document_to_json(&json_to_document(&v)).unwrap(), v);
         assert!(document_to_json(&Document::Number(Number::Float(f64::NAN))).is_err());
+    }
+
+    #[test]
+    fn citations_round_trip() {
+        let c = CitationsContentBlock {
+            content: Some(vec![CitationText::Text("gen".into())]),
+            citations: Some(vec![
+                Citation {
+                    title: Some("t".into()),
+                    source: None,
+                    source_content: Some(vec![CitationText::Text("s".into())]),
+                    location: Some(CitationLocation::DocumentChunk(DocumentRange {
+                        document_index: Some(0),
+                        start: Some(1),
+                        end: Some(2),
+                    })),
+                },
+                Citation {
+                    location: Some(CitationLocation::Web(WebLocation {
+                        url: Some("https://e.x".into()),
+                        domain: None,
+                    })),
+                    ..Citation::default()
+                },
+            ]),
+        };
+        let b = ContentBlock::CitationsContent(c);
+        let s = sdk::ContentBlock::try_from(&b).unwrap();
+        assert_eq!(ContentBlock::try_from(&s).unwrap(), b);
     }
 
     #[test]

@@ -265,7 +265,7 @@ pub(crate) fn validate_message(m: &Message, prefix: &str, ctx: &mut Ctx<'_>) -> 
             }
             ContentBlock::CachePoint(_) => ctx.add_cache_point(&part)?,
             ContentBlock::GuardContent(g) => check_guard(g, &part)?,
-            ContentBlock::ReasoningContent(_) => {}
+            ContentBlock::ReasoningContent(_) | ContentBlock::CitationsContent(_) => {}
         }
     }
     if let (Some(part), false) = (has_document, has_text) {
