@@ -204,7 +204,33 @@ pub(crate) fn tokens(s: &str) -> Vec<String> {
 
 /// The lookup key of a name.
 pub(crate) fn key(s: &str) -> String {
-    tokens(s).join(" ")
+    // Same rules as `tokens`, written straight into one string: this is the lookup hot path.
+    let mut out = String::with_capacity(s.len() + 8);
+    let mut in_token = false;
+    let mut prev_alpha = false;
+    let mut sep = |out: &mut String| {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+    };
+    for c in s.chars() {
+        if c.is_alphanumeric() {
+            if !in_token || (c.is_ascii_digit() && prev_alpha) {
+                sep(&mut out);
+            }
+            in_token = true;
+            prev_alpha = c.is_alphabetic();
+            out.extend(c.to_lowercase());
+        } else {
+            if c == '+' {
+                sep(&mut out);
+                out.push_str("plus");
+            }
+            in_token = false;
+            prev_alpha = false;
+        }
+    }
+    out
 }
 
 fn is_date(t: &str) -> bool {
@@ -371,17 +397,17 @@ impl NameIndex {
         if let Some(hit) = self.exact.get(trimmed) {
             return Ok(*hit);
         }
-        let q = tokens(trimmed);
-        if q.is_empty() {
+        let k = key(trimmed);
+        if k.is_empty() {
             return Err(Error::UnknownModel {
                 name: name.to_owned(),
                 suggestions: Vec::new(),
             });
         }
-        match self.lookup_key(&q.join(" ")) {
+        match self.lookup_key(&k) {
             Ok(hit) => Ok(hit),
             Err(Some(candidates)) => Err(self.ambiguous(name, candidates)),
-            Err(None) => self.search_tokens(name, &q),
+            Err(None) => self.search_tokens(name, &tokens(trimmed)),
         }
     }
 
@@ -539,6 +565,25 @@ mod tests {
         assert_eq!(key("  CLAUDE_3--haiku "), "claude 3 haiku");
         assert_eq!(key("Cohere Command R+"), "cohere command r plus");
         assert_eq!(key("Mixtral 8x7b"), "mixtral 8x 7b");
+    }
+
+    #[test]
+    fn key_agrees_with_tokens() {
+        for s in [
+            "Llama 3.1 70B",
+            "Cohere Command R+",
+            "R+x",
+            "+",
+            "a+b",
+            "Claude4.5 Haiku",
+            "--x--y--",
+            "",
+            "Émile 3ü",
+            "8x7b",
+            "v1:0:8k",
+        ] {
+            assert_eq!(key(s), tokens(s).join(" "), "{s:?}");
+        }
     }
 
     #[test]
