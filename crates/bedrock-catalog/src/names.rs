@@ -208,7 +208,7 @@ pub(crate) fn key(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     let mut in_token = false;
     let mut prev_alpha = false;
-    let mut sep = |out: &mut String| {
+    let sep = |out: &mut String| {
         if !out.is_empty() {
             out.push(' ');
         }
