@@ -328,3 +328,61 @@ async fn the_full_demo_batch_parses_and_uses_the_prompt_cache() {
     );
     assert!(!run.stderr.contains("cache read 0,"), "{}", run.stderr);
 }
+
+#[tokio::test]
+async fn assigned_regions_only_keeps_requests_in_their_regions() {
+    let sim = sim(Scenario::default().with_region_down(RegionDown::always("us-east-1"))).await;
+    let url = sim.endpoint_url();
+    let args = |only: bool| {
+        let mut v = vec![
+            "--endpoint-url".to_owned(),
+            url.clone(),
+            "-r".to_owned(),
+            "us-east-1".to_owned(),
+            "-r".to_owned(),
+            "us-west-2".to_owned(),
+            "--max-attempts".to_owned(),
+            "2".to_owned(),
+            "batch".to_owned(),
+            "-".to_owned(),
+            "--regions-per-request".to_owned(),
+            "1".to_owned(),
+            "--concurrency".to_owned(),
+            "1".to_owned(),
+        ];
+        if only {
+            v.push("--assigned-regions-only".to_owned());
+        }
+        v
+    };
+    // Round-robin: q1 and q3 are assigned us-east-1, which is down.
+    let only = args(true);
+    let only: Vec<&str> = only.iter().map(String::as_str).collect();
+    let run = llmm_with_stdin(&only, &input(4)).await;
+    run.assert_code(1);
+    let mut lines = parse_lines(&run.stdout);
+    lines.sort_by_key(|l| l["id"].as_str().unwrap().to_owned());
+    assert_eq!(
+        lines
+            .iter()
+            .map(|l| l["ok"].as_bool().unwrap())
+            .collect::<Vec<_>>(),
+        [false, true, false, true]
+    );
+    assert!(
+        lines
+            .iter()
+            .flat_map(|l| l["attempts"].as_array().unwrap())
+            .all(|a| {
+                let region = a["region"].as_str().unwrap();
+                let ok = a["outcome"] == "ok";
+                (region == "us-east-1" && !ok) || (region == "us-west-2" && ok)
+            })
+    );
+
+    // Without the flag, the same requests fail over to us-west-2.
+    let free = args(false);
+    let free: Vec<&str> = free.iter().map(String::as_str).collect();
+    let run = llmm_with_stdin(&free, &input(4)).await;
+    run.assert_code(0);
+}

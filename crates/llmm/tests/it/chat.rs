@@ -193,3 +193,71 @@ async fn a_file_of_the_wrong_kind_exits_2() {
     );
     assert_eq!(sim.stats().requests, 0);
 }
+
+#[tokio::test]
+async fn falls_back_to_the_next_model() {
+    let scenario = Scenario::default().with_fault(
+        FaultRule::new(Fault::error(BedrockErrorKind::AccessDeniedException))
+            .model("anthropic.claude-3-haiku-20240307-v1:0"),
+    );
+    let sim = sim(scenario).await;
+    let url = sim.endpoint_url();
+    let run = llmm(&[
+        "--endpoint-url",
+        &url,
+        "-m",
+        "Claude 3 Haiku",
+        "-m",
+        "Nova Lite",
+        "-r",
+        "us-east-1",
+        "chat",
+        "--json",
+        "Hi",
+    ])
+    .await;
+    run.assert_code(0);
+    let value: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(value["model"], "amazon.nova-lite-v1:0");
+    assert_eq!(value["attempts"][0]["outcome"], "target_unavailable");
+}
+
+#[tokio::test]
+async fn uses_a_named_profile() {
+    let sim = sim(Scenario::default()).await;
+    let url = sim.endpoint_url();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    let credentials = dir.path().join("credentials");
+    std::fs::write(&config, "[profile llmm-test]\nregion = us-east-1\n").unwrap();
+    std::fs::write(
+        &credentials,
+        "[llmm-test]\naws_access_key_id = AKIDPROFILETEST\naws_secret_access_key = profile-test-secret\n",
+    )
+    .unwrap();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_llmm"));
+    command
+        .args([
+            "--endpoint-url",
+            &url,
+            "--profile",
+            "llmm-test",
+            "chat",
+            "Hi",
+        ])
+        .env("AWS_CONFIG_FILE", &config)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(std::process::Stdio::null());
+    let output = command.output().await.unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(sim.stats().requests, 1);
+}
