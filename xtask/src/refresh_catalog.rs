@@ -91,7 +91,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
         .clone()
         .unwrap_or_else(|| fixtures.join("bundled.json"));
     let overrides = Overrides::parse(&std::fs::read_to_string(fixtures.join("overrides.json"))?)?;
-    let check = args.check || std::env::var_os("CI").is_some();
+    // In CI the committed snapshot is verified, never rewritten.
+    let check = args.check || (args.output.is_none() && std::env::var_os("CI").is_some());
 
     let mut new = match &args.from_reference {
         Some(path) => {
@@ -238,5 +239,46 @@ mod tests {
         let a = parse_args(&["--endpoint-url".into(), "http://127.0.0.1:1".into()]).unwrap();
         assert_eq!(a.endpoint_url.as_deref(), Some("http://127.0.0.1:1"));
         assert!(parse_args(&["--bogus".into()]).is_err());
+    }
+
+    #[test]
+    fn refreshes_from_the_simulator() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let sim = rt
+            .block_on(bedrock_sim::Simulator::start(
+                bedrock_sim::Scenario::default(),
+            ))
+            .unwrap();
+        let out =
+            std::env::temp_dir().join(format!("refresh-catalog-test-{}.json", std::process::id()));
+        let args: Vec<String> = [
+            "--endpoint-url",
+            &sim.endpoint_url(),
+            "--regions",
+            "us-east-1,eu-west-1",
+            "--output",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .chain([out.display().to_string()])
+        .collect();
+        run(&args).unwrap();
+        let snap = Snapshot::parse(&std::fs::read_to_string(&out).unwrap(), "test output").unwrap();
+        assert_eq!(snap.source, "api");
+        assert_eq!(snap.regions_queried, ["eu-west-1", "us-east-1"]);
+        assert!(
+            snap.models
+                .iter()
+                .any(|m| m.id == "anthropic.claude-3-haiku-20240307-v1:0")
+        );
+        // A second run with the same data leaves the file alone, and --check agrees.
+        let before = std::fs::read_to_string(&out).unwrap();
+        run(&args).unwrap();
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), before);
+        let mut check = args.clone();
+        check.push("--check".into());
+        run(&check).unwrap();
+        std::fs::remove_file(&out).unwrap();
+        rt.block_on(sim.shutdown());
     }
 }
