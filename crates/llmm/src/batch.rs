@@ -109,7 +109,14 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
     if interrupted {
         eprintln!("llmm: interrupted; run the same command again to resume");
     }
-    eprint!("{}", summary.render(started.elapsed()));
+    let elapsed = started.elapsed();
+    eprint!("{}", summary.render(elapsed));
+    if let Some(path) = &args.summary_json {
+        let text = serde_json::to_string_pretty(&summary.to_json(elapsed))
+            .context("cannot serialise the summary")?;
+        std::fs::write(path, text + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     if let Some(path) = &args.output {
         eprintln!("  output: {}", path.display());
     }

@@ -185,6 +185,9 @@ pub(crate) struct BatchArgs {
     /// Only try the assigned regions, never the other configured ones.
     #[arg(long)]
     pub(crate) assigned_regions_only: bool,
+    /// Also write the summary as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) summary_json: Option<PathBuf>,
     /// No progress bar or progress lines (the summary is still printed).
     #[arg(long, short = 'q')]
     pub(crate) quiet: bool,

@@ -7,17 +7,20 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use bedrock_parallel::DurationStats;
+use serde::Serialize;
+use serde_json::{Value, json};
 
 use crate::record::{Record, millis};
 
 /// Counts for one region.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
 pub(crate) struct RegionLine {
     /// Attempts sent to the region.
     pub(crate) attempts: usize,
     /// Of those, throttled ones.
     pub(crate) throttled: usize,
     /// Of those, other failures.
+    #[serde(rename = "other_failures")]
     pub(crate) failed: usize,
     /// Requests answered by the region.
     pub(crate) answered: usize,
@@ -93,6 +96,32 @@ impl Summary {
                 .map_or_else(|| "unknown".to_owned(), |e| e.kind.clone());
             *self.failures_by_kind.entry(kind).or_default() += 1;
         }
+    }
+
+    /// The summary as JSON, for `--summary-json`.
+    pub(crate) fn to_json(&self, elapsed: Duration) -> Value {
+        let d = DurationStats::from_durations(self.durations.clone());
+        let secs = elapsed.as_secs_f64();
+        json!({
+            "requests": self.total_input,
+            "skipped": self.skipped,
+            "ran": self.ran,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "success_rate": if self.ran == 0 { 1.0 } else { self.succeeded as f64 / self.ran as f64 },
+            "elapsed_ms": millis(elapsed),
+            "requests_per_second": if secs > 0.0 { self.ran as f64 / secs } else { 0.0 },
+            "duration_ms": { "p50": millis(d.p50), "p95": millis(d.p95), "max": millis(d.max) },
+            "attempts": self.attempts,
+            "regions": self.regions,
+            "failures": self.failures_by_kind,
+            "tokens": {
+                "input": self.input_tokens,
+                "output": self.output_tokens,
+                "cache_read": self.cache_read_tokens,
+                "cache_write": self.cache_write_tokens,
+            },
+        })
     }
 
     /// The summary text, several lines, for stderr.

@@ -200,6 +200,9 @@ async fn exits_1_when_some_requests_fail_and_reports_them() {
     );
     let sim = sim(scenario).await;
     let url = sim.endpoint_url();
+    let dir = tempfile::tempdir().unwrap();
+    let summary_path = dir.path().join("summary.json");
+    let summary_arg = summary_path.display().to_string();
     let run = llmm_with_stdin(
         &[
             "--endpoint-url",
@@ -210,11 +213,22 @@ async fn exits_1_when_some_requests_fail_and_reports_them() {
             "-",
             "--concurrency",
             "1",
+            "--summary-json",
+            &summary_arg,
         ],
         &input(4),
     )
     .await;
     run.assert_code(1);
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary_path).unwrap()).unwrap();
+    insta::assert_json_snapshot!("batch_summary", summary, {
+        ".elapsed_ms" => "[ms]",
+        ".requests_per_second" => "[rate]",
+        ".duration_ms.p50" => "[ms]",
+        ".duration_ms.p95" => "[ms]",
+        ".duration_ms.max" => "[ms]",
+    });
     let mut lines = parse_lines(&run.stdout);
     lines.sort_by_key(|l| l["id"].as_str().unwrap().to_owned());
     assert_eq!(
