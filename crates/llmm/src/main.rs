@@ -7,8 +7,9 @@
 //!   Attach files with `--image`, `--document` and `--video`; `--json` prints the full response
 //!   with every attempt; `--stream` prints the text as it arrives.
 //! - `llmm batch INPUT.jsonl --output OUT.jsonl`: many calls in parallel over the configured
-//!   regions, one JSON line out per request, resumable (ids already in the output are skipped),
-//!   with a progress bar and a summary on stderr.
+//!   regions, one JSON line out per request, resumable (ids already in the output are skipped;
+//!   `--overwrite` starts afresh), with a progress bar and a summary on stderr
+//!   (`--summary-json FILE` also writes it as JSON).
 //! - `llmm models` and `llmm regions`: what the model catalog knows (bundled snapshot, or the
 //!   Bedrock API with `--refresh`).
 //! - `llmm sim --scenario FILE`: runs the loopback Bedrock simulator until Ctrl-C and prints its
@@ -41,7 +42,7 @@
 //! | code | meaning |
 //! |------|---------|
 //! | 0 | success |
-//! | 1 | some batch requests failed |
+//! | 1 | some batch requests failed, or the batch was interrupted with Ctrl-C |
 //! | 2 | bad input or usage; nothing was sent |
 //! | 3 | every attempt failed (chat), or every request of a batch failed |
 //!
