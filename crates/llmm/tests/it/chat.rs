@@ -1,6 +1,6 @@
 //! `llmm chat`: answers, request contents, failover, `--json`, `--stream`, exit code 3.
 
-use bedrock_sim::{BedrockErrorKind, Fault, FaultRule, Scenario};
+use bedrock_sim::{BedrockErrorKind, Fault, FaultRule, Operation, Scenario, StreamExceptionKind};
 use serde_json::Value;
 
 use crate::support::{fixture, llmm, llmm_with_stdin, sim};
@@ -260,4 +260,41 @@ async fn uses_a_named_profile() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(sim.stats().requests, 1);
+}
+
+#[tokio::test]
+async fn stream_recovers_mid_answer_on_the_next_region() {
+    let scenario = Scenario::default().with_fault(
+        FaultRule::new(Fault::StreamException {
+            after_events: 4,
+            exception: StreamExceptionKind::ModelStreamErrorException,
+            message: None,
+            original_status_code: Some(500),
+        })
+        .region("us-east-1")
+        .operations([Operation::ConverseStream]),
+    );
+    let sim = sim(scenario).await;
+    let url = sim.endpoint_url();
+    let run = llmm(&[
+        "--endpoint-url",
+        &url,
+        "-r",
+        "us-east-1",
+        "-r",
+        "us-west-2",
+        "chat",
+        "--stream",
+        "Tell me a story.",
+    ])
+    .await;
+    run.assert_code(0);
+    assert!(!run.stdout.trim().is_empty());
+    assert!(
+        run.stderr.contains("continuing on the next target"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("in us-west-2"), "{}", run.stderr);
+    assert_eq!(sim.stats().requests, 2);
 }
