@@ -26,7 +26,10 @@
 //! When recovery is impossible the stream ends with [`Error::StreamFailed`], which carries the
 //! partial text and every attempt; a stream never just stops.
 
+use std::collections::VecDeque;
+use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -39,7 +42,6 @@ use bedrock_messages::{
 };
 use bedrock_retry::{AccessMethod, Attempt, AttemptRecord, Classify, Decision, Target};
 use futures::Stream;
-use tokio::sync::mpsc;
 use tracing::{Instrument, debug, info_span};
 
 use crate::classify::{AttemptError, BedrockClassifier};
@@ -188,31 +190,76 @@ pub struct StreamResponse {
 /// A managed Converse stream: a [`Stream`] of [`StreamEvent`]s ending with
 /// [`StreamEvent::Completed`], or with one `Err` carrying the partial text and every attempt.
 ///
-/// Dropping it stops the call: no further attempt is made.
-#[derive(Debug)]
+/// The call runs inside the stream itself: polling the stream drives it, and dropping it stops
+/// the call (no further attempt is made). Events the SDK has already received are handed over in
+/// batches, without a task switch per event.
 pub struct ConverseStream {
-    rx: mpsc::Receiver<Result<StreamEvent, Error>>,
-    task: tokio::task::JoinHandle<()>,
+    buffer: Buffer,
+    driver: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
 }
 
-impl Drop for ConverseStream {
-    fn drop(&mut self) {
-        self.task.abort();
+impl std::fmt::Debug for ConverseStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConverseStream")
+            .field("buffered", &self.buffer.len())
+            .field("running", &self.driver.is_some())
+            .finish()
     }
 }
+
+/// Events produced by the driver and not yet taken by the consumer.
+#[derive(Clone, Default)]
+struct Buffer(Arc<Mutex<VecDeque<Result<StreamEvent, Error>>>>);
+
+impl Buffer {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Result<StreamEvent, Error>>> {
+        // A panic while holding this lock cannot leave the queue inconsistent: every operation on
+        // it is a single push or pop.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn push(&self, item: Result<StreamEvent, Error>) -> usize {
+        let mut queue = self.lock();
+        queue.push_back(item);
+        queue.len()
+    }
+
+    fn pop(&self) -> Option<Result<StreamEvent, Error>> {
+        self.lock().pop_front()
+    }
+
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+/// How many events the driver buffers before it lets the consumer catch up.
+const BATCH: usize = 256;
 
 impl Stream for ConverseStream {
     type Item = Result<StreamEvent, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.rx.poll_recv(cx)
+        loop {
+            if let Some(item) = self.buffer.pop() {
+                return Poll::Ready(Some(item));
+            }
+            let Some(driver) = self.driver.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match driver.as_mut().poll(cx) {
+                Poll::Ready(()) => self.driver = None,
+                Poll::Pending if self.buffer.len() > 0 => {}
+                Poll::Pending => return Poll::Pending,
+            }
+        }
     }
 }
 
 impl ConverseStream {
     /// The next event, or `None` after the last.
     pub async fn next_event(&mut self) -> Option<Result<StreamEvent, Error>> {
-        self.rx.recv().await
+        futures::StreamExt::next(self).await
     }
 
     /// Consumes the remaining events and returns the final response.
@@ -220,7 +267,7 @@ impl ConverseStream {
     /// # Errors
     /// The stream's error, if it failed.
     pub async fn finish(mut self) -> Result<StreamResponse, Error> {
-        while let Some(item) = self.rx.recv().await {
+        while let Some(item) = self.next_event().await {
             if let StreamEvent::Completed(response) = item? {
                 return Ok(*response);
             }
@@ -229,14 +276,31 @@ impl ConverseStream {
     }
 }
 
-const CHANNEL: usize = 256;
+/// Returns `Pending` once (after asking to be polled again), so the consumer can take a full
+/// batch of events before the driver goes on.
+struct YieldNow(bool);
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
 
 impl LlmManager {
-    /// Starts a managed stream for `request`. The request is checked before anything is sent.
+    /// Starts a managed stream for `request`. The request is checked before anything is sent;
+    /// the call starts when the stream is first polled.
     ///
     /// # Errors
     /// [`Error::InvalidRequest`] for a request that breaks Bedrock's rules;
-    /// [`Error::Configuration`] when called outside a tokio runtime. Failures of the call itself
+    /// [`Error::Configuration`] when the call options leave no target. Failures of the call itself
     /// arrive through the stream.
     pub async fn converse_stream(
         &self,
@@ -257,34 +321,29 @@ impl LlmManager {
     ) -> Result<ConverseStream, Error> {
         let prepared = self.prepare_request(request)?;
         let targets = self.call_targets(options)?;
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|_| Error::config("converse_stream must be called within a tokio runtime"))?;
-        let (tx, rx) = mpsc::channel(CHANNEL);
+        let buffer = Buffer::default();
         let manager = self.clone();
         let warnings: Vec<String> = request.warnings().iter().map(ToString::to_string).collect();
         let span = info_span!("converse_stream", auth = manager.auth_kind());
-        let task = runtime.spawn(
-            async move {
-                let mut run = Run::new(manager, prepared, tx.clone(), warnings);
-                let result = run.drive(targets).await;
-                match result {
-                    Ok(response) => {
-                        let _ = tx
-                            .send(Ok(StreamEvent::Completed(Box::new(response))))
-                            .await;
-                    }
-                    Err(error) => {
-                        let _ = tx.send(Err(error)).await;
-                    }
-                }
-            }
-            .instrument(span),
-        );
-        Ok(ConverseStream { rx, task })
+        let out = buffer.clone();
+        let driver = async move {
+            let mut run = Run::new(manager, prepared, out.clone(), warnings);
+            let last = match run.drive(targets).await {
+                Ok(response) => Ok(StreamEvent::Completed(Box::new(response))),
+                Err(error) => Err(error),
+            };
+            out.push(last);
+        }
+        .instrument(span);
+        Ok(ConverseStream {
+            buffer,
+            driver: Some(Box::pin(driver)),
+        })
     }
 }
 
-/// The consumer is gone; stop.
+/// The consumer is gone; stop. (With the driver inside the stream this cannot happen while the
+/// driver runs, but the attempt loop keeps the distinction explicit.)
 struct Gone;
 
 /// What the answer holds so far.
@@ -320,7 +379,7 @@ enum StreamEnd {
 struct Run {
     manager: LlmManager,
     prepared: ConverseRequest,
-    tx: mpsc::Sender<Result<StreamEvent, Error>>,
+    out: Buffer,
     warnings: Vec<String>,
     answer: Answer,
     recoveries: Vec<Recovery>,
@@ -331,14 +390,14 @@ impl Run {
     fn new(
         manager: LlmManager,
         prepared: ConverseRequest,
-        tx: mpsc::Sender<Result<StreamEvent, Error>>,
+        out: Buffer,
         warnings: Vec<String>,
     ) -> Self {
         let started = manager.clock_now();
         Self {
             manager,
             prepared,
-            tx,
+            out,
             warnings,
             answer: Answer::default(),
             recoveries: Vec::new(),
@@ -347,7 +406,10 @@ impl Run {
     }
 
     async fn emit(&self, event: StreamEvent) -> Result<(), Gone> {
-        self.tx.send(Ok(event)).await.map_err(|_| Gone)
+        if self.out.push(Ok(event)) >= BATCH {
+            YieldNow(false).await;
+        }
+        Ok(())
     }
 
     async fn drive(&mut self, targets: Vec<Target>) -> Result<StreamResponse, Error> {

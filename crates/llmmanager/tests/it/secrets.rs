@@ -1,7 +1,7 @@
 //! Secrets never appear in `Debug` output, logs or errors.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bedrock_sim::{BedrockErrorKind, Fault, FaultRule, Scenario};
 use llmmanager::Auth;
@@ -21,15 +21,30 @@ impl Write for Captured {
     }
 }
 
+/// One process-wide subscriber capturing this crate's and the SDK's logs. A global one, because a
+/// thread-local default misses events from callsites whose interest other tests' threads cached
+/// first; every test of the binary then logs into it, which only widens what is checked.
+fn captured_logs() -> Captured {
+    static LOGS: OnceLock<Captured> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Captured::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "llmmanager=trace,bedrock_retry=trace,aws_config=debug,aws_smithy_runtime=debug,aws_sigv4=debug",
+            ))
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        logs
+    })
+    .clone()
+}
+
 #[tokio::test]
 async fn keys_and_tokens_stay_out_of_debug_logs_and_errors() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = captured_logs();
 
     let scenario = Scenario::default().with_fault(
         FaultRule::new(Fault::error(BedrockErrorKind::AccessDeniedException)).region("us-east-1"),

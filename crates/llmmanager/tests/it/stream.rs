@@ -260,9 +260,13 @@ async fn dropping_the_stream_stops_the_call() {
         .build()
         .await
         .unwrap();
-    let stream = m.converse_stream(&hello()).await.unwrap();
+    let mut stream = m.converse_stream(&hello()).await.unwrap();
+    // The call runs as the stream is polled: poll until the simulator has seen the first attempt.
     while sim.stats().requests == 0 {
-        tokio::task::yield_now().await;
+        tokio::select! {
+            item = stream.next() => panic!("a hanging target cannot answer: {item:?}"),
+            () = tokio::task::yield_now() => {}
+        }
     }
     drop(stream);
     for _ in 0..20 {
