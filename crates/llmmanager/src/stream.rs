@@ -342,10 +342,6 @@ impl LlmManager {
     }
 }
 
-/// The consumer is gone; stop. (With the driver inside the stream this cannot happen while the
-/// driver runs, but the attempt loop keeps the distinction explicit.)
-struct Gone;
-
 /// What the answer holds so far.
 #[derive(Debug, Default)]
 struct Answer {
@@ -405,11 +401,10 @@ impl Run {
         }
     }
 
-    async fn emit(&self, event: StreamEvent) -> Result<(), Gone> {
+    async fn emit(&self, event: StreamEvent) {
         if self.out.push(Ok(event)) >= BATCH {
             YieldNow(false).await;
         }
-        Ok(())
     }
 
     async fn drive(&mut self, targets: Vec<Target>) -> Result<StreamResponse, Error> {
@@ -433,9 +428,7 @@ impl Run {
                             self.answer = Answer::default();
                         }
                         self.recoveries.push(recovery.clone());
-                        if self.emit(StreamEvent::Recovered(recovery)).await.is_err() {
-                            return Err(self.cancelled(plan.into_records()));
-                        }
+                        self.emit(StreamEvent::Recovered(recovery)).await;
                     }
                     let span = info_span!(
                         "attempt",
@@ -443,11 +436,7 @@ impl Run {
                         model = %attempt.target.model,
                         region = %attempt.target.region,
                     );
-                    let end = match self.attempt(&attempt).instrument(span).await {
-                        Ok(end) => end,
-                        Err(Gone) => return Err(self.cancelled(plan.into_records())),
-                    };
-                    match end {
+                    match self.attempt(&attempt).instrument(span).await {
                         StreamEnd::Complete => {
                             plan.record_success();
                             return Ok(self.response(&attempt, plan.into_records()));
@@ -472,17 +461,16 @@ impl Run {
                         partial_text: std::mem::take(&mut self.answer.text),
                     });
                 }
-                Decision::Succeeded => return Err(self.cancelled(plan.into_records())),
+                // `record_success` returns above, so the plan cannot report success here.
+                Decision::Succeeded => {
+                    return Err(Error::StreamFailed {
+                        reason: bedrock_retry::GiveUpReason::TargetsExhausted { targets: 0 },
+                        attempts: plan.into_records(),
+                        last_error,
+                        partial_text: std::mem::take(&mut self.answer.text),
+                    });
+                }
             }
-        }
-    }
-
-    fn cancelled(&mut self, attempts: Vec<AttemptRecord>) -> Error {
-        Error::StreamFailed {
-            reason: bedrock_retry::GiveUpReason::TargetsExhausted { targets: 0 },
-            attempts,
-            last_error: None,
-            partial_text: std::mem::take(&mut self.answer.text),
         }
     }
 
@@ -522,15 +510,15 @@ impl Run {
         request
     }
 
-    async fn attempt(&mut self, attempt: &Attempt) -> Result<StreamEnd, Gone> {
+    async fn attempt(&mut self, attempt: &Attempt) -> StreamEnd {
         let Some((client, invoke_id)) = self
             .manager
             .client_for(&attempt.target)
             .map(|(c, id)| (c.clone(), id))
         else {
-            return Ok(StreamEnd::Failed(AttemptError::Construction {
+            return StreamEnd::Failed(AttemptError::Construction {
                 message: format!("no client or access for {}", attempt.target),
-            }));
+            });
         };
         let request = self.request_for(attempt);
         let per_attempt = self.manager.attempt_timeout(self.started);
@@ -540,18 +528,16 @@ impl Run {
         ) {
             Ok(b) => b,
             Err(e) => {
-                return Ok(StreamEnd::Failed(AttemptError::Construction {
+                return StreamEnd::Failed(AttemptError::Construction {
                     message: e.to_string(),
-                }));
+                });
             }
         };
         let mut output = match tokio::time::timeout(per_attempt, builder.send()).await {
             Err(_) => {
-                return Ok(StreamEnd::Failed(AttemptError::Timeout {
-                    after: per_attempt,
-                }));
+                return StreamEnd::Failed(AttemptError::Timeout { after: per_attempt });
             }
-            Ok(Err(e)) => return Ok(StreamEnd::Failed(AttemptError::from_sdk(&e, per_attempt))),
+            Ok(Err(e)) => return StreamEnd::Failed(AttemptError::from_sdk(&e, per_attempt)),
             Ok(Ok(output)) => output,
         };
         self.emit(StreamEvent::Started {
@@ -559,18 +545,18 @@ impl Run {
             invoke_id,
             attempt: attempt.attempt_number,
         })
-        .await?;
+        .await;
         self.answer.message_stopped = false;
         self.answer.metadata = false;
         let idle = self.manager.stream_idle();
         loop {
             let next = match tokio::time::timeout(idle, output.stream.recv()).await {
                 Err(_) => {
-                    return Ok(StreamEnd::Failed(AttemptError::Timeout { after: idle }));
+                    return StreamEnd::Failed(AttemptError::Timeout { after: idle });
                 }
-                Ok(Err(e)) => return Ok(StreamEnd::Failed(stream_error(&e))),
+                Ok(Err(e)) => return StreamEnd::Failed(stream_error(&e)),
                 Ok(Ok(None)) => {
-                    return Ok(if self.answer.message_stopped {
+                    return if self.answer.message_stopped {
                         if !self.answer.metadata {
                             self.warnings.push(
                                 "the stream ended without metadata: usage is unknown".to_owned(),
@@ -581,15 +567,15 @@ impl Run {
                         StreamEnd::Failed(AttemptError::Response {
                             message: "the stream ended before messageStop".to_owned(),
                         })
-                    });
+                    };
                 }
                 Ok(Ok(Some(event))) => event,
             };
             if let Some(event) = self.apply(next) {
-                self.emit(event).await?;
+                self.emit(event).await;
             }
             if self.answer.message_stopped && self.answer.metadata {
-                return Ok(StreamEnd::Complete);
+                return StreamEnd::Complete;
             }
         }
     }
