@@ -37,6 +37,11 @@ pub struct Scenario {
     pub request_log_capacity: Option<usize>,
     /// Per-model capability facts layered over `fixtures/catalog/overrides.json`, keyed by base model id.
     pub model_overrides: BTreeMap<String, ModelCaps>,
+    /// Base URL of an S3-compatible server (path-style, unsigned) where batch inference jobs
+    /// read their input and write their output, for example a local moto server.
+    pub s3_endpoint: Option<String>,
+    /// Batch inference jobs, by 1-based creation number, that end `Failed` without output.
+    pub failed_jobs: Vec<u64>,
 }
 
 impl Scenario {
@@ -169,6 +174,14 @@ pub enum Operation {
     ListInferenceProfiles,
     /// `GET /inference-profiles/{id}`.
     GetInferenceProfile,
+    /// `POST /model-invocation-job`.
+    CreateModelInvocationJob,
+    /// `GET /model-invocation-job/{id}`.
+    GetModelInvocationJob,
+    /// `GET /model-invocation-jobs`.
+    ListModelInvocationJobs,
+    /// `POST /model-invocation-job/{id}/stop`.
+    StopModelInvocationJob,
 }
 
 impl Operation {
@@ -181,6 +194,10 @@ impl Operation {
             Operation::GetFoundationModel => "get_foundation_model",
             Operation::ListInferenceProfiles => "list_inference_profiles",
             Operation::GetInferenceProfile => "get_inference_profile",
+            Operation::CreateModelInvocationJob => "create_model_invocation_job",
+            Operation::GetModelInvocationJob => "get_model_invocation_job",
+            Operation::ListModelInvocationJobs => "list_model_invocation_jobs",
+            Operation::StopModelInvocationJob => "stop_model_invocation_job",
         }
     }
 

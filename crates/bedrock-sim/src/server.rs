@@ -39,6 +39,9 @@ use crate::scenario::{
 };
 use crate::wire::{self, WireError};
 
+#[path = "jobs.rs"]
+mod jobs;
+
 type Body = BoxBody<Bytes, io::Error>;
 
 const DEFAULT_REGION: &str = "us-east-1";
@@ -129,6 +132,7 @@ impl Simulator {
             start: Instant::now(),
             default_region,
             state: Mutex::new(State::default()),
+            jobs: jobs::Jobs::default(),
         });
         shared.lock().reset(shared.rule_slots, shared.reply_slots);
         let (shutdown, rx) = watch::channel(false);
@@ -286,6 +290,7 @@ struct Shared {
     rule_slots: usize,
     reply_slots: usize,
     state: Mutex<State>,
+    jobs: jobs::Jobs,
 }
 
 impl Shared {
@@ -448,6 +453,7 @@ fn parse_query(q: Option<&str>) -> BTreeMap<String, String> {
 enum Route<'a> {
     Runtime(Operation, &'a str),
     Control(Operation, Option<&'a str>),
+    Job(Operation, Option<String>),
     Stats,
     Requests,
     Reset,
@@ -494,6 +500,9 @@ fn route<'a>(method: &Method, path: &'a str) -> Route<'a> {
         {
             return Route::Control(Operation::GetInferenceProfile, Some(id));
         }
+    }
+    if let Some((op, id)) = jobs::route(method, path) {
+        return Route::Job(op, id);
     }
     Route::NotFound
 }
@@ -548,6 +557,17 @@ async fn handle(
             let id = id.map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned());
             let query = parse_query(req.uri().query());
             control(&shared, op, region, id, query).await
+        }
+        Route::Job(op, id) => {
+            let region = region_of(&shared, pinned.as_deref(), &req);
+            let query = parse_query(req.uri().query());
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map_err(io::Error::other)?
+                .to_bytes();
+            jobs::handle(&shared, op, region, id, query, &body).await
         }
     }
 }

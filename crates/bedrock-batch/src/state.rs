@@ -1,0 +1,111 @@
+//! The state file that lets a restarted run pick up the jobs it already created.
+//!
+//! A batch can run for hours; the process that started it may not live that long. Each job's
+//! input key, record order, attempt number and job ARN are written here (atomically: a
+//! temporary file renamed over the old one) before and after every step with a side effect, so
+//! a new run over the same requests polls the existing jobs instead of paying for them twice.
+//! Job creation uses a client request token derived from the run id, job number and attempt,
+//! so even a crash between `CreateModelInvocationJob` and the state write creates nothing new.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// Everything a run needs to resume.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunState {
+    /// Content hash of the plan; a state file for other requests is not reused.
+    pub run_id: String,
+    /// One entry per planned job, in plan order.
+    pub jobs: Vec<JobState>,
+}
+
+/// What is known about one job.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobState {
+    /// Model id.
+    pub model_id: String,
+    /// Region.
+    pub region: String,
+    /// S3 key of the uploaded input file.
+    pub input_key: String,
+    /// Request ids in record order (record `n` has `recordId` [`crate::record_id`]`(n)`).
+    pub request_ids: Vec<String>,
+    /// 0 for the first submission, then one more per resubmission.
+    pub attempt: u32,
+    /// Whether the input file is in S3.
+    pub uploaded: bool,
+    /// ARN of the current attempt's job, once created.
+    pub job_arn: Option<String>,
+    /// Last status seen.
+    pub status: Option<String>,
+    /// Messages of failed attempts, oldest first.
+    pub failures: Vec<String>,
+}
+
+impl RunState {
+    /// Reads a state file; `None` when it does not exist.
+    ///
+    /// # Errors
+    /// [`Error::State`] when the file exists but cannot be read or parsed.
+    pub fn load(path: &Path) -> Result<Option<Self>, Error> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| Error::State {
+                    path: path.to_owned(),
+                    message: e.to_string(),
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::State {
+                path: path.to_owned(),
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// Writes the state file atomically.
+    ///
+    /// # Errors
+    /// [`Error::State`] when it cannot be written.
+    pub fn save(&self, path: &Path) -> Result<(), Error> {
+        let err = |e: &dyn std::fmt::Display| Error::State {
+            path: path.to_owned(),
+            message: e.to_string(),
+        };
+        let text = serde_json::to_vec_pretty(self).map_err(|e| err(&e))?;
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        std::fs::write(&tmp, text).map_err(|e| err(&e))?;
+        std::fs::rename(&tmp, path).map_err(|e| err(&e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_missing_is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        assert_eq!(RunState::load(&path).unwrap(), None);
+        let state = RunState {
+            run_id: "abc".into(),
+            jobs: vec![JobState {
+                model_id: "m".into(),
+                region: "us-east-1".into(),
+                input_key: "k".into(),
+                request_ids: vec!["q1".into()],
+                job_arn: Some("arn".into()),
+                ..JobState::default()
+            }],
+        };
+        state.save(&path).unwrap();
+        assert_eq!(RunState::load(&path).unwrap(), Some(state));
+        std::fs::write(&path, "not json").unwrap();
+        assert!(matches!(RunState::load(&path), Err(Error::State { .. })));
+    }
+}

@@ -1,0 +1,300 @@
+//! Batch runs end to end: plan, upload, create, poll, resubmit, download, merge, resume.
+
+use std::time::Duration;
+
+use aws_sdk_bedrock::types::ModelInvocationJobStatus;
+use bedrock_batch::{RecordErrorKind, RunState, output_text};
+use bedrock_sim::{BedrockErrorKind, Fault, FaultRule, LatencyModel, Operation, Scenario};
+
+use crate::support::{Env, HAIKU3, ROLE, limits, requests};
+
+#[tokio::test]
+async fn runs_jobs_and_merges_results_in_input_order() {
+    // The third Converse call (a record of the second job) is throttled inside its job; each
+    // record takes 30 ms, so the engine polls a few times.
+    let scenario = Scenario::default()
+        .with_latency(LatencyModel::new(30, 0.0))
+        .with_fault(
+            FaultRule::new(Fault::error(BedrockErrorKind::ThrottlingException))
+                .operations([Operation::Converse])
+                .calls([3]),
+        );
+    let env = Env::start(scenario).await;
+    let engine = env.engine(env.config(limits(1, 2)));
+    let results = engine.run(requests(5)).await.unwrap();
+
+    let ids: Vec<_> = results.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["q0", "q1", "q2", "q3", "q4"]);
+    assert_eq!(env.creates(), 3, "5 records at 2 per job");
+    for (i, r) in results.iter().enumerate() {
+        assert_eq!(r.model_id, HAIKU3);
+        assert_eq!(r.region, "us-east-1");
+        assert!(
+            r.job_arn
+                .as_deref()
+                .unwrap()
+                .contains(":model-invocation-job/")
+        );
+        if i == 2 {
+            let e = r.outcome.as_ref().unwrap_err();
+            assert_eq!(e.kind, RecordErrorKind::Model);
+            assert_eq!(e.code, Some(429));
+        } else {
+            let out = r.outcome.as_ref().unwrap();
+            assert!(!output_text(out).is_empty(), "{out}");
+            assert_eq!(out["stopReason"], "end_turn");
+        }
+    }
+    // Each record carried its own request body.
+    let bodies: Vec<String> = env
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.operation == Operation::Converse)
+        .map(|r| {
+            r.body["messages"][0]["content"][0]["text"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(bodies.len(), 5);
+    assert!(bodies.contains(&"question 4".to_owned()));
+
+    // Waits start at the initial interval and double up to the maximum.
+    let waits = env.sleep.waits.lock().unwrap().clone();
+    assert!(!waits.is_empty());
+    let expected = [20u64, 40, 80, 80, 80, 80, 80, 80];
+    for (w, e) in waits
+        .iter()
+        .zip(expected.iter().chain(std::iter::repeat(&80)))
+    {
+        assert_eq!(w.as_millis() as u64, *e);
+    }
+
+    // The state file records every job as done.
+    let state = RunState::load(&engine.config().state_path)
+        .unwrap()
+        .unwrap();
+    assert_eq!(state.jobs.len(), 3);
+    assert!(
+        state
+            .jobs
+            .iter()
+            .all(|j| j.status.as_deref() == Some("Completed"))
+    );
+}
+
+#[tokio::test]
+async fn writes_bedrock_style_outputs_and_manifest() {
+    let env = Env::start(Scenario::default()).await;
+    let engine = env.engine(env.config(limits(1, 10)));
+    engine.run(requests(3)).await.unwrap();
+    let listed = env
+        .s3
+        .list_objects_v2()
+        .bucket(&env.bucket)
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    let out_key = keys
+        .iter()
+        .find(|k| k.ends_with("job-00000.jsonl.out"))
+        .unwrap();
+    let manifest_key = keys
+        .iter()
+        .find(|k| k.ends_with("/manifest.json.out"))
+        .unwrap();
+    // <output prefix>/<job id>/<input file name>.out
+    assert_eq!(
+        out_key.rsplit_once('/').unwrap().0,
+        manifest_key.rsplit_once('/').unwrap().0
+    );
+    let get = |key: &str| {
+        let s3 = env.s3.clone();
+        let bucket = env.bucket.clone();
+        let key = key.to_owned();
+        async move {
+            let o = s3
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .unwrap();
+            String::from_utf8(o.body.collect().await.unwrap().into_bytes().to_vec()).unwrap()
+        }
+    };
+    let manifest: serde_json::Value = serde_json::from_str(&get(manifest_key).await).unwrap();
+    assert_eq!(manifest["totalRecordCount"], 3);
+    assert_eq!(manifest["processedRecordCount"], 3);
+    assert_eq!(manifest["successRecordCount"], 3);
+    assert_eq!(manifest["errorRecordCount"], 0);
+    assert!(manifest["outputTokenCount"].as_u64().unwrap() > 0);
+    let out = get(out_key).await;
+    let first: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(first["recordId"], "R0000000000");
+    assert_eq!(first["modelInput"]["inferenceConfig"]["maxTokens"], 200);
+    assert!(first["modelOutput"]["output"]["message"]["content"].is_array());
+}
+
+#[tokio::test]
+async fn failed_job_is_resubmitted_once_then_reported() {
+    let env = Env::start(Scenario {
+        failed_jobs: vec![1],
+        ..Scenario::default()
+    })
+    .await;
+    let results = env
+        .engine(env.config(limits(1, 10)))
+        .run(requests(2))
+        .await
+        .unwrap();
+    assert!(results.iter().all(|r| r.outcome.is_ok()), "{results:?}");
+    assert_eq!(env.creates(), 2);
+
+    let env = Env::start(Scenario {
+        failed_jobs: vec![1, 2],
+        ..Scenario::default()
+    })
+    .await;
+    let results = env
+        .engine(env.config(limits(1, 10)))
+        .run(requests(2))
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 2, "no record is dropped");
+    for r in &results {
+        let e = r.outcome.as_ref().unwrap_err();
+        assert_eq!(e.kind, RecordErrorKind::JobFailed);
+        assert!(e.message.contains("Simulated job failure"), "{}", e.message);
+        assert!(
+            e.message.contains("; "),
+            "both attempts are reported: {}",
+            e.message
+        );
+    }
+    assert_eq!(env.creates(), 2);
+}
+
+#[tokio::test]
+async fn restarted_run_reuses_its_jobs() {
+    let env = Env::start(Scenario::default()).await;
+    let config = env.config(limits(1, 2));
+    let first = env.engine(config.clone()).run(requests(3)).await.unwrap();
+    assert_eq!(env.creates(), 2);
+
+    // Same requests, same state file: nothing is created again, the results are the same.
+    let again = env.engine(config.clone()).run(requests(3)).await.unwrap();
+    assert_eq!(env.creates(), 2);
+    assert_eq!(first, again);
+
+    // A crash between CreateModelInvocationJob and the state write: the job is asked for
+    // again with the same client token, and the service answers with the same job.
+    let mut state = RunState::load(&config.state_path).unwrap().unwrap();
+    let arn = state.jobs[0].job_arn.take();
+    state.save(&config.state_path).unwrap();
+    let third = env.engine(config.clone()).run(requests(3)).await.unwrap();
+    assert_eq!(env.creates(), 3);
+    let state = RunState::load(&config.state_path).unwrap().unwrap();
+    assert_eq!(state.jobs[0].job_arn, arn);
+    assert_eq!(first, third);
+    let listed = aws_sdk_bedrock::Client::new(&env.sdk)
+        .list_model_invocation_jobs()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.invocation_job_summaries().len(), 2);
+
+    // Other requests start a new run.
+    env.engine(config).run(requests(4)).await.unwrap();
+    assert_eq!(env.creates(), 5);
+}
+
+#[tokio::test]
+async fn groups_below_the_minimum_are_reported_not_submitted() {
+    let env = Env::start(Scenario::default()).await;
+    let results = env
+        .engine(env.config(limits(3, 10)))
+        .run(requests(2))
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 2);
+    for r in &results {
+        let e = r.outcome.as_ref().unwrap_err();
+        assert_eq!(e.kind, RecordErrorKind::TooFewRecords);
+        assert!(e.message.contains("at least 3"), "{}", e.message);
+    }
+    assert_eq!(env.creates(), 0);
+}
+
+#[tokio::test]
+async fn job_api_lists_filters_and_stops() {
+    let env = Env::start(Scenario::default().with_latency(LatencyModel::new(200, 0.0))).await;
+    let config = env.config(limits(1, 50));
+    let engine = env.engine(config.clone());
+    let run = tokio::spawn({
+        let engine = engine.clone();
+        async move { engine.run(requests(20)).await }
+    });
+    let client = aws_sdk_bedrock::Client::new(&env.sdk);
+    // Wait until the job exists and runs.
+    let mut arn = None;
+    for _ in 0..200 {
+        let listed = client
+            .list_model_invocation_jobs()
+            .name_contains("llmm-")
+            .send()
+            .await
+            .unwrap();
+        if let Some(j) = listed.invocation_job_summaries().first()
+            && *j.status().unwrap() == ModelInvocationJobStatus::InProgress
+        {
+            assert_eq!(j.role_arn(), ROLE);
+            assert_eq!(j.model_id(), HAIKU3);
+            arn = Some(j.job_arn().to_owned());
+            break;
+        }
+        aws_smithy_async::rt::sleep::AsyncSleep::sleep(
+            &aws_smithy_async::rt::sleep::TokioSleep::new(),
+            Duration::from_millis(20),
+        )
+        .await;
+    }
+    let arn = arn.expect("the job reached InProgress");
+    let none = client
+        .list_model_invocation_jobs()
+        .status_equals(ModelInvocationJobStatus::Completed)
+        .send()
+        .await
+        .unwrap();
+    assert!(none.invocation_job_summaries().is_empty());
+    assert_eq!(engine.stop_all().await.unwrap(), 1);
+    let results = run.await.unwrap().unwrap();
+    let got = client
+        .get_model_invocation_job()
+        .job_identifier(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(*got.status().unwrap(), ModelInvocationJobStatus::Stopped);
+    assert!(got.processed_record_count().unwrap() < 20);
+    assert_eq!(results.len(), 20);
+    assert!(
+        results
+            .iter()
+            .all(|r| r.outcome.as_ref().unwrap_err().kind == RecordErrorKind::JobFailed)
+    );
+    let missing = client
+        .get_model_invocation_job()
+        .job_identifier("nosuchjob")
+        .send()
+        .await;
+    assert!(
+        missing
+            .unwrap_err()
+            .into_service_error()
+            .is_resource_not_found_exception()
+    );
+}
