@@ -11,7 +11,7 @@ use llmmanager::{
     AccessMethod, ConverseRequest, Error, ErrorKind, Timeouts, ValidationConfig, ValidationResult,
 };
 
-use crate::support::{HAIKU, NOVA_LITE, hello, manager, sim};
+use crate::support::{HAIKU, NOVA_LITE, east_west, hello, manager, sim};
 
 #[tokio::test]
 async fn answers_from_the_first_target() {
@@ -79,12 +79,7 @@ async fn an_unavailable_target_is_skipped_without_retries() {
                 .region("us-west-2"),
         );
     let sim = sim(scenario).await;
-    let m = manager(&sim)
-        .model(HAIKU)
-        .regions(["us-east-1", "us-west-2"])
-        .build()
-        .await
-        .unwrap();
+    let m = east_west(&sim).build().await.unwrap();
     let err = m.converse(&hello()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Exhausted);
     let east = err
@@ -199,9 +194,7 @@ async fn a_bad_request_without_fallback_fails_fast() {
         ..ModelCaps::default()
     };
     let sim = sim(Scenario::default().with_model_caps(HAIKU, caps)).await;
-    let m = manager(&sim)
-        .model(HAIKU)
-        .regions(["us-east-1", "us-west-2"])
+    let m = east_west(&sim)
         .retry(RetryConfig::standard().with_feature_fallback(false))
         .build()
         .await
@@ -264,9 +257,7 @@ async fn validation_failures_move_to_the_next_target() {
     let sim = sim(Scenario::default()).await;
     let validation =
         ValidationConfig::new(|_r| ValidationResult::invalid("never good")).with_retries(1);
-    let m = manager(&sim)
-        .model(HAIKU)
-        .regions(["us-east-1", "us-west-2"])
+    let m = east_west(&sim)
         .retry(RetryConfig::standard().with_max_attempts(2))
         .validation(validation)
         .build()
@@ -280,9 +271,7 @@ async fn validation_failures_move_to_the_next_target() {
 #[tokio::test]
 async fn after_cool_down_calls_go_straight_to_a_healthy_region() {
     let sim = sim(Scenario::default().with_region_down(RegionDown::always("us-east-1"))).await;
-    let m = manager(&sim)
-        .model(HAIKU)
-        .regions(["us-east-1", "us-west-2"])
+    let m = east_west(&sim)
         .health(
             HealthConfig::standard()
                 .with_failure_threshold(2)
@@ -308,9 +297,7 @@ async fn after_cool_down_calls_go_straight_to_a_healthy_region() {
 #[tokio::test]
 async fn the_total_deadline_holds_when_every_target_hangs() {
     let sim = sim(Scenario::default().with_fault(FaultRule::new(Fault::Hang))).await;
-    let m = manager(&sim)
-        .model(HAIKU)
-        .regions(["us-east-1", "us-west-2"])
+    let m = east_west(&sim)
         .timeouts(
             Timeouts::default()
                 .with_per_attempt(Duration::from_millis(150))
@@ -342,12 +329,7 @@ async fn the_total_deadline_holds_when_every_target_hangs() {
 #[tokio::test]
 async fn dropping_the_call_stops_further_attempts() {
     let sim = sim(Scenario::default().with_fault(FaultRule::new(Fault::Hang))).await;
-    let m = manager(&sim)
-        .model(HAIKU)
-        .regions(["us-east-1", "us-west-2"])
-        .build()
-        .await
-        .unwrap();
+    let m = east_west(&sim).build().await.unwrap();
     let request = hello();
     let mut call = Box::pin(m.converse(&request));
     // Drive the call until the simulator has seen the first attempt, then drop it.

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use bedrock_sim::{BedrockErrorKind, Fault, FaultRule, Scenario};
 use llmmanager::Auth;
 
-use crate::support::{HAIKU, SECRET, hello, manager, sim};
+use crate::support::{HAIKU, SECRET, east_west, hello, manager, sim};
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -50,12 +50,7 @@ async fn keys_and_tokens_stay_out_of_debug_logs_and_errors() {
         FaultRule::new(Fault::error(BedrockErrorKind::AccessDeniedException)).region("us-east-1"),
     );
     let sim = sim(scenario).await;
-    let m = manager(&sim)
-        .model(HAIKU)
-        .regions(["us-east-1", "us-west-2"])
-        .build()
-        .await
-        .unwrap();
+    let m = east_west(&sim).build().await.unwrap();
     let ok = m.converse(&hello()).await.unwrap();
     let bearer = manager(&sim)
         .auth(Auth::bearer_token("bedrock-api-key-SUPERSECRET"))

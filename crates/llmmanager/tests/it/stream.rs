@@ -9,7 +9,7 @@ use llmmanager::{
     ConverseStream, Error, RecoveryKind, StreamEvent, StreamRecovery, StreamResponse, Timeouts,
 };
 
-use crate::support::{HAIKU, NOVA_LITE, hello, manager, sim};
+use crate::support::{HAIKU, NOVA_LITE, east_west, hello, manager, sim};
 
 /// What a consumer following the documented rules holds at the end, and every event.
 async fn consume(
@@ -76,12 +76,7 @@ async fn failures_before_the_first_token_fail_over_silently() {
         FaultRule::new(Fault::error(BedrockErrorKind::ThrottlingException)).region("us-east-1"),
     );
     let sim = sim(scenario).await;
-    let m = manager(&sim)
-        .model(HAIKU)
-        .regions(["us-east-1", "us-west-2"])
-        .build()
-        .await
-        .unwrap();
+    let m = east_west(&sim).build().await.unwrap();
     let (text, events, result) = consume(m.converse_stream(&hello()).await.unwrap()).await;
     let response = result.unwrap();
     assert_eq!(response.region, "us-west-2");
@@ -138,9 +133,7 @@ async fn mid_stream_faults_are_continued_on_the_next_target() {
     ];
     for fault in faults {
         let sim = sim(Scenario::default().with_fault(stream_fault(fault.clone()))).await;
-        let m = manager(&sim)
-            .model(HAIKU)
-            .regions(["us-east-1", "us-west-2"])
+        let m = east_west(&sim)
             .timeouts(Timeouts::default().with_stream_idle(Duration::from_millis(300)))
             .build()
             .await
@@ -204,9 +197,7 @@ async fn restart_can_be_forced() {
         abrupt: false,
     };
     let sim = sim(Scenario::default().with_fault(stream_fault(fault))).await;
-    let m = manager(&sim)
-        .model(HAIKU)
-        .regions(["us-east-1", "us-west-2"])
+    let m = east_west(&sim)
         .stream_recovery(StreamRecovery::Restart)
         .build()
         .await
@@ -226,9 +217,7 @@ async fn an_unrecoverable_stream_ends_with_the_partial_text_and_every_attempt() 
     let sim = sim(Scenario::default()
         .with_fault(FaultRule::new(fault).operations([Operation::ConverseStream])))
     .await;
-    let m = manager(&sim)
-        .model(HAIKU)
-        .regions(["us-east-1", "us-west-2"])
+    let m = east_west(&sim)
         .stream_recovery(StreamRecovery::Restart)
         .retry(llmmanager::RetryConfig::standard().with_max_attempts(3))
         .build()
@@ -254,12 +243,7 @@ async fn an_unrecoverable_stream_ends_with_the_partial_text_and_every_attempt() 
 #[tokio::test]
 async fn dropping_the_stream_stops_the_call() {
     let sim = sim(Scenario::default().with_fault(FaultRule::new(Fault::Hang))).await;
-    let m = manager(&sim)
-        .model(HAIKU)
-        .regions(["us-east-1", "us-west-2"])
-        .build()
-        .await
-        .unwrap();
+    let m = east_west(&sim).build().await.unwrap();
     let mut stream = m.converse_stream(&hello()).await.unwrap();
     // The call runs as the stream is polled: poll until the simulator has seen the first attempt.
     while sim.stats().requests == 0 {

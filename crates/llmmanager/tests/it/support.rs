@@ -31,3 +31,10 @@ pub(crate) fn hello() -> ConverseRequest {
         .build()
         .expect("valid request")
 }
+
+/// [`manager`] for Claude 3 Haiku in us-east-1 then us-west-2, the pair most tests fail over between.
+pub(crate) fn east_west(sim: &SimHandle) -> LlmManagerBuilder {
+    manager(sim)
+        .model(HAIKU)
+        .regions(["us-east-1", "us-west-2"])
+}
