@@ -314,7 +314,9 @@ fn parse_converse(out: &str, src: &str) -> Vec<Option<Figure>> {
         fig(
             "llmmanager",
             "stream events processed end to end",
-            num(out, "stream events:", " at "),
+            // Newer output: "stream events: LlmManager N events/s, bare SDK M events/s ...";
+            // older output: "stream events: E events at N events/s ...".
+            num(out, "stream events:", "LlmManager").or_else(|| num(out, "stream events:", " at ")),
             "events/s",
             Bound::AtLeast,
             200_000.0,
@@ -919,7 +921,23 @@ struct Report {
 }
 
 fn chaos_figures(rows: &[Row]) -> Vec<Figure> {
-    rows.iter()
+    let total: usize = rows.iter().map(|r| r.requests).sum();
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "request counts are far below 2^52"
+    )]
+    let bad = rows.iter().map(|r| r.lost + r.duplicated).sum::<usize>() as f64;
+    let ledger = Figure {
+        area: "chaos",
+        measure: format!("requests lost or duplicated, of {total} across the fault matrix"),
+        value: bad,
+        unit: "requests",
+        bound: Bound::AtMost,
+        target: 0.0,
+        source: "cargo xtask chaos".to_owned(),
+    };
+    std::iter::once(ledger)
+        .chain(rows.iter()
         .filter(|r| r.scenario == "region down")
         .map(|r| Figure {
             area: "chaos",
@@ -929,7 +947,7 @@ fn chaos_figures(rows: &[Row]) -> Vec<Figure> {
             bound: Bound::Below,
             target: 0.05,
             source: "cargo xtask chaos".to_owned(),
-        })
+        }))
         .collect()
 }
 
@@ -1080,6 +1098,26 @@ fn render(report: &Report) -> String {
             let _ = writeln!(w, "{cmd}");
         }
     }
+    if report.raw.iter().any(|(cmd, _)| cmd.starts_with("wrk")) {
+        let _ = writeln!(
+            w,
+            "# The simulator under wrk, as docs/simulator.md describes (the bench uses an ephemeral port):"
+        );
+        let _ = writeln!(w, "cargo build --release -p bedrock-sim");
+        let _ = writeln!(w, "target/release/bedrock-sim --port 8080 &");
+        let _ = writeln!(
+            w,
+            "wrk -t1 -c32 -d5s -s crates/bedrock-sim/bench/converse.lua http://127.0.0.1:8080"
+        );
+        let _ = writeln!(
+            w,
+            "target/release/bedrock-sim --port 8081 --scenario fixtures/scenarios/bench-stream.json &"
+        );
+        let _ = writeln!(
+            w,
+            "WRK_PATH=converse-stream wrk -t1 -c32 -d5s -s crates/bedrock-sim/bench/converse.lua http://127.0.0.1:8081"
+        );
+    }
     let _ = writeln!(
         w,
         "cargo run --release -p xtask -- chaos --requests {} --seed {}",
@@ -1133,7 +1171,11 @@ fn render(report: &Report) -> String {
     );
     let _ = writeln!(
         w,
-        "The ideal is one wave of `concurrency` requests every {SWEEP_LATENCY_MS} ms.\n"
+        "The ideal is one wave of `concurrency` requests every {SWEEP_LATENCY_MS} ms."
+    );
+    let _ = writeln!(
+        w,
+        "Unlike `bench_parallel`, which measures the scheduling engine alone against an in-process fake service, every request here is signed by the SDK, crosses loopback HTTP and is answered by the simulator, all on the same two shared cores.\n"
     );
     let _ = writeln!(
         w,
@@ -1431,6 +1473,14 @@ one region of three down: 3 wasted attempts in the first 10 calls, then 0.0000 p
         check(
             parse_converse(CONVERSE, "x"),
             &[(1.056, true), (0.060, true), (412_345.0, true), (0.0, true)],
+        );
+        let newer = CONVERSE.replace(
+            "stream events: 33340 events at 412,345 events/s",
+            "stream events: LlmManager 235482 events/s, bare SDK 164743 events/s on the same streams (25100 and 25080 events), ratio 1.43",
+        );
+        check(
+            parse_converse(&newer, "x"),
+            &[(1.056, true), (0.060, true), (235_482.0, true), (0.0, true)],
         );
     }
 
