@@ -22,7 +22,7 @@ use futures::StreamExt as _;
 use llmmanager::{ParallelLlmManager, Response};
 
 use crate::backend::Backend;
-use crate::cli::{BatchArgs, GlobalArgs};
+use crate::cli::{BatchArgs, Engine, GlobalArgs};
 use crate::exit::{Exit, usage};
 use crate::input::Source;
 use crate::progress::Progress;
@@ -38,6 +38,9 @@ const ENGINE_TIMEOUT_MARGIN: Duration = Duration::from_secs(30);
     reason = "the summary reports the batch's wall-clock duration"
 )]
 pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<Exit> {
+    if args.engine == Engine::BedrockBatch {
+        return crate::batch_jobs::run(global, args).await;
+    }
     let source = Source::open(&args.input)?;
     let ids = source.check()?;
     let done = match &args.output {
@@ -151,13 +154,13 @@ fn outcome_record(outcome: &RequestOutcome<Response, llmmanager::Error>) -> Reco
 
 /// Ids already in an output file, for resuming.
 #[derive(Debug, Default)]
-struct DoneIds {
-    ids: HashSet<String>,
+pub(crate) struct DoneIds {
+    pub(crate) ids: HashSet<String>,
     /// The file ends in a partial line (an interrupted write): start on a new line.
-    needs_newline: bool,
+    pub(crate) needs_newline: bool,
 }
 
-fn read_done_ids(path: &Path) -> anyhow::Result<DoneIds> {
+pub(crate) fn read_done_ids(path: &Path) -> anyhow::Result<DoneIds> {
     let mut text = String::new();
     match File::open(path) {
         Ok(mut file) => {
@@ -182,13 +185,17 @@ fn read_done_ids(path: &Path) -> anyhow::Result<DoneIds> {
 
 /// Where result lines go.
 #[derive(Debug)]
-enum Output {
+pub(crate) enum Output {
     File { file: File, path: PathBuf },
     Stdout,
 }
 
 impl Output {
-    fn open(path: Option<&Path>, needs_newline: bool, overwrite: bool) -> anyhow::Result<Self> {
+    pub(crate) fn open(
+        path: Option<&Path>,
+        needs_newline: bool,
+        overwrite: bool,
+    ) -> anyhow::Result<Self> {
         let Some(path) = path else {
             return Ok(Self::Stdout);
         };
@@ -216,7 +223,7 @@ impl Output {
     }
 
     /// Writes one whole line with a single write call, then flushes.
-    fn write_record(&mut self, record: &Record) -> anyhow::Result<()> {
+    pub(crate) fn write_record(&mut self, record: &Record) -> anyhow::Result<()> {
         let mut line = serde_json::to_string(record).context("cannot serialise a result")?;
         line.push('\n');
         match self {

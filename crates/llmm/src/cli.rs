@@ -191,6 +191,54 @@ pub(crate) struct BatchArgs {
     /// No progress bar or progress lines (the summary is still printed).
     #[arg(long, short = 'q')]
     pub(crate) quiet: bool,
+    /// Where the batch runs: `local` calls Bedrock from this machine (results in seconds);
+    /// `bedrock-batch` hands it to Bedrock batch inference jobs (cheaper per token and not
+    /// bound by this machine's quotas, but results take minutes to hours).
+    #[arg(long, value_enum, default_value_t = Engine::Local)]
+    pub(crate) engine: Engine,
+    #[command(flatten)]
+    pub(crate) jobs: BatchJobArgs,
+}
+
+/// Which engine runs `llmm batch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Engine {
+    /// Parallel calls from this machine.
+    Local,
+    /// Bedrock batch inference jobs over S3.
+    BedrockBatch,
+}
+
+/// Options of `--engine bedrock-batch`.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Bedrock batch engine (--engine bedrock-batch)")]
+pub(crate) struct BatchJobArgs {
+    /// S3 bucket for job inputs and outputs.
+    #[arg(long, value_name = "BUCKET", required_if_eq("engine", "bedrock-batch"))]
+    pub(crate) bucket: Option<String>,
+    /// Service role Bedrock assumes to read and write the bucket.
+    #[arg(long, value_name = "ARN", required_if_eq("engine", "bedrock-batch"))]
+    pub(crate) role_arn: Option<String>,
+    /// Key prefix in the bucket.
+    #[arg(long, value_name = "PREFIX", default_value = "llmm-batch")]
+    pub(crate) s3_prefix: String,
+    /// Send S3 calls to this S3-compatible endpoint (path-style), e.g. a local moto server;
+    /// required with --simulate or --endpoint-url.
+    #[arg(long, value_name = "URL")]
+    pub(crate) s3_endpoint_url: Option<String>,
+    /// State file that lets a rerun pick up the jobs already created [default: the output
+    /// file plus `.jobs.json`, or `llmm-batch-jobs.json`].
+    #[arg(long, value_name = "FILE")]
+    pub(crate) state_file: Option<PathBuf>,
+    /// First wait between status polls, in seconds (doubles up to 10 minutes).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    pub(crate) poll_seconds: f64,
+    /// Fewest records per job (the service quota; smaller groups are reported as failed).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub(crate) min_records_per_job: usize,
+    /// Most records per job (the service quota).
+    #[arg(long, value_name = "N", default_value_t = 50_000)]
+    pub(crate) max_records_per_job: usize,
 }
 
 /// Arguments of `llmm models`.

@@ -9,7 +9,9 @@
 //! - `llmm batch INPUT.jsonl --output OUT.jsonl`: many calls in parallel over the configured
 //!   regions, one JSON line out per request, resumable (ids already in the output are skipped;
 //!   `--overwrite` starts afresh), with a progress bar and a summary on stderr
-//!   (`--summary-json FILE` also writes it as JSON).
+//!   (`--summary-json FILE` also writes it as JSON). `--engine bedrock-batch --bucket B
+//!   --role-arn ARN` runs the same file as Bedrock batch inference jobs instead (cheaper, for
+//!   large batches, with results in minutes to hours); the output lines are the same.
 //! - `llmm models` and `llmm regions`: what the model catalog knows (bundled snapshot, or the
 //!   Bedrock API with `--refresh`).
 //! - `llmm sim --scenario FILE`: runs the loopback Bedrock simulator until Ctrl-C and prints its
@@ -62,6 +64,7 @@
 
 mod backend;
 mod batch;
+mod batch_jobs;
 mod chat;
 mod cli;
 mod exit;

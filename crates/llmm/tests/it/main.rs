@@ -9,6 +9,7 @@
 )]
 
 mod batch;
+mod batch_jobs;
 mod catalog;
 mod chat;
 mod sim;

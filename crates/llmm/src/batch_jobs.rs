@@ -1,0 +1,270 @@
+//! `llmm batch --engine bedrock-batch`: the same input and output lines as the local engine,
+//! run as Bedrock batch inference jobs by `bedrock-batch`.
+//!
+//! Local calls answer in seconds but are bound by this machine and the account's on-demand
+//! quotas; batch jobs cost less per token and scale to millions of records, but take minutes
+//! to hours. Every request goes to the first `--model` in the first `--region` (a job runs one
+//! model in one region). Resuming works at two levels: ids already in the output are skipped,
+//! and the state file lets a rerun over the same remaining requests poll the jobs it already
+//! created instead of creating them again.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use bedrock_batch::{
+    BatchConfig, BatchEngine, BatchRequest, Limits, PollConfig, RecordResult, output_text,
+    s3_client,
+};
+use bedrock_catalog::{AccessPreference, Catalog};
+use bedrock_sim::{SimHandle, Simulator};
+use serde_json::Value;
+
+use crate::backend::{Backend, load_scenario};
+use crate::batch::{Output, read_done_ids};
+use crate::cli::{BatchArgs, GlobalArgs};
+use crate::exit::{Exit, usage};
+use crate::input::Source;
+use crate::record::{ErrorJson, Record, UsageJson, millis};
+use crate::summary::Summary;
+
+/// Runs `llmm batch --engine bedrock-batch`.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the summary reports the batch's wall-clock duration"
+)]
+pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<Exit> {
+    let jobs = &args.jobs;
+    let (Some(bucket), Some(role_arn)) = (jobs.bucket.clone(), jobs.role_arn.clone()) else {
+        return Err(usage(
+            "--engine bedrock-batch needs --bucket and --role-arn",
+        ));
+    };
+    let local = global.simulate.is_some() || global.endpoint_url.is_some();
+    if local && jobs.s3_endpoint_url.is_none() {
+        return Err(usage(
+            "--engine bedrock-batch with --simulate or --endpoint-url needs --s3-endpoint-url \
+             (an S3-compatible server such as moto)",
+        ));
+    }
+    if !(jobs.poll_seconds.is_finite() && jobs.poll_seconds > 0.0) {
+        return Err(usage("--poll-seconds must be a positive number"));
+    }
+    let model = global
+        .models_or_default()
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let region = global
+        .regions_or_default()
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let catalog = Catalog::bundled().context("cannot load the bundled catalog")?;
+    let access = catalog
+        .access(&model, &region, AccessPreference::default())
+        .map_err(|e| usage(format!("cannot run {model:?} in {region}: {e}")))?;
+
+    let source = Source::open(&args.input)?;
+    let ids = source.check()?;
+    let done = match &args.output {
+        Some(path) if !args.overwrite => read_done_ids(path)?,
+        _ => crate::batch::DoneIds::default(),
+    };
+    let total_input = ids.len();
+    let mut requests = Vec::new();
+    for (id, request) in source.requests(done.ids.clone())? {
+        let body = request
+            .to_json()
+            .map_err(|e| usage(format!("request {id:?} cannot be encoded: {e}")))?;
+        requests.push(BatchRequest {
+            id,
+            model_id: access.invoke_id.clone(),
+            region: region.clone(),
+            body,
+        });
+    }
+    let skipped = total_input - requests.len();
+    if requests.is_empty() {
+        eprintln!(
+            "llmm: nothing to do: all {total_input} request(s) already have a line in the output"
+        );
+        return Ok(Exit::Success);
+    }
+    if skipped > 0 {
+        eprintln!("llmm: resuming: {skipped} request(s) already in the output are skipped");
+    }
+
+    let (sim, sdk) = sdk_config(global, &region, jobs.s3_endpoint_url.as_deref()).await?;
+    let s3 = s3_client(&sdk, jobs.s3_endpoint_url.as_deref());
+    let state_path = jobs.state_file.clone().unwrap_or_else(|| {
+        args.output.as_ref().map_or_else(
+            || PathBuf::from("llmm-batch-jobs.json"),
+            |o| {
+                let mut p = o.clone().into_os_string();
+                p.push(".jobs.json");
+                PathBuf::from(p)
+            },
+        )
+    });
+    let poll = Duration::from_secs_f64(jobs.poll_seconds);
+    let config = BatchConfig {
+        prefix: jobs.s3_prefix.clone(),
+        limits: Limits {
+            min_records_per_job: jobs.min_records_per_job,
+            max_records_per_job: jobs.max_records_per_job,
+            ..Limits::default()
+        },
+        poll: PollConfig {
+            initial: poll,
+            max: poll.max(PollConfig::default().max),
+        },
+        ..BatchConfig::new(bucket, role_arn, &state_path)
+    };
+    let engine = BatchEngine::new(&sdk, s3, config).map_err(|e| usage(e.to_string()))?;
+    eprintln!(
+        "llmm: submitting {} request(s) to Bedrock batch inference ({} in {region}); state in {}",
+        requests.len(),
+        access.invoke_id,
+        state_path.display()
+    );
+    let started = Instant::now();
+    let ctrl_c = tokio::signal::ctrl_c();
+    let results = tokio::select! {
+        r = engine.run(requests) => r,
+        _ = ctrl_c => {
+            eprintln!(
+                "llmm: interrupted; the jobs keep running in Bedrock: run the same command again to collect them"
+            );
+            if let Some(sim) = sim {
+                sim.shutdown().await;
+            }
+            return Ok(Exit::SomeFailed);
+        }
+    };
+    let results = match results {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some(sim) = sim {
+                sim.shutdown().await;
+            }
+            return Err(anyhow::Error::new(e).context(
+                "the batch engine stopped; run the same command again to resume from the state file",
+            ));
+        }
+    };
+    let elapsed = started.elapsed();
+    let mut output = Output::open(args.output.as_deref(), done.needs_newline, args.overwrite)?;
+    let mut summary = Summary::new(total_input, skipped);
+    for result in &results {
+        let record = record(result, &access.model_id, elapsed);
+        output.write_record(&record)?;
+        summary.add(&record);
+    }
+    eprint!("{}", summary.render(elapsed));
+    if let Some(path) = &args.summary_json {
+        let text = serde_json::to_string_pretty(&summary.to_json(elapsed))
+            .context("cannot serialise the summary")?;
+        std::fs::write(path, text + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &args.output {
+        eprintln!("  output: {}", path.display());
+    }
+    if let Some(sim) = sim {
+        sim.shutdown().await;
+    }
+    Ok(if summary.failed == 0 {
+        Exit::Success
+    } else if summary.succeeded == 0 && summary.ran > 0 {
+        Exit::Failed
+    } else {
+        Exit::SomeFailed
+    })
+}
+
+/// The SDK config for the job API: an in-process simulator (with the S3 endpoint put into its
+/// scenario), an explicit endpoint, or real AWS.
+async fn sdk_config(
+    global: &GlobalArgs,
+    region: &str,
+    s3_endpoint: Option<&str>,
+) -> anyhow::Result<(Option<SimHandle>, SdkConfig)> {
+    if let Some(name) = &global.simulate {
+        let mut scenario = load_scenario(name)?;
+        if scenario.s3_endpoint.is_none() {
+            scenario.s3_endpoint = s3_endpoint.map(str::to_owned);
+        }
+        let sim = Simulator::start(scenario)
+            .await
+            .context("cannot start the simulator")?;
+        eprintln!(
+            "llmm: simulating Bedrock at {} (scenario: {name})",
+            sim.endpoint_url()
+        );
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(region.to_owned()))
+            .endpoint_url(sim.endpoint_url())
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "AKIDLLMMSIMULATOR",
+                "llmm-simulator-fake-secret-access-key",
+                None,
+                None,
+                "llmm",
+            ))
+            .load()
+            .await;
+        return Ok((Some(sim), sdk));
+    }
+    let backend = Backend::start(global).await?;
+    Ok((None, backend.sdk_config(region).await))
+}
+
+/// The output line of one job result, in the local engine's shape.
+fn record(result: &RecordResult, model_id: &str, elapsed: Duration) -> Record {
+    let mut record = Record {
+        id: Some(result.id.clone()),
+        ok: false,
+        text: None,
+        model: Some(model_id.to_owned()),
+        invoke_id: Some(result.model_id.clone()),
+        region: Some(result.region.clone()),
+        access_method: Some("batch_job".to_owned()),
+        stop_reason: None,
+        error: None,
+        attempts: Vec::new(),
+        usage: None,
+        duration_ms: millis(elapsed),
+        warnings: Vec::new(),
+    };
+    match &result.outcome {
+        Ok(out) => {
+            let n = |k: &str| out.pointer(&format!("/usage/{k}")).and_then(Value::as_u64);
+            record.ok = true;
+            record.text = Some(output_text(out));
+            record.stop_reason = out
+                .get("stopReason")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            record.usage = Some(UsageJson {
+                input_tokens: n("inputTokens").unwrap_or(0),
+                output_tokens: n("outputTokens").unwrap_or(0),
+                total_tokens: n("totalTokens").unwrap_or(0),
+                cache_read_tokens: n("cacheReadInputTokens").unwrap_or(0),
+                cache_write_tokens: n("cacheWriteInputTokens").unwrap_or(0),
+            });
+        }
+        Err(e) => {
+            let message = match e.code {
+                Some(code) => format!("{} (error code {code})", e.message),
+                None => e.message.clone(),
+            };
+            record.error = Some(ErrorJson {
+                kind: e.kind.as_str().to_owned(),
+                message,
+            });
+        }
+    }
+    record
+}

@@ -1,0 +1,154 @@
+//! `llmm batch --engine bedrock-batch`: the simulator's job API over a real S3-compatible server
+//! (moto, from `MOTO_ENDPOINT` or started with `.ci/moto.sh`), with the local engine's lines.
+
+use std::io::{Read as _, Write as _};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use crate::support::{llmm, parse_lines, root};
+
+/// The moto endpoint: `MOTO_ENDPOINT`, or a server started once with `.ci/moto.sh` (stopped
+/// when this test process exits). Fails with a clear message when neither is possible.
+fn moto_endpoint() -> String {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT
+        .get_or_init(|| {
+            if let Ok(url) = std::env::var("MOTO_ENDPOINT")
+                && !url.is_empty()
+            {
+                return url;
+            }
+            let python = Command::new("python3").arg("--version").output();
+            assert!(
+                python.is_ok_and(|o| o.status.success()),
+                "these tests need an S3-compatible server: set MOTO_ENDPOINT to a running moto \
+                 server, or install python3 so that .ci/moto.sh can start one"
+            );
+            let out = Command::new("bash")
+                .arg(root().join(".ci/moto.sh"))
+                .env("MOTO_PARENT_PID", std::process::id().to_string())
+                .output()
+                .expect(".ci/moto.sh runs");
+            assert!(
+                out.status.success(),
+                ".ci/moto.sh failed (set MOTO_ENDPOINT to a running moto server instead):\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        })
+        .clone()
+}
+
+/// Creates a bucket with one plain HTTP request (moto checks no signature).
+fn create_bucket(endpoint: &str, bucket: &str) {
+    let hostport = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(hostport).unwrap();
+    write!(
+        s,
+        "PUT /{bucket} HTTP/1.1\r\nHost: {hostport}\r\nAuthorization: AWS4-HMAC-SHA256 \
+         Credential=AKIDTEST/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, \
+         Signature=0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+}
+
+#[tokio::test]
+async fn batch_engine_writes_the_local_engines_lines_and_resumes() {
+    let moto = moto_endpoint();
+    let bucket = format!("llmm-{}", std::process::id());
+    create_bucket(&moto, &bucket);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let lines: String = (1..=6)
+        .map(|i| format!("{{\"id\":\"q{i}\",\"prompt\":\"Question {i}\",\"max_tokens\":200}}\n"))
+        .collect();
+    std::fs::write(&input, lines).unwrap();
+    let out = dir.path().join("out.jsonl");
+    let args = [
+        "--simulate",
+        "batch",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--engine",
+        "bedrock-batch",
+        "--bucket",
+        &bucket,
+        "--role-arn",
+        "arn:aws:iam::123456789012:role/batch",
+        "--s3-endpoint-url",
+        &moto,
+        "--min-records-per-job",
+        "1",
+        "--max-records-per-job",
+        "4",
+        "--poll-seconds",
+        "0.05",
+    ];
+    let run = llmm(&args).await;
+    run.assert_code(0);
+    assert!(
+        run.stderr.contains("Bedrock batch inference"),
+        "{}",
+        run.stderr
+    );
+    let results = parse_lines(&std::fs::read_to_string(&out).unwrap());
+    let ids: Vec<_> = results.iter().map(|l| l["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["q1", "q2", "q3", "q4", "q5", "q6"]);
+    for line in &results {
+        assert_eq!(line["ok"], true, "{line}");
+        assert!(!line["text"].as_str().unwrap().is_empty());
+        assert_eq!(line["model"], "anthropic.claude-3-haiku-20240307-v1:0");
+        assert_eq!(line["region"], "us-east-1");
+        assert_eq!(line["access_method"], "batch_job");
+        assert!(line["usage"]["output_tokens"].as_u64().unwrap() > 0);
+    }
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out.jsonl.jobs.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        state["jobs"].as_array().unwrap().len(),
+        2,
+        "6 records at 4 per job"
+    );
+
+    // Everything is in the output: a rerun has nothing to do.
+    let again = llmm(&args).await;
+    again.assert_code(0);
+    assert!(again.stderr.contains("nothing to do"), "{}", again.stderr);
+}
+
+#[tokio::test]
+async fn batch_engine_options_are_checked_before_anything_runs() {
+    let input = root().join("fixtures/batch/demo.jsonl");
+    let input = input.to_str().unwrap();
+    let no_bucket = llmm(&["--simulate", "batch", input, "--engine", "bedrock-batch"]).await;
+    no_bucket.assert_code(2);
+    assert!(
+        no_bucket.stderr.contains("--bucket"),
+        "{}",
+        no_bucket.stderr
+    );
+    let no_s3 = llmm(&[
+        "--simulate",
+        "batch",
+        input,
+        "--engine",
+        "bedrock-batch",
+        "--bucket",
+        "b",
+        "--role-arn",
+        "arn:aws:iam::123456789012:role/batch",
+    ])
+    .await;
+    no_s3.assert_code(2);
+    assert!(
+        no_s3.stderr.contains("--s3-endpoint-url"),
+        "{}",
+        no_s3.stderr
+    );
+}
