@@ -267,7 +267,11 @@ impl BatchEngine {
                 info!(run_id = %id, "resuming batch run from its state file");
                 s
             }
-            _ => self.fresh_state(&plan, id),
+            _ => {
+                let mut fresh = self.fresh_state(&plan, id);
+                self.adopt_listed_jobs(&mut fresh).await?;
+                fresh
+            }
         };
         state.save(path)?;
 
@@ -341,6 +345,59 @@ impl BatchEngine {
             })
             .collect();
         RunState { run_id, jobs }
+    }
+
+    /// Without a usable state file, finds jobs this run created earlier by their names
+    /// (`llmm-<run id>-<job>-<attempt>`, via `ListModelInvocationJobs`) and adopts the latest
+    /// attempt of each, so that a lost state file does not mean paying twice.
+    async fn adopt_listed_jobs(&self, state: &mut RunState) -> Result<(), Error> {
+        let mut regions: Vec<String> = state.jobs.iter().map(|j| j.region.clone()).collect();
+        regions.sort();
+        regions.dedup();
+        let stem = format!("llmm-{}-", state.run_id);
+        for region in regions {
+            let mut token = None;
+            loop {
+                let page = self
+                    .bedrock(&region)
+                    .list_model_invocation_jobs()
+                    .name_contains(&stem)
+                    .set_next_token(token.take())
+                    .send()
+                    .await
+                    .map_err(|e| bedrock_err("ListModelInvocationJobs", &region, e))?;
+                for job in page.invocation_job_summaries() {
+                    let Some((i, attempt)) = job
+                        .job_name()
+                        .strip_prefix(&stem)
+                        .and_then(|rest| rest.split_once('-'))
+                        .and_then(|(i, a)| {
+                            Some((i.parse::<usize>().ok()?, a.parse::<u32>().ok()?))
+                        })
+                    else {
+                        continue;
+                    };
+                    if let Some(js) = state.jobs.get_mut(i)
+                        && js.region == region
+                        && (js.job_arn.is_none() || attempt > js.attempt)
+                    {
+                        info!(
+                            job_arn = job.job_arn(),
+                            "adopting a batch job created by an earlier run"
+                        );
+                        js.attempt = attempt;
+                        js.uploaded = true;
+                        js.job_arn = Some(job.job_arn().to_owned());
+                        js.status = job.status().map(|s| s.as_str().to_owned());
+                    }
+                }
+                match page.next_token() {
+                    Some(t) => token = Some(t.to_owned()),
+                    None => break,
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Uploads the input and creates the job, unless the state says it was done.

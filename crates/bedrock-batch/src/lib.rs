@@ -15,7 +15,10 @@
 //!    order: the Converse response body, or a typed [`RecordError`].
 //!
 //! A small state file ([`RunState`]) records every step, so a restarted run over the same
-//! requests picks up the jobs it already created.
+//! requests picks up the jobs it already created. Job names carry the run id, so even without
+//! the state file a rerun finds its jobs again (`ListModelInvocationJobs`), and job creation
+//! carries an idempotency token (`clientRequestToken`), so a crash between creating a job and
+//! recording it creates nothing twice.
 //!
 //! Main types: [`BatchEngine`] (with [`BatchConfig`]), [`BatchRequest`], [`RecordResult`].
 //!

@@ -210,6 +210,12 @@ async fn restarted_run_reuses_its_jobs() {
         .unwrap();
     assert_eq!(listed.invocation_job_summaries().len(), 2);
 
+    // A lost state file: the jobs are found again by name, nothing is created.
+    std::fs::remove_file(&config.state_path).unwrap();
+    let fourth = env.engine(config.clone()).run(requests(3)).await.unwrap();
+    assert_eq!(env.creates(), 3);
+    assert_eq!(first, fourth);
+
     // Other requests start a new run.
     env.engine(config).run(requests(4)).await.unwrap();
     assert_eq!(env.creates(), 5);
