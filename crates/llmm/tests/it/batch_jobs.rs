@@ -152,3 +152,59 @@ async fn batch_engine_options_are_checked_before_anything_runs() {
         no_s3.stderr
     );
 }
+
+#[tokio::test]
+async fn failed_jobs_are_resubmitted_then_reported_line_by_line() {
+    let moto = moto_endpoint();
+    let bucket = format!("llmm-fail-{}", std::process::id());
+    create_bucket(&moto, &bucket);
+    let dir = tempfile::tempdir().unwrap();
+    // Jobs are created in order: job 0 (1st), job 1 (2nd), job 0 again (3rd).
+    let scenario = dir.path().join("scenario.json");
+    std::fs::write(&scenario, r#"{"failed_jobs": [1, 3]}"#).unwrap();
+    let input = dir.path().join("in.jsonl");
+    let lines: String = (1..=4)
+        .map(|i| format!("{{\"id\":\"q{i}\",\"prompt\":\"Question {i}\",\"max_tokens\":200}}\n"))
+        .collect();
+    std::fs::write(&input, lines).unwrap();
+    let out = dir.path().join("out.jsonl");
+    let run = llmm(&[
+        "--simulate",
+        scenario.to_str().unwrap(),
+        "batch",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--engine",
+        "bedrock-batch",
+        "--bucket",
+        &bucket,
+        "--role-arn",
+        "arn:aws:iam::123456789012:role/batch",
+        "--s3-endpoint-url",
+        &moto,
+        "--min-records-per-job",
+        "1",
+        "--max-records-per-job",
+        "2",
+        "--poll-seconds",
+        "0.05",
+    ])
+    .await;
+    run.assert_code(1);
+    let results = parse_lines(&std::fs::read_to_string(&out).unwrap());
+    assert_eq!(results.len(), 4, "no request is dropped");
+    for line in &results[..2] {
+        assert_eq!(line["ok"], false, "{line}");
+        assert_eq!(line["error"]["kind"], "job_failed");
+        assert!(
+            line["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("Simulated job failure")
+        );
+    }
+    for line in &results[2..] {
+        assert_eq!(line["ok"], true, "{line}");
+    }
+}
