@@ -400,7 +400,9 @@ impl BatchEngine {
         Ok(())
     }
 
-    /// Uploads the input and creates the job, unless the state says it was done.
+    /// Uploads the input and creates the job, unless the state says it was done. A creation
+    /// refused for a quota (`ServiceQuotaExceededException`, for example too many jobs in
+    /// progress) or throttled leaves the job without an ARN, to be created on a later poll.
     async fn submit(&self, state: &mut RunState, i: usize, job: &JobPlan) -> Result<(), Error> {
         let path = &self.config.state_path;
         let run_id = state.run_id.clone();
@@ -455,8 +457,20 @@ impl BatchEngine {
             ))
             .set_timeout_duration_in_hours(self.config.timeout_hours)
             .send()
-            .await
-            .map_err(|e| bedrock_err("CreateModelInvocationJob", &js.region, e))?;
+            .await;
+        let created = match created {
+            Ok(c) => c,
+            Err(e)
+                if e.as_service_error().is_some_and(|s| {
+                    s.is_service_quota_exceeded_exception() || s.is_throttling_exception()
+                }) =>
+            {
+                // Too many jobs in flight (or too many calls): create it on a later poll.
+                debug!(job = i, error = %aws_smithy_types::error::display::DisplayErrorContext(&e), "job creation deferred");
+                return Ok(());
+            }
+            Err(e) => return Err(bedrock_err("CreateModelInvocationJob", &js.region, e)),
+        };
         info!(
             job_arn = created.job_arn(),
             records = js.request_ids.len(),
@@ -480,7 +494,9 @@ impl BatchEngine {
             return Ok(false);
         };
         let Some(arn) = js.job_arn.clone() else {
-            return Ok(false);
+            // Creation was deferred by a quota: try again, and keep waiting either way.
+            self.submit(state, i, job).await?;
+            return Ok(true);
         };
         let got = self
             .bedrock(&js.region)

@@ -307,3 +307,27 @@ async fn job_api_lists_filters_and_stops() {
             .is_resource_not_found_exception()
     );
 }
+
+#[tokio::test]
+async fn creation_refused_for_a_quota_is_retried_on_a_later_poll() {
+    let scenario = Scenario::default().with_fault(
+        FaultRule::new(Fault::error(
+            BedrockErrorKind::ServiceQuotaExceededException,
+        ))
+        .operations([Operation::CreateModelInvocationJob])
+        .calls([2]),
+    );
+    let env = Env::start(scenario).await;
+    let results = env
+        .engine(env.config(limits(1, 2)))
+        .run(requests(4))
+        .await
+        .unwrap();
+    assert!(results.iter().all(|r| r.outcome.is_ok()), "{results:?}");
+    let stats = env.sim.stats();
+    assert_eq!(env.creates(), 3, "two jobs, one creation refused once");
+    assert_eq!(
+        stats.by_outcome.get("ServiceQuotaExceededException"),
+        Some(&1)
+    );
+}
