@@ -331,3 +331,103 @@ async fn creation_refused_for_a_quota_is_retried_on_a_later_poll() {
         Some(&1)
     );
 }
+
+#[tokio::test]
+async fn job_api_validates_and_honours_client_tokens() {
+    use aws_sdk_bedrock::types::{
+        ModelInvocationJobInputDataConfig as In, ModelInvocationJobOutputDataConfig as Out,
+        ModelInvocationJobS3InputDataConfig as S3In, ModelInvocationJobS3OutputDataConfig as S3Out,
+        ModelInvocationType,
+    };
+    let env = Env::start(Scenario::default()).await;
+    let client = aws_sdk_bedrock::Client::new(&env.sdk);
+    let create = |name: &str, model: &str, token: &str, kind: ModelInvocationType| {
+        client
+            .create_model_invocation_job()
+            .job_name(name)
+            .client_request_token(token)
+            .role_arn(ROLE)
+            .model_id(model)
+            .model_invocation_type(kind)
+            .input_data_config(In::S3InputDataConfig(
+                S3In::builder()
+                    .s3_uri(format!("s3://{}/missing.jsonl", env.bucket))
+                    .build()
+                    .unwrap(),
+            ))
+            .output_data_config(Out::S3OutputDataConfig(
+                S3Out::builder()
+                    .s3_uri(format!("s3://{}/out/", env.bucket))
+                    .build()
+                    .unwrap(),
+            ))
+            .send()
+    };
+    let bad_model = create("a", "no.such-model", "t1", ModelInvocationType::Converse).await;
+    assert!(
+        bad_model
+            .unwrap_err()
+            .into_service_error()
+            .is_validation_exception()
+    );
+    let invoke = create("a", HAIKU3, "t1", ModelInvocationType::InvokeModel).await;
+    assert!(
+        invoke
+            .unwrap_err()
+            .into_service_error()
+            .is_validation_exception()
+    );
+
+    let first = create("a", HAIKU3, "t1", ModelInvocationType::Converse)
+        .await
+        .unwrap();
+    let again = create("a", HAIKU3, "t1", ModelInvocationType::Converse)
+        .await
+        .unwrap();
+    assert_eq!(first.job_arn(), again.job_arn(), "same token, same job");
+    let clash = create("a", HAIKU3, "t2", ModelInvocationType::Converse).await;
+    assert!(
+        clash
+            .unwrap_err()
+            .into_service_error()
+            .is_validation_exception()
+    );
+
+    // The input object does not exist: the job fails with S3's answer in its message.
+    let mut status = None;
+    for _ in 0..100 {
+        let got = client
+            .get_model_invocation_job()
+            .job_identifier(first.job_arn())
+            .send()
+            .await
+            .unwrap();
+        if *got.status().unwrap() == ModelInvocationJobStatus::Failed {
+            assert!(
+                got.message().unwrap().contains("missing.jsonl"),
+                "{:?}",
+                got.message()
+            );
+            assert_eq!(got.client_request_token(), Some("t1"));
+            assert!(got.end_time().is_some());
+            status = got.status().cloned();
+            break;
+        }
+        aws_smithy_async::rt::sleep::AsyncSleep::sleep(
+            &aws_smithy_async::rt::sleep::TokioSleep::new(),
+            Duration::from_millis(20),
+        )
+        .await;
+    }
+    assert_eq!(status, Some(ModelInvocationJobStatus::Failed));
+    let stop = client
+        .stop_model_invocation_job()
+        .job_identifier(first.job_arn())
+        .send()
+        .await;
+    assert!(
+        stop.unwrap_err()
+            .into_service_error()
+            .is_validation_exception()
+    );
+}
