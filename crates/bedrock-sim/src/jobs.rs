@@ -177,7 +177,7 @@ pub(super) async fn handle(
         _ => shared
             .jobs
             .find(&region, id.as_deref().unwrap_or_default())
-            .map(|j| detail(&j))
+            .map(|j| summary(&j))
             .ok_or_else(not_found),
     };
     match result {
@@ -307,6 +307,8 @@ fn stop(jobs: &Jobs, region: &str, id: Option<&str>) -> Result<Value, WireError>
     }
 }
 
+/// The job as `GetModelInvocationJob` and `ListModelInvocationJobs` describe it (the two
+/// shapes carry the same members).
 fn summary(j: &Job) -> Value {
     let mut v = json!({
         "jobArn": j.arn,
@@ -337,10 +339,6 @@ fn summary(j: &Job) -> Value {
         }
     }
     v
-}
-
-fn detail(j: &Job) -> Value {
-    summary(j)
 }
 
 fn list(jobs: &Jobs, region: &str, query: &BTreeMap<String, String>) -> Value {
@@ -653,6 +651,77 @@ mod tests {
             matches!(&stop, Some((Operation::StopModelInvocationJob, Some(id))) if id == "abc")
         );
         assert!(route(&Method::DELETE, "/model-invocation-job/abc").is_none());
+    }
+
+    fn job(n: u64, name: &str, status: &'static str) -> Job {
+        Job {
+            arn: format!("arn:aws:bedrock:us-east-1:{ACCOUNT}:model-invocation-job/j{n}"),
+            id: format!("j{n}"),
+            name: name.to_owned(),
+            region: "us-east-1".to_owned(),
+            model_id: "anthropic.claude-3-haiku-20240307-v1:0".to_owned(),
+            role_arn: "arn:aws:iam::123456789012:role/batch".to_owned(),
+            token: Some(format!("token-{n}")),
+            invocation_type: "Converse".to_owned(),
+            input: json!({"s3InputDataConfig": {"s3Uri": "s3://b/in/x.jsonl", "s3InputFormat": "JSONL"}}),
+            output: json!({"s3OutputDataConfig": {"s3Uri": "s3://b/out/"}}),
+            input_uri: "s3://b/in/x.jsonl".to_owned(),
+            output_uri: "s3://b/out/".to_owned(),
+            status,
+            message: None,
+            submit_time: "2026-01-01T00:00:00Z".to_owned(),
+            last_modified: "2026-01-01T00:00:01Z".to_owned(),
+            end_time: Some("2026-01-01T00:00:02Z".to_owned()),
+            total: 3,
+            processed: 3,
+            success: 2,
+            errors: 1,
+            fail: false,
+            stop_requested: false,
+        }
+    }
+
+    #[test]
+    fn job_shapes_snapshot() {
+        insta::assert_json_snapshot!("job_summary", summary(&job(1, "llmm-a", "Completed")));
+    }
+
+    #[test]
+    fn lists_newest_first_and_filters() {
+        let jobs = Jobs::default();
+        jobs.lock().jobs = vec![
+            job(1, "llmm-a", "Completed"),
+            job(2, "other", "InProgress"),
+            job(3, "llmm-b", "InProgress"),
+        ];
+        let names = |q: &[(&str, &str)]| {
+            let q = q
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            list(&jobs, "us-east-1", &q)["invocationJobSummaries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|j| j["jobName"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&[]), ["llmm-b", "other", "llmm-a"]);
+        assert_eq!(
+            names(&[("sortOrder", "Ascending")]),
+            ["llmm-a", "other", "llmm-b"]
+        );
+        assert_eq!(names(&[("nameContains", "llmm-")]), ["llmm-b", "llmm-a"]);
+        assert_eq!(
+            names(&[("statusEquals", "InProgress")]),
+            ["llmm-b", "other"]
+        );
+        assert!(
+            list(&jobs, "eu-west-1", &BTreeMap::new())["invocationJobSummaries"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
