@@ -510,7 +510,7 @@ impl BatchEngine {
             .as_ref()
             .map_or("Unknown", ModelInvocationJobStatus::as_str);
         if js.status.as_deref() != Some(name) {
-            debug!(job_arn = %arn, status = name, "batch job status");
+            info!(job_arn = %arn, status = name, "batch job status");
             js.status = Some(name.to_owned());
             state.save(path)?;
         }

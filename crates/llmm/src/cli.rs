@@ -67,7 +67,8 @@ pub(crate) struct GlobalArgs {
     /// Attempts per call across models and regions [default: 4].
     #[arg(long, global = true, value_name = "N")]
     pub(crate) max_attempts: Option<u32>,
-    /// More logs on stderr (-v: warnings and call summaries, -vv: debug). `RUST_LOG` overrides.
+    /// More logs on stderr (-v: warnings, call summaries and batch job progress, -vv: debug).
+    /// `RUST_LOG` overrides.
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub(crate) verbose: u8,
 }

@@ -121,7 +121,7 @@ fn init_tracing(verbose: u8) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
         0 => "off",
-        1 => "warn,llmmanager=info",
+        1 => "warn,llmmanager=info,bedrock_batch=info",
         _ => "debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
