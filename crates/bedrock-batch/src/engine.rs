@@ -503,8 +503,20 @@ impl BatchEngine {
             .get_model_invocation_job()
             .job_identifier(&arn)
             .send()
-            .await
-            .map_err(|e| bedrock_err("GetModelInvocationJob", &js.region, e))?;
+            .await;
+        let got = match got {
+            Ok(g) => g,
+            Err(e)
+                if e.as_service_error().is_some_and(|s| {
+                    s.is_throttling_exception() || s.is_internal_server_exception()
+                }) =>
+            {
+                // A status poll is safe to repeat: ask again on the next round.
+                warn!(job_arn = %arn, error = %aws_smithy_types::error::display::DisplayErrorContext(&e), "status poll failed; retrying on the next round");
+                return Ok(true);
+            }
+            Err(e) => return Err(bedrock_err("GetModelInvocationJob", &js.region, e)),
+        };
         let status = got.status().cloned();
         let name = status
             .as_ref()
