@@ -368,7 +368,11 @@ async fn run_job(shared: Arc<Shared>, arn: String) {
     let Some(job) = jobs.lock().jobs.iter().find(|j| j.arn == arn).cloned() else {
         return;
     };
-    jobs.update(&arn, |j| j.status = "InProgress");
+    jobs.update(&arn, |j| {
+        if !j.stop_requested {
+            j.status = "InProgress";
+        }
+    });
     let finish = |status: &'static str, message: Option<String>| {
         jobs.update(&arn, |j| {
             j.status = status;
