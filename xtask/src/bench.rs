@@ -1152,7 +1152,7 @@ fn render(report: &Report) -> String {
     );
     let _ = writeln!(
         w,
-        "The simulator's load figures come from a minimal HTTP/1.1 client running in the same process, on the same two cores as the simulator, so they are a lower bound for the simulator alone."
+        "The simulator's load is measured twice, with `wrk` against the release binary (as `docs/simulator.md` describes, when `wrk` is installed) and with a minimal keep-alive HTTP/1.1 client in the same process; either way the client shares the two cores with the simulator, so both figures are lower bounds for the simulator alone."
     );
     if !report.failures.is_empty() {
         let _ = writeln!(
