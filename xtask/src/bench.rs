@@ -132,7 +132,7 @@ fn number(v: f64) -> String {
         format!("{sign}{out}")
     } else if a >= 100.0 {
         format!("{v:.0}")
-    } else if a >= 1.0 {
+    } else if a >= 0.1 {
         format!("{v:.2}")
     } else if a == 0.0 {
         "0".to_owned()
@@ -1531,6 +1531,7 @@ one region of three down: 3 wasted attempts in the first 10 calls, then 0.0000 p
         assert_eq!(number(412_345.0), "412,345");
         assert_eq!(number(1.056), "1.06");
         assert_eq!(number(0.0123), "0.0123");
+        assert_eq!(number(0.92), "0.92");
         assert_eq!(number(0.0), "0");
     }
 

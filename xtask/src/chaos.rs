@@ -641,8 +641,8 @@ mod tests {
             seed: 11,
             latency_ms: 1,
             concurrency: 8,
-            per_attempt: Duration::from_millis(400),
-            stream_idle: Duration::from_millis(200),
+            per_attempt: Duration::from_secs(1),
+            stream_idle: Duration::from_millis(500),
         };
         let rows = runtime().unwrap().block_on(run_matrix(&config)).unwrap();
         assert_eq!(rows.len(), matrix(40).len() * 2);
