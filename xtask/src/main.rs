@@ -50,7 +50,7 @@ fn try_main() -> Result<(), DynError> {
 const HELP: &str = "Usage: cargo xtask <task> [args]
 
 Tasks:
-  ci                 run the same checks as CI (fmt, clippy, test)
+  ci                 run .ci/run, the same checks as CI (fmt, clippy, doc, tests)
   snapshots          run the insta snapshot tests as CI does; --review to accept and list changes
   refresh-catalog    regenerate fixtures/catalog/bundled.json (--check to only verify)
   chaos              drive the full stack through the fault matrix on the simulator
@@ -66,21 +66,14 @@ fn print_help() {
     }
 }
 
+/// Runs `.ci/run`, the script CI runs, so the local and CI checks cannot drift apart.
 fn ci() -> Result<(), DynError> {
-    run("cargo", &["fmt", "--all", "--check"])?;
-    run(
-        "cargo",
-        &[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ],
-    )?;
-    run("cargo", &["test", "--workspace"])?;
-    Ok(())
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .ok_or("xtask has no parent directory")?;
+    let script = root.join(".ci").join("run");
+    let script = script.to_str().ok_or("the workspace path is not UTF-8")?;
+    run("bash", &[script])
 }
 
 fn run(program: &str, args: &[&str]) -> Result<(), DynError> {
