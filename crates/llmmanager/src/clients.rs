@@ -104,19 +104,18 @@ impl Clients {
         endpoints: &Endpoints,
         timeouts: &Timeouts,
     ) -> Self {
-        let first = regions
-            .first()
-            .cloned()
-            .unwrap_or_else(|| "us-east-1".to_owned());
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(first))
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(timeouts.connect)
-                    .operation_attempt_timeout(timeouts.per_attempt)
-                    .build(),
-            );
+        // The shared configuration's region only seeds credential loading (SSO, STS); each client
+        // below gets its own region. The builder guarantees at least one region.
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(first) = regions.first() {
+            loader = loader.region(Region::new(first.clone()));
+        }
+        let mut loader = loader.retry_config(RetryConfig::disabled()).timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(timeouts.connect)
+                .operation_attempt_timeout(timeouts.per_attempt)
+                .build(),
+        );
         match auth {
             Auth::DefaultChain | Auth::BearerToken(_) => {}
             Auth::Profile { name } => loader = loader.profile_name(name),
