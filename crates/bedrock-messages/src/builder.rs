@@ -182,55 +182,73 @@ impl MessageBuilder {
         std::fs::read(path).map(Bytes::from).map_err(io)
     }
 
+    /// Detects the format of media bytes (checking the size cap) and appends the block `make`
+    /// builds, or records the error for `build()`.
+    fn media<F: MediaFormat>(
+        mut self,
+        file_name: Option<&str>,
+        bytes: Bytes,
+        claimed: Option<F>,
+        part: String,
+        rule: Rule,
+        make: fn(F, MediaSource) -> ContentBlock,
+    ) -> Self {
+        match self.detect(file_name, &bytes, claimed, &part, rule) {
+            Ok(format) => self.push(make(format, MediaSource::Bytes(bytes))),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// Reads a media file (checking the size cap before reading) and appends it like
+    /// [`MessageBuilder::media`], named after the file.
+    fn media_file<F: MediaFormat>(
+        self,
+        path: &Path,
+        rule: Rule,
+        make: fn(F, MediaSource) -> ContentBlock,
+    ) -> Self {
+        let name = file_name(path);
+        match self.read(path, rule) {
+            Ok(bytes) => self.media(Some(&name), bytes, None, name.clone(), rule, make),
+            Err(e) => self.fail(e),
+        }
+    }
+
     fn part(&self) -> String {
         format!("content[{}]", self.blocks.len())
     }
 
     /// Appends image bytes of a stated format. When the bytes are another image format, the
     /// bytes win and a warning is recorded; when they are no image, `build()` fails.
-    pub fn image_bytes(mut self, bytes: impl Into<Bytes>, format: ImageFormat) -> Self {
-        let bytes = bytes.into();
+    pub fn image_bytes(self, bytes: impl Into<Bytes>, format: ImageFormat) -> Self {
         let part = self.part();
-        match self.detect(None, &bytes, Some(format), &part, Rule::ImageSize) {
-            Ok(format) => self.push(ContentBlock::Image(ImageBlock {
-                format,
-                source: MediaSource::Bytes(bytes),
-            })),
-            Err(e) => self.fail(e),
-        }
+        self.media(
+            None,
+            bytes.into(),
+            Some(format),
+            part,
+            Rule::ImageSize,
+            image_block,
+        )
     }
 
     /// Appends image bytes whose format is detected from the content, with `file_name`'s
     /// extension as the claim (like the original's `add_image_bytes(bytes, format=None, filename=..)`).
-    pub fn image_bytes_detect(mut self, bytes: impl Into<Bytes>, file_name: Option<&str>) -> Self {
-        let bytes = bytes.into();
+    pub fn image_bytes_detect(self, bytes: impl Into<Bytes>, file_name: Option<&str>) -> Self {
         let part = file_name.map_or_else(|| self.part(), str::to_owned);
-        match self.detect::<ImageFormat>(file_name, &bytes, None, &part, Rule::ImageSize) {
-            Ok(format) => self.push(ContentBlock::Image(ImageBlock {
-                format,
-                source: MediaSource::Bytes(bytes),
-            })),
-            Err(e) => self.fail(e),
-        }
+        self.media::<ImageFormat>(
+            file_name,
+            bytes.into(),
+            None,
+            part,
+            Rule::ImageSize,
+            image_block,
+        )
     }
 
     /// Reads an image file; the format comes from its content and extension.
-    pub fn image_file(mut self, path: impl AsRef<Path>) -> Self {
-        let path = path.as_ref();
-        let name = file_name(path);
-        let r = self.read(path, Rule::ImageSize).and_then(|b| {
-            Ok((
-                self.detect::<ImageFormat>(Some(&name), &b, None, &name, Rule::ImageSize)?,
-                b,
-            ))
-        });
-        match r {
-            Ok((format, bytes)) => self.push(ContentBlock::Image(ImageBlock {
-                format,
-                source: MediaSource::Bytes(bytes),
-            })),
-            Err(e) => self.fail(e),
-        }
+    pub fn image_file(self, path: impl AsRef<Path>) -> Self {
+        self.media_file(path.as_ref(), Rule::ImageSize, image_block)
     }
 
     /// Appends an image stored in S3.
@@ -352,48 +370,34 @@ impl MessageBuilder {
     }
 
     /// Appends video bytes of a stated format.
-    pub fn video_bytes(mut self, bytes: impl Into<Bytes>, format: VideoFormat) -> Self {
-        let bytes = bytes.into();
+    pub fn video_bytes(self, bytes: impl Into<Bytes>, format: VideoFormat) -> Self {
         let part = self.part();
-        match self.detect(None, &bytes, Some(format), &part, Rule::VideoSize) {
-            Ok(format) => self.push(ContentBlock::Video(VideoBlock {
-                format,
-                source: MediaSource::Bytes(bytes),
-            })),
-            Err(e) => self.fail(e),
-        }
+        self.media(
+            None,
+            bytes.into(),
+            Some(format),
+            part,
+            Rule::VideoSize,
+            video_block,
+        )
     }
 
     /// Appends video bytes whose format is detected from the content and `file_name`'s extension.
-    pub fn video_bytes_detect(mut self, bytes: impl Into<Bytes>, file_name: Option<&str>) -> Self {
-        let bytes = bytes.into();
+    pub fn video_bytes_detect(self, bytes: impl Into<Bytes>, file_name: Option<&str>) -> Self {
         let part = file_name.map_or_else(|| self.part(), str::to_owned);
-        match self.detect::<VideoFormat>(file_name, &bytes, None, &part, Rule::VideoSize) {
-            Ok(format) => self.push(ContentBlock::Video(VideoBlock {
-                format,
-                source: MediaSource::Bytes(bytes),
-            })),
-            Err(e) => self.fail(e),
-        }
+        self.media::<VideoFormat>(
+            file_name,
+            bytes.into(),
+            None,
+            part,
+            Rule::VideoSize,
+            video_block,
+        )
     }
 
     /// Reads a video file.
-    pub fn video_file(mut self, path: impl AsRef<Path>) -> Self {
-        let path = path.as_ref();
-        let name = file_name(path);
-        let r = self.read(path, Rule::VideoSize).and_then(|b| {
-            Ok((
-                self.detect::<VideoFormat>(Some(&name), &b, None, &name, Rule::VideoSize)?,
-                b,
-            ))
-        });
-        match r {
-            Ok((format, bytes)) => self.push(ContentBlock::Video(VideoBlock {
-                format,
-                source: MediaSource::Bytes(bytes),
-            })),
-            Err(e) => self.fail(e),
-        }
+    pub fn video_file(self, path: impl AsRef<Path>) -> Self {
+        self.media_file(path.as_ref(), Rule::VideoSize, video_block)
     }
 
     /// Appends a video stored in S3.
@@ -788,6 +792,14 @@ fn prefix_warning(w: Warning, i: usize) -> Warning {
             detected,
         },
     }
+}
+
+fn image_block(format: ImageFormat, source: MediaSource) -> ContentBlock {
+    ContentBlock::Image(ImageBlock { format, source })
+}
+
+fn video_block(format: VideoFormat, source: MediaSource) -> ContentBlock {
+    ContentBlock::Video(VideoBlock { format, source })
 }
 
 #[cfg(test)]
