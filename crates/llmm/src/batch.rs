@@ -24,7 +24,7 @@ use llmmanager::{ParallelLlmManager, Response};
 use crate::backend::Backend;
 use crate::cli::{BatchArgs, Engine, GlobalArgs};
 use crate::exit::{Exit, usage};
-use crate::input::Source;
+use crate::input::{Rejected, Source};
 use crate::progress::Progress;
 use crate::record::Record;
 use crate::summary::Summary;
@@ -42,15 +42,25 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
         return crate::batch_jobs::run(global, args).await;
     }
     let source = Source::open(&args.input)?;
-    let ids = source.check()?;
+    let checked = source.check()?;
     let done = match &args.output {
         Some(path) if !args.overwrite => read_done_ids(path)?,
         _ => DoneIds::default(),
     };
-    let total_input = ids.len();
-    let todo = ids.iter().filter(|id| !done.ids.contains(*id)).count();
-    drop(ids);
-    let skipped = total_input - todo;
+    let rejected_lines = checked.rejected_lines();
+    let rejected: Vec<Rejected> = checked
+        .rejected
+        .into_iter()
+        .filter(|r| !done.ids.contains(&r.id))
+        .collect();
+    let total_input = checked.ids.len() + rejected_lines.len();
+    let todo = checked
+        .ids
+        .iter()
+        .filter(|id| !done.ids.contains(*id))
+        .count();
+    drop(checked.ids);
+    let skipped = total_input - todo - rejected.len();
 
     let config = ParallelConfig::default()
         .with_regions(global.regions_or_default())
@@ -69,7 +79,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
     let parallel = ParallelLlmManager::new(manager, config)
         .map_err(|e| usage(format!("invalid batch options: {e}")))?;
 
-    if todo == 0 {
+    if todo == 0 && rejected.is_empty() {
         eprintln!(
             "llmm: nothing to do: all {total_input} request(s) already have a line in the output"
         );
@@ -83,8 +93,20 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
     let mut progress = Progress::new(todo, args.quiet);
     let mut summary = Summary::new(total_input, skipped);
     let started = Instant::now();
+    for line in rejected {
+        eprintln!("llmm: {}", line.message);
+        let record = Record::failure(
+            Some(line.id),
+            "invalid_input",
+            line.message,
+            &[],
+            Duration::ZERO,
+        );
+        output.write_record(&record)?;
+        summary.add(&record);
+    }
     let requests = source
-        .requests(done.ids)?
+        .requests(done.ids, rejected_lines)?
         .map(|(id, request)| BatchRequest::new(id, request));
     let mut outcomes = parallel
         .converse_parallel_stream(futures::stream::iter(requests))

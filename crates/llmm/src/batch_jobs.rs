@@ -67,14 +67,14 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
         .map_err(|e| usage(format!("cannot run {model:?} in {region}: {e}")))?;
 
     let source = Source::open(&args.input)?;
-    let ids = source.check()?;
+    let ids = source.check()?.all_valid()?;
     let done = match &args.output {
         Some(path) if !args.overwrite => read_done_ids(path)?,
         _ => crate::batch::DoneIds::default(),
     };
     let total_input = ids.len();
     let mut requests = Vec::new();
-    for (id, request) in source.requests(done.ids.clone())? {
+    for (id, request) in source.requests(done.ids.clone(), std::collections::HashSet::new())? {
         let body = request
             .to_json()
             .map_err(|e| usage(format!("request {id:?} cannot be encoded: {e}")))?;

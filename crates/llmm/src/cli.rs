@@ -148,8 +148,9 @@ Input: one JSON object per line (blank lines are ignored), each with a unique st
     {\"id\":\"q1\",\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":\"Hi\"}]}],\"system\":[{\"text\":\"Be brief.\"}],\"inferenceConfig\":{\"maxTokens\":100}}
   or the shorthand:
     {\"id\":\"q1\",\"prompt\":\"Hi\",\"system\":\"Be brief.\",\"max_tokens\":100,\"temperature\":0.2}
-Every line is checked before anything is sent: a malformed line (reported with its line number) or
-a repeated id exits with code 2.
+Every line is checked before anything is sent. A malformed line is reported with its line number
+and written as an error line (kind \"invalid_input\", id \"line-N\" when it has none) while the
+other lines go on; a repeated id, or an input with no valid line, exits with code 2.
 
 Output: one line per request, in completion order:
     {\"id\":\"q1\",\"ok\":true,\"text\":\"...\",\"model\":\"...\",\"region\":\"...\",\"attempts\":[...],\"usage\":{...},\"duration_ms\":123}

@@ -93,14 +93,15 @@ impl Source {
         }
     }
 
-    /// Checks every line (JSON, id, request rules) and returns the ids in input order.
+    /// Checks every line (JSON, id, request rules): the ids of the good lines in input order,
+    /// and the lines that cannot become a request, each with its number and the problem.
     ///
     /// # Errors
-    /// A usage error for the first malformed line (with its number) or repeated id (with both
-    /// line numbers).
-    pub(crate) fn check(&self) -> anyhow::Result<Vec<String>> {
+    /// A usage error for a repeated id (with both line numbers), or when no line at all is a
+    /// valid request.
+    pub(crate) fn check(&self) -> anyhow::Result<Checked> {
         let origin = self.origin();
-        let mut ids = Vec::new();
+        let mut checked = Checked::default();
         let mut seen: HashMap<String, usize> = HashMap::new();
         for (index, raw) in self.lines()?.enumerate() {
             let line = index + 1;
@@ -108,33 +109,52 @@ impl Source {
             if raw.trim().is_empty() {
                 continue;
             }
-            let (id, _request) =
-                parse_line(&raw).map_err(|e| usage(format!("{origin}:{line}: {e}")))?;
+            let id = match parse_line(&raw) {
+                Ok((id, _request)) => {
+                    checked.ids.push(id.clone());
+                    id
+                }
+                Err(e) => {
+                    let id = line_id(&raw).unwrap_or_else(|| format!("line-{line}"));
+                    checked.rejected.push(Rejected {
+                        line,
+                        id: id.clone(),
+                        message: format!("{origin}:{line}: {e}"),
+                    });
+                    id
+                }
+            };
             if let Some(first) = seen.insert(id.clone(), line) {
                 return Err(usage(format!(
                     "{origin}:{line}: duplicate id {id:?} (first used on line {first})"
                 )));
             }
-            ids.push(id);
         }
-        Ok(ids)
+        if checked.ids.is_empty()
+            && let Some(first) = checked.rejected.first()
+        {
+            return Err(usage(format!("no valid request; {}", first.message)));
+        }
+        Ok(checked)
     }
 
     /// The requests whose id is not in `skip`, parsed lazily, in input order.
     ///
-    /// Call [`Source::check`] first; a line that no longer parses (the file changed between
-    /// the passes) is reported on stderr and left out.
+    /// Call [`Source::check`] first and pass the line numbers it rejected, which are left out
+    /// quietly; a line that no longer parses (the file changed between the passes) is reported on
+    /// stderr and left out.
     ///
     /// # Errors
     /// A usage error when the input cannot be reopened.
     pub(crate) fn requests(
         &self,
         skip: HashSet<String>,
+        rejected_lines: HashSet<usize>,
     ) -> anyhow::Result<impl Iterator<Item = (String, ConverseRequest)> + Send + 'static> {
         let origin = self.origin();
         Ok(self.lines()?.enumerate().filter_map(move |(index, raw)| {
             let raw = raw.ok()?;
-            if raw.trim().is_empty() {
+            if raw.trim().is_empty() || rejected_lines.contains(&(index + 1)) {
                 return None;
             }
             match parse_line(&raw) {
@@ -146,6 +166,55 @@ impl Source {
                 }
             }
         }))
+    }
+}
+
+/// The outcome of [`Source::check`].
+#[derive(Debug, Default)]
+pub(crate) struct Checked {
+    /// Ids of the lines that are valid requests, in input order.
+    pub(crate) ids: Vec<String>,
+    /// Lines that cannot become a request.
+    pub(crate) rejected: Vec<Rejected>,
+}
+
+impl Checked {
+    /// For an engine that needs every line valid: the ids, or the first rejected line as a
+    /// usage error.
+    ///
+    /// # Errors
+    /// A usage error naming the first rejected line.
+    pub(crate) fn all_valid(self) -> anyhow::Result<Vec<String>> {
+        match self.rejected.first() {
+            Some(r) => Err(usage(r.message.clone())),
+            None => Ok(self.ids),
+        }
+    }
+
+    /// The line numbers of the rejected lines.
+    pub(crate) fn rejected_lines(&self) -> HashSet<usize> {
+        self.rejected.iter().map(|r| r.line).collect()
+    }
+}
+
+/// A batch line that cannot become a request. It ends as an error result line under its id
+/// (or `line-N` when it has none) while the other lines go on.
+#[derive(Debug, Clone)]
+pub(crate) struct Rejected {
+    /// 1-based line number.
+    pub(crate) line: usize,
+    /// The line's id, or `line-N`.
+    pub(crate) id: String,
+    /// `origin:line: problem`.
+    pub(crate) message: String,
+}
+
+/// The id of a line that does not parse as a request, when its JSON still names one.
+fn line_id(raw: &str) -> Option<String> {
+    match serde_json::from_str::<Value>(raw).ok()?.get("id")? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
     }
 }
 
@@ -258,7 +327,11 @@ mod tests {
 
     #[track_caller]
     fn check_err(input: &str, expected: &str) {
-        let err = Source::Text(input.into()).check().unwrap_err().to_string();
+        let err = Source::Text(input.into())
+            .check()
+            .and_then(Checked::all_valid)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains(expected),
             "{err:?} should contain {expected:?}"
@@ -274,8 +347,11 @@ mod tests {
             "\n"
         );
         let source = Source::Text(text.into());
-        assert_eq!(source.check().unwrap(), ["a", "b"]);
-        let lines: Vec<_> = source.requests(HashSet::new()).unwrap().collect();
+        assert_eq!(source.check().unwrap().ids, ["a", "b"]);
+        let lines: Vec<_> = source
+            .requests(HashSet::new(), HashSet::new())
+            .unwrap()
+            .collect();
         assert_eq!(lines.len(), 2);
         let body = lines[0].1.to_json().unwrap();
         assert_eq!(body["system"][0]["text"], "Be brief.");
@@ -308,14 +384,49 @@ mod skip_tests {
     use super::*;
 
     #[test]
+    fn bad_lines_are_rejected_with_their_id_while_good_lines_stay() {
+        let source = Source::Text(
+            "{\"id\":\"a\",\"prompt\":\"x\"}\n{\"id\":\"b\",\"prompt\":7}\n{oops\n{\"id\":\"c\",\"prompt\":\"z\"}\n".into(),
+        );
+        let checked = source.check().unwrap();
+        assert_eq!(checked.ids, ["a", "c"]);
+        let rejected: Vec<(usize, &str)> = checked
+            .rejected
+            .iter()
+            .map(|r| (r.line, r.id.as_str()))
+            .collect();
+        assert_eq!(rejected, [(2, "b"), (3, "line-3")]);
+        assert!(
+            checked.rejected[1]
+                .message
+                .starts_with("<stdin>:3: invalid JSON")
+        );
+        let ids: Vec<String> = source
+            .requests(HashSet::new(), checked.rejected_lines())
+            .unwrap()
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(ids, ["a", "c"]);
+        let only_bad = Source::Text("{oops\n".into())
+            .check()
+            .unwrap_err()
+            .to_string();
+        assert!(only_bad.contains("no valid request"), "{only_bad}");
+    }
+
+    #[test]
     fn requests_skip_done_ids_and_blank_lines() {
         let source = Source::Text(
             "{\"id\":\"a\",\"prompt\":\"x\"}\r\n\n{\"id\":\"b\",\"prompt\":\"y\"}\n{\"id\":\"c\",\"prompt\":\"z\"}"
                 .into(),
         );
-        assert_eq!(source.check().unwrap(), ["a", "b", "c"]);
+        assert_eq!(source.check().unwrap().ids, ["a", "b", "c"]);
         let skip = HashSet::from(["b".to_owned()]);
-        let ids: Vec<String> = source.requests(skip).unwrap().map(|(id, _)| id).collect();
+        let ids: Vec<String> = source
+            .requests(skip, HashSet::new())
+            .unwrap()
+            .map(|(id, _)| id)
+            .collect();
         assert_eq!(ids, ["a", "c"]);
     }
 }

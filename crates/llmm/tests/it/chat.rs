@@ -195,6 +195,25 @@ async fn a_file_of_the_wrong_kind_exits_2() {
 }
 
 #[tokio::test]
+async fn a_corrupt_image_exits_2() {
+    let sim = sim(Scenario::default()).await;
+    let url = sim.endpoint_url();
+    let png = fixture("media/bad-truncated.png");
+    let run = llmm(&[
+        "--endpoint-url",
+        &url,
+        "chat",
+        "--image",
+        &png,
+        "What is this?",
+    ])
+    .await;
+    run.assert_code(2);
+    assert!(run.stderr.contains("bad-truncated.png"), "{}", run.stderr);
+    assert_eq!(sim.stats().requests, 0);
+}
+
+#[tokio::test]
 async fn falls_back_to_the_next_model() {
     let scenario = Scenario::default().with_fault(
         FaultRule::new(Fault::error(BedrockErrorKind::AccessDeniedException))

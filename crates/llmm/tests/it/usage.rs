@@ -47,7 +47,7 @@ async fn an_unknown_model_lists_suggestions() {
 }
 
 #[tokio::test]
-async fn a_malformed_batch_line_is_reported_with_its_number() {
+async fn a_malformed_batch_line_is_reported_with_its_number_while_the_others_go_on() {
     let sim = sim(Scenario::default()).await;
     let url = sim.endpoint_url();
     let dir = tempfile::tempdir().unwrap();
@@ -68,13 +68,47 @@ async fn a_malformed_batch_line_is_reported_with_its_number() {
         &out.display().to_string(),
     ])
     .await;
-    run.assert_code(2);
+    // The bad line is reported with its number and ends as an error line; the others go on.
+    run.assert_code(1);
     assert!(
         run.stderr.contains(&format!("{input}:3: invalid JSON")),
         "{}",
         run.stderr
     );
-    assert!(!out.exists(), "no output is written for bad input");
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    let bad = lines.iter().find(|l| l["id"] == "line-3").unwrap();
+    assert_eq!(bad["ok"], false);
+    assert_eq!(bad["error"]["kind"], "invalid_input");
+    assert!(
+        bad["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(":3: invalid JSON")
+    );
+    assert!(lines.iter().filter(|l| l["ok"] == true).count() == 2);
+    assert_eq!(sim.stats().requests, 2, "only the good lines reach Bedrock");
+}
+
+#[tokio::test]
+async fn a_batch_of_only_bad_lines_exits_2_before_any_call() {
+    let sim = sim(Scenario::default()).await;
+    let url = sim.endpoint_url();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, "{\"id\":\"q1\",\"prompt\":\n").unwrap();
+    let input = input.display().to_string();
+    let run = llmm(&["--endpoint-url", &url, "batch", &input]).await;
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains(&format!("{input}:1: invalid JSON")),
+        "{}",
+        run.stderr
+    );
     assert_untouched(&sim);
 }
 
