@@ -8,9 +8,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Crates whose tests carry snapshots.
-const SNAPSHOT_CRATES: &[&str] = &["bedrock-messages"];
-
 type DynError = Box<dyn std::error::Error>;
 
 fn cargo() -> String {
@@ -23,12 +20,42 @@ fn workspace_root() -> PathBuf {
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
+/// The crates under `crates/` that keep insta snapshots (a `snapshots` folder anywhere in them),
+/// as `-p NAME` arguments, sorted. The crate's folder name is its package name.
+fn package_args() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(workspace_root().join("crates"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| has_snapshots_dir(&e.path(), 4))
+        .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .flat_map(|n| ["-p".to_owned(), n])
+        .collect()
+}
+
+fn has_snapshots_dir(dir: &Path, depth: u32) -> bool {
+    if depth == 0 {
+        return false;
+    }
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| {
+            let p = e.path();
+            p.is_dir()
+                && (p.file_name().is_some_and(|n| n == "snapshots")
+                    || has_snapshots_dir(&p, depth - 1))
+        })
+}
+
 fn test_args() -> Vec<String> {
     let mut args = vec!["test".to_owned()];
-    for c in SNAPSHOT_CRATES {
-        args.push("-p".to_owned());
-        args.push((*c).to_owned());
-    }
+    args.extend(package_args());
     args
 }
 
@@ -105,10 +132,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
     }
     if insta_available() {
         let mut args = vec!["insta".to_owned(), "test".to_owned(), "--review".to_owned()];
-        for c in SNAPSHOT_CRATES {
-            args.push("-p".to_owned());
-            args.push((*c).to_owned());
-        }
+        args.extend(package_args());
         return status(Command::new(cargo()).args(args));
     }
     // Without cargo-insta: accept every change, then list what changed for review with `git diff`.
@@ -144,6 +168,18 @@ mod tests {
     fn unknown_arguments_are_rejected_without_running_anything() {
         let e = run(&["--bogus".to_owned()]).unwrap_err();
         assert!(e.to_string().contains("--bogus"));
+    }
+
+    #[test]
+    fn every_crate_with_snapshots_is_tested() {
+        let args = package_args();
+        for name in ["bedrock-messages", "bedrock-sim", "llmm"] {
+            assert!(
+                args.iter().any(|a| a == name),
+                "{name} missing from {args:?}"
+            );
+        }
+        assert!(!args.iter().any(|a| a == "bedrock-retry"), "{args:?}");
     }
 
     #[test]
