@@ -427,7 +427,7 @@ impl LlmManager {
         methods
     }
 
-    fn invoke_id(&self, target: &Target) -> Option<String> {
+    pub(crate) fn invoke_id(&self, target: &Target) -> Option<String> {
         let access = self.model(&target.model)?.region_access(&target.region)?;
         match target.access_method {
             AccessMethod::Direct => access.direct.then(|| target.model.clone()),
@@ -445,6 +445,7 @@ impl LlmManager {
         self.inner.clock.now()
     }
 
+    /// Sleeps for `delay` on the injected sleeper; a zero delay returns at once.
     pub(crate) async fn sleep_for(&self, delay: Duration) {
         if !delay.is_zero() {
             self.inner.sleep.sleep(delay).await;
@@ -475,10 +476,6 @@ impl LlmManager {
             self.inner.clients.get(&target.region)?,
             self.invoke_id(target)?,
         ))
-    }
-
-    pub(crate) fn invoke_id_of(&self, target: &Target) -> Option<String> {
-        self.invoke_id(target)
     }
 
     /// The time allowed for the next attempt of a call that started at `started`.
@@ -536,15 +533,8 @@ impl LlmManager {
         placement.request
     }
 
-    pub(crate) fn prepare_request(
-        &self,
-        request: &ConverseRequest,
-    ) -> Result<ConverseRequest, Error> {
-        self.prepare(request)
-    }
-
     /// Prepares the request for sending: limits checked, default guardrail applied.
-    fn prepare(&self, request: &ConverseRequest) -> Result<ConverseRequest, Error> {
+    pub(crate) fn prepare(&self, request: &ConverseRequest) -> Result<ConverseRequest, Error> {
         request.validate(&self.inner.limits)?;
         let mut request = request.clone();
         if request.guardrail_config.is_none() {
@@ -599,9 +589,7 @@ impl LlmManager {
         loop {
             match plan.next_decision() {
                 Decision::Attempt(attempt) => {
-                    if !attempt.delay.is_zero() {
-                        inner.sleep.sleep(attempt.delay).await;
-                    }
+                    self.sleep_for(attempt.delay).await;
                     let span = info_span!(
                         "attempt",
                         n = attempt.attempt_number,
@@ -621,12 +609,7 @@ impl LlmManager {
                         .await;
                     match outcome {
                         Ok((output, invoke_id)) => {
-                            for feature in &attempt.disabled_features {
-                                warnings.push(format!(
-                                    "{feature} removed from the request: {} rejected it",
-                                    attempt.target.model
-                                ));
-                            }
+                            warnings.extend(dropped_features(&attempt));
                             plan.record_success();
                             let attempts = plan.into_records();
                             tracing::Span::current().record("attempts", attempts.len());
@@ -729,9 +712,7 @@ impl LlmManager {
                 });
             }
             request = validation.next_request(&request, &output, &message);
-            if !validation.delay().is_zero() {
-                inner.sleep.sleep(validation.delay()).await;
-            }
+            self.sleep_for(validation.delay()).await;
         }
     }
 }
@@ -765,4 +746,14 @@ fn assert_send_sync() {
     fn is<T: Send + Sync + 'static>() {}
     is::<LlmManager>();
     let _ = BTreeMap::<String, String>::new();
+}
+
+/// The warnings a successful attempt carries for the features feature fallback removed.
+pub(crate) fn dropped_features(attempt: &Attempt) -> impl Iterator<Item = String> + '_ {
+    attempt.disabled_features.iter().map(move |feature| {
+        format!(
+            "{feature} removed from the request: {} rejected it",
+            attempt.target.model
+        )
+    })
 }

@@ -319,7 +319,7 @@ impl LlmManager {
         request: &ConverseRequest,
         options: &CallOptions,
     ) -> Result<ConverseStream, Error> {
-        let prepared = self.prepare_request(request)?;
+        let prepared = self.prepare(request)?;
         let targets = self.call_targets(options)?;
         let buffer = Buffer::default();
         let manager = self.clone();
@@ -687,12 +687,7 @@ impl Run {
     fn response(&mut self, attempt: &Attempt, attempts: Vec<AttemptRecord>) -> StreamResponse {
         let answer = std::mem::take(&mut self.answer);
         let mut warnings = std::mem::take(&mut self.warnings);
-        for feature in &attempt.disabled_features {
-            warnings.push(format!(
-                "{feature} removed from the request: {} rejected it",
-                attempt.target.model
-            ));
-        }
+        warnings.extend(crate::manager::dropped_features(attempt));
         let tool_uses = answer
             .tool_uses
             .into_iter()
@@ -714,10 +709,7 @@ impl Run {
             stop_reason: answer.stop_reason,
             usage: answer.usage,
             model_id: attempt.target.model.clone(),
-            invoke_id: self
-                .manager
-                .invoke_id_of(&attempt.target)
-                .unwrap_or_default(),
+            invoke_id: self.manager.invoke_id(&attempt.target).unwrap_or_default(),
             region: attempt.target.region.clone(),
             access_method: attempt.target.access_method,
             attempts,
