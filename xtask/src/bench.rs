@@ -995,6 +995,7 @@ fn throughput_chart(points: &[SweepPoint]) -> LineChart {
                 markers: false,
             },
         ],
+        log_x: false,
     }
 }
 
@@ -1034,9 +1035,10 @@ fn latency_chart(rows: &[Row], mode: Mode) -> LineChart {
             "Latency under faults ({}), cumulative, up to the largest p99",
             mode_name(mode)
         ),
-        x_desc: "latency (ms)".to_owned(),
+        x_desc: "latency (ms, logarithmic scale)".to_owned(),
         y_desc: "fraction of requests".to_owned(),
         series,
+        log_x: true,
     }
 }
 

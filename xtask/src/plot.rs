@@ -30,6 +30,8 @@ pub(crate) struct LineChart {
     pub(crate) y_desc: String,
     /// The lines.
     pub(crate) series: Vec<Series>,
+    /// Draw the x axis on a logarithmic scale (values must be positive; others are left out).
+    pub(crate) log_x: bool,
 }
 
 const COLORS: [RGBColor; 9] = [
@@ -81,11 +83,21 @@ impl LineChart {
         {
             let root = SVGBackend::with_string(&mut out, (800, 480)).into_drawing_area();
             root.fill(&WHITE).map_err(|e| e.to_string())?;
-            let (x0, x1) = range(
-                self.series
-                    .iter()
-                    .flat_map(|s| s.points.iter().map(|p| p.0)),
-            );
+            // A logarithmic axis is drawn as log10 of the values on a linear axis, labelled with
+            // the values themselves.
+            let to_x = |x: f64| if self.log_x { x.log10() } else { x };
+            let series: Vec<Vec<(f64, f64)>> = self
+                .series
+                .iter()
+                .map(|s| {
+                    s.points
+                        .iter()
+                        .filter(|p| !self.log_x || p.0 > 0.0)
+                        .map(|&(x, y)| (to_x(x), y))
+                        .collect()
+                })
+                .collect();
+            let (x0, x1) = range(series.iter().flat_map(|s| s.iter().map(|p| p.0)));
             let (_, y1) = range(
                 self.series
                     .iter()
@@ -99,7 +111,20 @@ impl LineChart {
                 .y_label_area_size(72)
                 .build_cartesian_2d(x0..x1, 0.0..y1)
                 .map_err(|e| e.to_string())?;
-            let x_fmt = tick_format(x1 - x0);
+            let linear_fmt = tick_format(x1 - x0);
+            let log_x = self.log_x;
+            let x_fmt = move |v: &f64| {
+                if log_x {
+                    let value = 10f64.powf(*v);
+                    if value >= 10.0 {
+                        format!("{value:.0}")
+                    } else {
+                        format!("{value:.1}")
+                    }
+                } else {
+                    linear_fmt(v)
+                }
+            };
             let y_fmt = tick_format(y1);
             chart
                 .configure_mesh()
@@ -110,10 +135,10 @@ impl LineChart {
                 .light_line_style(WHITE.mix(0.0))
                 .draw()
                 .map_err(|e| e.to_string())?;
-            for (i, s) in self.series.iter().enumerate() {
+            for (i, (s, points)) in self.series.iter().zip(&series).enumerate() {
                 let c = color(i);
                 chart
-                    .draw_series(LineSeries::new(s.points.iter().copied(), c.stroke_width(2)))
+                    .draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(2)))
                     .map_err(|e| e.to_string())?
                     .label(&s.name)
                     .legend(move |(x, y)| {
@@ -121,7 +146,7 @@ impl LineChart {
                     });
                 if s.markers {
                     chart
-                        .draw_series(s.points.iter().map(|&p| Circle::new(p, 4, c.filled())))
+                        .draw_series(points.iter().map(|&p| Circle::new(p, 4, c.filled())))
                         .map_err(|e| e.to_string())?;
                 }
             }
@@ -174,6 +199,7 @@ mod tests {
                     markers: false,
                 },
             ],
+            log_x: false,
         };
         let svg = chart.to_svg().unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..60.min(svg.len())]);
@@ -197,8 +223,30 @@ mod tests {
             x_desc: "x".into(),
             y_desc: "y".into(),
             series: vec![],
+            log_x: false,
         };
         assert!(chart.to_svg().unwrap().contains("Empty"));
+    }
+
+    #[test]
+    fn a_log_axis_labels_values_not_logarithms() {
+        let chart = LineChart {
+            title: "Latency".into(),
+            x_desc: "ms".into(),
+            y_desc: "fraction".into(),
+            series: vec![Series {
+                name: "all".into(),
+                points: vec![(0.0, 0.1), (1.0, 0.2), (10.0, 0.5), (1000.0, 1.0)],
+                markers: false,
+            }],
+            log_x: true,
+        };
+        let svg = chart.to_svg().unwrap();
+        assert!(
+            svg.contains(">1000<") || svg.contains(">1000 <") || svg.contains("1000"),
+            "{svg}"
+        );
+        assert!(svg.contains("<polyline"));
     }
 
     #[test]
