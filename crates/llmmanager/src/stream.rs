@@ -549,13 +549,28 @@ impl Run {
         self.answer.message_stopped = false;
         self.answer.metadata = false;
         let idle = self.manager.stream_idle();
+        // One idle timer per stream, re-armed only when it fires early: creating a timer per
+        // event would cost more than handling the event.
+        let mut last_event = tokio::time::Instant::now();
+        let stall = tokio::time::sleep_until(last_event + idle);
+        tokio::pin!(stall);
         loop {
-            let next = match tokio::time::timeout(idle, output.stream.recv()).await {
-                Err(_) => {
-                    return StreamEnd::Failed(AttemptError::Timeout { after: idle });
+            let received = tokio::select! {
+                biased;
+                received = output.stream.recv() => received,
+                () = &mut stall => {
+                    let deadline = last_event + idle;
+                    if tokio::time::Instant::now() >= deadline {
+                        return StreamEnd::Failed(AttemptError::Timeout { after: idle });
+                    }
+                    stall.as_mut().reset(deadline);
+                    continue;
                 }
-                Ok(Err(e)) => return StreamEnd::Failed(stream_error(&e)),
-                Ok(Ok(None)) => {
+            };
+            last_event = tokio::time::Instant::now();
+            let next = match received {
+                Err(e) => return StreamEnd::Failed(stream_error(&e)),
+                Ok(None) => {
                     return if self.answer.message_stopped {
                         if !self.answer.metadata {
                             self.warnings.push(
@@ -569,7 +584,7 @@ impl Run {
                         })
                     };
                 }
-                Ok(Ok(Some(event))) => event,
+                Ok(Some(event)) => event,
             };
             if let Some(event) = self.apply(next) {
                 self.emit(event).await;
