@@ -42,6 +42,11 @@ pub enum ErrorClass {
     ///
     /// **Never retried**.
     ContentBlocked,
+    /// The caller's credentials are missing, expired or rejected.
+    ///
+    /// **Not retried**: credentials are the same for every target, so no other target would
+    /// accept them. Does not count towards the target's health.
+    Credentials,
 }
 
 impl ErrorClass {
@@ -58,6 +63,16 @@ impl ErrorClass {
         self.is_retryable()
     }
 
+    /// Every class, in declaration order.
+    pub const ALL: [ErrorClass; 6] = [
+        ErrorClass::Throttled,
+        ErrorClass::Transient,
+        ErrorClass::TargetUnavailable,
+        ErrorClass::BadRequest,
+        ErrorClass::ContentBlocked,
+        ErrorClass::Credentials,
+    ];
+
     /// A short lower-case name, used in logs.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -66,6 +81,7 @@ impl ErrorClass {
             ErrorClass::TargetUnavailable => "target_unavailable",
             ErrorClass::BadRequest => "bad_request",
             ErrorClass::ContentBlocked => "content_blocked",
+            ErrorClass::Credentials => "credentials",
         }
     }
 }

@@ -27,6 +27,7 @@
 //! | [`BadRequest`](ErrorClass::BadRequest) with a detected [`Feature`] and fallback on | same target without that feature (once per feature) | none | 0 | — |
 //! | [`BadRequest`](ErrorClass::BadRequest) otherwise | stop | — | — | — |
 //! | [`ContentBlocked`](ErrorClass::ContentBlocked) | stop | — | — | — |
+//! | [`Credentials`](ErrorClass::Credentials) | stop | — | — | — |
 //!
 //! Every call also stops after `max_attempts` attempts, before an attempt that would start past
 //! the total deadline, and when the budget is empty; [`CallPlan`] lists the order of these checks.

@@ -604,7 +604,7 @@ impl CallPlan {
                 }
                 _ => return self.set_stop(GiveUpReason::NotRetryable { class }),
             },
-            ErrorClass::ContentBlocked => {
+            ErrorClass::ContentBlocked | ErrorClass::Credentials => {
                 return self.set_stop(GiveUpReason::NotRetryable { class });
             }
             ErrorClass::TargetUnavailable => {
