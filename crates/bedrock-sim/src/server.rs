@@ -21,7 +21,8 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use percent_encoding::percent_decode_str;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -363,7 +364,9 @@ async fn accept_loop(
                     let svc = hyper::service::service_fn(move |req| {
                         handle(Arc::clone(&shared), pinned.clone(), req)
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
+                    // HTTP/1.1 and cleartext HTTP/2 with prior knowledge on the same port: the
+                    // builder reads the connection preface to choose.
+                    let _ = auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(stream), svc)
                         .await;
                 });

@@ -10,6 +10,7 @@ mod boto3;
 mod control;
 mod converse;
 mod faults;
+mod http2;
 mod introspection;
 mod stream;
 mod support;
