@@ -99,6 +99,7 @@ pub struct Classification {
     class: ErrorClass,
     retry_after: Option<Duration>,
     unsupported_feature: Option<Feature>,
+    spares_target: bool,
 }
 
 impl Classification {
@@ -108,6 +109,7 @@ impl Classification {
             class,
             retry_after: None,
             unsupported_feature: None,
+            spares_target: false,
         }
     }
 
@@ -122,6 +124,18 @@ impl Classification {
     pub fn with_unsupported_feature(mut self, feature: Feature) -> Self {
         self.unsupported_feature = Some(feature);
         self
+    }
+
+    /// Says the failure is not the target's fault (for example an attempt cut short by the call's
+    /// own deadline), so it does not count towards the target's health whatever its class.
+    pub fn sparing_target(mut self) -> Self {
+        self.spares_target = true;
+        self
+    }
+
+    /// Whether this failure counts towards the target's health.
+    pub fn counts_against_target(&self) -> bool {
+        !self.spares_target && self.class.counts_against_target()
     }
 
     /// The error class.

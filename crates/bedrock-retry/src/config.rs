@@ -90,7 +90,8 @@ impl fmt::Display for RegionOrder {
 ///
 /// | Setting | [`standard()`](RetryConfig::standard) | [`disabled()`](RetryConfig::disabled) |
 /// |---|---|---|
-/// | `max_attempts` (first attempt included) | 4 (= the original's `max_retries` 3 + 1) | 1 |
+/// | `max_attempts` (first attempt included) | none: every target once, then `max_retries` more | 1 |
+/// | `max_retries` (after every target was tried once) | 3 (the original's `max_retries`) | 0 |
 /// | `retry_delay` | 1 s | 1 s |
 /// | `backoff_multiplier` | 2.0 | 2.0 |
 /// | `max_retry_delay` | 60 s | 60 s |
@@ -101,8 +102,11 @@ impl fmt::Display for RegionOrder {
 /// | `access_method_preference` | none (direct, then regional, then global profile) | none |
 /// | `enable_feature_fallback` | true | false |
 ///
-/// Unlike the original, `max_attempts` bounds every attempt of a call, including moves to other
-/// targets and feature fallbacks.
+/// By default a call tries every target at least once (as the original does), then up to
+/// `max_retries` more attempts cycling through the targets with backoff; feature-fallback retries
+/// do not use up that allowance. An explicit `max_attempts` caps every attempt of a call instead,
+/// moves to other targets and feature fallbacks included. The total deadline, the retry budget
+/// and non-retryable errors end a call earlier either way.
 ///
 /// ```
 /// use std::time::Duration;
@@ -110,6 +114,7 @@ impl fmt::Display for RegionOrder {
 ///
 /// let config = RetryConfig::standard()
 ///     .with_max_attempts(6)
+///     .with_max_retries(5)
 ///     .with_strategy(RetryStrategy::ModelFirst)
 ///     .with_jitter(JitterMode::None)
 ///     .with_total_deadline(Some(Duration::from_secs(120)))
@@ -124,7 +129,8 @@ impl fmt::Display for RegionOrder {
 #[non_exhaustive]
 #[must_use]
 pub struct RetryConfig {
-    max_attempts: u32,
+    max_attempts: Option<u32>,
+    max_retries: u32,
     retry_delay: Duration,
     backoff_multiplier: f64,
     max_retry_delay: Duration,
@@ -140,7 +146,8 @@ impl RetryConfig {
     /// The standard settings (see the table above).
     pub fn standard() -> Self {
         RetryConfig {
-            max_attempts: 4,
+            max_attempts: None,
+            max_retries: 3,
             retry_delay: Duration::from_secs(1),
             backoff_multiplier: 2.0,
             max_retry_delay: Duration::from_secs(60),
@@ -157,18 +164,22 @@ impl RetryConfig {
     pub fn disabled() -> Self {
         RetryConfig::standard()
             .with_max_attempts(1)
+            .with_max_retries(0)
             .with_feature_fallback(false)
     }
 
-    /// Sets the maximum number of attempts per call, the first one included (at least 1).
+    /// Caps the number of attempts per call, the first one included (at least 1), whatever the
+    /// number of targets.
     pub fn with_max_attempts(mut self, max_attempts: u32) -> Self {
-        self.max_attempts = max_attempts;
+        self.max_attempts = Some(max_attempts);
         self
     }
 
-    /// Sets the maximum number of attempts after the first (the original's `max_retries`).
-    pub fn with_max_retries(self, max_retries: u32) -> Self {
-        self.with_max_attempts(max_retries.saturating_add(1))
+    /// Sets how many attempts may follow once every target was tried (the original's
+    /// `max_retries`); they cycle through the targets with backoff.
+    pub fn with_max_retries(mut self, max_retries: u32) -> Self {
+        self.max_retries = max_retries;
+        self
     }
 
     /// Sets the delay before the first backed-off retry (the original's `retry_delay`).
@@ -226,14 +237,27 @@ impl RetryConfig {
         self
     }
 
-    /// The maximum number of attempts per call, the first one included.
-    pub fn max_attempts(&self) -> u32 {
+    /// The explicit cap on attempts per call, the first one included; `None` means every target
+    /// once plus [`max_retries`](RetryConfig::max_retries).
+    pub fn max_attempts(&self) -> Option<u32> {
         self.max_attempts
     }
 
-    /// The maximum number of attempts after the first.
+    /// How many attempts may follow once every target was tried.
     pub fn max_retries(&self) -> u32 {
-        self.max_attempts.saturating_sub(1)
+        self.max_retries
+    }
+
+    /// The number of attempts a call over `targets` targets may make, not counting
+    /// `fallbacks` feature-fallback retries (which the default allowance does not charge).
+    pub fn attempt_limit(&self, targets: usize, fallbacks: u32) -> u32 {
+        match self.max_attempts {
+            Some(cap) => cap,
+            None => u32::try_from(targets)
+                .unwrap_or(u32::MAX)
+                .saturating_add(self.max_retries)
+                .saturating_add(fallbacks),
+        }
     }
 
     /// The delay before the first backed-off retry.
@@ -294,7 +318,7 @@ impl RetryConfig {
     /// Checks every value: `max_attempts` ≥ 1, multiplier finite and ≥ 1,
     /// `retry_delay` ≤ `max_retry_delay`, and a non-zero deadline.
     pub fn validate(&self) -> Result<(), Error> {
-        if self.max_attempts == 0 {
+        if self.max_attempts == Some(0) {
             return Err(invalid(
                 "max_attempts",
                 0,
@@ -366,7 +390,10 @@ mod tests {
     fn standard_matches_the_original() {
         let c = RetryConfig::standard().build().unwrap();
         assert_eq!(c.max_retries(), 3);
-        assert_eq!(c.max_attempts(), 4);
+        assert_eq!(c.max_attempts(), None);
+        assert_eq!(c.attempt_limit(1, 0), 4, "one target: the original's 3 retries + 1");
+        assert_eq!(c.attempt_limit(6, 0), 9, "every target once, then 3 retries");
+        assert_eq!(c.attempt_limit(6, 2), 11, "feature fallbacks are not charged");
         assert_eq!(c.retry_delay(), Duration::from_secs(1));
         assert_eq!(c.backoff_multiplier(), 2.0);
         assert_eq!(c.max_retry_delay(), Duration::from_secs(60));
@@ -379,7 +406,8 @@ mod tests {
     #[test]
     fn disabled_is_one_attempt() {
         let c = RetryConfig::disabled().build().unwrap();
-        assert_eq!(c.max_attempts(), 1);
+        assert_eq!(c.max_attempts(), Some(1));
+        assert_eq!(c.attempt_limit(6, 0), 1);
         assert!(!c.feature_fallback_enabled());
     }
 
@@ -413,7 +441,7 @@ mod tests {
         assert_eq!(
             RetryConfig::standard()
                 .with_max_retries(u32::MAX)
-                .max_attempts(),
+                .attempt_limit(usize::MAX, u32::MAX),
             u32::MAX
         );
     }

@@ -172,6 +172,20 @@ struct Entry {
     trips: u32,
     cooling_until: Option<Duration>,
     probe_started: Option<Duration>,
+    /// How long the probe's reservation lasts (at least one base cool-down).
+    probe_hold: Duration,
+}
+
+/// Whether an attempt may go to a target now; see [`HealthTracker::admit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Admission {
+    /// The target is healthy: go.
+    Open,
+    /// The target is half-open and this attempt is its one probe (now reserved for it).
+    Probe,
+    /// The target is cooling down, or its probe is already in flight: prefer another target.
+    Busy,
 }
 
 /// Remembers failing targets across calls. Share one per client through `Arc`.
@@ -259,29 +273,42 @@ impl HealthTracker {
         }
     }
 
-    /// A probe counts as in flight for one base cool-down period, so a call that never reports
-    /// its outcome (a cancelled future) cannot block probing forever.
+    /// A probe counts as in flight for its hold (at least one base cool-down period), so a call
+    /// that never reports its outcome (a cancelled future) cannot block probing forever.
     fn probe_taken(&self, entry: Option<&Entry>, now: Duration) -> bool {
-        entry
-            .and_then(|e| e.probe_started)
-            .is_some_and(|started| now.saturating_sub(started) < self.config.cool_down)
+        entry.is_some_and(|e| {
+            let hold = e.probe_hold.max(self.config.cool_down);
+            e.probe_started
+                .is_some_and(|started| now.saturating_sub(started) < hold)
+        })
+    }
+
+    /// Asks whether an attempt may go to a target now, reserving the probe of a half-open target
+    /// for `hold` (at least one base cool-down; pass the attempt's timeout so the reservation
+    /// outlives the attempt). The check and the reservation happen under one lock, so of many
+    /// calls asking at the same moment exactly one gets the probe.
+    pub fn admit(&self, model: &str, region: &str, hold: Duration) -> Admission {
+        let now = self.clock.now();
+        let mut entries = self.lock();
+        let Some(entry) = entries.get_mut(&(model.to_owned(), region.to_owned())) else {
+            return Admission::Open;
+        };
+        match Self::health_of(Some(entry), now) {
+            TargetHealth::Healthy => Admission::Open,
+            TargetHealth::Cooling { .. } => Admission::Busy,
+            TargetHealth::HalfOpen if self.probe_taken(Some(entry), now) => Admission::Busy,
+            TargetHealth::HalfOpen => {
+                entry.probe_started = Some(now);
+                entry.probe_hold = hold;
+                Admission::Probe
+            }
+        }
     }
 
     /// Notes that an attempt is about to be sent to a target. Returns `true` when the attempt is
     /// the probe of a half-open target (which is then reserved for it).
     pub fn begin_attempt(&self, model: &str, region: &str) -> bool {
-        let now = self.clock.now();
-        let mut entries = self.lock();
-        let Some(entry) = entries.get_mut(&(model.to_owned(), region.to_owned())) else {
-            return false;
-        };
-        if Self::health_of(Some(entry), now) == TargetHealth::HalfOpen
-            && !self.probe_taken(Some(entry), now)
-        {
-            entry.probe_started = Some(now);
-            return true;
-        }
-        false
+        self.admit(model, region, self.config.cool_down) == Admission::Probe
     }
 
     /// Records a success: the target becomes healthy.
@@ -458,6 +485,38 @@ mod tests {
         clock.advance(Duration::from_secs(10));
         assert_eq!(h.rank("m", "r"), 1);
         assert!(h.begin_attempt("m", "r"));
+    }
+
+    #[test]
+    fn admission_gives_one_probe_and_holds_it_past_the_cool_down() {
+        let clock = ManualClock::new();
+        let h = tracker(&clock);
+        assert_eq!(h.admit("m", "r", Duration::ZERO), Admission::Open);
+        for _ in 0..3 {
+            h.record_failure("m", "r");
+        }
+        assert_eq!(h.admit("m", "r", Duration::ZERO), Admission::Busy, "cooling");
+        clock.advance(Duration::from_secs(10));
+        let hold = Duration::from_secs(120);
+        let admitted: Vec<Admission> = (0..5).map(|_| h.admit("m", "r", hold)).collect();
+        assert_eq!(
+            admitted,
+            [
+                Admission::Probe,
+                Admission::Busy,
+                Admission::Busy,
+                Admission::Busy,
+                Admission::Busy
+            ]
+        );
+        clock.advance(Duration::from_secs(60));
+        assert_eq!(
+            h.admit("m", "r", hold),
+            Admission::Busy,
+            "the probe is still within its attempt timeout"
+        );
+        clock.advance(Duration::from_secs(60));
+        assert_eq!(h.admit("m", "r", hold), Admission::Probe, "abandoned probe");
     }
 
     #[test]

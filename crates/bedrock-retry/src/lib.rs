@@ -57,7 +57,7 @@
 //!     [AccessMethod::Direct]
 //! })?;
 //! let done = plan
-//!     .run(&sleep, &classifier, |attempt| async move {
+//!     .run(&sleep, &classifier, async |attempt: bedrock_retry::Attempt| {
 //!         if attempt.target.region == "eu-west-1" {
 //!             Ok(format!("answer from {}", attempt.target.region))
 //!         } else {
@@ -74,7 +74,7 @@
 //! // The same loop written by hand, as a state machine.
 //! let mut plan = planner.plan(vec![bedrock_retry::Target::new("claude", "us-east-1", AccessMethod::Direct)])?;
 //! let mut calls = 0;
-//! let outcome = loop {
+//! let records = loop {
 //!     match plan.next_decision() {
 //!         bedrock_retry::Decision::Attempt(attempt) => {
 //!             bedrock_retry::Sleep::sleep(&sleep, attempt.delay).await;
@@ -82,13 +82,13 @@
 //!             if calls < 3 {
 //!                 plan.record_failure(ErrorClass::Transient.into(), "503 Service Unavailable");
 //!             } else {
-//!                 plan.record_success();
+//!                 break plan.record_success();
 //!             }
 //!         }
-//!         other => break other,
+//!         bedrock_retry::Decision::GiveUp(reason) => panic!("{reason}"),
 //!     }
 //! };
-//! assert_eq!(outcome, bedrock_retry::Decision::Succeeded);
+//! assert_eq!(records.len(), 3);
 //! // The single target is retried with backoff: 1 s, then 2 s (jitter disabled).
 //! assert_eq!(sleep.requested(), vec![Duration::ZERO, Duration::from_secs(1), Duration::from_secs(2)]);
 //! # Ok::<(), bedrock_retry::Error>(())
@@ -124,9 +124,9 @@ pub use classify::{Classification, Classify, ClassifyFn, ErrorClass};
 pub use config::{RegionOrder, RetryConfig, RetryStrategy};
 pub use error::Error;
 pub use feature::Feature;
-pub use health::{HealthConfig, HealthTracker, TargetHealth};
+pub use health::{Admission, HealthConfig, HealthTracker, TargetHealth};
 pub use plan::{
-    Attempt, AttemptRecord, CallPlan, Decision, Exhausted, GiveUpReason, Outcome, RetryPlanner,
+    Attempt, AttemptRecord, CallPlan, Decision, Exhausted, GiveUpReason, RetryPlanner,
     Succeeded,
 };
 pub use target::{AccessMethod, Target};

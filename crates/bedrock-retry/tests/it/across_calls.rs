@@ -69,7 +69,7 @@ async fn a_failing_region_is_tried_last_until_its_cool_down_ends() {
     for _ in 0..2 {
         let plan = planner.plan_call(&["m"], &REGIONS, direct).unwrap();
         let done = plan
-            .run(&sleep, &FakeClassifier, |a| async move {
+            .run(&sleep, &FakeClassifier, |a: bedrock_retry::Attempt| async move {
                 us_east_down(&a.target.region)
             })
             .await
@@ -86,7 +86,7 @@ async fn a_failing_region_is_tried_last_until_its_cool_down_ends() {
     let plan = planner.plan_call(&["m"], &REGIONS, direct).unwrap();
     assert_eq!(plan.targets()[2].region, "us-east-1");
     let done = plan
-        .run(&sleep, &FakeClassifier, |a| async move {
+        .run(&sleep, &FakeClassifier, |a: bedrock_retry::Attempt| async move {
             us_east_down(&a.target.region)
         })
         .await
@@ -119,7 +119,7 @@ async fn feature_fallback_then_failover_keeps_the_feature_disabled() {
     let (planner, _clock, sleep) = setup(RetryConfig::standard());
     let plan = planner.plan_call(&["m"], &REGIONS, direct).unwrap();
     let done = plan
-        .run(&sleep, &FakeClassifier, |a| async move {
+        .run(&sleep, &FakeClassifier, |a: bedrock_retry::Attempt| async move {
             let with_docs = !a.disabled_features.contains(&Feature::Documents);
             match (a.target.region.as_str(), with_docs) {
                 (_, true) => Err(FakeError::new(
