@@ -231,11 +231,17 @@ pub enum BedrockErrorKind {
     ValidationException,
     /// 400 (not modeled for Converse: the SDK surfaces it as an unhandled error).
     ServiceQuotaExceededException,
+    /// 403, from the authentication layer: the access key or security token is not valid
+    /// (not modeled by Bedrock: the SDK surfaces it as an unhandled error with this code).
+    UnrecognizedClientException,
+    /// 403, from the authentication layer: the session token has expired
+    /// (not modeled by Bedrock: the SDK surfaces it as an unhandled error with this code).
+    ExpiredTokenException,
 }
 
 impl BedrockErrorKind {
     /// All kinds, for exhaustive tests.
-    pub const ALL: [BedrockErrorKind; 10] = [
+    pub const ALL: [BedrockErrorKind; 12] = [
         BedrockErrorKind::ThrottlingException,
         BedrockErrorKind::ServiceUnavailableException,
         BedrockErrorKind::InternalServerException,
@@ -246,6 +252,8 @@ impl BedrockErrorKind {
         BedrockErrorKind::ResourceNotFoundException,
         BedrockErrorKind::ValidationException,
         BedrockErrorKind::ServiceQuotaExceededException,
+        BedrockErrorKind::UnrecognizedClientException,
+        BedrockErrorKind::ExpiredTokenException,
     ];
 
     /// The shape name, as sent in `x-amzn-errortype`.
@@ -261,7 +269,18 @@ impl BedrockErrorKind {
             BedrockErrorKind::ResourceNotFoundException => "ResourceNotFoundException",
             BedrockErrorKind::ValidationException => "ValidationException",
             BedrockErrorKind::ServiceQuotaExceededException => "ServiceQuotaExceededException",
+            BedrockErrorKind::UnrecognizedClientException => "UnrecognizedClientException",
+            BedrockErrorKind::ExpiredTokenException => "ExpiredTokenException",
         }
+    }
+
+    /// Whether the error comes from AWS's authentication layer rather than from Bedrock itself
+    /// (its `x-amzn-errortype` names the coral service namespace, not Bedrock's).
+    pub fn is_credential_error(self) -> bool {
+        matches!(
+            self,
+            BedrockErrorKind::UnrecognizedClientException | BedrockErrorKind::ExpiredTokenException
+        )
     }
 
     /// The HTTP status Bedrock uses for this shape.
@@ -272,7 +291,9 @@ impl BedrockErrorKind {
             BedrockErrorKind::InternalServerException => 500,
             BedrockErrorKind::ModelTimeoutException => 408,
             BedrockErrorKind::ModelErrorException => 424,
-            BedrockErrorKind::AccessDeniedException => 403,
+            BedrockErrorKind::AccessDeniedException
+            | BedrockErrorKind::UnrecognizedClientException
+            | BedrockErrorKind::ExpiredTokenException => 403,
             BedrockErrorKind::ResourceNotFoundException => 404,
             BedrockErrorKind::ValidationException
             | BedrockErrorKind::ServiceQuotaExceededException => 400,
@@ -309,6 +330,12 @@ impl BedrockErrorKind {
             }
             BedrockErrorKind::ServiceQuotaExceededException => {
                 "Your request exceeds the service quota for your account. You can view your quotas at https://console.aws.amazon.com/servicequotas. You can resubmit your request later."
+            }
+            BedrockErrorKind::UnrecognizedClientException => {
+                "The security token included in the request is invalid."
+            }
+            BedrockErrorKind::ExpiredTokenException => {
+                "The security token included in the request is expired"
             }
         }
     }
@@ -369,8 +396,16 @@ impl StreamExceptionKind {
 }
 
 /// What happens when a fault fires.
+///
+/// Stream faults come in two flavours: counted from the start (`after_events` events are sent,
+/// then the fault) and counted from the end (all events but the last `held_back` are sent, then
+/// the fault). In scenario JSON both use `after_events`; `"from_end": true` selects the second,
+/// so `{"kind": "stream_cut", "after_events": 1, "from_end": true}` sends everything up to and
+/// including `messageStop` and cuts before `metadata`. From Rust, prefer the constructors
+/// ([`Fault::stream_cut`], [`Fault::stream_cut_from_end`], ...): the from-end variants are
+/// `#[non_exhaustive]` and can only be built through them.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(from = "FaultRepr", into = "FaultRepr")]
 #[non_exhaustive]
 pub enum Fault {
     /// A modeled HTTP error response.
@@ -378,10 +413,9 @@ pub enum Fault {
         /// The error shape.
         error: BedrockErrorKind,
         /// Message; defaults to [`BedrockErrorKind::default_message`].
-        #[serde(default)]
         message: Option<String>,
     },
-    /// Close the connection without any response bytes.
+    /// Close the connection without any response bytes (HTTP/2: reset the request's stream).
     ConnectionReset,
     /// Wait before sending response headers, then answer normally.
     SlowHeaders {
@@ -394,8 +428,7 @@ pub enum Fault {
     StreamCut {
         /// Events sent before the cut.
         after_events: usize,
-        /// `false`: finish the chunked body cleanly; `true`: abort the connection mid-body.
-        #[serde(default)]
+        /// `false`: finish the body cleanly; `true`: abort the connection (HTTP/2: the stream) mid-body.
         abrupt: bool,
     },
     /// ConverseStream only: stop sending bytes after `after_events` events, keeping the connection open.
@@ -410,10 +443,51 @@ pub enum Fault {
         /// The exception shape.
         exception: StreamExceptionKind,
         /// Message; defaults to [`StreamExceptionKind::default_message`].
-        #[serde(default)]
         message: Option<String>,
         /// `originalStatusCode` for `modelStreamErrorException`.
-        #[serde(default)]
+        original_status_code: Option<u16>,
+    },
+    /// ConverseStream only: like [`Fault::StreamCut`], but `held_back` events before the end
+    /// are never sent. Built with [`Fault::stream_cut_from_end`].
+    #[non_exhaustive]
+    StreamCutFromEnd {
+        /// Events held back at the end (1 = everything but `metadata`).
+        held_back: usize,
+        /// `false`: finish the body cleanly; `true`: abort mid-body.
+        abrupt: bool,
+    },
+    /// ConverseStream only: like [`Fault::Stall`], counted from the end. Built with
+    /// [`Fault::stall_from_end`].
+    #[non_exhaustive]
+    StallFromEnd {
+        /// Events held back at the end.
+        held_back: usize,
+    },
+    /// ConverseStream only: like [`Fault::StreamException`], counted from the end: the exception
+    /// frame replaces the last `held_back` events. Built with [`Fault::stream_exception_from_end`].
+    #[non_exhaustive]
+    StreamExceptionFromEnd {
+        /// Events held back at the end.
+        held_back: usize,
+        /// The exception shape.
+        exception: StreamExceptionKind,
+        /// Message; defaults to [`StreamExceptionKind::default_message`].
+        message: Option<String>,
+        /// `originalStatusCode` for `modelStreamErrorException`.
+        original_status_code: Option<u16>,
+    },
+}
+
+/// What a stream fault does once its events are sent.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum StreamAction {
+    Cut {
+        abrupt: bool,
+    },
+    Stall,
+    Exception {
+        exception: StreamExceptionKind,
+        message: Option<String>,
         original_status_code: Option<u16>,
     },
 }
@@ -427,12 +501,309 @@ impl Fault {
         }
     }
 
+    /// A modeled HTTP error with the given message.
+    pub fn error_with_message(error: BedrockErrorKind, message: impl Into<String>) -> Self {
+        Fault::Error {
+            error,
+            message: Some(message.into()),
+        }
+    }
+
+    /// Waits `delay_ms` before sending the response headers, then answers normally.
+    pub fn slow_headers(delay_ms: u64) -> Self {
+        Fault::SlowHeaders { delay_ms }
+    }
+
+    /// ConverseStream: sends `after_events` events, then ends the body cleanly (`abrupt: false`)
+    /// or aborts it (`abrupt: true`).
+    pub fn stream_cut(after_events: usize, abrupt: bool) -> Self {
+        Fault::StreamCut {
+            after_events,
+            abrupt,
+        }
+    }
+
+    /// ConverseStream: sends every event but the last `held_back`, then cuts as
+    /// [`Fault::stream_cut`] does. `held_back: 1` cuts right before `metadata`.
+    pub fn stream_cut_from_end(held_back: usize, abrupt: bool) -> Self {
+        Fault::StreamCutFromEnd { held_back, abrupt }
+    }
+
+    /// ConverseStream: sends `after_events` events, then nothing while keeping the connection open.
+    pub fn stall(after_events: usize) -> Self {
+        Fault::Stall { after_events }
+    }
+
+    /// ConverseStream: sends every event but the last `held_back`, then stalls.
+    pub fn stall_from_end(held_back: usize) -> Self {
+        Fault::StallFromEnd { held_back }
+    }
+
+    /// ConverseStream: sends `after_events` events, then an exception frame with the default
+    /// message, then ends the stream.
+    pub fn stream_exception(after_events: usize, exception: StreamExceptionKind) -> Self {
+        Fault::StreamException {
+            after_events,
+            exception,
+            message: None,
+            original_status_code: None,
+        }
+    }
+
+    /// ConverseStream: sends every event but the last `held_back`, then an exception frame.
+    pub fn stream_exception_from_end(held_back: usize, exception: StreamExceptionKind) -> Self {
+        Fault::StreamExceptionFromEnd {
+            held_back,
+            exception,
+            message: None,
+            original_status_code: None,
+        }
+    }
+
+    /// Sets the message of an error or stream-exception fault; other faults are returned unchanged.
+    #[must_use]
+    pub fn with_message(mut self, text: impl Into<String>) -> Self {
+        match &mut self {
+            Fault::Error { message, .. }
+            | Fault::StreamException { message, .. }
+            | Fault::StreamExceptionFromEnd { message, .. } => *message = Some(text.into()),
+            _ => {}
+        }
+        self
+    }
+
+    /// Sets `originalStatusCode` of a stream-exception fault (sent for
+    /// `modelStreamErrorException`); other faults are returned unchanged.
+    #[must_use]
+    pub fn with_original_status_code(mut self, code: u16) -> Self {
+        if let Fault::StreamException {
+            original_status_code,
+            ..
+        }
+        | Fault::StreamExceptionFromEnd {
+            original_status_code,
+            ..
+        } = &mut self
+        {
+            *original_status_code = Some(code);
+        }
+        self
+    }
+
     /// Whether the fault only makes sense for ConverseStream.
     pub fn stream_only(&self) -> bool {
         matches!(
             self,
-            Fault::StreamCut { .. } | Fault::Stall { .. } | Fault::StreamException { .. }
+            Fault::StreamCut { .. }
+                | Fault::Stall { .. }
+                | Fault::StreamException { .. }
+                | Fault::StreamCutFromEnd { .. }
+                | Fault::StallFromEnd { .. }
+                | Fault::StreamExceptionFromEnd { .. }
         )
+    }
+
+    /// For a stream fault: how many of `total` events are sent before it acts, and what it does.
+    pub(crate) fn stream_plan(&self, total: usize) -> Option<(usize, StreamAction)> {
+        let exception =
+            |exception: &StreamExceptionKind,
+             message: &Option<String>,
+             original_status_code: &Option<u16>| StreamAction::Exception {
+                exception: *exception,
+                message: message.clone(),
+                original_status_code: *original_status_code,
+            };
+        let from_end = |n: usize| total.saturating_sub(n);
+        Some(match self {
+            Fault::StreamCut {
+                after_events,
+                abrupt,
+            } => (*after_events, StreamAction::Cut { abrupt: *abrupt }),
+            Fault::StreamCutFromEnd { held_back, abrupt } => {
+                (from_end(*held_back), StreamAction::Cut { abrupt: *abrupt })
+            }
+            Fault::Stall { after_events } => (*after_events, StreamAction::Stall),
+            Fault::StallFromEnd { held_back } => (from_end(*held_back), StreamAction::Stall),
+            Fault::StreamException {
+                after_events,
+                exception: e,
+                message,
+                original_status_code,
+            } => (*after_events, exception(e, message, original_status_code)),
+            Fault::StreamExceptionFromEnd {
+                held_back,
+                exception: e,
+                message,
+                original_status_code,
+            } => (
+                from_end(*held_back),
+                exception(e, message, original_status_code),
+            ),
+            _ => return None,
+        })
+    }
+}
+
+/// The scenario-file form of [`Fault`]: one tagged object per kind, with `from_end` on stream faults.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum FaultRepr {
+    Error {
+        error: BedrockErrorKind,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    ConnectionReset,
+    SlowHeaders {
+        delay_ms: u64,
+    },
+    Hang,
+    StreamCut {
+        after_events: usize,
+        #[serde(default)]
+        abrupt: bool,
+        #[serde(default, skip_serializing_if = "is_false")]
+        from_end: bool,
+    },
+    Stall {
+        after_events: usize,
+        #[serde(default, skip_serializing_if = "is_false")]
+        from_end: bool,
+    },
+    StreamException {
+        after_events: usize,
+        exception: StreamExceptionKind,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        original_status_code: Option<u16>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        from_end: bool,
+    },
+}
+
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl From<FaultRepr> for Fault {
+    fn from(r: FaultRepr) -> Self {
+        match r {
+            FaultRepr::Error { error, message } => Fault::Error { error, message },
+            FaultRepr::ConnectionReset => Fault::ConnectionReset,
+            FaultRepr::SlowHeaders { delay_ms } => Fault::SlowHeaders { delay_ms },
+            FaultRepr::Hang => Fault::Hang,
+            FaultRepr::StreamCut {
+                after_events,
+                abrupt,
+                from_end: false,
+            } => Fault::StreamCut {
+                after_events,
+                abrupt,
+            },
+            FaultRepr::StreamCut {
+                after_events,
+                abrupt,
+                from_end: true,
+            } => Fault::StreamCutFromEnd {
+                held_back: after_events,
+                abrupt,
+            },
+            FaultRepr::Stall {
+                after_events,
+                from_end: false,
+            } => Fault::Stall { after_events },
+            FaultRepr::Stall {
+                after_events,
+                from_end: true,
+            } => Fault::StallFromEnd {
+                held_back: after_events,
+            },
+            FaultRepr::StreamException {
+                after_events,
+                exception,
+                message,
+                original_status_code,
+                from_end: false,
+            } => Fault::StreamException {
+                after_events,
+                exception,
+                message,
+                original_status_code,
+            },
+            FaultRepr::StreamException {
+                after_events,
+                exception,
+                message,
+                original_status_code,
+                from_end: true,
+            } => Fault::StreamExceptionFromEnd {
+                held_back: after_events,
+                exception,
+                message,
+                original_status_code,
+            },
+        }
+    }
+}
+
+impl From<Fault> for FaultRepr {
+    fn from(f: Fault) -> Self {
+        match f {
+            Fault::Error { error, message } => FaultRepr::Error { error, message },
+            Fault::ConnectionReset => FaultRepr::ConnectionReset,
+            Fault::SlowHeaders { delay_ms } => FaultRepr::SlowHeaders { delay_ms },
+            Fault::Hang => FaultRepr::Hang,
+            Fault::StreamCut {
+                after_events,
+                abrupt,
+            } => FaultRepr::StreamCut {
+                after_events,
+                abrupt,
+                from_end: false,
+            },
+            Fault::StreamCutFromEnd { held_back, abrupt } => FaultRepr::StreamCut {
+                after_events: held_back,
+                abrupt,
+                from_end: true,
+            },
+            Fault::Stall { after_events } => FaultRepr::Stall {
+                after_events,
+                from_end: false,
+            },
+            Fault::StallFromEnd { held_back } => FaultRepr::Stall {
+                after_events: held_back,
+                from_end: true,
+            },
+            Fault::StreamException {
+                after_events,
+                exception,
+                message,
+                original_status_code,
+            } => FaultRepr::StreamException {
+                after_events,
+                exception,
+                message,
+                original_status_code,
+                from_end: false,
+            },
+            Fault::StreamExceptionFromEnd {
+                held_back,
+                exception,
+                message,
+                original_status_code,
+            } => FaultRepr::StreamException {
+                after_events: held_back,
+                exception,
+                message,
+                original_status_code,
+                from_end: true,
+            },
+        }
     }
 }
 

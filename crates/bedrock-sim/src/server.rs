@@ -36,7 +36,7 @@ use crate::Error;
 use crate::catalog::{self, Catalog, Resolution};
 use crate::engine::{self, GenerateInput, Usage};
 use crate::scenario::{
-    BedrockErrorKind, Fault, Operation, Scenario, StreamExceptionKind, TokenRange,
+    BedrockErrorKind, Fault, Operation, Scenario, StreamAction, StreamExceptionKind, TokenRange,
 };
 use crate::wire::{self, WireError};
 
@@ -981,25 +981,22 @@ async fn runtime(
 
     let tokens_per_delta = lat.tokens_per_delta.unwrap_or(3).max(1);
     let events = engine::stream_events(&reply, usage, latency_ms, tokens_per_delta);
-    let outcome = match &stream_fault {
+    let plan = stream_fault
+        .as_ref()
+        .and_then(|f| f.stream_plan(events.len()));
+    let outcome = match &plan {
         None => "ok".to_owned(),
-        Some(Fault::StreamCut { abrupt: false, .. }) => "stream_cut".to_owned(),
-        Some(Fault::StreamCut { abrupt: true, .. }) => "stream_cut_abrupt".to_owned(),
-        Some(Fault::Stall { .. }) => "stall".to_owned(),
-        Some(Fault::StreamException { exception, .. }) => exception.header_value().to_owned(),
-        Some(_) => "ok".to_owned(),
+        Some((_, StreamAction::Cut { abrupt: false })) => "stream_cut".to_owned(),
+        Some((_, StreamAction::Cut { abrupt: true })) => "stream_cut_abrupt".to_owned(),
+        Some((_, StreamAction::Stall)) => "stall".to_owned(),
+        Some((_, StreamAction::Exception { exception, .. })) => exception.header_value().to_owned(),
     };
     shared.record(&call, body, &outcome, Some(usage));
     let pace = Pace {
         ttft: Duration::from_millis(ttft_ms),
         per_delta: Duration::from_secs_f64(ms_per_token * f64::from(tokens_per_delta) / 1000.0),
     };
-    Ok(stream_response(
-        events,
-        stream_fault,
-        pace,
-        &call.request_id,
-    ))
+    Ok(stream_response(events, plan, pace, &call.request_id))
 }
 
 /// Prompt-cache bookkeeping: returns (read, write) tokens and updates the cache.
@@ -1059,7 +1056,7 @@ fn encode(events: &[engine::StreamEvent]) -> Vec<u8> {
 
 fn stream_response(
     events: Vec<engine::StreamEvent>,
-    fault: Option<Fault>,
+    fault: Option<(usize, StreamAction)>,
     pace: Pace,
     request_id: &str,
 ) -> Response<Body> {
@@ -1089,17 +1086,13 @@ fn stream_response(
 
 async fn produce(
     events: Vec<engine::StreamEvent>,
-    fault: Option<Fault>,
+    fault: Option<(usize, StreamAction)>,
     pace: Pace,
     tx: mpsc::Sender<Result<Frame<Bytes>, io::Error>>,
 ) {
-    let limit = match &fault {
-        Some(
-            Fault::StreamCut { after_events, .. }
-            | Fault::Stall { after_events }
-            | Fault::StreamException { after_events, .. },
-        ) => *after_events,
-        _ => usize::MAX,
+    let (limit, action) = match fault {
+        Some((n, a)) => (n, Some(a)),
+        None => (usize::MAX, None),
     };
     let send_now = events.len().min(limit);
     let unpaced = pace.ttft.is_zero() && pace.per_delta.is_zero();
@@ -1137,8 +1130,8 @@ async fn produce(
             }
         }
     }
-    match fault {
-        Some(Fault::StreamCut { abrupt: true, .. }) => {
+    match action {
+        Some(StreamAction::Cut { abrupt: true }) => {
             // Let the connection flush the events already sent before it is aborted.
             while tx.capacity() < tx.max_capacity() && !tx.is_closed() {
                 tokio::task::yield_now().await;
@@ -1151,12 +1144,11 @@ async fn produce(
                 )))
                 .await;
         }
-        Some(Fault::Stall { .. }) => tx.closed().await,
-        Some(Fault::StreamException {
+        Some(StreamAction::Stall) => tx.closed().await,
+        Some(StreamAction::Exception {
             exception,
             message,
             original_status_code,
-            ..
         }) => {
             let mut payload = json!({"message": message.unwrap_or_else(|| exception.default_message().to_owned())});
             if exception == StreamExceptionKind::ModelStreamErrorException
@@ -1169,7 +1161,7 @@ async fn produce(
             wire::push_exception(&mut buf, exception.header_value(), &payload);
             let _ = tx.send(Ok(Frame::data(Bytes::from(buf)))).await;
         }
-        _ => {}
+        Some(StreamAction::Cut { abrupt: false }) | None => {}
     }
 }
 

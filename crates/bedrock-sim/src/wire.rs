@@ -13,6 +13,10 @@ use crate::scenario::BedrockErrorKind;
 /// Suffix Bedrock appends to the `x-amzn-errortype` header value.
 pub(crate) const ERROR_TYPE_SUFFIX: &str = ":http://internal.amazon.com/coral/com.amazon.bedrock/";
 
+/// Suffix of errors raised by AWS's authentication layer before Bedrock sees the request.
+pub(crate) const AUTH_ERROR_TYPE_SUFFIX: &str =
+    ":http://internal.amazon.com/coral/com.amazon.coral.service/";
+
 /// An HTTP-level Bedrock error about to be sent.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct WireError {
@@ -44,7 +48,12 @@ impl WireError {
 
     /// The `x-amzn-errortype` header value.
     pub(crate) fn error_type_header(&self) -> String {
-        format!("{}{ERROR_TYPE_SUFFIX}", self.kind.name())
+        let suffix = if self.kind.is_credential_error() {
+            AUTH_ERROR_TYPE_SUFFIX
+        } else {
+            ERROR_TYPE_SUFFIX
+        };
+        format!("{}{suffix}", self.kind.name())
     }
 }
 
@@ -108,5 +117,10 @@ mod tests {
             "ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/"
         );
         assert_eq!(e.body().as_ref(), br#"{"message":"slow down"}"#);
+        let e = WireError::new(BedrockErrorKind::ExpiredTokenException, "expired");
+        assert_eq!(
+            e.error_type_header(),
+            "ExpiredTokenException:http://internal.amazon.com/coral/com.amazon.coral.service/"
+        );
     }
 }

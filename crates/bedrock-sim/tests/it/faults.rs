@@ -72,7 +72,9 @@ async fn every_modeled_error_reaches_the_sdk_typed_with_status_and_message() {
         let e = err.into_service_error();
         let expected = match kind {
             // Not modeled for Converse: the SDK keeps the code but cannot type it.
-            BedrockErrorKind::ServiceQuotaExceededException => "Unhandled",
+            BedrockErrorKind::ServiceQuotaExceededException
+            | BedrockErrorKind::UnrecognizedClientException
+            | BedrockErrorKind::ExpiredTokenException => "Unhandled",
             k => k.name(),
         };
         assert_eq!(converse_variant(&e), expected);
@@ -385,4 +387,60 @@ async fn rules_filter_by_model_and_operation_and_rpm_quotas_count_requests() {
         Some("Too many requests, please wait before trying again.")
     );
     sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn credential_errors_surface_unhandled_with_their_codes() {
+    let scenario = Scenario::default()
+        .with_fault(
+            FaultRule::new(Fault::error(BedrockErrorKind::UnrecognizedClientException))
+                .region("us-east-1"),
+        )
+        .with_fault(
+            FaultRule::new(Fault::error(BedrockErrorKind::ExpiredTokenException))
+                .region("us-west-2")
+                .operations([
+                    bedrock_sim::Operation::Converse,
+                    bedrock_sim::Operation::ListFoundationModels,
+                ]),
+        );
+    let sim = Simulator::start(scenario).await.unwrap();
+    for (region, code, message) in [
+        (
+            "us-east-1",
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        ),
+        (
+            "us-west-2",
+            "ExpiredTokenException",
+            "The security token included in the request is expired",
+        ),
+    ] {
+        let err = runtime(&sim, region)
+            .await
+            .converse()
+            .model_id(HAIKU3)
+            .messages(user("x"))
+            .send()
+            .await
+            .unwrap_err();
+        let SdkError::ServiceError(ctx) = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(ctx.raw().status().as_u16(), 403);
+        let e = err.into_service_error();
+        assert_eq!(converse_variant(&e), "Unhandled");
+        assert_eq!(e.code(), Some(code));
+        assert_eq!(e.message(), Some(message));
+    }
+    let err = crate::support::control(&sim, "us-west-2")
+        .await
+        .list_foundation_models()
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(err.code(), Some("ExpiredTokenException"));
+    assert_eq!(sim.stats().by_outcome["ExpiredTokenException"], 2);
 }

@@ -389,3 +389,111 @@ async fn paced_streams_carry_faults_too() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn stream_faults_counted_from_the_end() {
+    let scenario = Scenario::default()
+        .with_fault(FaultRule::new(Fault::stream_cut_from_end(1, false)).calls([1]))
+        .with_fault(FaultRule::new(Fault::stream_cut_from_end(2, true)).calls([2]))
+        .with_fault(
+            FaultRule::new(
+                Fault::stream_exception_from_end(1, StreamExceptionKind::ThrottlingException)
+                    .with_message("late throttle"),
+            )
+            .calls([3]),
+        )
+        .with_fault(FaultRule::new(Fault::stall_from_end(1)).calls([4]))
+        .with_fault(FaultRule::new(Fault::stream_cut_from_end(100, false)).calls([5]));
+    let sim = Simulator::start(scenario).await.unwrap();
+    let rt = runtime(&sim, "us-east-1").await;
+    let send = || {
+        rt.converse_stream()
+            .model_id(HAIKU3)
+            .messages(user("count from the end"))
+            .send()
+    };
+    let full = {
+        let expected = rt
+            .converse()
+            .model_id(HAIKU3)
+            .messages(user("count from the end"))
+            .send()
+            .await
+            .unwrap();
+        reply_text(&expected)
+    };
+
+    // Everything up to and including messageStop, then a clean end before metadata.
+    let mut out = send().await.unwrap();
+    let (names, text, res) = drain(&mut out).await;
+    assert!(res.is_ok(), "{res:?}");
+    assert_eq!(names.last(), Some(&"messageStop"));
+    assert!(!names.contains(&"metadata"));
+    assert_eq!(text, full);
+
+    // Abrupt, two from the end: contentBlockStop arrives, messageStop does not.
+    let mut out = send().await.unwrap();
+    let (names, _, res) = drain(&mut out).await;
+    assert_eq!(names.last(), Some(&"contentBlockStop"));
+    assert!(res.is_err());
+
+    // An exception frame in place of metadata.
+    let mut out = send().await.unwrap();
+    let (names, _, res) = drain(&mut out).await;
+    assert_eq!(names.last(), Some(&"messageStop"));
+    let err = res.unwrap_err();
+    assert!(err.is_throttling_exception(), "{err:?}");
+    assert_eq!(
+        aws_sdk_bedrockruntime::error::ProvideErrorMetadata::message(&err),
+        Some("late throttle")
+    );
+
+    // A stall before metadata.
+    let mut out = send().await.unwrap();
+    let mut last = None;
+    loop {
+        match tokio::time::timeout(Duration::from_millis(300), out.stream.recv()).await {
+            Ok(Ok(Some(ev))) => last = Some(ev),
+            Ok(other) => panic!("a stalled stream must not end: {other:?}"),
+            Err(_) => break,
+        }
+    }
+    assert!(matches!(last, Some(Ev::MessageStop(_))), "{last:?}");
+
+    // Holding back more events than there are sends nothing.
+    let mut out = send().await.unwrap();
+    let (names, _, res) = drain(&mut out).await;
+    assert!(names.is_empty() && res.is_ok(), "{names:?} {res:?}");
+
+    let outcomes = sim.stats().by_outcome;
+    assert_eq!(outcomes["stream_cut"], 2);
+    assert_eq!(outcomes["stream_cut_abrupt"], 1);
+    assert_eq!(outcomes["throttlingException"], 1);
+    assert_eq!(outcomes["stall"], 1);
+}
+
+#[test]
+fn from_end_faults_in_scenario_json() {
+    let s = Scenario::from_json_str(
+        r#"{"faults":[
+            {"fault":{"kind":"stream_cut","after_events":1,"from_end":true}},
+            {"fault":{"kind":"stall","after_events":2,"from_end":true}},
+            {"fault":{"kind":"stream_exception","after_events":1,"from_end":true,"exception":"modelStreamErrorException","original_status_code":503}},
+            {"fault":{"kind":"stream_cut","after_events":3,"abrupt":true}}
+        ]}"#,
+    )
+    .unwrap();
+    let faults: Vec<Fault> = s.faults.iter().map(|r| r.fault.clone()).collect();
+    assert_eq!(
+        faults,
+        [
+            Fault::stream_cut_from_end(1, false),
+            Fault::stall_from_end(2),
+            Fault::stream_exception_from_end(1, StreamExceptionKind::ModelStreamErrorException)
+                .with_original_status_code(503),
+            Fault::stream_cut(3, true),
+        ]
+    );
+    let again = Scenario::from_json_str(&serde_json::to_string(&s).unwrap()).unwrap();
+    assert_eq!(again, s);
+}
