@@ -476,6 +476,8 @@ pub(crate) struct ToolCall {
 pub(crate) struct Reply {
     pub(crate) text: Option<String>,
     pub(crate) tool: Option<ToolCall>,
+    /// Scripted raw content blocks; when set, they are the whole answer.
+    pub(crate) raw: Option<Vec<Value>>,
     pub(crate) stop_reason: &'static str,
     pub(crate) output_tokens: u64,
 }
@@ -603,6 +605,9 @@ pub(crate) struct GenerateInput<'a> {
 
 /// Produces the deterministic reply for an analysed request.
 pub(crate) fn generate(a: &Analysis, input: &GenerateInput<'_>) -> Reply {
+    if let Some(blocks) = input.scripted.and_then(|s| s.content.clone()) {
+        return raw_reply(blocks);
+    }
     let mut rng = StdRng::seed_from_u64(input.rng_seed);
     let scripted_tool = input.scripted.and_then(|s| s.tool_use.as_ref());
     let wants_tool = !a.tools.is_empty()
@@ -645,6 +650,7 @@ pub(crate) fn generate(a: &Analysis, input: &GenerateInput<'_>) -> Reply {
                 name,
                 input: tool_input,
             }),
+            raw: None,
             stop_reason: "tool_use",
             output_tokens,
         };
@@ -674,6 +680,33 @@ pub(crate) fn generate(a: &Analysis, input: &GenerateInput<'_>) -> Reply {
     Reply {
         text: Some(text),
         tool: None,
+        raw: None,
+        stop_reason,
+        output_tokens,
+    }
+}
+
+/// A reply made of scripted raw content blocks: `tool_use` when one of them is a `toolUse`,
+/// output tokens counted per block (text by the text rule, anything else as JSON).
+fn raw_reply(blocks: Vec<Value>) -> Reply {
+    let mut output_tokens = 0;
+    let mut stop_reason = "end_turn";
+    for b in &blocks {
+        match b.as_object().and_then(|o| o.iter().next()) {
+            Some((k, Value::String(t))) if k == "text" => output_tokens += text_tokens(t),
+            Some((k, v)) => {
+                if k == "toolUse" {
+                    stop_reason = "tool_use";
+                }
+                output_tokens += json_tokens(v);
+            }
+            None => output_tokens += json_tokens(b),
+        }
+    }
+    Reply {
+        text: None,
+        tool: None,
+        raw: Some(blocks),
         stop_reason,
         output_tokens,
     }
@@ -681,7 +714,7 @@ pub(crate) fn generate(a: &Analysis, input: &GenerateInput<'_>) -> Reply {
 
 /// Renders the Converse JSON response.
 pub(crate) fn converse_json(reply: &Reply, usage: Usage, latency_ms: u64) -> Value {
-    let mut content = Vec::new();
+    let mut content = reply.raw.clone().unwrap_or_default();
     if let Some(t) = &reply.text {
         content.push(json!({"text": t}));
     }
@@ -716,6 +749,10 @@ pub(crate) fn stream_events(
     let chunk_chars = usize::try_from(tokens_per_delta.max(1))
         .unwrap_or(1)
         .saturating_mul(4);
+    for block in reply.raw.iter().flatten() {
+        raw_block_events(&mut ev, index, block, chunk_chars);
+        index += 1;
+    }
     if let Some(t) = &reply.text {
         let chars: Vec<char> = t.chars().collect();
         for piece in chars.chunks(chunk_chars) {
@@ -750,6 +787,119 @@ pub(crate) fn stream_events(
         json!({"usage": usage.to_json(), "metrics": {"latencyMs": latency_ms}}),
     ));
     ev
+}
+
+fn chunks(s: &str, chunk_chars: usize) -> Vec<String> {
+    let chars: Vec<char> = s.chars().collect();
+    chars
+        .chunks(chunk_chars.max(1))
+        .map(|c| c.iter().collect())
+        .collect()
+}
+
+/// Renders one scripted raw content block as stream events, as closely as the event-stream
+/// unions allow:
+///
+/// | block | events |
+/// |---|---|
+/// | `text` | text deltas, stop |
+/// | `toolUse` | start `toolUse {toolUseId, name, type?}`, input JSON fragments, stop |
+/// | `reasoningContent` | `reasoningContent` deltas (`text` pieces then `signature`, or `redactedContent`), stop |
+/// | `citationsContent` | text deltas of its content, one `citation` delta per citation, stop |
+/// | `toolResult` | start `toolResult {toolUseId, status?, type?}`, one `toolResult` delta with its content blocks verbatim, stop |
+/// | `image` | start `image {format}`, one `image {source}` delta, stop |
+/// | anything else | start holding the block verbatim (`{"audio": {...}}`), stop: the SDK parses it as an unknown start |
+fn raw_block_events(ev: &mut Vec<StreamEvent>, index: u32, block: &Value, chunk_chars: usize) {
+    let Some((kind, v)) = block.as_object().and_then(|o| o.iter().next()) else {
+        ev.push(("contentBlockStop", json!({"contentBlockIndex": index})));
+        return;
+    };
+    let delta = |d: Value| {
+        (
+            "contentBlockDelta",
+            json!({"contentBlockIndex": index, "delta": d}),
+        )
+    };
+    let start = |s: Value| {
+        (
+            "contentBlockStart",
+            json!({"contentBlockIndex": index, "start": s}),
+        )
+    };
+    let pick = |keys: &[&str]| -> Value {
+        let mut m = serde_json::Map::new();
+        for k in keys {
+            if let Some(x) = v.get(*k) {
+                m.insert((*k).to_owned(), x.clone());
+            }
+        }
+        Value::Object(m)
+    };
+    match kind.as_str() {
+        "text" => {
+            for piece in chunks(v.as_str().unwrap_or_default(), chunk_chars) {
+                ev.push(delta(json!({"text": piece})));
+            }
+        }
+        "toolUse" => {
+            ev.push(start(
+                json!({"toolUse": pick(&["toolUseId", "name", "type"])}),
+            ));
+            let input = v.get("input").cloned().unwrap_or_else(|| json!({}));
+            for piece in chunks(&input.to_string(), chunk_chars) {
+                ev.push(delta(json!({"toolUse": {"input": piece}})));
+            }
+        }
+        "reasoningContent" => {
+            if let Some(r) = v.get("reasoningText") {
+                let text = r.get("text").and_then(Value::as_str).unwrap_or_default();
+                for piece in chunks(text, chunk_chars) {
+                    ev.push(delta(json!({"reasoningContent": {"text": piece}})));
+                }
+                if let Some(sig) = r.get("signature") {
+                    ev.push(delta(json!({"reasoningContent": {"signature": sig}})));
+                }
+            } else if let Some(red) = v.get("redactedContent") {
+                ev.push(delta(json!({"reasoningContent": {"redactedContent": red}})));
+            }
+        }
+        "citationsContent" => {
+            for part in v
+                .get("content")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let text = part.get("text").and_then(Value::as_str).unwrap_or_default();
+                for piece in chunks(text, chunk_chars) {
+                    ev.push(delta(json!({"text": piece})));
+                }
+            }
+            for c in v
+                .get("citations")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                ev.push(delta(json!({"citation": c})));
+            }
+        }
+        "toolResult" => {
+            ev.push(start(
+                json!({"toolResult": pick(&["toolUseId", "status", "type"])}),
+            ));
+            let content = v.get("content").cloned().unwrap_or_else(|| json!([]));
+            ev.push(delta(json!({"toolResult": content})));
+        }
+        "image" => {
+            ev.push(start(json!({"image": pick(&["format"])})));
+            if let Some(src) = v.get("source") {
+                ev.push(delta(json!({"image": {"source": src}})));
+            }
+        }
+        _ => ev.push(start(block.clone())),
+    }
+    ev.push(("contentBlockStop", json!({"contentBlockIndex": index})));
 }
 
 /// The error for a model whose output is not text.
@@ -834,6 +984,7 @@ mod tests {
         let reply = Reply {
             text: Some("hello world".into()),
             tool: None,
+            raw: None,
             stop_reason: "end_turn",
             output_tokens: 3,
         };
@@ -883,6 +1034,7 @@ mod tests {
         let text = Reply {
             text: Some("Hello there, friend.".into()),
             tool: None,
+            raw: None,
             stop_reason: "end_turn",
             output_tokens: 5,
         };

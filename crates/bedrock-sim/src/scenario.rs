@@ -969,6 +969,10 @@ pub struct ScriptedReply {
     pub text: Option<String>,
     /// Reply with a tool call (only when tools are offered).
     pub tool_use: Option<ToolUseReply>,
+    /// Raw Converse output content blocks, sent verbatim (for example `{"searchResult": {...}}`,
+    /// `{"reasoningContent": {...}}` or a block type the SDK does not know yet). When set, it
+    /// replaces `text` and `tool_use`; streams render each block as documented in `docs/simulator.md`.
+    pub content: Option<Vec<serde_json::Value>>,
 }
 
 impl ScriptedReply {
@@ -976,6 +980,14 @@ impl ScriptedReply {
     pub fn text(text: impl Into<String>) -> Self {
         Self {
             text: Some(text.into()),
+            ..Self::default()
+        }
+    }
+
+    /// A reply made of raw Converse output content blocks, sent verbatim.
+    pub fn content(blocks: Vec<serde_json::Value>) -> Self {
+        Self {
+            content: Some(blocks),
             ..Self::default()
         }
     }

@@ -7,6 +7,7 @@
 )]
 
 mod boto3;
+mod content;
 mod control;
 mod converse;
 mod faults;
