@@ -120,6 +120,8 @@ pub(crate) struct Analysis {
     pub(crate) last_is_tool_result: bool,
     pub(crate) max_tokens: Option<u32>,
     pub(crate) stop_sequences: Vec<String>,
+    /// `additionalModelResponseFieldPaths`, validated JSON pointers.
+    pub(crate) response_field_paths: Vec<String>,
 }
 
 fn constraint(value: &str, path: &str, rule: &str) -> WireError {
@@ -452,7 +454,10 @@ pub(crate) fn analyze(body: &Value, model: &ModelInfo) -> Result<Analysis, WireE
         }
     }
 
+    let response_field_paths = response_field_paths(body)?;
+
     Ok(Analysis {
+        response_field_paths,
         input_tokens: walker.tokens,
         cache_points: walker.points,
         tools,
@@ -461,6 +466,40 @@ pub(crate) fn analyze(body: &Value, model: &ModelInfo) -> Result<Analysis, WireE
         max_tokens,
         stop_sequences,
     })
+}
+
+/// Validates `additionalModelResponseFieldPaths`: at most 10 JSON pointers of 1–256 characters.
+fn response_field_paths(body: &Value) -> Result<Vec<String>, WireError> {
+    let Some(v) = body.get("additionalModelResponseFieldPaths") else {
+        return Ok(Vec::new());
+    };
+    let list = v.as_array().map(Vec::as_slice).unwrap_or_default();
+    if list.len() > 10 {
+        return Err(constraint(
+            &v.to_string(),
+            "additionalModelResponseFieldPaths",
+            "Member must have length less than or equal to 10",
+        ));
+    }
+    let mut out = Vec::new();
+    for (i, p) in list.iter().enumerate() {
+        let s = p.as_str().unwrap_or_default();
+        let len = s.chars().count();
+        if !(1..=256).contains(&len) {
+            return Err(constraint(
+                s,
+                &format!("additionalModelResponseFieldPaths.{}.member", i + 1),
+                "Member must have length between 1 and 256",
+            ));
+        }
+        if !s.starts_with('/') {
+            return Err(WireError::validation(format!(
+                "The value {s} in additionalModelResponseFieldPaths is not a valid JSON pointer. A JSON pointer starts with '/'."
+            )));
+        }
+        out.push(s.to_owned());
+    }
+    Ok(out)
 }
 
 /// A generated tool call.
@@ -472,14 +511,22 @@ pub(crate) struct ToolCall {
 }
 
 /// The model's answer, before rendering.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Reply {
     pub(crate) text: Option<String>,
     pub(crate) tool: Option<ToolCall>,
     /// Scripted raw content blocks; when set, they are the whole answer.
     pub(crate) raw: Option<Vec<Value>>,
     pub(crate) stop_reason: &'static str,
+    /// The stop sequence that ended the text, if one did.
+    pub(crate) stop_sequence: Option<String>,
     pub(crate) output_tokens: u64,
+    /// `additionalModelResponseFields`, when the request asked for field paths.
+    pub(crate) additional: Option<Value>,
+    /// `serviceTier` echoed in the response (Converse) or the `metadata` event (stream).
+    pub(crate) service_tier: Option<Value>,
+    /// `performanceConfig` echoed likewise.
+    pub(crate) performance: Option<Value>,
 }
 
 /// Token usage of one call.
@@ -650,9 +697,9 @@ pub(crate) fn generate(a: &Analysis, input: &GenerateInput<'_>) -> Reply {
                 name,
                 input: tool_input,
             }),
-            raw: None,
             stop_reason: "tool_use",
             output_tokens,
+            ..Reply::default()
         };
     }
     let mut text = match input.scripted.and_then(|s| s.text.clone()) {
@@ -660,14 +707,16 @@ pub(crate) fn generate(a: &Analysis, input: &GenerateInput<'_>) -> Reply {
         None => generate_text(&mut rng, input.output_tokens),
     };
     let mut stop_reason = "end_turn";
-    if let Some(pos) = a
+    let mut stop_sequence = None;
+    if let Some((pos, seq)) = a
         .stop_sequences
         .iter()
-        .filter_map(|s| text.find(s.as_str()))
-        .min()
+        .filter_map(|s| text.find(s.as_str()).map(|p| (p, s)))
+        .min_by_key(|(p, _)| *p)
     {
         text.truncate(pos);
         stop_reason = "stop_sequence";
+        stop_sequence = Some(seq.clone());
     }
     if let Some(max) = a.max_tokens
         && text_tokens(&text) > u64::from(max)
@@ -679,10 +728,10 @@ pub(crate) fn generate(a: &Analysis, input: &GenerateInput<'_>) -> Reply {
     let output_tokens = text_tokens(&text);
     Reply {
         text: Some(text),
-        tool: None,
-        raw: None,
         stop_reason,
+        stop_sequence,
         output_tokens,
+        ..Reply::default()
     }
 }
 
@@ -704,11 +753,10 @@ fn raw_reply(blocks: Vec<Value>) -> Reply {
         }
     }
     Reply {
-        text: None,
-        tool: None,
         raw: Some(blocks),
         stop_reason,
         output_tokens,
+        ..Reply::default()
     }
 }
 
@@ -723,12 +771,22 @@ pub(crate) fn converse_json(reply: &Reply, usage: Usage, latency_ms: u64) -> Val
             json!({"toolUse": {"toolUseId": tool.id, "name": tool.name, "input": tool.input}}),
         );
     }
-    json!({
+    let mut out = json!({
         "output": {"message": {"role": "assistant", "content": content}},
         "stopReason": reply.stop_reason,
         "usage": usage.to_json(),
         "metrics": {"latencyMs": latency_ms},
-    })
+    });
+    if let Some(a) = &reply.additional {
+        out["additionalModelResponseFields"] = a.clone();
+    }
+    if let Some(p) = &reply.performance {
+        out["performanceConfig"] = p.clone();
+    }
+    if let Some(t) = &reply.service_tier {
+        out["serviceTier"] = t.clone();
+    }
+    out
 }
 
 /// One ConverseStream event: `:event-type` plus payload.
@@ -781,12 +839,82 @@ pub(crate) fn stream_events(
         }
         ev.push(("contentBlockStop", json!({"contentBlockIndex": index})));
     }
-    ev.push(("messageStop", json!({"stopReason": reply.stop_reason})));
-    ev.push((
-        "metadata",
-        json!({"usage": usage.to_json(), "metrics": {"latencyMs": latency_ms}}),
-    ));
+    let mut stop = json!({"stopReason": reply.stop_reason});
+    if let Some(a) = &reply.additional {
+        stop["additionalModelResponseFields"] = a.clone();
+    }
+    ev.push(("messageStop", stop));
+    let mut metadata = json!({"usage": usage.to_json(), "metrics": {"latencyMs": latency_ms}});
+    if let Some(p) = &reply.performance {
+        metadata["performanceConfig"] = p.clone();
+    }
+    if let Some(t) = &reply.service_tier {
+        metadata["serviceTier"] = t.clone();
+    }
+    ev.push(("metadata", metadata));
     ev
+}
+
+/// The model's native response document that `additionalModelResponseFieldPaths` point into.
+///
+/// For Anthropic models it carries the Messages API fields Bedrock exposes: `stop_reason`,
+/// `stop_sequence` (the matched sequence or null), `usage`, and the streaming `delta` object,
+/// so both `/stop_sequence` and `/delta/stop_sequence` resolve. Other providers expose only
+/// `stop_reason`.
+fn native_response(reply: &Reply, model: &ModelInfo, usage: Usage) -> Value {
+    let stop_sequence = reply
+        .stop_sequence
+        .clone()
+        .map_or(Value::Null, Value::String);
+    if model.provider.eq_ignore_ascii_case("anthropic") {
+        json!({
+            "type": "message",
+            "role": "assistant",
+            "model": model.id,
+            "stop_reason": reply.stop_reason,
+            "stop_sequence": stop_sequence,
+            "delta": {"stop_reason": reply.stop_reason, "stop_sequence": stop_sequence},
+            "usage": {"input_tokens": usage.input, "output_tokens": usage.output},
+        })
+    } else {
+        json!({"stop_reason": reply.stop_reason})
+    }
+}
+
+/// Fills `reply.additional` from the requested JSON pointers: each pointer that resolves in the
+/// native response is copied to the same path of `additionalModelResponseFields`; pointers that
+/// do not resolve are left out.
+pub(crate) fn answer_field_paths(
+    reply: &mut Reply,
+    paths: &[String],
+    model: &ModelInfo,
+    usage: Usage,
+) {
+    if paths.is_empty() {
+        return;
+    }
+    let native = native_response(reply, model, usage);
+    let mut out = Value::Object(serde_json::Map::new());
+    for p in paths {
+        let Some(v) = native.pointer(p) else { continue };
+        let mut at = &mut out;
+        let parts: Vec<String> = p
+            .split('/')
+            .skip(1)
+            .map(|t| t.replace("~1", "/").replace("~0", "~"))
+            .collect();
+        for (i, key) in parts.iter().enumerate() {
+            let Some(obj) = at.as_object_mut() else { break };
+            if i + 1 == parts.len() {
+                obj.insert(key.clone(), v.clone());
+                break;
+            }
+            at = obj
+                .entry(key.clone())
+                .or_insert_with(|| Value::Object(serde_json::Map::new()));
+        }
+    }
+    reply.additional = Some(out);
 }
 
 fn chunks(s: &str, chunk_chars: usize) -> Vec<String> {
@@ -983,10 +1111,9 @@ mod tests {
     fn stream_events_follow_bedrock_order() {
         let reply = Reply {
             text: Some("hello world".into()),
-            tool: None,
-            raw: None,
             stop_reason: "end_turn",
             output_tokens: 3,
+            ..Reply::default()
         };
         let ev = stream_events(&reply, Usage::default(), 0, 1);
         let names: Vec<_> = ev.iter().map(|e| e.0).collect();
@@ -1033,10 +1160,9 @@ mod tests {
         insta::assert_json_snapshot!("stream_tool_use", events);
         let text = Reply {
             text: Some("Hello there, friend.".into()),
-            tool: None,
-            raw: None,
             stop_reason: "end_turn",
             output_tokens: 5,
+            ..Reply::default()
         };
         let usage = Usage {
             input: 10,

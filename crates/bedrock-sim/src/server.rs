@@ -939,6 +939,7 @@ async fn runtime(
         cache_read,
         cache_write,
     };
+    engine::answer_field_paths(&mut reply, &analysis.response_field_paths, model, usage);
     // Settle the quota reservation to the actual token count.
     if !shared.scenario.quotas.is_empty() {
         let mut st = shared.lock();

@@ -385,3 +385,90 @@ async fn scripted_replies_follow_call_numbers() {
     assert_eq!(got, ["odd one", "the rest", "odd one", "the rest"]);
     sim.shutdown().await;
 }
+
+fn doc_at<'a>(
+    d: &'a aws_smithy_types::Document,
+    path: &[&str],
+) -> Option<&'a aws_smithy_types::Document> {
+    path.iter().try_fold(d, |d, k| d.as_object()?.get(*k))
+}
+
+#[tokio::test]
+async fn additional_response_field_paths_report_the_matched_stop_sequence() {
+    use aws_sdk_bedrockruntime::types::ConverseStreamOutput as Ev;
+    let sim = Simulator::start(
+        Scenario::default().with_reply(ScriptedReply::text("Hello there. END of story.")),
+    )
+    .await
+    .unwrap();
+    let rt = runtime(&sim, "us-east-1").await;
+    let cfg = |stops: &[&str]| {
+        InferenceConfiguration::builder()
+            .set_stop_sequences(Some(stops.iter().map(|s| (*s).to_owned()).collect()))
+            .build()
+    };
+    let out = rt
+        .converse()
+        .model_id(HAIKU3)
+        .messages(user("x"))
+        .inference_config(cfg(&["END", "never"]))
+        .additional_model_response_field_paths("/delta/stop_sequence")
+        .additional_model_response_field_paths("/stop_sequence")
+        .additional_model_response_field_paths("/not/there")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply_text(&out), "Hello there. ");
+    let fields = out.additional_model_response_fields().unwrap();
+    assert_eq!(
+        doc_at(fields, &["delta", "stop_sequence"]),
+        Some(&Document::String("END".into()))
+    );
+    assert_eq!(
+        doc_at(fields, &["stop_sequence"]),
+        Some(&Document::String("END".into()))
+    );
+    assert_eq!(doc_at(fields, &["not"]), None);
+
+    // No stop sequence matched: null. The same in the stream's messageStop event.
+    let mut s = rt
+        .converse_stream()
+        .model_id(HAIKU3)
+        .messages(user("x"))
+        .additional_model_response_field_paths("/delta/stop_sequence")
+        .send()
+        .await
+        .unwrap();
+    let mut stop_fields = None;
+    while let Some(ev) = s.stream.recv().await.unwrap() {
+        if let Ev::MessageStop(m) = ev {
+            stop_fields = m.additional_model_response_fields().cloned();
+        }
+    }
+    let stop_fields = stop_fields.unwrap();
+    assert_eq!(
+        doc_at(&stop_fields, &["delta", "stop_sequence"]),
+        Some(&Document::Null)
+    );
+
+    // Without paths, no field at all.
+    let out = rt
+        .converse()
+        .model_id(HAIKU3)
+        .messages(user("x"))
+        .send()
+        .await
+        .unwrap();
+    assert!(out.additional_model_response_fields().is_none());
+
+    let err = rt
+        .converse()
+        .model_id(HAIKU3)
+        .messages(user("x"))
+        .additional_model_response_field_paths("delta")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(err.is_validation_exception(), "{err:?}");
+}
