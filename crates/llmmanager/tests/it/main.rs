@@ -9,6 +9,7 @@
 
 mod support;
 
+mod conformance;
 mod converse;
 mod parallel;
 mod secrets;
