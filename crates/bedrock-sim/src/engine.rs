@@ -94,6 +94,14 @@ pub(crate) fn fnv1a(seed: u64, bytes: &[u8]) -> u64 {
     h
 }
 
+/// The splitmix64 finalizer: a bijective 64-bit mix, for seeds and ids.
+pub(crate) fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// A cache checkpoint in the request: hash of the prefix ending at it and its cumulative tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct CachePoint {

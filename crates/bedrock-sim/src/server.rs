@@ -417,9 +417,11 @@ fn error_response(e: &WireError, request_id: &str) -> Response<Body> {
     resp
 }
 
+/// A UUID-shaped request id, unique per (seed, request number): the seed goes through a full
+/// 64-bit mix before the request number is added, so different seeds give unrelated sequences.
 fn request_id(seed: u64, seq: u64) -> String {
-    let a = engine::fnv1a(seed, &seq.to_le_bytes());
-    let b = engine::fnv1a(a, b"request-id");
+    let a = engine::splitmix64(engine::splitmix64(seed).wrapping_add(seq));
+    let b = engine::splitmix64(a ^ 0x7265_7175_6573_7469);
     format!(
         "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
         a >> 32,
@@ -1192,6 +1194,14 @@ async fn control(
         Operation::ListFoundationModels => list_models(cat, &region, &query),
         Operation::GetFoundationModel => {
             let id = id.unwrap_or_default();
+            // A foundation-model ARN names its region; it must be the caller's.
+            let id = match id.strip_prefix("arn:aws:bedrock:") {
+                Some(rest) => match rest.split_once("::foundation-model/") {
+                    Some((arn_region, model)) if arn_region == region => model.to_owned(),
+                    _ => String::new(),
+                },
+                None => id,
+            };
             cat.model_index(&id)
                 .and_then(|i| cat.models.get(i))
                 .filter(|m| m.regions.contains_key(&region))
@@ -1463,6 +1473,17 @@ mod tests {
         assert_eq!(id.len(), 36);
         assert_eq!(id, request_id(0, 1));
         assert_ne!(id, request_id(0, 2));
+    }
+
+    #[test]
+    fn request_ids_are_unique_across_seeds() {
+        assert_ne!(request_id(0, 2), request_id(3, 1));
+        let mut seen = std::collections::HashSet::new();
+        for seed in 0..64 {
+            for seq in 1..=256 {
+                assert!(seen.insert(request_id(seed, seq)), "seed {seed} seq {seq}");
+            }
+        }
     }
 
     #[test]

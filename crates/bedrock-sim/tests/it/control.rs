@@ -158,6 +158,28 @@ async fn inference_profile_paginator_walks_every_page() {
         .await
         .unwrap();
     assert_eq!(fm.model_details().unwrap().model_id(), HAIKU3);
+    let arn = format!("arn:aws:bedrock:us-east-1::foundation-model/{HAIKU3}");
+    let by_arn = cp
+        .get_foundation_model()
+        .model_identifier(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_arn.model_details().unwrap().model_id(), HAIKU3);
+    assert_eq!(by_arn.model_details().unwrap().model_arn(), arn);
+    for other in [
+        format!("arn:aws:bedrock:eu-west-1::foundation-model/{HAIKU3}"),
+        format!("arn:aws:bedrock:us-east-1:123456789012:custom-model/{HAIKU3}"),
+    ] {
+        let err = cp
+            .get_foundation_model()
+            .model_identifier(other)
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+        assert!(err.is_validation_exception(), "{err:?}");
+    }
     sim.shutdown().await;
 }
 
