@@ -62,7 +62,7 @@ pub use model::{
     CitationsConfig, CitationsContentBlock, ContentBlock, ConverseRequest, DocumentBlock,
     DocumentContentBlock, DocumentRange, DocumentSource, GuardContentBlock, GuardImage,
     GuardImageFormat, GuardImageSource, GuardQualifier, GuardText, GuardrailConfig, GuardrailTrace,
-    ImageBlock, InferenceConfig, Latency, MediaSource, Message, PerformanceConfig,
+    ImageBlock, InferenceConfig, Latency, MediaSource, Message, PerformanceConfig, RawBlock,
     ReasoningContentBlock, ReasoningText, Role, S3Location, SearchResultRange,
     StreamProcessingMode, SystemBlock, SystemTool, Tool, ToolChoice, ToolConfig, ToolInputSchema,
     ToolResultBlock, ToolResultContent, ToolResultStatus, ToolSpec, ToolUseBlock, VideoBlock,

@@ -165,6 +165,26 @@ pub enum ContentBlock {
     ReasoningContent(ReasoningContentBlock),
     /// Generated text with the citations that support it (responses to documents with citations on).
     CitationsContent(CitationsContentBlock),
+    /// A block of an answer this library does not model (for example `searchResult`, `audio`, or a
+    /// kind newer than this library), kept as its raw JSON so a paid answer is never lost.
+    /// It cannot be sent back to Bedrock.
+    #[serde(untagged)]
+    Unmodelled(RawBlock),
+}
+
+/// A content block kept as raw JSON, such as `{"searchResult": {...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RawBlock(pub Value);
+
+impl RawBlock {
+    /// The block's kind: the key of its single-key object (`"searchResult"`), or `"unknown"`.
+    pub fn kind(&self) -> &str {
+        self.0
+            .as_object()
+            .and_then(|o| o.keys().next())
+            .map_or("unknown", String::as_str)
+    }
 }
 
 /// A text item inside citation content.
@@ -395,6 +415,9 @@ pub enum ToolResultContent {
     Document(DocumentBlock),
     /// A video.
     Video(VideoBlock),
+    /// A block this library does not model, kept as raw JSON.
+    #[serde(untagged)]
+    Unmodelled(RawBlock),
 }
 
 /// The result of a tool call.

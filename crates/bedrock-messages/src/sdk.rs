@@ -28,7 +28,7 @@ use crate::model::{
     CachePointBlock, CachePointType, CacheTtl, CitationsConfig, ContentBlock, ConverseRequest,
     DocumentBlock, DocumentContentBlock, DocumentSource, GuardContentBlock, GuardImage,
     GuardImageFormat, GuardImageSource, GuardQualifier, GuardText, GuardrailConfig, GuardrailTrace,
-    ImageBlock, InferenceConfig, Latency, MediaSource, Message, PerformanceConfig,
+    ImageBlock, InferenceConfig, Latency, MediaSource, Message, PerformanceConfig, RawBlock,
     ReasoningContentBlock, ReasoningText, Role, S3Location, StreamProcessingMode, SystemBlock,
     SystemTool, Tool, ToolChoice, ToolConfig, ToolInputSchema, ToolResultBlock, ToolResultContent,
     ToolResultStatus, ToolSpec, ToolUseBlock, VideoBlock,
@@ -101,6 +101,44 @@ fn unsupported(what: &str, v: &impl std::fmt::Debug) -> Error {
     let dbg = format!("{v:?}");
     let name: String = dbg.chars().take_while(|c| c.is_alphanumeric()).collect();
     Error::conversion(what, format!("variant {name} is not represented"))
+}
+
+/// The lower-camel wire name of an SDK union variant, from its `Debug` text.
+fn variant_name(v: &impl std::fmt::Debug) -> String {
+    let dbg = format!("{v:?}");
+    let name: String = dbg.chars().take_while(|c| c.is_alphanumeric()).collect();
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => "unknown".to_owned(),
+    }
+}
+
+/// Raw JSON for an SDK block this library does not model: the fields the SDK exposes where it is
+/// known (`searchResult`), otherwise an empty body under the block's name.
+fn raw_block(v: &impl std::fmt::Debug, search: Option<&sdk::SearchResultBlock>) -> RawBlock {
+    let kind = variant_name(v);
+    let body = match search {
+        Some(s) => serde_json::json!({
+            "source": s.source(),
+            "title": s.title(),
+            "content": s.content().iter().map(|c| serde_json::json!({"text": c.text()})).collect::<Vec<_>>(),
+        }),
+        None => serde_json::json!({}),
+    };
+    let mut object = serde_json::Map::new();
+    object.insert(kind, body);
+    RawBlock(serde_json::Value::Object(object))
+}
+
+fn cannot_send(raw: &RawBlock) -> Error {
+    Error::conversion(
+        "ContentBlock",
+        format!(
+            "a {} block cannot be sent: this library keeps it only as raw JSON",
+            raw.kind()
+        ),
+    )
 }
 
 fn blob(b: &Bytes) -> Blob {
@@ -357,6 +395,7 @@ fn tool_result_to_sdk(r: &ToolResultBlock) -> Result<sdk::ToolResultBlock, Error
                     sdk::ToolResultContentBlock::Document(d.try_into()?)
                 }
                 ToolResultContent::Video(v) => sdk::ToolResultContentBlock::Video(v.try_into()?),
+                ToolResultContent::Unmodelled(raw) => return Err(cannot_send(raw)),
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;
@@ -383,7 +422,10 @@ fn tool_result_from_sdk(r: &sdk::ToolResultBlock) -> Result<ToolResultBlock, Err
                     ToolResultContent::Document(d.try_into()?)
                 }
                 sdk::ToolResultContentBlock::Video(v) => ToolResultContent::Video(v.try_into()?),
-                other => return Err(unsupported("ToolResultContentBlock", other)),
+                sdk::ToolResultContentBlock::SearchResult(r) => {
+                    ToolResultContent::Unmodelled(raw_block(c, Some(r)))
+                }
+                other => ToolResultContent::Unmodelled(raw_block(other, None)),
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;
@@ -609,6 +651,7 @@ impl TryFrom<&ContentBlock> for sdk::ContentBlock {
                 }
             }),
             ContentBlock::CitationsContent(c) => Self::CitationsContent(c.into()),
+            ContentBlock::Unmodelled(raw) => return Err(cannot_send(raw)),
         })
     }
 }
@@ -643,7 +686,8 @@ impl TryFrom<&sdk::ContentBlock> for ContentBlock {
                 other => return Err(unsupported("ReasoningContentBlock", other)),
             }),
             sdk::ContentBlock::CitationsContent(c) => Self::CitationsContent(c.try_into()?),
-            other => return Err(unsupported("ContentBlock", other)),
+            sdk::ContentBlock::SearchResult(r) => Self::Unmodelled(raw_block(b, Some(r))),
+            other => Self::Unmodelled(raw_block(other, None)),
         })
     }
 }
@@ -1191,7 +1235,7 @@ mod tests {
     }
 
     #[test]
-    fn unrepresented_sdk_variants_are_conversion_errors() {
+    fn unmodelled_sdk_blocks_are_kept_raw_and_cannot_be_sent_back() {
         let b = sdk::ContentBlock::Audio(
             sdk::AudioBlock::builder()
                 .format(sdk::AudioFormat::Mp3)
@@ -1199,7 +1243,38 @@ mod tests {
                 .build()
                 .unwrap(),
         );
-        let e = ContentBlock::try_from(&b).unwrap_err();
-        assert!(e.to_string().contains("Audio"), "{e}");
+        let kept = ContentBlock::try_from(&b).unwrap();
+        let ContentBlock::Unmodelled(raw) = &kept else {
+            panic!("expected a raw block, got {kept:?}");
+        };
+        assert_eq!(raw.kind(), "audio");
+        let e = sdk::ContentBlock::try_from(&kept).unwrap_err();
+        assert!(e.to_string().contains("audio"), "{e}");
+
+        let removal = sdk::ContentBlock::ToolRemoval(sdk::ToolRemovalBlock::builder().build());
+        let kept = ContentBlock::try_from(&removal).unwrap();
+        assert_eq!(
+            kept,
+            ContentBlock::Unmodelled(RawBlock(json!({"toolRemoval": {}})))
+        );
+
+        let search = sdk::ContentBlock::SearchResult(
+            sdk::SearchResultBlock::builder()
+                .source("https://e.x")
+                .title("t")
+                .content(
+                    sdk::SearchResultContentBlock::builder()
+                        .text("found")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        );
+        let kept = ContentBlock::try_from(&search).unwrap();
+        assert_eq!(
+            serde_json::to_value(&kept).unwrap(),
+            json!({"searchResult": {"source": "https://e.x", "title": "t", "content": [{"text": "found"}]}})
+        );
     }
 }

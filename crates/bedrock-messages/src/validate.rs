@@ -260,12 +260,30 @@ pub(crate) fn validate_message(m: &Message, prefix: &str, ctx: &mut Ctx<'_>) -> 
                         ToolResultContent::Document(d) => check_document(d, &p, ctx)?,
                         ToolResultContent::Video(v) => check_video(v, &p, ctx)?,
                         ToolResultContent::Json(_) | ToolResultContent::Text(_) => {}
+                        ToolResultContent::Unmodelled(raw) => {
+                            return Err(Error::conversion(
+                                p,
+                                format!(
+                                    "a {} block cannot be sent: this library keeps it only as raw JSON",
+                                    raw.kind()
+                                ),
+                            ));
+                        }
                     }
                 }
             }
             ContentBlock::CachePoint(_) => ctx.add_cache_point(&part)?,
             ContentBlock::GuardContent(g) => check_guard(g, &part)?,
             ContentBlock::ReasoningContent(_) | ContentBlock::CitationsContent(_) => {}
+            ContentBlock::Unmodelled(raw) => {
+                return Err(Error::conversion(
+                    part,
+                    format!(
+                        "a {} block cannot be sent: this library keeps it only as raw JSON",
+                        raw.kind()
+                    ),
+                ));
+            }
         }
     }
     if let (Some(part), false) = (has_document, has_text) {

@@ -391,9 +391,21 @@ mod tests {
         let c = RetryConfig::standard().build().unwrap();
         assert_eq!(c.max_retries(), 3);
         assert_eq!(c.max_attempts(), None);
-        assert_eq!(c.attempt_limit(1, 0), 4, "one target: the original's 3 retries + 1");
-        assert_eq!(c.attempt_limit(6, 0), 9, "every target once, then 3 retries");
-        assert_eq!(c.attempt_limit(6, 2), 11, "feature fallbacks are not charged");
+        assert_eq!(
+            c.attempt_limit(1, 0),
+            4,
+            "one target: the original's 3 retries + 1"
+        );
+        assert_eq!(
+            c.attempt_limit(6, 0),
+            9,
+            "every target once, then 3 retries"
+        );
+        assert_eq!(
+            c.attempt_limit(6, 2),
+            11,
+            "feature fallbacks are not charged"
+        );
         assert_eq!(c.retry_delay(), Duration::from_secs(1));
         assert_eq!(c.backoff_multiplier(), 2.0);
         assert_eq!(c.max_retry_delay(), Duration::from_secs(60));

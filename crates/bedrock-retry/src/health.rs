@@ -495,7 +495,11 @@ mod tests {
         for _ in 0..3 {
             h.record_failure("m", "r");
         }
-        assert_eq!(h.admit("m", "r", Duration::ZERO), Admission::Busy, "cooling");
+        assert_eq!(
+            h.admit("m", "r", Duration::ZERO),
+            Admission::Busy,
+            "cooling"
+        );
         clock.advance(Duration::from_secs(10));
         let hold = Duration::from_secs(120);
         let admitted: Vec<Admission> = (0..5).map(|_| h.admit("m", "r", hold)).collect();

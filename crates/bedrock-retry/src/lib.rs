@@ -126,7 +126,7 @@ pub use error::Error;
 pub use feature::Feature;
 pub use health::{Admission, HealthConfig, HealthTracker, TargetHealth};
 pub use plan::{
-    Attempt, AttemptRecord, CallPlan, Decision, Exhausted, GiveUpReason, RetryPlanner,
+    Attempt, AttemptRecord, Attempter, CallPlan, Decision, Exhausted, GiveUpReason, RetryPlanner,
     Succeeded,
 };
 pub use target::{AccessMethod, Target};

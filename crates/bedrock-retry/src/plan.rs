@@ -19,6 +19,7 @@
 //! 5. otherwise the next attempt is scheduled with its delay.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -466,6 +467,18 @@ impl CallPlan {
         }
     }
 
+    /// Bounds this call by `deadline` from its start, or by the configured total deadline when
+    /// that is shorter.
+    #[must_use]
+    pub fn with_total_deadline(mut self, deadline: Duration) -> Self {
+        let bounded = self
+            .config
+            .total_deadline()
+            .map_or(deadline, |d| d.min(deadline));
+        self.config = self.config.with_total_deadline(Some(bounded));
+        self
+    }
+
     /// The targets of this call, in the order they are tried.
     pub fn targets(&self) -> &[Target] {
         &self.targets
@@ -796,15 +809,15 @@ impl CallPlan {
     /// bound it by [`Attempt::time_left`].
     ///
     /// The error's `Display` text becomes the record's message.
-    pub async fn run<T, E, F>(
+    pub async fn run<T, E, A>(
         mut self,
         sleep: &dyn Sleep,
         classifier: &dyn Classify<E>,
-        mut call: F,
+        mut call: A,
     ) -> Result<Succeeded<T>, Exhausted<E>>
     where
         E: fmt::Display + 'static,
-        F: AsyncFnMut(Attempt) -> Result<T, E>,
+        A: Attempter<T, E>,
     {
         let mut last_error = None;
         loop {
@@ -821,7 +834,7 @@ impl CallPlan {
             if !attempt.delay.is_zero() {
                 sleep.sleep(attempt.delay).await;
             }
-            match call(attempt.clone()).await {
+            match call.attempt(attempt.clone()).await {
                 Ok(value) => {
                     return Ok(Succeeded {
                         value,
@@ -835,6 +848,23 @@ impl CallPlan {
                 }
             }
         }
+    }
+}
+
+/// What [`CallPlan::run`] does for each attempt: send it to its target and return the answer or
+/// the error. Async closures (`async |attempt: Attempt| { ... }`) implement it; a type that keeps
+/// state across attempts (a stream's partial answer) implements it directly.
+pub trait Attempter<T, E> {
+    /// Makes one attempt.
+    fn attempt(&mut self, attempt: Attempt) -> impl Future<Output = Result<T, E>>;
+}
+
+impl<T, E, F> Attempter<T, E> for F
+where
+    F: AsyncFnMut(Attempt) -> Result<T, E>,
+{
+    fn attempt(&mut self, attempt: Attempt) -> impl Future<Output = Result<T, E>> {
+        self(attempt)
     }
 }
 
@@ -1160,11 +1190,7 @@ mod tests {
         let clock = ManualClock::new();
         let p = planner(config(), &clock);
         let plan = p.plan(targets(&["a@r1", "a@r2"])).unwrap();
-        let (seen, end) = drive(
-            plan,
-            &clock,
-            vec![fail(ErrorClass::TargetUnavailable); 2],
-        );
+        let (seen, end) = drive(plan, &clock, vec![fail(ErrorClass::TargetUnavailable); 2]);
         assert_eq!(seen, ["a@r1 0", "a@r2 0"]);
         assert_eq!(
             end,
@@ -1278,14 +1304,32 @@ mod tests {
             message: "This model doesn't support tool use.".into(),
         };
         let _ = plan.next_decision();
-        { let Outcome::Failure { classification, message } = no_tools() else { unreachable!() }; plan.record_failure(classification, message); }
+        {
+            let Outcome::Failure {
+                classification,
+                message,
+            } = no_tools()
+            else {
+                unreachable!()
+            };
+            plan.record_failure(classification, message);
+        }
         let Decision::Attempt(a) = plan.next_decision() else {
             panic!("expected a fallback attempt");
         };
         assert_eq!(a.target.region, "r1");
         assert_eq!(a.delay, Duration::ZERO);
         assert_eq!(a.disabled_features, [Feature::Tools]);
-        { let Outcome::Failure { classification, message } = no_tools() else { unreachable!() }; plan.record_failure(classification, message); }
+        {
+            let Outcome::Failure {
+                classification,
+                message,
+            } = no_tools()
+            else {
+                unreachable!()
+            };
+            plan.record_failure(classification, message);
+        }
         assert_eq!(
             plan.next_decision(),
             Decision::GiveUp(GiveUpReason::NotRetryable {
@@ -1293,7 +1337,10 @@ mod tests {
             })
         );
         assert_eq!(plan.disabled_features("a"), [Feature::Tools]);
-        assert!(plan.disabled_features("b").is_empty(), "other models keep the feature");
+        assert!(
+            plan.disabled_features("b").is_empty(),
+            "other models keep the feature"
+        );
     }
 
     #[test]

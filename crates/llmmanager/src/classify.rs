@@ -12,8 +12,15 @@
 //! | `ValidationException` naming an invalid model id, on-demand throughput, or region availability | target unavailable | the request is fine; this target cannot serve it |
 //! | `ValidationException` naming blocked content | content blocked | another target would block it too |
 //! | other `ValidationException`, request construction failures | bad request | fail fast, unless a feature fallback applies |
+//! | `UnrecognizedClientException`, `ExpiredTokenException`, `InvalidSignatureException`, `IncompleteSignatureException`, `MissingAuthenticationTokenException`, missing credentials | credentials | credentials are the same for every target: stop after one attempt |
+//! | an answer that arrived but could not be read | bad request | it was paid for: never bought again, and not the target's fault |
+//!
+//! In-stream exceptions carry no error code on the wire (only `{"message": ...}`), so they are
+//! classified by their event type: `validationException` as `ValidationException`,
+//! `throttlingException` as `ThrottlingException`, and so on.
 //!
 //! Converse has no side effects beyond cost, so a timed-out attempt is retried on another target.
+//! An attempt cut short by the call's own deadline is not held against its target.
 
 use std::time::Duration;
 
@@ -38,10 +45,27 @@ pub enum AttemptError {
         request_id: Option<String>,
     },
     /// The attempt ran out of time.
-    #[error("attempt timed out after {after:?}")]
+    #[error("{} after {after:?}", if *deadline { "the call's deadline was reached" } else { "attempt timed out" })]
     Timeout {
         /// The time allowed.
         after: Duration,
+        /// Whether the time allowed was what was left of the call's deadline (then the target is
+        /// not held responsible).
+        deadline: bool,
+    },
+    /// No usable credentials: none were found, or Bedrock rejected them.
+    #[error(
+        "{message}; set credentials with a profile (--profile / AWS_PROFILE), the AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY environment variables, or `aws configure`; or try the embedded simulator with --simulate"
+    )]
+    Credentials {
+        /// What went wrong.
+        message: String,
+    },
+    /// An answer arrived (and was paid for) but could not be read.
+    #[error("the answer could not be read: {message}")]
+    Unreadable {
+        /// What failed.
+        message: String,
     },
     /// The request could not be sent or the connection failed.
     #[error("dispatch failure: {message}")]
@@ -81,8 +105,17 @@ impl AttemptError {
             SdkError::ServiceError(ctx) => {
                 let e = ctx.err();
                 let status = Some(ctx.raw().status().as_u16());
+                let code = e.code().unwrap_or("Unknown");
+                if CREDENTIAL_CODES.contains(&code) {
+                    return Self::Credentials {
+                        message: format!(
+                            "Bedrock rejected the credentials ({code}: {})",
+                            e.message().unwrap_or("no message")
+                        ),
+                    };
+                }
                 Self::Service {
-                    code: e.code().unwrap_or("Unknown").to_owned(),
+                    code: code.to_owned(),
                     message: e.message().unwrap_or_default().to_owned(),
                     status,
                     request_id: ctx
@@ -94,11 +127,16 @@ impl AttemptError {
             }
             SdkError::TimeoutError(_) => Self::Timeout {
                 after: attempt_timeout,
+                deadline: false,
+            },
+            _ if missing_credentials(err) => Self::Credentials {
+                message: "no AWS credentials were found".to_owned(),
             },
             SdkError::DispatchFailure(d) => {
                 if d.is_timeout() {
                     Self::Timeout {
                         after: attempt_timeout,
+                        deadline: false,
                     }
                 } else {
                     Self::Dispatch {
@@ -118,6 +156,39 @@ impl AttemptError {
         }
     }
 
+    /// Converts an error read from an event stream. In-stream exceptions carry no error code, so
+    /// the code comes from the exception's event type.
+    pub(crate) fn from_stream(
+        err: &SdkError<
+            aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError,
+            aws_smithy_types::event_stream::RawMessage,
+        >,
+    ) -> Self {
+        use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError as E;
+        match err {
+            SdkError::ServiceError(ctx) => {
+                let e = ctx.err();
+                let code = match e {
+                    E::ValidationException(_) => "ValidationException",
+                    E::ThrottlingException(_) => "ThrottlingException",
+                    E::ModelStreamErrorException(_) => "ModelStreamErrorException",
+                    E::ServiceUnavailableException(_) => "ServiceUnavailableException",
+                    E::InternalServerException(_) => "InternalServerException",
+                    _ => e.code().unwrap_or("Unknown"),
+                };
+                Self::Service {
+                    code: code.to_owned(),
+                    message: e.message().unwrap_or_default().to_owned(),
+                    status: None,
+                    request_id: None,
+                }
+            }
+            _ => Self::Response {
+                message: DisplayErrorContext(err).to_string(),
+            },
+        }
+    }
+
     /// The Bedrock error code, for service errors.
     pub fn code(&self) -> Option<&str> {
         match self {
@@ -125,6 +196,36 @@ impl AttemptError {
             _ => None,
         }
     }
+}
+
+/// Error codes that mean the caller's credentials were refused.
+const CREDENTIAL_CODES: [&str; 6] = [
+    "UnrecognizedClientException",
+    "ExpiredTokenException",
+    "ExpiredToken",
+    "InvalidSignatureException",
+    "IncompleteSignatureException",
+    "MissingAuthenticationTokenException",
+];
+
+/// Whether the SDK failed before sending because no credentials could be loaded.
+fn missing_credentials<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if e.is::<aws_credential_types::provider::error::CredentialsError>() {
+            return true;
+        }
+        let text = e.to_string().to_ascii_lowercase();
+        if text.contains("no credentials") || text.contains("credentials provider") {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// Classifies [`AttemptError`]s as the module table says.
@@ -146,10 +247,17 @@ pub fn classify(error: &AttemptError) -> Classification {
             status,
             ..
         } => classify_service(code, message, *status),
+        AttemptError::Timeout { deadline: true, .. } => {
+            Classification::new(ErrorClass::Transient).sparing_target()
+        }
         AttemptError::Timeout { .. }
         | AttemptError::Dispatch { .. }
         | AttemptError::Response { .. } => ErrorClass::Transient.into(),
         AttemptError::Construction { .. } => ErrorClass::BadRequest.into(),
+        AttemptError::Unreadable { .. } => {
+            Classification::new(ErrorClass::BadRequest).sparing_target()
+        }
+        AttemptError::Credentials { .. } => ErrorClass::Credentials.into(),
         AttemptError::ValidationFailed { .. } => ErrorClass::Transient.into(),
     }
 }
@@ -166,9 +274,10 @@ fn classify_service(code: &str, message: &str, status: Option<u16>) -> Classific
         | "ModelTimeoutException"
         | "ModelErrorException"
         | "ModelStreamErrorException" => ErrorClass::Transient.into(),
-        "AccessDeniedException" | "ResourceNotFoundException" | "UnrecognizedClientException" => {
+        "AccessDeniedException" | "ResourceNotFoundException" => {
             ErrorClass::TargetUnavailable.into()
         }
+        c if CREDENTIAL_CODES.contains(&c) => ErrorClass::Credentials.into(),
         "ValidationException" => classify_validation(&lower),
         _ => match status {
             Some(429) => ErrorClass::Throttled.into(),
@@ -296,6 +405,7 @@ mod tests {
         for e in [
             AttemptError::Timeout {
                 after: Duration::from_secs(1),
+                deadline: false,
             },
             AttemptError::Dispatch {
                 message: "connection reset".into(),

@@ -7,6 +7,15 @@
 use bedrock_messages::{ContentBlock, ConverseRequest, GuardContentBlock, SystemBlock, Tool};
 use bedrock_retry::Feature;
 
+/// `additionalModelRequestFields` keys that turn on reasoning (Anthropic's `thinking`, Amazon
+/// Nova's `reasoningConfig`, DeepSeek and others' `reasoning_config`).
+const REASONING_FIELDS: [&str; 4] = [
+    "thinking",
+    "reasoning_config",
+    "reasoningConfig",
+    "reasoning_effort",
+];
+
 /// Removes `feature` from `request`. Returns `true` when something was removed.
 pub(crate) fn strip(request: &mut ConverseRequest, feature: Feature) -> bool {
     let before = request.clone();
@@ -15,7 +24,18 @@ pub(crate) fn strip(request: &mut ConverseRequest, feature: Feature) -> bool {
         Feature::Images => retain_blocks(request, |b| !matches!(b, ContentBlock::Image(_))),
         Feature::Video => retain_blocks(request, |b| !matches!(b, ContentBlock::Video(_))),
         Feature::ReasoningContent => {
-            retain_blocks(request, |b| !matches!(b, ContentBlock::ReasoningContent(_)))
+            retain_blocks(request, |b| !matches!(b, ContentBlock::ReasoningContent(_)));
+            // The settings that ask for reasoning go too, or the retry repeats the failing request.
+            if let Some(serde_json::Value::Object(fields)) =
+                &mut request.additional_model_request_fields
+            {
+                for key in REASONING_FIELDS {
+                    fields.remove(key);
+                }
+                if fields.is_empty() {
+                    request.additional_model_request_fields = None;
+                }
+            }
         }
         Feature::CachePoints => {
             retain_blocks(request, |b| !matches!(b, ContentBlock::CachePoint(_)));
@@ -83,6 +103,17 @@ mod tests {
         );
         assert_eq!(copy.system, vec![SystemBlock::Text("be brief".into())]);
         assert!(!strip(&mut copy, Feature::Video), "nothing to remove");
+
+        let mut thinking = original.clone();
+        thinking.additional_model_request_fields = Some(serde_json::json!({
+            "thinking": {"type": "enabled", "budget_tokens": 1024},
+            "top_k": 50
+        }));
+        assert!(strip(&mut thinking, Feature::ReasoningContent));
+        assert_eq!(
+            thinking.additional_model_request_fields,
+            Some(serde_json::json!({"top_k": 50}))
+        );
         assert_eq!(
             original.messages[0].content.len(),
             3,

@@ -47,6 +47,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod auth;
+mod call;
 pub mod classify;
 mod clients;
 mod error;
@@ -68,10 +69,11 @@ pub use bedrock_retry as retry;
 pub use bedrock_retry::{
     AccessMethod, AttemptRecord, ErrorClass, RetryConfig, RetryStrategy, Target,
 };
+pub use call::CallOptions;
 pub use classify::AttemptError;
 pub use clients::Timeouts;
 pub use error::{Error, ErrorKind};
-pub use manager::{CallOptions, LlmManager, LlmManagerBuilder};
+pub use manager::{LlmManager, LlmManagerBuilder};
 pub use parallel_manager::ParallelLlmManager;
 pub use response::Response;
 pub use stream::{

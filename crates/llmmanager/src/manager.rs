@@ -1,27 +1,24 @@
 //! [`LlmManager`]: one Converse call that succeeds whenever any allowed model in any allowed
 //! region can answer.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bedrock_cache::CacheConfig;
 use bedrock_catalog::{Catalog, ModelInfo};
-use bedrock_messages::{ConverseRequest, ConverseResponse, GuardrailConfig, Limits};
+use bedrock_messages::{ConverseRequest, GuardrailConfig, Limits};
 use bedrock_retry::{
-    AccessMethod, Attempt, Classify, Clock, Decision, HealthConfig, HealthTracker, RetryBudget,
-    RetryConfig, RetryPlanner, Sleep, SystemClock, Target, TokioSleep,
+    Clock, HealthConfig, HealthTracker, RetryBudget, RetryConfig, RetryPlanner, Sleep, SystemClock,
+    Target, TokioSleep,
 };
-use tracing::{Instrument, debug, info_span, warn};
+use tracing::{Instrument, info_span, warn};
 
 use crate::auth::Auth;
-use crate::classify::{AttemptError, BedrockClassifier};
+use crate::call::{CallOptions, ConverseExchange, Engine, dropped_features};
 use crate::clients::{Clients, Endpoints, Timeouts};
 use crate::error::Error;
-use crate::features;
 use crate::response::Response;
 use crate::stream::StreamRecovery;
-use crate::validation::{ValidationAttempt, ValidationConfig, ValidationResult};
+use crate::validation::ValidationConfig;
 
 /// Builds an [`LlmManager`].
 ///
@@ -237,13 +234,16 @@ impl LlmManagerBuilder {
             Some(_) => retry,
             None => retry.with_total_deadline(Some(self.timeouts.total)),
         };
+        // A half-open target's probe stays reserved while the longest attempt may run.
+        let probe_hold = self.timeouts.total.max(self.timeouts.per_attempt);
         let planner = RetryPlanner::new(retry, clock.clone())
             .with_health(Some(health.clone()))
-            .with_budget(Some(Arc::new(RetryBudget::standard())));
+            .with_budget(Some(Arc::new(RetryBudget::standard())))
+            .with_probe_hold(probe_hold);
         let clients =
             Clients::build(&self.auth, &self.regions, &self.endpoints, &self.timeouts).await;
         Ok(LlmManager {
-            inner: Arc::new(Inner {
+            inner: Arc::new(Engine {
                 models,
                 regions: self.regions,
                 clients,
@@ -272,38 +272,6 @@ fn first_duplicate(items: &[String]) -> Option<&str> {
         .map(|(_, a)| a.as_str())
 }
 
-/// Per-call options for [`LlmManager::converse_with`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CallOptions {
-    /// Regions to try first, in order. Empty means the manager's configured order.
-    pub preferred_regions: Vec<String>,
-    /// Whether the other configured regions may be tried after the preferred ones.
-    pub allow_other_regions: bool,
-}
-
-impl Default for CallOptions {
-    fn default() -> Self {
-        Self {
-            preferred_regions: Vec::new(),
-            allow_other_regions: true,
-        }
-    }
-}
-
-impl CallOptions {
-    /// Try `regions` first, then (if `allow_other_regions`) the rest.
-    pub fn prefer_regions<S: Into<String>>(
-        regions: impl IntoIterator<Item = S>,
-        allow_other_regions: bool,
-    ) -> Self {
-        Self {
-            preferred_regions: regions.into_iter().map(Into::into).collect(),
-            allow_other_regions,
-        }
-    }
-}
-
 /// Sends Converse requests to the first model and region that can answer.
 ///
 /// Cheap to clone: clones share clients, the catalog and target health.
@@ -325,26 +293,7 @@ impl CallOptions {
 /// ```
 #[derive(Debug, Clone)]
 pub struct LlmManager {
-    inner: Arc<Inner>,
-}
-
-#[derive(Debug)]
-struct Inner {
-    models: Vec<ModelInfo>,
-    regions: Vec<String>,
-    clients: Clients,
-    catalog: Catalog,
-    planner: RetryPlanner,
-    health: Arc<HealthTracker>,
-    clock: Arc<dyn Clock>,
-    sleep: Arc<dyn Sleep>,
-    timeouts: Timeouts,
-    guardrail: Option<GuardrailConfig>,
-    validation: Option<ValidationConfig>,
-    limits: Limits,
-    auth_kind: &'static str,
-    stream_recovery: StreamRecovery,
-    cache: Option<CacheConfig>,
+    pub(crate) inner: Arc<Engine>,
 }
 
 impl LlmManager {
@@ -375,172 +324,19 @@ impl LlmManager {
 
     /// The targets a call would try now, in order (health applied).
     pub fn targets(&self) -> Vec<Target> {
-        let mut targets = self.ordered_targets(&CallOptions::default());
+        let mut targets = self.inner.ordered_targets(&CallOptions::default());
         targets.sort_by_cached_key(|t| self.inner.health.rank(&t.model, &t.region));
         targets
     }
 
-    /// Targets in strategy order, with `options.preferred_regions` first (in their order) and the
-    /// other regions after them, or dropped when `allow_other_regions` is off.
-    fn ordered_targets(&self, options: &CallOptions) -> Vec<Target> {
-        let ids: Vec<&str> = self.inner.models.iter().map(|m| m.id.as_str()).collect();
-        let targets = self
-            .inner
-            .planner
-            .order_targets(&ids, &self.inner.regions, |m, r| self.methods(m, r));
-        if options.preferred_regions.is_empty() {
-            return targets;
-        }
-        let rank = |t: &Target| {
-            options
-                .preferred_regions
-                .iter()
-                .position(|r| *r == t.region)
-        };
-        let (mut preferred, others): (Vec<Target>, Vec<Target>) =
-            targets.into_iter().partition(|t| rank(t).is_some());
-        preferred.sort_by_key(|t| rank(t));
-        if options.allow_other_regions {
-            preferred.extend(others);
-        }
-        preferred
-    }
-
-    fn model(&self, id: &str) -> Option<&ModelInfo> {
-        self.inner.models.iter().find(|m| m.id == id)
-    }
-
-    fn methods(&self, model_id: &str, region: &str) -> Vec<AccessMethod> {
-        let Some(access) = self.model(model_id).and_then(|m| m.region_access(region)) else {
-            return Vec::new();
-        };
-        let mut methods = Vec::with_capacity(3);
-        if access.direct {
-            methods.push(AccessMethod::Direct);
-        }
-        if access.regional_profile.is_some() {
-            methods.push(AccessMethod::RegionalProfile);
-        }
-        if access.global_profile.is_some() {
-            methods.push(AccessMethod::GlobalProfile);
-        }
-        methods
-    }
-
-    pub(crate) fn invoke_id(&self, target: &Target) -> Option<String> {
-        let access = self.model(&target.model)?.region_access(&target.region)?;
-        match target.access_method {
-            AccessMethod::Direct => access.direct.then(|| target.model.clone()),
-            AccessMethod::RegionalProfile => access.regional_profile.clone(),
-            AccessMethod::GlobalProfile => access.global_profile.clone(),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn auth_kind(&self) -> &'static str {
-        self.inner.auth_kind
-    }
-
-    pub(crate) fn clock_now(&self) -> Duration {
-        self.inner.clock.now()
-    }
-
-    /// Sleeps for `delay` on the injected sleeper; a zero delay returns at once.
-    pub(crate) async fn sleep_for(&self, delay: Duration) {
-        if !delay.is_zero() {
-            self.inner.sleep.sleep(delay).await;
-        }
-    }
-
-    pub(crate) fn plan(&self, targets: Vec<Target>) -> Result<bedrock_retry::CallPlan, Error> {
-        Ok(self.inner.planner.plan(targets)?)
-    }
-
-    /// The targets for one call, or a configuration error when the options leave none.
+    /// The targets of one call with `options`, or a configuration error when they leave none.
     pub(crate) fn call_targets(&self, options: &CallOptions) -> Result<Vec<Target>, Error> {
-        let targets = self.ordered_targets(options);
-        if targets.is_empty() {
-            return Err(Error::config(format!(
+        self.inner.call_targets(options).ok_or_else(|| {
+            Error::config(format!(
                 "no configured model is offered in the requested regions {:?}",
                 options.preferred_regions
-            )));
-        }
-        Ok(targets)
-    }
-
-    pub(crate) fn client_for(
-        &self,
-        target: &Target,
-    ) -> Option<(&aws_sdk_bedrockruntime::Client, String)> {
-        Some((
-            self.inner.clients.get(&target.region)?,
-            self.invoke_id(target)?,
-        ))
-    }
-
-    /// The time allowed for the next attempt of a call that started at `started`.
-    pub(crate) fn attempt_timeout(&self, started: Duration) -> Duration {
-        let t = &self.inner.timeouts;
-        t.total
-            .saturating_sub(self.clock_now().saturating_sub(started))
-            .min(t.per_attempt)
-    }
-
-    pub(crate) fn stream_idle(&self) -> Duration {
-        self.inner.timeouts.stream_idle
-    }
-
-    pub(crate) fn stream_recovery(&self) -> StreamRecovery {
-        self.inner.stream_recovery
-    }
-
-    /// Whether the model accepts a final assistant message as the start of its answer.
-    pub(crate) fn accepts_prefill(&self, model_id: &str) -> bool {
-        self.model(model_id)
-            .is_some_and(|m| m.provider.eq_ignore_ascii_case("anthropic"))
-    }
-
-    /// The request as sent to one target: features the plan disabled are removed, then cache
-    /// points are placed for that target's model. Placement warnings are added to `warnings` once.
-    pub(crate) fn request_for_target(
-        &self,
-        prepared: &ConverseRequest,
-        attempt: &Attempt,
-        warnings: &mut Vec<String>,
-    ) -> ConverseRequest {
-        let mut request = prepared.clone();
-        for feature in &attempt.disabled_features {
-            features::strip(&mut request, *feature);
-        }
-        let Some(cache) = self.inner.cache.as_ref().filter(|c| c.is_enabled()) else {
-            return request;
-        };
-        if attempt
-            .disabled_features
-            .contains(&bedrock_retry::Feature::CachePoints)
-        {
-            return request;
-        }
-        let caching = self
-            .model(&attempt.target.model)
-            .and_then(|m| m.capabilities.prompt_caching);
-        let placement = bedrock_cache::place_cache_points(&request, caching.as_ref(), cache);
-        for warning in placement.warnings {
-            if !warnings.contains(&warning) {
-                warnings.push(warning);
-            }
-        }
-        placement.request
-    }
-
-    /// Prepares the request for sending: limits checked, default guardrail applied.
-    pub(crate) fn prepare(&self, request: &ConverseRequest) -> Result<ConverseRequest, Error> {
-        request.validate(&self.inner.limits)?;
-        let mut request = request.clone();
-        if request.guardrail_config.is_none() {
-            request.guardrail_config.clone_from(&self.inner.guardrail);
-        }
-        Ok(request)
+            ))
+        })
     }
 
     /// Sends `request` to the first target that answers, following the retry configuration.
@@ -569,7 +365,8 @@ impl LlmManager {
             auth = self.inner.auth_kind,
             attempts = tracing::field::Empty
         );
-        self.converse_inner(request, options).instrument(span).await
+        // Boxed so that callers nesting many calls in one future keep its type shallow.
+        Box::pin(self.converse_inner(request, options).instrument(span)).await
     }
 
     async fn converse_inner(
@@ -577,165 +374,48 @@ impl LlmManager {
         request: &ConverseRequest,
         options: &CallOptions,
     ) -> Result<Response, Error> {
-        let prepared = self.prepare(request)?;
-        let inner = &*self.inner;
-        let started = inner.clock.now();
-        let mut plan = inner.planner.plan(self.call_targets(options)?)?;
-        let classifier = BedrockClassifier;
+        let engine = &*self.inner;
+        let prepared = engine.prepare(request)?;
+        let targets = self.call_targets(options)?;
+        let started = engine.now();
         let mut warnings: Vec<String> =
             request.warnings().iter().map(ToString::to_string).collect();
-        let mut validations: Vec<ValidationAttempt> = Vec::new();
-        let mut last_error: Option<Box<AttemptError>> = None;
-        loop {
-            match plan.next_decision() {
-                Decision::Attempt(attempt) => {
-                    self.sleep_for(attempt.delay).await;
-                    let span = info_span!(
-                        "attempt",
-                        n = attempt.attempt_number,
-                        model = %attempt.target.model,
-                        region = %attempt.target.region,
-                        access = %attempt.target.access_method,
-                    );
-                    let outcome = self
-                        .attempt(
-                            &prepared,
-                            &attempt,
-                            started,
-                            &mut validations,
-                            &mut warnings,
-                        )
-                        .instrument(span)
-                        .await;
-                    match outcome {
-                        Ok((output, invoke_id)) => {
-                            warnings.extend(dropped_features(&attempt));
-                            plan.record_success();
-                            let attempts = plan.into_records();
-                            tracing::Span::current().record("attempts", attempts.len());
-                            return Ok(Response {
-                                output,
-                                model_id: attempt.target.model.clone(),
-                                invoke_id,
-                                region: attempt.target.region.clone(),
-                                access_method: attempt.target.access_method,
-                                attempts,
-                                duration: inner.clock.now().saturating_sub(started),
-                                warnings,
-                                validations,
-                            });
-                        }
-                        Err(error) => {
-                            let classification = classifier.classify(&error);
-                            debug!(class = %classification.class(), %error, "attempt failed");
-                            plan.record_failure(classification, error.to_string());
-                            last_error = Some(Box::new(error));
-                        }
-                    }
-                }
-                Decision::GiveUp(reason) => {
-                    let attempts = plan.into_records();
-                    warn!(%reason, attempts = attempts.len(), "converse failed");
-                    return Err(Error::Exhausted {
-                        reason,
-                        attempts,
-                        last_error,
-                    });
-                }
-                Decision::Succeeded => {
-                    // `record_success` returns above, so the plan cannot report success here.
-                    let attempts = plan.into_records();
-                    return Err(Error::Exhausted {
-                        reason: bedrock_retry::GiveUpReason::TargetsExhausted {
-                            targets: attempts.len(),
-                        },
-                        attempts,
-                        last_error,
-                    });
-                }
+        let mut exchange = ConverseExchange {
+            engine,
+            validations: Vec::new(),
+            warnings: Vec::new(),
+        };
+        let outcome = engine
+            .run(&prepared, targets, options, &mut warnings, &mut exchange)
+            .await;
+        let validations = exchange.validations;
+        match outcome {
+            Ok(done) => {
+                warnings.extend(exchange.warnings);
+                warnings.extend(dropped_features(&done.attempts));
+                tracing::Span::current().record("attempts", done.attempts.len());
+                Ok(Response {
+                    output: done.value,
+                    model_id: done.attempt.target.model.clone(),
+                    invoke_id: done.invoke_id,
+                    region: done.attempt.target.region.clone(),
+                    access_method: done.attempt.target.access_method,
+                    attempts: done.attempts,
+                    duration: engine.now().saturating_sub(started),
+                    warnings,
+                    validations,
+                })
+            }
+            Err(failed) => {
+                warn!(reason = %failed.reason, attempts = failed.attempts.len(), "converse failed");
+                Err(Error::Exhausted {
+                    reason: failed.reason,
+                    attempts: failed.attempts,
+                    last_error: failed.last_error,
+                })
             }
         }
     }
-
-    /// One attempt on one target, including validation re-asks on that target.
-    async fn attempt(
-        &self,
-        prepared: &ConverseRequest,
-        attempt: &Attempt,
-        started: Duration,
-        validations: &mut Vec<ValidationAttempt>,
-        warnings: &mut Vec<String>,
-    ) -> Result<(ConverseResponse, String), AttemptError> {
-        let inner = &*self.inner;
-        let invoke_id =
-            self.invoke_id(&attempt.target)
-                .ok_or_else(|| AttemptError::Construction {
-                    message: format!(
-                        "no {} access for {}",
-                        attempt.target.access_method, attempt.target
-                    ),
-                })?;
-        let client = inner.clients.get(&attempt.target.region).ok_or_else(|| {
-            AttemptError::Construction {
-                message: format!("no client for region {}", attempt.target.region),
-            }
-        })?;
-        let mut request = self.request_for_target(prepared, attempt, warnings);
-        let mut asks = 0u32;
-        loop {
-            let output = send(client, &invoke_id, &request, self.attempt_timeout(started)).await?;
-            let Some(validation) = &inner.validation else {
-                return Ok((output, invoke_id));
-            };
-            asks += 1;
-            let number = u32::try_from(validations.len())
-                .unwrap_or(u32::MAX)
-                .saturating_add(1);
-            let result = validation.check(&output);
-            let message = match &result {
-                ValidationResult::Valid => None,
-                ValidationResult::Invalid { message } => Some(message.clone()),
-            };
-            validations.push(ValidationAttempt {
-                target: attempt.target.clone(),
-                number,
-                result,
-                rejected_text: message.as_ref().map(|_| output.text()),
-            });
-            let Some(message) = message else {
-                return Ok((output, invoke_id));
-            };
-            if asks > validation.retries() {
-                return Err(AttemptError::ValidationFailed {
-                    attempts: asks,
-                    message,
-                });
-            }
-            request = validation.next_request(&request, &output, &message);
-            self.sleep_for(validation.delay()).await;
-        }
-    }
-}
-
-async fn send(
-    client: &aws_sdk_bedrockruntime::Client,
-    invoke_id: &str,
-    request: &ConverseRequest,
-    timeout: Duration,
-) -> Result<ConverseResponse, AttemptError> {
-    let builder =
-        bedrock_messages::sdk::apply_to_converse(request, client.converse().model_id(invoke_id))
-            .map_err(|e| AttemptError::Construction {
-                message: e.to_string(),
-            })?;
-    let output = match tokio::time::timeout(timeout, builder.send()).await {
-        Err(_elapsed) => return Err(AttemptError::Timeout { after: timeout }),
-        Ok(Err(e)) => return Err(AttemptError::from_sdk(&e, timeout)),
-        Ok(Ok(output)) => output,
-    };
-    ConverseResponse::try_from(output).map_err(|e| AttemptError::Response {
-        message: e.to_string(),
-    })
 }
 
 #[allow(
@@ -745,15 +425,4 @@ async fn send(
 fn assert_send_sync() {
     fn is<T: Send + Sync + 'static>() {}
     is::<LlmManager>();
-    let _ = BTreeMap::<String, String>::new();
-}
-
-/// The warnings a successful attempt carries for the features feature fallback removed.
-pub(crate) fn dropped_features(attempt: &Attempt) -> impl Iterator<Item = String> + '_ {
-    attempt.disabled_features.iter().map(move |feature| {
-        format!(
-            "{feature} removed from the request: {} rejected it",
-            attempt.target.model
-        )
-    })
 }

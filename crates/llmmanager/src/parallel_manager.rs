@@ -17,8 +17,9 @@ use bedrock_retry::TargetHealth;
 use futures::Stream;
 use futures::future::BoxFuture;
 
+use crate::call::CallOptions;
 use crate::error::Error;
-use crate::manager::{CallOptions, LlmManager};
+use crate::manager::LlmManager;
 use crate::response::Response;
 
 impl ConverseService for LlmManager {

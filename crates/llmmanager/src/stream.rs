@@ -33,20 +33,20 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use aws_sdk_bedrockruntime::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockruntime::types::{
     ContentBlockDelta, ContentBlockStart, ConverseStreamOutput, ReasoningContentBlockDelta,
 };
 use bedrock_messages::{
     ContentBlock, ConverseRequest, Message, Role, StopReason, TokenUsage, ToolUseBlock,
 };
-use bedrock_retry::{AccessMethod, Attempt, AttemptRecord, Classify, Decision, Target};
+use bedrock_retry::{AccessMethod, AttemptRecord, Target};
 use futures::Stream;
-use tracing::{Instrument, debug, info_span};
+use tracing::{Instrument, info_span};
 
-use crate::classify::{AttemptError, BedrockClassifier};
+use crate::call::{CallOptions, Done, Engine, Exchange, Ready, dropped_features};
+use crate::classify::AttemptError;
 use crate::error::Error;
-use crate::manager::{CallOptions, LlmManager};
+use crate::manager::LlmManager;
 
 /// How a stream that fails after content arrived is recovered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -319,19 +319,20 @@ impl LlmManager {
         request: &ConverseRequest,
         options: &CallOptions,
     ) -> Result<ConverseStream, Error> {
-        let prepared = self.prepare(request)?;
+        let engine = Arc::clone(&self.inner);
+        let prepared = engine.prepare(request)?;
         let targets = self.call_targets(options)?;
         let buffer = Buffer::default();
-        let manager = self.clone();
         let warnings: Vec<String> = request.warnings().iter().map(ToString::to_string).collect();
-        let span = info_span!("converse_stream", auth = manager.auth_kind());
+        let span = info_span!("converse_stream", auth = engine.auth_kind);
         let out = buffer.clone();
+        let options = options.clone();
         let driver = async move {
-            let mut run = Run::new(manager, prepared, out.clone(), warnings);
-            let last = match run.drive(targets).await {
-                Ok(response) => Ok(StreamEvent::Completed(Box::new(response))),
-                Err(error) => Err(error),
-            };
+            let mut run = Run::new(&engine, out.clone());
+            let last = run
+                .drive(&prepared, targets, &options, warnings)
+                .await
+                .map(|response| StreamEvent::Completed(Box::new(response)));
             out.push(last);
         }
         .instrument(span);
@@ -351,10 +352,11 @@ struct Answer {
     stop_reason: Option<StopReason>,
     usage: Option<TokenUsage>,
     first_token: Option<Duration>,
-    /// Whitespace removed from the end of the prefill; the continuation's leading whitespace is
-    /// dropped once to avoid doubling it.
-    trimmed_ws: bool,
-    /// Block index offset for a continued answer (indices restart on each target).
+    /// Whitespace removed from the end of the text when it was sent as prefill (Bedrock rejects a
+    /// final assistant message that ends in whitespace). The consumer already has it, so the
+    /// continuation's leading whitespace is matched against it and not repeated; nothing is ever
+    /// inserted.
+    held_ws: String,
     message_stopped: bool,
     metadata: bool,
 }
@@ -367,37 +369,44 @@ struct PendingTool {
     input: String,
 }
 
-enum StreamEnd {
-    Complete,
-    Failed(AttemptError),
+impl Exchange for Run<'_> {
+    type Output = ();
+
+    async fn send(&mut self, ready: Ready) -> Result<(), AttemptError> {
+        let target = ready.attempt.target.clone();
+        let result = self.attempt(ready).await;
+        if let Err(error) = &result
+            && self.has_content()
+        {
+            self.pending_recovery = Some((target, error.to_string()));
+        }
+        result
+    }
 }
 
-struct Run {
-    manager: LlmManager,
-    prepared: ConverseRequest,
+/// One stream call: the consumer's buffer and what the answer holds across attempts.
+struct Run<'e> {
+    engine: &'e Engine,
     out: Buffer,
-    warnings: Vec<String>,
     answer: Answer,
     recoveries: Vec<Recovery>,
+    /// The target that failed after content arrived, and why: the next attempt recovers.
+    pending_recovery: Option<(Target, String)>,
+    /// Warnings found while reading (missing metadata, a cut after the answer was complete).
+    notes: Vec<String>,
     started: Duration,
 }
 
-impl Run {
-    fn new(
-        manager: LlmManager,
-        prepared: ConverseRequest,
-        out: Buffer,
-        warnings: Vec<String>,
-    ) -> Self {
-        let started = manager.clock_now();
+impl<'e> Run<'e> {
+    fn new(engine: &'e Engine, out: Buffer) -> Self {
         Self {
-            manager,
-            prepared,
+            engine,
             out,
-            warnings,
             answer: Answer::default(),
             recoveries: Vec::new(),
-            started,
+            pending_recovery: None,
+            notes: Vec::new(),
+            started: engine.now(),
         }
     }
 
@@ -407,70 +416,29 @@ impl Run {
         }
     }
 
-    async fn drive(&mut self, targets: Vec<Target>) -> Result<StreamResponse, Error> {
-        let mut plan = self.manager.plan(targets)?;
-        let classifier = BedrockClassifier;
-        let mut last_error: Option<Box<AttemptError>> = None;
-        let mut pending_recovery: Option<(Target, String)> = None;
-        loop {
-            match plan.next_decision() {
-                Decision::Attempt(attempt) => {
-                    self.manager.sleep_for(attempt.delay).await;
-                    if let Some((failed, reason)) = pending_recovery.take() {
-                        let kind = self.recovery_kind(&attempt.target);
-                        let recovery = Recovery {
-                            kind,
-                            failed,
-                            reason,
-                            chars: self.answer.text.chars().count(),
-                        };
-                        if kind == RecoveryKind::Restarted {
-                            self.answer = Answer::default();
-                        }
-                        self.recoveries.push(recovery.clone());
-                        self.emit(StreamEvent::Recovered(recovery)).await;
-                    }
-                    let span = info_span!(
-                        "attempt",
-                        n = attempt.attempt_number,
-                        model = %attempt.target.model,
-                        region = %attempt.target.region,
-                    );
-                    match self.attempt(&attempt).instrument(span).await {
-                        StreamEnd::Complete => {
-                            plan.record_success();
-                            return Ok(self.response(&attempt, plan.into_records()));
-                        }
-                        StreamEnd::Failed(error) => {
-                            let classification = classifier.classify(&error);
-                            debug!(class = %classification.class(), %error, "stream attempt failed");
-                            plan.record_failure(classification, error.to_string());
-                            if self.has_content() {
-                                pending_recovery =
-                                    Some((attempt.target.clone(), error.to_string()));
-                            }
-                            last_error = Some(Box::new(error));
-                        }
-                    }
-                }
-                Decision::GiveUp(reason) => {
-                    return Err(Error::StreamFailed {
-                        reason,
-                        attempts: plan.into_records(),
-                        last_error,
-                        partial_text: std::mem::take(&mut self.answer.text),
-                    });
-                }
-                // `record_success` returns above, so the plan cannot report success here.
-                Decision::Succeeded => {
-                    return Err(Error::StreamFailed {
-                        reason: bedrock_retry::GiveUpReason::TargetsExhausted { targets: 0 },
-                        attempts: plan.into_records(),
-                        last_error,
-                        partial_text: std::mem::take(&mut self.answer.text),
-                    });
-                }
+    async fn drive(
+        &mut self,
+        prepared: &ConverseRequest,
+        targets: Vec<Target>,
+        options: &CallOptions,
+        mut warnings: Vec<String>,
+    ) -> Result<StreamResponse, Error> {
+        let engine = self.engine;
+        let outcome = engine
+            .run(prepared, targets, options, &mut warnings, self)
+            .await;
+        match outcome {
+            Ok(done) => {
+                warnings.append(&mut self.notes);
+                warnings.extend(dropped_features(&done.attempts));
+                Ok(self.response(&done, warnings))
             }
+            Err(failed) => Err(Error::StreamFailed {
+                reason: failed.reason,
+                attempts: failed.attempts,
+                last_error: failed.last_error,
+                partial_text: std::mem::take(&mut self.answer.text),
+            }),
         }
     }
 
@@ -482,10 +450,10 @@ impl Run {
 
     fn recovery_kind(&self, next: &Target) -> RecoveryKind {
         let plain_text = self.answer.tool_uses.is_empty() && !self.answer.text.trim().is_empty();
-        let allowed = match self.manager.stream_recovery() {
+        let allowed = match self.engine.stream_recovery {
             StreamRecovery::Restart => false,
             StreamRecovery::Continue => true,
-            StreamRecovery::Auto => self.manager.accepts_prefill(&next.model),
+            StreamRecovery::Auto => self.engine.accepts_prefill(&next.model),
         };
         if plain_text && allowed {
             RecoveryKind::Continued
@@ -494,14 +462,30 @@ impl Run {
         }
     }
 
-    /// The request for the next attempt: features dropped, and the partial answer as prefill.
-    fn request_for(&mut self, attempt: &Attempt) -> ConverseRequest {
-        let mut request =
-            self.manager
-                .request_for_target(&self.prepared, attempt, &mut self.warnings);
+    /// Announces the recovery of a failed target before the next target's first event.
+    async fn recover(&mut self, next: &Target) {
+        let Some((failed, reason)) = self.pending_recovery.take() else {
+            return;
+        };
+        let kind = self.recovery_kind(next);
+        let recovery = Recovery {
+            kind,
+            failed,
+            reason,
+            chars: self.answer.text.chars().count(),
+        };
+        if kind == RecoveryKind::Restarted {
+            self.answer = Answer::default();
+        }
+        self.recoveries.push(recovery.clone());
+        self.emit(StreamEvent::Recovered(recovery)).await;
+    }
+
+    /// The request for this attempt: the target's request, plus the partial answer as prefill.
+    fn with_prefill(&mut self, mut request: ConverseRequest) -> ConverseRequest {
         if !self.answer.text.is_empty() {
             let prefix = self.answer.text.trim_end();
-            self.answer.trimmed_ws = prefix.len() != self.answer.text.len();
+            self.answer.held_ws = self.answer.text[prefix.len()..].to_owned();
             request.messages.push(Message {
                 role: Role::Assistant,
                 content: vec![ContentBlock::Text(prefix.to_owned())],
@@ -510,79 +494,91 @@ impl Run {
         request
     }
 
-    async fn attempt(&mut self, attempt: &Attempt) -> StreamEnd {
-        let Some((client, invoke_id)) = self
-            .manager
-            .client_for(&attempt.target)
-            .map(|(c, id)| (c.clone(), id))
-        else {
-            return StreamEnd::Failed(AttemptError::Construction {
-                message: format!("no client or access for {}", attempt.target),
-            });
-        };
-        let request = self.request_for(attempt);
-        let per_attempt = self.manager.attempt_timeout(self.started);
-        let builder = match bedrock_messages::sdk::apply_to_converse_stream(
+    async fn attempt(&mut self, ready: Ready) -> Result<(), AttemptError> {
+        self.recover(&ready.attempt.target).await;
+        let engine = self.engine;
+        let request = self.with_prefill(ready.request);
+        let headers_timeout = ready.ends_at.saturating_sub(engine.now());
+        let builder = bedrock_messages::sdk::apply_to_converse_stream(
             &request,
-            client.converse_stream().model_id(&invoke_id),
-        ) {
-            Ok(b) => b,
-            Err(e) => {
-                return StreamEnd::Failed(AttemptError::Construction {
-                    message: e.to_string(),
+            ready.client.converse_stream().model_id(&ready.invoke_id),
+        )
+        .map_err(|e| AttemptError::Construction {
+            message: e.to_string(),
+        })?;
+        let mut output = match tokio::time::timeout(headers_timeout, builder.send()).await {
+            Err(_) => {
+                return Err(AttemptError::Timeout {
+                    after: headers_timeout,
+                    deadline: ready.deadline_bound,
                 });
             }
-        };
-        let mut output = match tokio::time::timeout(per_attempt, builder.send()).await {
-            Err(_) => {
-                return StreamEnd::Failed(AttemptError::Timeout { after: per_attempt });
-            }
-            Ok(Err(e)) => return StreamEnd::Failed(AttemptError::from_sdk(&e, per_attempt)),
+            Ok(Err(e)) => return Err(AttemptError::from_sdk(&e, headers_timeout)),
             Ok(Ok(output)) => output,
         };
         self.emit(StreamEvent::Started {
-            target: attempt.target.clone(),
-            invoke_id,
-            attempt: attempt.attempt_number,
+            target: ready.attempt.target.clone(),
+            invoke_id: ready.invoke_id.clone(),
+            attempt: ready.attempt.attempt_number,
         })
         .await;
         self.answer.message_stopped = false;
         self.answer.metadata = false;
-        let idle = self.manager.stream_idle();
+        let idle = engine.timeouts.stream_idle;
+        // Reading the stream is bounded by what is left of the call's deadline.
+        let time_left = ready
+            .attempt
+            .time_left
+            .map(|left| left.saturating_sub(engine.now().saturating_sub(self.started)));
+        let call_end = time_left.and_then(|left| tokio::time::Instant::now().checked_add(left));
         // One idle timer per stream, re-armed only when it fires early: creating a timer per
-        // event would cost more than handling the event.
+        // event would cost more than handling the event. A timeout too large for the timer never
+        // fires.
         let mut last_event = tokio::time::Instant::now();
-        let stall = tokio::time::sleep_until(last_event + idle);
+        let stall_at = |last: tokio::time::Instant| {
+            let idle_end = last.checked_add(idle);
+            match (idle_end, call_end) {
+                (Some(i), Some(c)) => Some(i.min(c)),
+                (i, c) => i.or(c),
+            }
+        };
+        let first = stall_at(last_event);
+        let stall = tokio::time::sleep_until(first.unwrap_or(last_event));
         tokio::pin!(stall);
+        let timer_armed = first.is_some();
         loop {
             let received = tokio::select! {
                 biased;
                 received = output.stream.recv() => received,
-                () = &mut stall => {
-                    let deadline = last_event + idle;
-                    if tokio::time::Instant::now() >= deadline {
-                        return StreamEnd::Failed(AttemptError::Timeout { after: idle });
+                () = &mut stall, if timer_armed => {
+                    let now = tokio::time::Instant::now();
+                    if call_end.is_some_and(|c| now >= c) {
+                        return self.cut_short(AttemptError::Timeout {
+                            after: time_left.unwrap_or_default(),
+                            deadline: true,
+                        });
                     }
-                    stall.as_mut().reset(deadline);
-                    continue;
+                    match stall_at(last_event) {
+                        Some(at) if now < at => {
+                            stall.as_mut().reset(at);
+                            continue;
+                        }
+                        _ => {
+                            return self.cut_short(AttemptError::Timeout {
+                                after: idle,
+                                deadline: false,
+                            });
+                        }
+                    }
                 }
             };
             last_event = tokio::time::Instant::now();
             let next = match received {
-                Err(e) => return StreamEnd::Failed(stream_error(&e)),
+                Err(e) => return self.cut_short(AttemptError::from_stream(&e)),
                 Ok(None) => {
-                    return if self.answer.message_stopped {
-                        if !self.answer.metadata {
-                            self.warnings.push(
-                                "the stream ended without metadata: usage is unknown".to_owned(),
-                            );
-                        }
-                        StreamEnd::Complete
-                    } else {
-                        StreamEnd::Failed(AttemptError::Response {
-                            message: "the stream ended before messageStop".to_owned(),
-                        })
-                    };
+                    return self.cut_short(AttemptError::Response {
+                        message: "the stream ended before messageStop".to_owned(),
+                    });
                 }
                 Ok(Some(event)) => event,
             };
@@ -590,14 +586,32 @@ impl Run {
                 self.emit(event).await;
             }
             if self.answer.message_stopped && self.answer.metadata {
-                return StreamEnd::Complete;
+                return Ok(());
             }
         }
     }
 
+    /// A stream that stops early: after `messageStop` the answer is complete (only the usage is
+    /// missing), so it is a success with a warning, never a second paid answer; before it, the
+    /// attempt failed with `error`.
+    fn cut_short(&mut self, error: AttemptError) -> Result<(), AttemptError> {
+        if !self.answer.message_stopped {
+            return Err(error);
+        }
+        let note = if matches!(error, AttemptError::Response { .. })
+            && error.to_string().contains("before messageStop")
+        {
+            "the stream ended without metadata: usage is unknown".to_owned()
+        } else {
+            format!("the stream stopped after the answer was complete ({error}): usage is unknown")
+        };
+        self.notes.push(note);
+        Ok(())
+    }
+
     /// Folds one SDK event into the answer and translates it for the consumer.
     fn apply(&mut self, event: ConverseStreamOutput) -> Option<StreamEvent> {
-        let now = self.manager.clock_now();
+        let now = self.engine.now();
         match event {
             ConverseStreamOutput::ContentBlockDelta(e) => {
                 let index = u32::try_from(e.content_block_index()).unwrap_or(0);
@@ -606,29 +620,12 @@ impl Run {
                 }
                 match e.delta()? {
                     ContentBlockDelta::Text(text) => {
-                        let mut text = text.as_str();
-                        if self.answer.trimmed_ws {
-                            self.answer.trimmed_ws = false;
-                            let trimmed = text.trim_start();
-                            if trimmed.len() != text.len() {
-                                text = trimmed;
-                            } else {
-                                // The model continued without a space: restore the one removed.
-                                self.answer.text.push(' ');
-                                let mut with_space = String::from(" ");
-                                with_space.push_str(text);
-                                self.answer.text.push_str(text);
-                                return Some(StreamEvent::TextDelta {
-                                    index,
-                                    text: with_space,
-                                });
-                            }
+                        let text = self.skip_held_ws(text);
+                        if text.is_empty() {
+                            return None;
                         }
-                        self.answer.text.push_str(text);
-                        Some(StreamEvent::TextDelta {
-                            index,
-                            text: text.to_owned(),
-                        })
+                        self.answer.text.push_str(&text);
+                        Some(StreamEvent::TextDelta { index, text })
                     }
                     ContentBlockDelta::ToolUse(t) => {
                         if let Some(tool) = self
@@ -699,10 +696,29 @@ impl Run {
         }
     }
 
-    fn response(&mut self, attempt: &Attempt, attempts: Vec<AttemptRecord>) -> StreamResponse {
+    /// Drops from the start of a continuation the whitespace the consumer already holds (the part
+    /// trimmed from the prefill), as far as the model repeats it. Whitespace the model sends
+    /// beyond that is kept; none is ever added.
+    fn skip_held_ws(&mut self, text: &str) -> String {
+        if self.answer.held_ws.is_empty() {
+            return text.to_owned();
+        }
+        let held = std::mem::take(&mut self.answer.held_ws);
+        let common = held
+            .chars()
+            .zip(text.chars())
+            .take_while(|(a, b)| a == b)
+            .map(|(a, _)| a.len_utf8())
+            .sum::<usize>();
+        if common == text.len() && common < held.len() {
+            // The whole delta repeats held whitespace; the rest may come in the next delta.
+            self.answer.held_ws = held[common..].to_owned();
+        }
+        text[common..].to_owned()
+    }
+
+    fn response(&mut self, done: &Done<()>, warnings: Vec<String>) -> StreamResponse {
         let answer = std::mem::take(&mut self.answer);
-        let mut warnings = std::mem::take(&mut self.warnings);
-        warnings.extend(crate::manager::dropped_features(attempt));
         let tool_uses = answer
             .tool_uses
             .into_iter()
@@ -723,33 +739,16 @@ impl Run {
             reasoning: answer.reasoning,
             stop_reason: answer.stop_reason,
             usage: answer.usage,
-            model_id: attempt.target.model.clone(),
-            invoke_id: self.manager.invoke_id(&attempt.target).unwrap_or_default(),
-            region: attempt.target.region.clone(),
-            access_method: attempt.target.access_method,
-            attempts,
+            model_id: done.attempt.target.model.clone(),
+            invoke_id: done.invoke_id.clone(),
+            region: done.attempt.target.region.clone(),
+            access_method: done.attempt.target.access_method,
+            attempts: done.attempts.clone(),
             recoveries: std::mem::take(&mut self.recoveries),
             time_to_first_token: answer.first_token,
-            duration: self.manager.clock_now().saturating_sub(self.started),
+            duration: self.engine.now().saturating_sub(self.started),
             warnings,
         }
-    }
-}
-
-fn stream_error<E>(err: &SdkError<E, aws_smithy_types::event_stream::RawMessage>) -> AttemptError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    match err {
-        SdkError::ServiceError(ctx) => AttemptError::Service {
-            code: ctx.err().code().unwrap_or("Unknown").to_owned(),
-            message: ctx.err().message().unwrap_or_default().to_owned(),
-            status: None,
-            request_id: None,
-        },
-        _ => AttemptError::Response {
-            message: DisplayErrorContext(err).to_string(),
-        },
     }
 }
 

@@ -69,9 +69,11 @@ async fn a_failing_region_is_tried_last_until_its_cool_down_ends() {
     for _ in 0..2 {
         let plan = planner.plan_call(&["m"], &REGIONS, direct).unwrap();
         let done = plan
-            .run(&sleep, &FakeClassifier, |a: bedrock_retry::Attempt| async move {
-                us_east_down(&a.target.region)
-            })
+            .run(
+                &sleep,
+                &FakeClassifier,
+                |a: bedrock_retry::Attempt| async move { us_east_down(&a.target.region) },
+            )
             .await
             .unwrap();
         assert_eq!(done.value, "us-west-2");
@@ -86,9 +88,11 @@ async fn a_failing_region_is_tried_last_until_its_cool_down_ends() {
     let plan = planner.plan_call(&["m"], &REGIONS, direct).unwrap();
     assert_eq!(plan.targets()[2].region, "us-east-1");
     let done = plan
-        .run(&sleep, &FakeClassifier, |a: bedrock_retry::Attempt| async move {
-            us_east_down(&a.target.region)
-        })
+        .run(
+            &sleep,
+            &FakeClassifier,
+            |a: bedrock_retry::Attempt| async move { us_east_down(&a.target.region) },
+        )
         .await
         .unwrap();
     assert_eq!(done.records.len(), 1);
@@ -119,17 +123,21 @@ async fn feature_fallback_then_failover_keeps_the_feature_disabled() {
     let (planner, _clock, sleep) = setup(RetryConfig::standard());
     let plan = planner.plan_call(&["m"], &REGIONS, direct).unwrap();
     let done = plan
-        .run(&sleep, &FakeClassifier, |a: bedrock_retry::Attempt| async move {
-            let with_docs = !a.disabled_features.contains(&Feature::Documents);
-            match (a.target.region.as_str(), with_docs) {
-                (_, true) => Err(FakeError::new(
-                    400,
-                    "This model doesn't support the document content block.",
-                )),
-                ("us-east-1", false) => Err(FakeError::new(429, "Too many requests")),
-                (region, false) => Ok(region.to_owned()),
-            }
-        })
+        .run(
+            &sleep,
+            &FakeClassifier,
+            |a: bedrock_retry::Attempt| async move {
+                let with_docs = !a.disabled_features.contains(&Feature::Documents);
+                match (a.target.region.as_str(), with_docs) {
+                    (_, true) => Err(FakeError::new(
+                        400,
+                        "This model doesn't support the document content block.",
+                    )),
+                    ("us-east-1", false) => Err(FakeError::new(429, "Too many requests")),
+                    (region, false) => Ok(region.to_owned()),
+                }
+            },
+        )
         .await
         .unwrap();
     assert_eq!(done.value, "us-west-2");

@@ -1,0 +1,554 @@
+//! The attempt engine: the one place that decides what happens to a call after an error.
+//!
+//! `converse`, `converse_stream` and the parallel engine (through `converse_with`) all run their
+//! attempts here, in the same steps:
+//!
+//! 1. **prepare**: the request is checked against Bedrock's limits and the default guardrail is
+//!    applied (before any network call; a bad request is a typed error and nothing is sent);
+//! 2. **plan**: the targets are ordered (strategy, preferred regions, health) and handed to
+//!    [`bedrock_retry::CallPlan::run`], the one attempt loop, under the call's deadline;
+//! 3. **request for the target**: features the plan disabled *for that target's model* are
+//!    stripped from a copy of the request, and cache points are placed for that model;
+//! 4. **send**: with the region's client, bounded by the time the call has left;
+//! 5. **classify**: [`crate::classify`] maps the failure to an error class;
+//! 6. **record**: the plan records the attempt and updates target health and the retry budget;
+//! 7. **validate**: with response validation configured, an answer that fails it is asked for
+//!    again on the same target, within the same deadline.
+//!
+//! What differs between a plain call and a stream is only how one attempt is sent and read; that
+//! part is the closure given to [`Engine::run`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bedrock_cache::CacheConfig;
+use bedrock_catalog::{Catalog, ModelInfo};
+use bedrock_messages::{ContentBlock, ConverseRequest, ConverseResponse, GuardrailConfig, Limits};
+use bedrock_retry::{
+    AccessMethod, Attempt, AttemptRecord, Attempter, Clock, GiveUpReason, HealthTracker,
+    RetryPlanner, Sleep, Target,
+};
+use tracing::{Instrument, debug, info_span};
+
+use crate::classify::{AttemptError, BedrockClassifier};
+use crate::clients::{Clients, Timeouts};
+use crate::features;
+use crate::stream::StreamRecovery;
+use crate::validation::{ValidationAttempt, ValidationConfig, ValidationResult};
+
+/// Per-call options for [`crate::LlmManager::converse_with`] and
+/// [`crate::LlmManager::converse_stream_with`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallOptions {
+    /// Regions to try first, in order. Empty means the manager's configured order.
+    pub preferred_regions: Vec<String>,
+    /// Whether the other configured regions may be tried after the preferred ones.
+    pub allow_other_regions: bool,
+    /// A deadline for this call, shorter than the manager's total timeout (`None`: the manager's).
+    pub deadline: Option<Duration>,
+}
+
+impl Default for CallOptions {
+    fn default() -> Self {
+        Self {
+            preferred_regions: Vec::new(),
+            allow_other_regions: true,
+            deadline: None,
+        }
+    }
+}
+
+impl CallOptions {
+    /// Try `regions` first, then (if `allow_other_regions`) the rest.
+    pub fn prefer_regions<S: Into<String>>(
+        regions: impl IntoIterator<Item = S>,
+        allow_other_regions: bool,
+    ) -> Self {
+        Self {
+            preferred_regions: regions.into_iter().map(Into::into).collect(),
+            allow_other_regions,
+            deadline: None,
+        }
+    }
+
+    /// Bounds this call by `deadline` (the manager's total timeout still applies when shorter).
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+}
+
+/// How one attempt, ready to send, is sent and read: a plain Converse call or a stream.
+pub(crate) trait Exchange {
+    /// What a successful attempt gives.
+    type Output;
+
+    /// Sends the attempt and reads its answer, by `ready.ends_at` at the latest.
+    async fn send(&mut self, ready: Ready) -> Result<Self::Output, AttemptError>;
+}
+
+/// The attempt step of the engine: readies each planned attempt, then hands it to the exchange.
+struct Attempts<'a, X> {
+    engine: &'a Engine,
+    prepared: &'a ConverseRequest,
+    warnings: &'a mut Vec<String>,
+    exchange: &'a mut X,
+}
+
+impl<X: Exchange> Attempter<(X::Output, String), AttemptError> for Attempts<'_, X> {
+    async fn attempt(&mut self, attempt: Attempt) -> Result<(X::Output, String), AttemptError> {
+        let span = info_span!(
+            "attempt",
+            n = attempt.attempt_number,
+            model = %attempt.target.model,
+            region = %attempt.target.region,
+            access = %attempt.target.access_method,
+        );
+        let ready = self.engine.ready(self.prepared, attempt, self.warnings)?;
+        let invoke_id = ready.invoke_id.clone();
+        let result = self.exchange.send(ready).instrument(span).await;
+        if let Err(error) = &result {
+            debug!(%error, "attempt failed");
+        }
+        result.map(|value| (value, invoke_id))
+    }
+}
+
+/// A plain Converse call: one request per attempt, checked by response validation.
+pub(crate) struct ConverseExchange<'a> {
+    pub(crate) engine: &'a Engine,
+    /// Every validation of an answer, in order.
+    pub(crate) validations: Vec<ValidationAttempt>,
+    /// Warnings about answers (unmodelled blocks).
+    pub(crate) warnings: Vec<String>,
+}
+
+impl Exchange for ConverseExchange<'_> {
+    type Output = ConverseResponse;
+
+    async fn send(&mut self, ready: Ready) -> Result<ConverseResponse, AttemptError> {
+        self.engine
+            .converse_attempt(ready, &mut self.validations, &mut self.warnings)
+            .await
+    }
+}
+
+/// Everything a call needs, shared by every call of one manager.
+#[derive(Debug)]
+pub(crate) struct Engine {
+    pub(crate) models: Vec<ModelInfo>,
+    pub(crate) regions: Vec<String>,
+    pub(crate) clients: Clients,
+    pub(crate) catalog: Catalog,
+    pub(crate) planner: RetryPlanner,
+    pub(crate) health: Arc<HealthTracker>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) sleep: Arc<dyn Sleep>,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) guardrail: Option<GuardrailConfig>,
+    pub(crate) validation: Option<ValidationConfig>,
+    pub(crate) limits: Limits,
+    pub(crate) auth_kind: &'static str,
+    pub(crate) stream_recovery: StreamRecovery,
+    pub(crate) cache: Option<CacheConfig>,
+}
+
+/// One attempt, ready to send: the request for its target, the client and the time it may take.
+#[derive(Debug)]
+pub(crate) struct Ready {
+    /// The planned attempt.
+    pub(crate) attempt: Attempt,
+    /// The request as sent to this target.
+    pub(crate) request: ConverseRequest,
+    /// The region's client.
+    pub(crate) client: aws_sdk_bedrockruntime::Client,
+    /// The id or inference profile in the request path.
+    pub(crate) invoke_id: String,
+    /// When this attempt must be over, on the engine's clock.
+    pub(crate) ends_at: Duration,
+    /// Whether `ends_at` is the call's deadline rather than the per-attempt timeout.
+    pub(crate) deadline_bound: bool,
+}
+
+/// A call that ended without an answer.
+#[derive(Debug)]
+pub(crate) struct Failed {
+    pub(crate) reason: GiveUpReason,
+    pub(crate) attempts: Vec<AttemptRecord>,
+    pub(crate) last_error: Option<Box<AttemptError>>,
+}
+
+/// A call that ended with an answer.
+#[derive(Debug)]
+pub(crate) struct Done<T> {
+    pub(crate) value: T,
+    pub(crate) attempt: Attempt,
+    pub(crate) invoke_id: String,
+    pub(crate) attempts: Vec<AttemptRecord>,
+}
+
+impl Engine {
+    pub(crate) fn now(&self) -> Duration {
+        self.clock.now()
+    }
+
+    fn model(&self, id: &str) -> Option<&ModelInfo> {
+        self.models.iter().find(|m| m.id == id)
+    }
+
+    fn methods(&self, model_id: &str, region: &str) -> Vec<AccessMethod> {
+        let Some(access) = self.model(model_id).and_then(|m| m.region_access(region)) else {
+            return Vec::new();
+        };
+        let mut methods = Vec::with_capacity(3);
+        if access.direct {
+            methods.push(AccessMethod::Direct);
+        }
+        if access.regional_profile.is_some() {
+            methods.push(AccessMethod::RegionalProfile);
+        }
+        if access.global_profile.is_some() {
+            methods.push(AccessMethod::GlobalProfile);
+        }
+        methods
+    }
+
+    /// Targets in strategy order. Preferred regions are moved to the front of the region list
+    /// (in their order) *before* models and regions are paired, so region-first stays
+    /// region-first: every region of the first model, then the next model.
+    pub(crate) fn ordered_targets(&self, options: &CallOptions) -> Vec<Target> {
+        let ids: Vec<&str> = self.models.iter().map(|m| m.id.as_str()).collect();
+        let mut regions: Vec<&str> = options
+            .preferred_regions
+            .iter()
+            .filter(|r| self.regions.contains(r))
+            .map(String::as_str)
+            .collect();
+        if options.preferred_regions.is_empty() || options.allow_other_regions {
+            for r in &self.regions {
+                if !regions.contains(&r.as_str()) {
+                    regions.push(r);
+                }
+            }
+        }
+        self.planner
+            .order_targets(&ids, &regions, |m, r| self.methods(m, r))
+    }
+
+    pub(crate) fn invoke_id(&self, target: &Target) -> Option<String> {
+        let access = self.model(&target.model)?.region_access(&target.region)?;
+        match target.access_method {
+            AccessMethod::Direct => access.direct.then(|| target.model.clone()),
+            AccessMethod::RegionalProfile => access.regional_profile.clone(),
+            AccessMethod::GlobalProfile => access.global_profile.clone(),
+            _ => None,
+        }
+    }
+
+    /// Whether the model accepts a final assistant message as the start of its answer.
+    pub(crate) fn accepts_prefill(&self, model_id: &str) -> bool {
+        self.model(model_id)
+            .is_some_and(|m| m.provider.eq_ignore_ascii_case("anthropic"))
+    }
+
+    /// Prepares the request for sending: limits checked, default guardrail applied.
+    pub(crate) fn prepare(
+        &self,
+        request: &ConverseRequest,
+    ) -> Result<ConverseRequest, bedrock_messages::Error> {
+        request.validate(&self.limits)?;
+        let mut request = request.clone();
+        if request.guardrail_config.is_none() {
+            request.guardrail_config.clone_from(&self.guardrail);
+        }
+        Ok(request)
+    }
+
+    /// The request as sent to one target: features the plan disabled for this target's model are
+    /// removed, then cache points are placed for that model. Placement warnings are added to
+    /// `warnings` once.
+    pub(crate) fn request_for_target(
+        &self,
+        prepared: &ConverseRequest,
+        attempt: &Attempt,
+        warnings: &mut Vec<String>,
+    ) -> ConverseRequest {
+        let mut request = prepared.clone();
+        for feature in &attempt.disabled_features {
+            features::strip(&mut request, *feature);
+        }
+        let Some(cache) = self.cache.as_ref().filter(|c| c.is_enabled()) else {
+            return request;
+        };
+        if attempt
+            .disabled_features
+            .contains(&bedrock_retry::Feature::CachePoints)
+        {
+            return request;
+        }
+        let caching = self
+            .model(&attempt.target.model)
+            .and_then(|m| m.capabilities.prompt_caching);
+        let placement = bedrock_cache::place_cache_points(&request, caching.as_ref(), cache);
+        push_unique(warnings, placement.warnings);
+        placement.request
+    }
+
+    /// The targets for one call, or `None` when the options leave none.
+    pub(crate) fn call_targets(&self, options: &CallOptions) -> Option<Vec<Target>> {
+        let targets = self.ordered_targets(options);
+        (!targets.is_empty()).then_some(targets)
+    }
+
+    /// The call's deadline: the manager's total timeout, or the call's own when shorter.
+    fn deadline(&self, options: &CallOptions) -> Duration {
+        let total = self
+            .planner
+            .config()
+            .total_deadline()
+            .unwrap_or(self.timeouts.total);
+        options.deadline.map_or(total, |d| d.min(total))
+    }
+
+    /// Turns a planned attempt into one ready to send.
+    fn ready(
+        &self,
+        prepared: &ConverseRequest,
+        attempt: Attempt,
+        warnings: &mut Vec<String>,
+    ) -> Result<Ready, AttemptError> {
+        let invoke_id =
+            self.invoke_id(&attempt.target)
+                .ok_or_else(|| AttemptError::Construction {
+                    message: format!(
+                        "no {} access for {}",
+                        attempt.target.access_method, attempt.target
+                    ),
+                })?;
+        let client = self
+            .clients
+            .get(&attempt.target.region)
+            .cloned()
+            .ok_or_else(|| AttemptError::Construction {
+                message: format!("no client for region {}", attempt.target.region),
+            })?;
+        let request = self.request_for_target(prepared, &attempt, warnings);
+        let per_attempt = self.timeouts.per_attempt;
+        let (budget, deadline_bound) = match attempt.time_left {
+            Some(left) if left < per_attempt => (left, true),
+            _ => (per_attempt, false),
+        };
+        Ok(Ready {
+            ends_at: self.now().saturating_add(budget),
+            attempt,
+            request,
+            client,
+            invoke_id,
+            deadline_bound,
+        })
+    }
+
+    /// Runs one call: plans the targets and hands each attempt, ready to send, to `exchange`,
+    /// until one succeeds or the plan gives up. Warnings of the preparation steps go to
+    /// `warnings`.
+    pub(crate) async fn run<X: Exchange>(
+        &self,
+        prepared: &ConverseRequest,
+        targets: Vec<Target>,
+        options: &CallOptions,
+        warnings: &mut Vec<String>,
+        exchange: &mut X,
+    ) -> Result<Done<X::Output>, Failed> {
+        let deadline = self.deadline(options);
+        let plan = match self.planner.plan(targets) {
+            Ok(plan) => plan.with_total_deadline(deadline),
+            Err(_) => {
+                return Err(Failed {
+                    reason: GiveUpReason::TargetsExhausted { targets: 0 },
+                    attempts: Vec::new(),
+                    last_error: None,
+                });
+            }
+        };
+        let attempter = Attempts {
+            engine: self,
+            prepared,
+            warnings,
+            exchange,
+        };
+        let outcome = plan
+            .run(self.sleep.as_ref(), &BedrockClassifier, attempter)
+            .await;
+        match outcome {
+            Ok(done) => {
+                let (value, invoke_id) = done.value;
+                Ok(Done {
+                    value,
+                    invoke_id,
+                    attempt: done.attempt,
+                    attempts: done.records,
+                })
+            }
+            Err(failed) => Err(Failed {
+                reason: failed.reason,
+                attempts: failed.records,
+                last_error: failed.last_error.map(Box::new),
+            }),
+        }
+    }
+
+    /// Sends one Converse request and checks the answer, asking again on the same target while
+    /// validation rejects it (each ask bounded by the attempt's end).
+    pub(crate) async fn converse_attempt(
+        &self,
+        ready: Ready,
+        validations: &mut Vec<ValidationAttempt>,
+        warnings: &mut Vec<String>,
+    ) -> Result<ConverseResponse, AttemptError> {
+        let mut request = ready.request;
+        let mut asks = 0u32;
+        loop {
+            let timeout = ready.ends_at.saturating_sub(self.now());
+            let output = send_converse(
+                &ready.client,
+                &ready.invoke_id,
+                &request,
+                timeout,
+                ready.deadline_bound,
+            )
+            .await?;
+            push_unique(warnings, unmodelled_warnings(&output));
+            let Some(validation) = &self.validation else {
+                return Ok(output);
+            };
+            asks += 1;
+            let number = u32::try_from(validations.len())
+                .unwrap_or(u32::MAX)
+                .saturating_add(1);
+            let result = validation.check(&output);
+            let message = match &result {
+                ValidationResult::Valid => None,
+                ValidationResult::Invalid { message } => Some(message.clone()),
+            };
+            validations.push(ValidationAttempt {
+                target: ready.attempt.target.clone(),
+                number,
+                result,
+                rejected_text: message.as_ref().map(|_| output.text()),
+            });
+            let Some(message) = message else {
+                return Ok(output);
+            };
+            if asks > validation.retries() {
+                return Err(AttemptError::ValidationFailed {
+                    attempts: asks,
+                    message,
+                });
+            }
+            request = validation.next_request(&request, &output, &message);
+            let delay = validation.delay();
+            if self.now().saturating_add(delay) >= ready.ends_at {
+                return Err(AttemptError::Timeout {
+                    after: timeout,
+                    deadline: ready.deadline_bound,
+                });
+            }
+            if !delay.is_zero() {
+                self.sleep.sleep(delay).await;
+            }
+        }
+    }
+}
+
+async fn send_converse(
+    client: &aws_sdk_bedrockruntime::Client,
+    invoke_id: &str,
+    request: &ConverseRequest,
+    timeout: Duration,
+    deadline: bool,
+) -> Result<ConverseResponse, AttemptError> {
+    let builder =
+        bedrock_messages::sdk::apply_to_converse(request, client.converse().model_id(invoke_id))
+            .map_err(|e| AttemptError::Construction {
+                message: e.to_string(),
+            })?;
+    let output = match tokio::time::timeout(timeout, builder.send()).await {
+        Err(_elapsed) => {
+            return Err(AttemptError::Timeout {
+                after: timeout,
+                deadline,
+            });
+        }
+        Ok(Err(e)) => return Err(AttemptError::from_sdk(&e, timeout)),
+        Ok(Ok(output)) => output,
+    };
+    ConverseResponse::try_from(output).map_err(|e| AttemptError::Unreadable {
+        message: e.to_string(),
+    })
+}
+
+/// One warning per kind of content block the library does not model, kept as raw JSON.
+pub(crate) fn unmodelled_warnings(response: &ConverseResponse) -> Vec<String> {
+    let mut kinds: Vec<String> = Vec::new();
+    if let bedrock_messages::ConverseOutput::Message(m) = &response.output {
+        for block in &m.content {
+            collect_unmodelled(block, &mut kinds);
+        }
+    }
+    kinds
+        .into_iter()
+        .map(|kind| {
+            format!("the answer holds a {kind} block, which this library does not model; it is kept as raw JSON")
+        })
+        .collect()
+}
+
+fn collect_unmodelled(block: &ContentBlock, kinds: &mut Vec<String>) {
+    match block {
+        ContentBlock::Unmodelled(raw) => {
+            let kind = raw.kind().to_owned();
+            if !kinds.contains(&kind) {
+                kinds.push(kind);
+            }
+        }
+        ContentBlock::ToolResult(r) => {
+            for c in &r.content {
+                if let bedrock_messages::ToolResultContent::Unmodelled(raw) = c {
+                    let kind = raw.kind().to_owned();
+                    if !kinds.contains(&kind) {
+                        kinds.push(kind);
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+pub(crate) fn push_unique(warnings: &mut Vec<String>, new: impl IntoIterator<Item = String>) {
+    for warning in new {
+        if !warnings.contains(&warning) {
+            warnings.push(warning);
+        }
+    }
+}
+
+/// One warning per feature that feature fallback removed during the call, naming the model that
+/// rejected it (the feature was removed for that model only).
+pub(crate) fn dropped_features(attempts: &[AttemptRecord]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for record in attempts {
+        for feature in &record.disabled_features {
+            let warning = format!(
+                "{feature} removed from the request for {}: it rejected them",
+                record.target.model
+            );
+            if !warnings.contains(&warning) {
+                warnings.push(warning);
+            }
+        }
+    }
+    warnings
+}
