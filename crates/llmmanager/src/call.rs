@@ -474,7 +474,13 @@ async fn send_converse(
             .map_err(|e| AttemptError::Construction {
                 message: e.to_string(),
             })?;
-    let output = match tokio::time::timeout(timeout, builder.send()).await {
+    let keep = crate::raw::KeepUnknownBlocks::default();
+    let output = match tokio::time::timeout(
+        timeout,
+        builder.customize().interceptor(keep.clone()).send(),
+    )
+    .await
+    {
         Err(_elapsed) => {
             return Err(AttemptError::Timeout {
                 after: timeout,
@@ -484,9 +490,12 @@ async fn send_converse(
         Ok(Err(e)) => return Err(AttemptError::from_sdk(&e, timeout)),
         Ok(Ok(output)) => output,
     };
-    ConverseResponse::try_from(output).map_err(|e| AttemptError::Unreadable {
-        message: e.to_string(),
-    })
+    let mut response =
+        ConverseResponse::try_from(output).map_err(|e| AttemptError::Unreadable {
+            message: e.to_string(),
+        })?;
+    keep.restore(&mut response);
+    Ok(response)
 }
 
 /// One warning per kind of content block the library does not model, kept as raw JSON.

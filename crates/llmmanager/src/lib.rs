@@ -54,6 +54,7 @@ mod error;
 mod features;
 mod manager;
 mod parallel_manager;
+mod raw;
 mod response;
 mod stream;
 mod validation;
