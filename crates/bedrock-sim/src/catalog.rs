@@ -67,7 +67,23 @@ pub(crate) struct Caps {
     /// Minimum cacheable prefix tokens; `None` means no prompt caching.
     pub(crate) cache_min_tokens: Option<u32>,
     pub(crate) cache_ttl_1h: bool,
+    /// Structured output (`outputConfig.textFormat`) accepted.
+    pub(crate) structured_output: bool,
 }
+
+/// Models that answer structured output unless a scenario says otherwise: the Claude
+/// generations Bedrock documents structured outputs for (prefixes of base model ids).
+const STRUCTURED_OUTPUT_MODELS: [&str; 9] = [
+    "anthropic.claude-sonnet-4-5",
+    "anthropic.claude-haiku-4-5",
+    "anthropic.claude-opus-4-1",
+    "anthropic.claude-opus-4-5",
+    "anthropic.claude-opus-4-6",
+    "anthropic.claude-sonnet-4-6",
+    "anthropic.claude-opus-4-7",
+    "anthropic.claude-opus-4-8",
+    "anthropic.claude-fable-5",
+];
 
 /// One foundation model.
 #[derive(Debug, Clone)]
@@ -129,6 +145,10 @@ fn caps_for(model: &RefModel, o: Option<&ModelCaps>) -> Caps {
         video: o.video.unwrap_or_else(|| has("VIDEO")),
         cache_min_tokens: o.prompt_caching.as_ref().map(|p| p.min_tokens),
         cache_ttl_1h: o.prompt_caching.as_ref().is_some_and(|p| p.ttl_1h),
+        structured_output: o.structured_output.unwrap_or_else(|| {
+            let id = strip_geo(&model.model_id);
+            STRUCTURED_OUTPUT_MODELS.iter().any(|p| id.starts_with(p))
+        }),
     }
 }
 

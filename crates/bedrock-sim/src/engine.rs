@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::catalog::ModelInfo;
 use crate::scenario::{BedrockErrorKind, ScriptedReply, TokenRange};
+use crate::schema;
 use crate::wire::WireError;
 
 const IMAGE_TOKENS: u64 = 1600;
@@ -130,6 +131,12 @@ pub(crate) struct Analysis {
     pub(crate) stop_sequences: Vec<String>,
     /// `additionalModelResponseFieldPaths`, validated JSON pointers.
     pub(crate) response_field_paths: Vec<String>,
+    /// The JSON schema of `outputConfig.textFormat`, when structured output is asked for.
+    pub(crate) structured: Option<Value>,
+    /// `serviceTier` as sent (validated), echoed in the response.
+    pub(crate) service_tier: Option<Value>,
+    /// `performanceConfig` as sent (validated), echoed in the response.
+    pub(crate) performance: Option<Value>,
 }
 
 fn constraint(value: &str, path: &str, rule: &str) -> WireError {
@@ -463,9 +470,15 @@ pub(crate) fn analyze(body: &Value, model: &ModelInfo) -> Result<Analysis, WireE
     }
 
     let response_field_paths = response_field_paths(body)?;
+    let structured = structured_schema(body, model)?;
+    let service_tier = enum_member(body, "serviceTier", "type", &SERVICE_TIERS)?;
+    let performance = enum_member(body, "performanceConfig", "latency", &LATENCIES)?;
 
     Ok(Analysis {
         response_field_paths,
+        structured,
+        service_tier,
+        performance,
         input_tokens: walker.tokens,
         cache_points: walker.points,
         tools,
@@ -474,6 +487,92 @@ pub(crate) fn analyze(body: &Value, model: &ModelInfo) -> Result<Analysis, WireE
         max_tokens,
         stop_sequences,
     })
+}
+
+const SERVICE_TIERS: [&str; 4] = ["priority", "default", "flex", "reserved"];
+const LATENCIES: [&str; 2] = ["standard", "optimized"];
+
+/// Validates an object whose one member is an enum (`serviceTier.type`,
+/// `performanceConfig.latency`); returns the object to echo.
+fn enum_member(
+    body: &Value,
+    field: &str,
+    member: &str,
+    allowed: &[&str],
+) -> Result<Option<Value>, WireError> {
+    let Some(v) = body.get(field) else {
+        return Ok(None);
+    };
+    let value = v.get(member).and_then(Value::as_str).unwrap_or_default();
+    if !allowed.contains(&value) {
+        return Err(constraint(
+            value,
+            &format!("{field}.{member}"),
+            &format!(
+                "Member must satisfy enum value set: [{}]",
+                allowed.join(", ")
+            ),
+        ));
+    }
+    Ok(Some(json!({ member: value })))
+}
+
+/// Validates `outputConfig.textFormat` and returns the parsed JSON schema it asks for.
+fn structured_schema(body: &Value, model: &ModelInfo) -> Result<Option<Value>, WireError> {
+    let Some(oc) = body.get("outputConfig") else {
+        return Ok(None);
+    };
+    if let Some(effort) = oc.get("effort").and_then(Value::as_str)
+        && effort.chars().count() > 16
+    {
+        return Err(constraint(
+            effort,
+            "outputConfig.effort",
+            "Member must have length less than or equal to 16",
+        ));
+    }
+    let Some(tf) = oc.get("textFormat") else {
+        return Ok(None);
+    };
+    let kind = tf.get("type").and_then(Value::as_str).unwrap_or_default();
+    if kind != "json_schema" {
+        return Err(constraint(
+            kind,
+            "outputConfig.textFormat.type",
+            "Member must satisfy enum value set: [json_schema]",
+        ));
+    }
+    if !model.caps.structured_output {
+        return Err(WireError::validation(format!(
+            "This model doesn't support structured outputs ({}). Try again without outputConfig.textFormat or with a model that supports it.",
+            model.id
+        )));
+    }
+    let js = tf.pointer("/structure/jsonSchema");
+    if let Some(name) = js.and_then(|j| j.get("name")).and_then(Value::as_str) {
+        let ok = (1..=64).contains(&name.chars().count())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !ok {
+            return Err(constraint(
+                name,
+                "outputConfig.textFormat.structure.jsonSchema.name",
+                "Member must satisfy regular expression pattern: [a-zA-Z0-9_-]{1,64}",
+            ));
+        }
+    }
+    let schema = js
+        .and_then(|j| j.get("schema"))
+        .and_then(Value::as_str)
+        .and_then(|s| serde_json::from_str::<Value>(s).ok())
+        .filter(|v| v.is_object());
+    match schema {
+        Some(s) => Ok(Some(s)),
+        None => Err(WireError::validation(
+            "The JSON schema in outputConfig.textFormat.structure.jsonSchema.schema is not a valid JSON schema object.",
+        )),
+    }
 }
 
 /// Validates `additionalModelResponseFieldPaths`: at most 10 JSON pointers of 1–256 characters.
@@ -561,36 +660,6 @@ impl Usage {
     }
 }
 
-fn example_for(schema: &Value) -> Value {
-    let mut out = serde_json::Map::new();
-    let props = schema.get("properties").and_then(Value::as_object);
-    let required: Vec<&str> = schema
-        .get("required")
-        .and_then(Value::as_array)
-        .map(|r| r.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    if let Some(props) = props {
-        for (k, p) in props {
-            if !required.contains(&k.as_str()) {
-                continue;
-            }
-            let v = match p.get("type").and_then(Value::as_str) {
-                Some("integer" | "number") => json!(1),
-                Some("boolean") => json!(true),
-                Some("array") => json!([]),
-                Some("object") => json!({}),
-                _ => p
-                    .get("enum")
-                    .and_then(Value::as_array)
-                    .and_then(|e| e.first().cloned())
-                    .unwrap_or_else(|| json!("sim")),
-            };
-            out.insert(k.clone(), v);
-        }
-    }
-    Value::Object(out)
-}
-
 fn generate_text(rng: &mut StdRng, range: TokenRange) -> String {
     let lo = range.min.max(1);
     let hi = range.max.max(lo);
@@ -656,6 +725,29 @@ pub(crate) struct GenerateInput<'a> {
     pub(crate) scripted: Option<&'a ScriptedReply>,
     pub(crate) tool_use_when_offered: bool,
     pub(crate) output_tokens: TokenRange,
+    pub(crate) malformed_structured_share: f64,
+}
+
+/// The JSON text of a structured-output answer: a seeded instance of the schema, or, for a
+/// `malformed_share` of requests, invalid JSON or JSON that violates the schema.
+fn structured_text(schema: &Value, rng_seed: u64, malformed_share: f64) -> String {
+    let mut rng = StdRng::seed_from_u64(rng_seed ^ 0x5c4e_3a11);
+    let malformed = malformed_share > 0.0 && rng.random::<f64>() < malformed_share;
+    if !malformed {
+        return schema::instance(schema, &mut rng).to_string();
+    }
+    if rng.random_bool(0.5) {
+        // Invalid JSON: the answer breaks off before its last closing bracket.
+        let text = schema::instance(schema, &mut rng).to_string();
+        let keep = text.chars().count().saturating_sub(1).max(1);
+        let mut cut: String = text.chars().take(keep).collect();
+        if serde_json::from_str::<Value>(&cut).is_ok() {
+            cut.push_str(",\"");
+        }
+        cut
+    } else {
+        schema::violation(schema, &mut rng).to_string()
+    }
 }
 
 /// Produces the deterministic reply for an analysed request.
@@ -683,7 +775,13 @@ pub(crate) fn generate(a: &Analysis, input: &GenerateInput<'_>) -> Reply {
             .unwrap_or(Value::Null);
         let tool_input = scripted_tool
             .and_then(|t| t.input.clone())
-            .unwrap_or_else(|| example_for(&schema));
+            .unwrap_or_else(|| {
+                let mut srng = StdRng::seed_from_u64(input.rng_seed ^ 0x7001_5eed);
+                match schema::instance(&schema, &mut srng) {
+                    v @ Value::Object(_) => v,
+                    _ => json!({}),
+                }
+            });
         let id: String = (0..22)
             .map(|_| {
                 let n = rng.random_range(0..62u8);
@@ -710,9 +808,12 @@ pub(crate) fn generate(a: &Analysis, input: &GenerateInput<'_>) -> Reply {
             ..Reply::default()
         };
     }
-    let mut text = match input.scripted.and_then(|s| s.text.clone()) {
-        Some(t) => t,
-        None => generate_text(&mut rng, input.output_tokens),
+    let mut text = match (input.scripted.and_then(|s| s.text.clone()), &a.structured) {
+        (Some(t), _) => t,
+        (None, Some(schema)) => {
+            structured_text(schema, input.rng_seed, input.malformed_structured_share)
+        }
+        (None, None) => generate_text(&mut rng, input.output_tokens),
     };
     let mut stop_reason = "end_turn";
     let mut stop_sequence = None;
@@ -1081,6 +1182,7 @@ mod tests {
             scripted: None,
             tool_use_when_offered: false,
             output_tokens: TokenRange { min: 20, max: 60 },
+            malformed_structured_share: 0.0,
         }
     }
 

@@ -47,6 +47,7 @@
 mod catalog;
 mod engine;
 mod scenario;
+mod schema;
 mod server;
 mod wire;
 

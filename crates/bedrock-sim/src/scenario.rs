@@ -42,6 +42,9 @@ pub struct Scenario {
     pub s3_endpoint: Option<String>,
     /// Batch inference jobs, by 1-based creation number, that end `Failed` without output.
     pub failed_jobs: Vec<u64>,
+    /// Share (0.0–1.0) of structured-output answers that are malformed: half of them invalid
+    /// JSON, half valid JSON that violates the schema. Drawn from the seed and the request.
+    pub malformed_structured_share: f64,
 }
 
 impl Scenario {
@@ -1019,6 +1022,10 @@ pub struct ModelCaps {
     pub video: Option<bool>,
     /// Prompt caching facts; absent means no caching.
     pub prompt_caching: Option<PromptCaching>,
+    /// Structured output (`outputConfig.textFormat`) supported. Not part of
+    /// `fixtures/catalog/overrides.json`; the default is the simulator's own list (newer Claude
+    /// models), see `docs/simulator.md`.
+    pub structured_output: Option<bool>,
 }
 
 /// Prompt caching facts of a model.

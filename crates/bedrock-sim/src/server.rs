@@ -928,8 +928,11 @@ async fn runtime(
                 .scenario
                 .output_tokens
                 .unwrap_or(TokenRange { min: 20, max: 60 }),
+            malformed_structured_share: shared.scenario.malformed_structured_share,
         },
     );
+    reply.service_tier = analysis.service_tier.clone();
+    reply.performance = analysis.performance.clone();
     if let Some((_, prefix)) = &prefill {
         engine::continue_after(&mut reply, prefix);
     }

@@ -290,7 +290,10 @@ async fn tool_use_answers_when_the_scenario_asks() {
     let Document::Object(input) = tu.input() else {
         panic!("input is an object")
     };
-    assert_eq!(input.get("city"), Some(&Document::String("sim".into())));
+    assert!(
+        matches!(input.get("city"), Some(Document::String(c)) if !c.is_empty()),
+        "the required string property is filled: {input:?}"
+    );
     // Without tools the same scenario answers with text.
     let out = rt
         .converse()

