@@ -95,7 +95,9 @@ pub struct ParallelConfig {
     pub distribution: RegionStrategy,
     /// Timeout of one request, including its retries inside the service (default 300 s);
     /// `None` disables it. It counts from the service call, so time spent waiting for a
-    /// concurrency slot is not included.
+    /// concurrency slot is not included. The service gets it as [`Placement::deadline`](crate::Placement::deadline)
+    /// and should end the request by then itself; the engine's own timer fires a little later
+    /// (a tenth of the timeout, at most one second) as a backstop.
     pub request_timeout: Option<Duration>,
     /// When to stop early (default: never).
     pub failure: FailurePolicy,

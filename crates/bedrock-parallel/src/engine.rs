@@ -424,7 +424,8 @@ impl<S: ConverseService> OutcomeStream<S> {
             .iter()
             .filter_map(|&i| self.assigner.region_name(i).map(str::to_owned))
             .collect();
-        let placement = Placement::new(assigned_regions.clone(), self.allow_other_regions);
+        let placement = Placement::new(assigned_regions.clone(), self.allow_other_regions)
+            .with_deadline(self.request_timeout);
         let limit = primary.and_then(|i| self.region_limits.get(i).cloned());
         let task = tokio::spawn(run_one(
             Arc::clone(&self.service),
@@ -623,6 +624,14 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
+/// When the engine's own timer fires for a request allowed `after`: a little later than the
+/// deadline the service was given ([`Placement::deadline`]), so a service that honours it ends the
+/// request itself, with its own error and what it knows. A tenth of the time, at most one second,
+/// saturating for huge values.
+fn backstop(after: Duration) -> Duration {
+    after.saturating_add((after / 10).min(Duration::from_secs(1)))
+}
+
 /// Runs one request on its own task: waits for a region slot (or a stop), then calls the
 /// service with a timeout and catches panics.
 async fn run_one<S: ConverseService>(
@@ -673,7 +682,7 @@ async fn run_one<S: ConverseService>(
             }
         };
     let caught = match timeout {
-        Some(after) => match tokio::time::timeout(after, future).await {
+        Some(after) => match tokio::time::timeout(backstop(after), future).await {
             Ok(caught) => caught,
             Err(_) => {
                 return (

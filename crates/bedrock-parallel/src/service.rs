@@ -20,6 +20,10 @@ pub struct Placement {
     pub preferred_regions: Vec<String>,
     /// Whether regions outside `preferred_regions` may be tried once those are exhausted.
     pub allow_other_regions: bool,
+    /// The time the engine allows this request ([`ParallelConfig::request_timeout`](crate::ParallelConfig::request_timeout)).
+    /// An implementation should end the request by then with its own error, which keeps what it
+    /// knows (its attempts); the engine's own timer is only a backstop that fires a little later.
+    pub deadline: Option<std::time::Duration>,
 }
 
 impl Placement {
@@ -28,7 +32,15 @@ impl Placement {
         Self {
             preferred_regions,
             allow_other_regions,
+            deadline: None,
         }
+    }
+
+    /// Sets the time the engine allows the request.
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: Option<std::time::Duration>) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     /// The first preferred region, if any.

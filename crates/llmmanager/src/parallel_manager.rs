@@ -34,10 +34,13 @@ impl ConverseService for LlmManager {
     ) -> BoxFuture<'static, Result<Response, Error>> {
         let manager = self.clone();
         Box::pin(async move {
-            let options = CallOptions::prefer_regions(
+            let mut options = CallOptions::prefer_regions(
                 placement.preferred_regions,
                 placement.allow_other_regions,
             );
+            // The call ends by the batch's deadline itself, so a timed-out request keeps its
+            // attempts; the engine's timer is only a backstop.
+            options.deadline = placement.deadline;
             manager.converse_with(&request, &options).await
         })
     }

@@ -183,3 +183,36 @@ proptest! {
         });
     }
 }
+
+#[tokio::test]
+async fn a_request_timed_out_by_the_batch_ends_by_the_managers_deadline_with_its_attempts() {
+    // us-east-1 never answers; the per-attempt timeout (120 s) is far beyond the batch's
+    // request timeout, so only the deadline the batch gives each request can end it.
+    let sim =
+        sim(Scenario::default().with_fault(FaultRule::new(Fault::Hang).region("us-east-1"))).await;
+    let m = manager(&sim)
+        .model(HAIKU)
+        .regions(["us-east-1"])
+        .build()
+        .await
+        .unwrap();
+    let config = ParallelConfig::default().with_request_timeout(Some(Duration::from_millis(300)));
+    let parallel = ParallelLlmManager::new(m, config).unwrap();
+    let batch = parallel.converse_parallel(requests(1)).await.unwrap();
+    let outcome = &batch.outcomes()[0];
+    let error = outcome.result.as_ref().unwrap_err();
+    let llmmanager::parallel::RequestError::Service { source } = error else {
+        panic!("the engine's own timer fired first: {error:?}");
+    };
+    assert_eq!(source.attempts().len(), 1, "{source}");
+    assert_eq!(source.attempts()[0].target.region, "us-east-1");
+    assert_eq!(
+        m_health_state(&parallel, "us-east-1"),
+        llmmanager::retry::TargetHealth::Healthy,
+        "an attempt cut by the call's deadline is not the target's fault"
+    );
+}
+
+fn m_health_state(p: &ParallelLlmManager, region: &str) -> llmmanager::retry::TargetHealth {
+    p.manager().health().state(HAIKU, region)
+}
