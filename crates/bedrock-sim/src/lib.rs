@@ -52,8 +52,9 @@ mod server;
 mod wire;
 
 pub use scenario::{
-    BedrockErrorKind, Fault, FaultRule, LatencyModel, ModelCaps, Operation, PromptCaching,
-    RegionDown, Scenario, ScriptedReply, StreamExceptionKind, TokenQuota, TokenRange, ToolUseReply,
+    BedrockErrorKind, Fault, FaultRule, LatencyModel, LatencyRule, ModelCaps, Operation,
+    PromptCaching, RegionDown, Scenario, ScriptedReply, StreamExceptionKind, TokenQuota,
+    TokenRange, ToolUseReply,
 };
 pub use server::{RecordedRequest, SimHandle, SimStats, Simulator};
 

@@ -19,6 +19,9 @@ pub struct Scenario {
     pub seed: u64,
     /// Response pacing.
     pub latency: LatencyModel,
+    /// Latency per region and/or model, checked in order; the first matching rule replaces
+    /// `latency` for that call.
+    pub latency_rules: Vec<LatencyRule>,
     /// Injected faults, checked in order; the first rule that fires wins.
     pub faults: Vec<FaultRule>,
     /// Windows during which a whole region answers with an error.
@@ -80,6 +83,13 @@ impl Scenario {
     #[must_use]
     pub fn with_latency(mut self, latency: LatencyModel) -> Self {
         self.latency = latency;
+        self
+    }
+
+    /// Appends a latency rule (per region and/or model).
+    #[must_use]
+    pub fn with_latency_rule(mut self, rule: LatencyRule) -> Self {
+        self.latency_rules.push(rule);
         self
     }
 
@@ -147,6 +157,13 @@ pub struct LatencyModel {
     pub jitter_ms: u64,
     /// Output tokens per streamed text delta (default 3).
     pub tokens_per_delta: Option<u32>,
+    /// Median time to first token of a long-tailed (log-normal) distribution. When set, it
+    /// replaces `time_to_first_token_ms` and `jitter_ms`: every call draws its own time to first
+    /// token from the seed and its request number, so hedged copies of one request differ.
+    pub ttft_p50_ms: Option<u64>,
+    /// 99th percentile of that distribution (default: 3 × the median). Draws are capped at
+    /// 10 × this value.
+    pub ttft_p99_ms: Option<u64>,
 }
 
 impl LatencyModel {
@@ -157,6 +174,56 @@ impl LatencyModel {
             tokens_per_second,
             ..Self::default()
         }
+    }
+
+    /// A latency model whose time to first token has a long tail: log-normal with the given
+    /// median and 99th percentile (for example 200 ms and 5,000 ms).
+    pub fn tail(p50_ms: u64, p99_ms: u64, tokens_per_second: f64) -> Self {
+        Self {
+            tokens_per_second,
+            ttft_p50_ms: Some(p50_ms),
+            ttft_p99_ms: Some(p99_ms),
+            ..Self::default()
+        }
+    }
+}
+
+/// A latency model for the calls of one region, one model, or both.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub struct LatencyRule {
+    /// Only calls resolved to this region.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Only calls whose decoded model id, or resolved base model id, equals this.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// The latency model of matching calls (replaces the scenario's `latency` as a whole).
+    pub latency: LatencyModel,
+}
+
+impl LatencyRule {
+    /// A rule for every call; narrow it with [`LatencyRule::region`] and [`LatencyRule::model`].
+    pub fn new(latency: LatencyModel) -> Self {
+        Self {
+            region: None,
+            model: None,
+            latency,
+        }
+    }
+
+    /// Limits the rule to a region.
+    #[must_use]
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// Limits the rule to a model id.
+    #[must_use]
+    pub fn model(mut self, model: impl Into<String>) -> Self {
+        self.model = Some(model.into());
+        self
     }
 }
 

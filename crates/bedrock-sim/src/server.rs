@@ -960,14 +960,24 @@ async fn runtime(
         }
     }
 
-    let lat = &shared.scenario.latency;
-    let mut jrng = StdRng::seed_from_u64(rng_seed ^ 0x5eed);
-    let ttft_ms = lat.time_to_first_token_ms
-        + if lat.jitter_ms > 0 {
-            jrng.random_range(0..=lat.jitter_ms)
-        } else {
-            0
-        };
+    let lat = shared
+        .scenario
+        .latency_rules
+        .iter()
+        .find(|r| Shared::matches(r.region.as_ref(), r.model.as_ref(), &call))
+        .map_or(&shared.scenario.latency, |r| &r.latency);
+    let ttft_ms = match lat.ttft_p50_ms {
+        Some(p50) => tail_ttft_ms(shared.scenario.seed, call.seq, p50, lat.ttft_p99_ms),
+        None => {
+            let mut jrng = StdRng::seed_from_u64(rng_seed ^ 0x5eed);
+            lat.time_to_first_token_ms
+                + if lat.jitter_ms > 0 {
+                    jrng.random_range(0..=lat.jitter_ms)
+                } else {
+                    0
+                }
+        }
+    };
     let ms_per_token = if lat.tokens_per_second > 0.0 {
         1000.0 / lat.tokens_per_second
     } else {
@@ -1003,6 +1013,22 @@ async fn runtime(
         per_delta: Duration::from_secs_f64(ms_per_token * f64::from(tokens_per_delta) / 1000.0),
     };
     Ok(stream_response(events, plan, pace, &call.request_id))
+}
+
+/// A log-normal time to first token with median `p50` and 99th percentile `p99` (default
+/// 3 × `p50`), drawn from the seed and the request number, capped at 10 × `p99`.
+fn tail_ttft_ms(seed: u64, seq: u64, p50: u64, p99: Option<u64>) -> u64 {
+    const Z99: f64 = 2.326_347_874;
+    let p50 = p50.max(1) as f64;
+    let p99 = p99.map_or(p50 * 3.0, |p| (p as f64).max(p50));
+    let sigma = (p99 / p50).ln() / Z99;
+    let h = engine::splitmix64(engine::splitmix64(seed ^ 0x1a7e_0c1e).wrapping_add(seq));
+    // Two uniforms in (0, 1] from the hash, then Box-Muller.
+    let u1 = ((h >> 32) as f64 + 1.0) / 4_294_967_296.0;
+    let u2 = ((h & 0xffff_ffff) as f64) / 4_294_967_296.0;
+    let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+    let x = (p50.ln() + sigma * z).exp();
+    x.clamp(0.0, p99 * 10.0).round() as u64
 }
 
 /// Prompt-cache bookkeeping: returns (read, write) tokens and updates the cache.
@@ -1476,6 +1502,27 @@ mod tests {
         assert_eq!(id.len(), 36);
         assert_eq!(id, request_id(0, 1));
         assert_ne!(id, request_id(0, 2));
+    }
+
+    #[test]
+    fn tail_latency_has_the_requested_percentiles() {
+        let mut draws: Vec<u64> = (1..=20_000)
+            .map(|n| tail_ttft_ms(7, n, 200, Some(5000)))
+            .collect();
+        draws.sort_unstable();
+        let p50 = draws[10_000];
+        let p99 = draws[19_800];
+        assert!((180..=220).contains(&p50), "p50 {p50}");
+        assert!((4_000..=6_200).contains(&p99), "p99 {p99}");
+        assert!(draws.iter().all(|d| *d <= 50_000));
+        assert_eq!(
+            tail_ttft_ms(7, 3, 200, Some(5000)),
+            tail_ttft_ms(7, 3, 200, Some(5000))
+        );
+        assert_ne!(
+            tail_ttft_ms(7, 3, 200, Some(5000)),
+            tail_ttft_ms(8, 3, 200, Some(5000))
+        );
     }
 
     #[test]

@@ -444,3 +444,53 @@ async fn credential_errors_surface_unhandled_with_their_codes() {
     assert_eq!(err.code(), Some("ExpiredTokenException"));
     assert_eq!(sim.stats().by_outcome["ExpiredTokenException"], 2);
 }
+
+#[tokio::test]
+async fn latency_per_region_and_model_with_a_tail() {
+    use bedrock_sim::{LatencyModel, LatencyRule};
+    let scenario = Scenario::default()
+        .with_latency_rule(LatencyRule::new(LatencyModel::new(40, 0.0)).region("us-west-2"))
+        .with_latency_rule(
+            LatencyRule::new(LatencyModel::tail(5, 60, 0.0))
+                .region("eu-west-1")
+                .model(HAIKU3),
+        );
+    let sim = Simulator::start(scenario).await.unwrap();
+    let latency = |out: &aws_sdk_bedrockruntime::operation::converse::ConverseOutput| {
+        out.metrics().unwrap().latency_ms()
+    };
+    let send = |region: &'static str| {
+        let sim = &sim;
+        async move {
+            runtime(sim, region)
+                .await
+                .converse()
+                .model_id(HAIKU3)
+                .messages(user("same request"))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(latency(&send("us-east-1").await), 0);
+    assert_eq!(latency(&send("us-west-2").await), 40);
+    let rt = runtime(&sim, "eu-west-1").await;
+    let mut draws = Vec::new();
+    for _ in 0..40 {
+        let out = rt
+            .converse()
+            .model_id(HAIKU3)
+            .messages(user("same request"))
+            .send()
+            .await
+            .unwrap();
+        draws.push(latency(&out));
+    }
+    draws.sort_unstable();
+    draws.dedup();
+    assert!(
+        draws.len() > 5,
+        "each call draws its own latency: {draws:?}"
+    );
+    assert!(draws[draws.len() - 1] > 3 * draws[0], "a tail: {draws:?}");
+}
