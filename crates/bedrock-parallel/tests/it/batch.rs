@@ -193,15 +193,16 @@ async fn statistics_are_exact() {
         (12, 10, 2, 1)
     );
     assert_eq!(stats.not_run, 0);
-    assert_eq!(stats.total_duration, ms(200));
+    // The hung request ends at the engine's backstop: the 200 ms deadline plus a tenth.
+    assert_eq!(stats.total_duration, ms(220));
     let d = stats.durations;
     assert_eq!(d.count, 12);
-    // Durations: 5, 10, 20, ..., 100, 200 ms.
+    // Durations: 5, 10, 20, ..., 100, 220 ms.
     assert_eq!(
         (d.min, d.p50, d.p95, d.max),
-        (ms(5), ms(50), ms(200), ms(200))
+        (ms(5), ms(50), ms(220), ms(220))
     );
-    assert_eq!(d.average, (ms(550) + ms(205)) / 12);
+    assert_eq!(d.average, (ms(550) + ms(225)) / 12);
     assert_eq!(stats.usage, Usage::new(100, 50, 200, 0));
     assert_eq!(stats.usage.cache_hit_ratio(), Some(200.0 / 300.0));
     // 10 successes with one attempt, one service error with three, one timeout with one.
@@ -245,7 +246,17 @@ async fn timeouts_and_panics_become_errors() {
             "ok"
         ]
     );
-    assert_eq!(response.get("r0").unwrap().duration, ms(500));
+    // The service was given the 500 ms deadline; the engine's own timer fires a tenth later.
+    assert_eq!(response.get("r0").unwrap().duration, ms(550));
+    let deadlines: Vec<_> = fake
+        .placements()
+        .into_iter()
+        .map(|(_, p)| p.deadline)
+        .collect();
+    assert!(
+        deadlines.iter().all(|d| *d == Some(ms(500))),
+        "{deadlines:?}"
+    );
     assert_eq!(fake.in_flight(), 0, "the hung future was dropped");
 }
 
