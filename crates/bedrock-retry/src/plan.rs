@@ -1397,6 +1397,133 @@ mod tests {
     }
 
     #[test]
+    fn one_probe_per_half_open_target_across_calls_planned_together() {
+        let clock = ManualClock::new();
+        let health = Arc::new(HealthTracker::new(
+            HealthConfig::standard()
+                .with_failure_threshold(1)
+                .with_cool_down(Duration::from_secs(10)),
+            Arc::new(clock.clone()),
+        ));
+        let p = planner(config(), &clock)
+            .with_health(Some(Arc::clone(&health)))
+            .with_probe_hold(Duration::from_secs(120));
+        health.record_failure("a", "r1");
+        health.record_failure("a", "r2");
+        clock.advance(Duration::from_secs(10));
+        // Three calls planned at the same moment, while both probes are free.
+        let mut calls: Vec<CallPlan> = (0..3)
+            .map(|_| p.plan(targets(&["a@r1", "a@r2"])).unwrap())
+            .collect();
+        let mut first_attempts = Vec::new();
+        for plan in &mut calls {
+            let Decision::Attempt(a) = plan.next_decision() else {
+                panic!("expected an attempt");
+            };
+            first_attempts.push(format!("{} probe={}", a.target.region, a.probe));
+        }
+        assert_eq!(
+            first_attempts,
+            ["r1 probe=true", "r2 probe=true", "r1 probe=false"],
+            "one probe per target; when every target is cooling or probing the call still goes"
+        );
+        // The reservation outlives the base cool-down: it lasts the attempt timeout.
+        clock.advance(Duration::from_secs(60));
+        assert_eq!(
+            health.admit("a", "r1", Duration::ZERO),
+            crate::Admission::Busy
+        );
+    }
+
+    #[test]
+    fn a_feature_dropped_for_one_model_stays_for_the_others() {
+        let clock = ManualClock::new();
+        let p = planner(
+            RetryConfig::standard().with_jitter(JitterMode::None),
+            &clock,
+        );
+        let mut plan = p.plan(targets(&["a@r1", "b@r1"])).unwrap();
+        let _ = plan.next_decision();
+        plan.record_failure(
+            Classification::new(ErrorClass::BadRequest)
+                .with_unsupported_feature(Feature::Documents),
+            "no documents",
+        );
+        let Decision::Attempt(retry) = plan.next_decision() else {
+            panic!("expected the fallback");
+        };
+        assert_eq!(retry.target.model, "a");
+        assert_eq!(retry.disabled_features, [Feature::Documents]);
+        plan.record_failure(ErrorClass::Transient.into(), "503");
+        let Decision::Attempt(next) = plan.next_decision() else {
+            panic!("expected model b");
+        };
+        assert_eq!(next.target.model, "b");
+        assert!(next.disabled_features.is_empty(), "{next:?}");
+    }
+
+    #[test]
+    fn by_default_every_target_is_tried_then_three_retries() {
+        let clock = ManualClock::new();
+        let p = planner(
+            RetryConfig::standard().with_jitter(JitterMode::None),
+            &clock,
+        );
+        let plan = p
+            .plan(targets(&["a@r1", "a@r2", "a@r3", "b@r1", "b@r2", "b@r3"]))
+            .unwrap();
+        let (seen, end) = drive(plan, &clock, vec![fail(ErrorClass::Transient); 9]);
+        assert_eq!(
+            seen,
+            [
+                "a@r1 0",
+                "a@r2 0",
+                "a@r3 0",
+                "b@r1 0",
+                "b@r2 0",
+                "b@r3 0",
+                "a@r1 1000",
+                "a@r2 2000",
+                "a@r3 4000"
+            ]
+        );
+        assert_eq!(
+            end,
+            End::GaveUp(GiveUpReason::AttemptsExhausted { max_attempts: 9 })
+        );
+    }
+
+    #[test]
+    fn no_attempt_is_made_without_time_left_and_a_spared_target_stays_healthy() {
+        let clock = ManualClock::new();
+        let health = Arc::new(HealthTracker::new(
+            HealthConfig::standard().with_failure_threshold(1),
+            Arc::new(clock.clone()),
+        ));
+        let p = planner(
+            config().with_total_deadline(Some(Duration::from_secs(5))),
+            &clock,
+        )
+        .with_health(Some(Arc::clone(&health)));
+        let mut plan = p.plan(targets(&["a@r1", "a@r2"])).unwrap();
+        let Decision::Attempt(a) = plan.next_decision() else {
+            panic!("expected an attempt");
+        };
+        assert_eq!(a.time_left, Some(Duration::from_secs(5)));
+        clock.advance(Duration::from_secs(5));
+        plan.record_failure(
+            Classification::new(ErrorClass::Transient).sparing_target(),
+            "cut by the deadline",
+        );
+        assert!(matches!(
+            plan.next_decision(),
+            Decision::GiveUp(GiveUpReason::DeadlineExceeded { .. })
+        ));
+        assert_eq!(plan.records().len(), 1, "no attempt without time left");
+        assert_eq!(health.state("a", "r1"), crate::TargetHealth::Healthy);
+    }
+
+    #[test]
     fn cooling_targets_go_last_but_are_not_dropped() {
         let clock = ManualClock::new();
         let health = Arc::new(HealthTracker::new(

@@ -15,7 +15,12 @@ use aws_sdk_bedrockruntime::config::{Credentials, Region, Token};
 
 use crate::auth::Auth;
 
-/// Network timeouts applied to every attempt.
+/// The longest timeout handed to the SDK, which does float arithmetic on its timeouts and cannot
+/// take `Duration::MAX`: 30 days, as good as no limit for one request.
+const SDK_TIMEOUT_CAP: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// Network timeouts applied to every attempt. Any value may be given, `Duration::MAX` included
+/// (meaning no limit in practice); values beyond 30 days saturate there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Timeouts {
@@ -112,8 +117,8 @@ impl Clients {
         }
         let mut loader = loader.retry_config(RetryConfig::disabled()).timeout_config(
             TimeoutConfig::builder()
-                .connect_timeout(timeouts.connect)
-                .operation_attempt_timeout(timeouts.per_attempt)
+                .connect_timeout(timeouts.connect.min(SDK_TIMEOUT_CAP))
+                .operation_attempt_timeout(timeouts.per_attempt.min(SDK_TIMEOUT_CAP))
                 .build(),
         );
         match auth {

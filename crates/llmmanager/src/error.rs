@@ -2,6 +2,10 @@
 //!
 //! Variants follow the phase of the call: building the manager, checking the request, planning
 //! targets, then the attempts themselves. A failed call always carries every attempt it made.
+//!
+//! A variant's `Display` gives the context only; the underlying error (the catalog's, the
+//! request's, the last attempt's) is its [`std::error::Error::source`]. Print the whole chain,
+//! joined with `": "`, to show both exactly once (`anyhow`'s `{:#}` does this).
 
 use bedrock_retry::{AttemptRecord, ErrorClass, GiveUpReason};
 
@@ -31,28 +35,28 @@ pub enum Error {
         message: String,
     },
     /// A model name could not be resolved, or a model is not offered in any configured region.
-    #[error("model catalog: {source}")]
+    #[error("model catalog")]
     Catalog {
         /// The catalog's error (it lists the closest names for unknown ones).
         #[from]
         source: bedrock_catalog::Error,
     },
     /// The request breaks a Bedrock rule; nothing was sent.
-    #[error("invalid request: {source}")]
+    #[error("invalid request")]
     InvalidRequest {
         /// The validation error, naming the block and the rule.
         #[from]
         source: bedrock_messages::Error,
     },
     /// The retry configuration is invalid.
-    #[error("retry configuration: {source}")]
+    #[error("retry configuration")]
     Retry {
         /// The retry crate's error.
         #[from]
         source: bedrock_retry::Error,
     },
     /// No attempt succeeded.
-    #[error("all attempts failed ({reason}); {} attempt(s), last error: {}", attempts.len(), last_error.as_ref().map_or_else(|| "none".to_owned(), ToString::to_string))]
+    #[error("all attempts failed ({reason}); {} attempt(s)", attempts.len())]
     Exhausted {
         /// Why the loop stopped.
         reason: GiveUpReason,
@@ -63,7 +67,7 @@ pub enum Error {
         last_error: Option<Box<AttemptError>>,
     },
     /// A stream failed and could not be recovered.
-    #[error("stream failed ({reason}) after {} attempt(s) and {} character(s) of text; last error: {}", attempts.len(), partial_text.chars().count(), last_error.as_ref().map_or_else(|| "none".to_owned(), ToString::to_string))]
+    #[error("stream failed ({reason}) after {} attempt(s) and {} character(s) of text", attempts.len(), partial_text.chars().count())]
     StreamFailed {
         /// Why the loop stopped.
         reason: GiveUpReason,
@@ -76,14 +80,14 @@ pub enum Error {
         partial_text: String,
     },
     /// A parallel batch could not start (invalid configuration, duplicate request ids).
-    #[error("parallel batch: {source}")]
+    #[error("parallel batch")]
     Parallel {
         /// The parallel engine's error.
         #[from]
         source: bedrock_parallel::Error,
     },
     /// Writing a streamed answer to its destination failed.
-    #[error("writing the stream failed: {source}")]
+    #[error("writing the stream failed")]
     Io {
         /// The I/O error.
         #[from]

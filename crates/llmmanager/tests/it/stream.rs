@@ -287,3 +287,45 @@ async fn the_display_helper_writes_text_and_stats() {
         "{stats}"
     );
 }
+
+#[tokio::test]
+async fn a_continuation_never_gets_whitespace_the_model_did_not_send() {
+    // us-east-1 sends "Hello world " (one delta of 12 characters) and is cut; the prefill sent to
+    // us-west-2 is "Hello world" (Bedrock rejects trailing whitespace), and us-west-2 continues
+    // without a leading space. The consumer already holds the space: nothing is added.
+    let scenario = Scenario::from_json_str(
+        r#"{"latency": {"time_to_first_token_ms": 0, "tokens_per_second": 0, "tokens_per_delta": 3},
+            "faults": [{"region": "us-east-1", "operations": ["converse_stream"], "calls": [1],
+                        "fault": {"kind": "stream_cut", "after_events": 2}}],
+            "replies": [{"region": "us-east-1", "text": "Hello world and more"},
+                        {"region": "us-west-2", "text": "Hello worldand more"}]}"#,
+    )
+    .unwrap();
+    let sim = sim(scenario).await;
+    let m = east_west(&sim).build().await.unwrap();
+    let (text, events, result) = consume(m.converse_stream(&hello()).await.unwrap()).await;
+    let response = result.unwrap();
+    assert_eq!(response.recoveries.len(), 1, "{events:?}");
+    assert_eq!(response.recoveries[0].kind, RecoveryKind::Continued);
+    assert_eq!(response.text, "Hello world and more");
+    assert_eq!(text, response.text, "the consumer holds exactly the answer");
+}
+
+#[tokio::test]
+async fn huge_timeouts_saturate_instead_of_panicking() {
+    let sim = sim(Scenario::default()).await;
+    let m = east_west(&sim)
+        .timeouts(
+            Timeouts::default()
+                .with_stream_idle(Duration::MAX)
+                .with_per_attempt(Duration::MAX)
+                .with_total(Duration::MAX),
+        )
+        .build()
+        .await
+        .unwrap();
+    let streamed = m.converse_stream(&hello()).await.unwrap().finish().await;
+    assert!(streamed.is_ok(), "{streamed:?}");
+    let answered = m.converse(&hello()).await;
+    assert!(answered.is_ok(), "{answered:?}");
+}
