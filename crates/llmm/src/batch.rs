@@ -169,7 +169,7 @@ fn outcome_record(outcome: &RequestOutcome<Response, llmmanager::Error>) -> Reco
                 RequestError::DuplicateId { .. } => "duplicate_id",
                 _ => "failed",
             };
-            Record::failure(id, kind, error.to_string(), &[], outcome.duration)
+            Record::failure(id, kind, crate::exit::chain(error), &[], outcome.duration)
         }
     }
 }

@@ -81,15 +81,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: ChatArgs) -> anyhow::Result<E
             if args.json {
                 print_json(&Record::from_error(None, &error, started.elapsed()))?;
             }
-            for attempt in error.attempts() {
-                eprintln!(
-                    "  attempt {}: {} in {}: {}",
-                    attempt.attempt_number,
-                    attempt.target.model,
-                    attempt.target.region,
-                    attempt.message.as_deref().unwrap_or("ok")
-                );
-            }
+            print_attempts(&error);
             Err(anyhow::Error::new(error))
         }
         Err(error) => Err(manager_error(error)),
@@ -116,17 +108,28 @@ async fn stream(
         }
         Err(error) => {
             let _ = writeln!(out);
-            for attempt in error.attempts() {
-                eprintln!(
-                    "  attempt {}: {} in {}: {}",
-                    attempt.attempt_number,
-                    attempt.target.model,
-                    attempt.target.region,
-                    attempt.message.as_deref().unwrap_or("ok")
-                );
-            }
+            print_attempts(&error);
             Err(manager_error(error))
         }
+    }
+}
+
+/// Lists the attempts of a failed call on stderr, one line each. The last error follows on the
+/// `error:` line, so the attempt that produced it names only its class there.
+fn print_attempts(error: &llmmanager::Error) {
+    let last_error = std::error::Error::source(error).map(ToString::to_string);
+    let attempts = error.attempts();
+    for (i, attempt) in attempts.iter().enumerate() {
+        let message = attempt.message.as_deref().unwrap_or("ok");
+        let is_last_error = i + 1 == attempts.len() && last_error.as_deref() == Some(message);
+        let outcome = match attempt.class {
+            Some(class) if is_last_error => format!("{class} (the error below)"),
+            _ => message.to_owned(),
+        };
+        eprintln!(
+            "  attempt {}: {} in {}: {outcome}",
+            attempt.attempt_number, attempt.target.model, attempt.target.region,
+        );
     }
 }
 

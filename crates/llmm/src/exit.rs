@@ -61,8 +61,35 @@ pub(crate) fn classify(error: &anyhow::Error) -> Exit {
 pub(crate) fn manager_error(error: llmmanager::Error) -> anyhow::Error {
     match error.kind() {
         llmmanager::ErrorKind::Exhausted => anyhow::Error::new(error),
-        _ => usage(error.to_string()),
+        _ => usage(chain(&error)),
     }
+}
+
+/// An error and its sources, joined with `": "`, each message once.
+///
+/// Library errors give their context in `Display` and the cause as their source, so the chain
+/// says everything exactly once. A source whose message its parent already ends with (an error
+/// that also embeds its source in `Display`) is not repeated.
+pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    join_chain(std::iter::successors(Some(error), |e| e.source()))
+}
+
+/// The messages of an error chain, from the outermost, joined with `": "`, each message once.
+pub(crate) fn join_chain<'a>(
+    errors: impl IntoIterator<Item = &'a (dyn std::error::Error + 'static)>,
+) -> String {
+    let mut text = String::new();
+    for error in errors {
+        let message = error.to_string();
+        if message.is_empty() || text.ends_with(&message) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&message);
+    }
+    text
 }
 
 #[cfg(test)]
@@ -75,5 +102,25 @@ mod tests {
         assert_eq!(classify(&e), Exit::Usage);
         assert_eq!(classify(&anyhow::anyhow!("io")), Exit::Failed);
         assert_eq!(Exit::SomeFailed.code(), 1);
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] Inner);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("repeats: {0}")]
+    struct Repeats(#[source] Inner);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("inner")]
+    struct Inner;
+
+    #[test]
+    fn a_chain_names_each_message_once() {
+        assert_eq!(chain(&Outer(Inner)), "outer: inner");
+        assert_eq!(chain(&Repeats(Inner)), "repeats: inner");
+        let e = anyhow::Error::new(Outer(Inner)).context("while chatting");
+        assert_eq!(join_chain(e.chain()), "while chatting: outer: inner");
     }
 }

@@ -99,7 +99,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code.into(),
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", exit::join_chain(error.chain()));
             exit::classify(&error).into()
         }
     }

@@ -187,7 +187,7 @@ impl Record {
         Self::failure(
             id,
             error_kind(error),
-            error.to_string(),
+            crate::exit::chain(error),
             error.attempts(),
             duration,
         )
