@@ -3,7 +3,7 @@
 use bedrock_sim::{BedrockErrorKind, Fault, FaultRule, Operation, Scenario, StreamExceptionKind};
 use serde_json::Value;
 
-use crate::support::{fixture, llmm, llmm_with_stdin, sim};
+use crate::support::{fixture, llmm, llmm_with_stdin, llmm_without_credentials, sim};
 
 #[tokio::test]
 async fn answers_from_the_embedded_simulator() {
@@ -316,4 +316,153 @@ async fn stream_recovers_mid_answer_on_the_next_region() {
     );
     assert!(run.stderr.contains("in us-west-2"), "{}", run.stderr);
     assert_eq!(sim.stats().requests, 2);
+}
+
+/// The advice every credentials failure prints.
+const CREDENTIALS_ADVICE: &str = "aws configure";
+
+/// Asserts the output of a call that credentials ended: exit code 3, one attempt, the advice
+/// exactly once, no SDK debug output.
+#[track_caller]
+fn assert_one_credentials_attempt(run: &crate::support::Run) {
+    run.assert_code(3);
+    let err = &run.stderr;
+    assert_eq!(err.matches(CREDENTIALS_ADVICE).count(), 1, "{err}");
+    assert!(err.contains("--simulate"), "{err}");
+    assert!(err.contains("1 attempt(s)"), "{err}");
+    assert!(err.contains("attempt 1:"), "{err}");
+    assert!(!err.contains("attempt 2:"), "{err}");
+    assert!(!err.contains("DispatchFailure"), "{err}");
+    assert!(!err.contains("{ "), "no debug output: {err}");
+    assert!(err.lines().count() <= 3, "a short message: {err}");
+}
+
+#[tokio::test]
+async fn missing_credentials_end_after_one_attempt_with_what_to_do() {
+    // The default credential chain, as for real AWS; AWS_ENDPOINT_URL keeps any request local.
+    let sim = sim(Scenario::default()).await;
+    let url = sim.endpoint_url();
+    let run = llmm_without_credentials(
+        &["-m", "Claude 3 Haiku", "-m", "Nova Lite", "chat", "hi"],
+        &url,
+    )
+    .await;
+    assert_one_credentials_attempt(&run);
+    assert!(err_names_missing_credentials(&run.stderr), "{}", run.stderr);
+    assert_eq!(
+        sim.stats().requests,
+        0,
+        "nothing can be signed, so nothing is sent"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_profile_ends_after_one_attempt_with_what_to_do() {
+    let sim = sim(Scenario::default()).await;
+    let url = sim.endpoint_url();
+    let run = llmm_without_credentials(
+        &[
+            "--endpoint-url",
+            &url,
+            "--profile",
+            "no-such-profile",
+            "-r",
+            "us-east-1",
+            "-r",
+            "us-west-2",
+            "chat",
+            "hi",
+        ],
+        &url,
+    )
+    .await;
+    assert_one_credentials_attempt(&run);
+    assert_eq!(sim.stats().requests, 0);
+}
+
+fn err_names_missing_credentials(stderr: &str) -> bool {
+    stderr.to_ascii_lowercase().contains("credentials")
+}
+
+#[tokio::test]
+async fn rejected_credentials_end_after_one_request() {
+    let scenario = Scenario::from_json_str(
+        r#"{"faults":[{"fault":{"kind":"error","error":"UnrecognizedClientException"}}]}"#,
+    )
+    .unwrap();
+    let sim = sim(scenario).await;
+    let url = sim.endpoint_url();
+    let run = llmm(&[
+        "--endpoint-url",
+        &url,
+        "-m",
+        "Claude 3 Haiku",
+        "-m",
+        "Nova Lite",
+        "-r",
+        "us-east-1",
+        "-r",
+        "us-west-2",
+        "chat",
+        "hi",
+    ])
+    .await;
+    assert_one_credentials_attempt(&run);
+    assert!(
+        run.stderr.contains("UnrecognizedClientException"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        sim.stats().requests,
+        1,
+        "credentials are the same for every target"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_chat_prints_its_last_error_once() {
+    let scenario = Scenario::default()
+        .with_fault(
+            FaultRule::new(Fault::error(BedrockErrorKind::ThrottlingException)).region("us-east-1"),
+        )
+        .with_fault(
+            FaultRule::new(Fault::error(BedrockErrorKind::AccessDeniedException))
+                .region("us-west-2"),
+        );
+    let sim = sim(scenario).await;
+    let url = sim.endpoint_url();
+    for stream in [false, true] {
+        let mut args = vec![
+            "--endpoint-url",
+            url.as_str(),
+            "-r",
+            "us-east-1",
+            "-r",
+            "us-west-2",
+            "--max-attempts",
+            "2",
+            "chat",
+            "hi",
+        ];
+        if stream {
+            args.push("--stream");
+        }
+        let run = llmm(&args).await;
+        run.assert_code(3);
+        let err = &run.stderr;
+        // The last error (us-west-2's), once, at the end of the error line.
+        assert_eq!(err.matches("AccessDeniedException").count(), 1, "{err}");
+        let last = err.lines().last().unwrap();
+        assert!(last.starts_with("error: "), "{err}");
+        assert!(
+            last.contains(": AccessDeniedException (HTTP 403): "),
+            "{err}"
+        );
+        // The earlier attempt is listed with its error.
+        assert_eq!(err.matches("ThrottlingException").count(), 1, "{err}");
+        assert!(err.contains("attempt 1: "), "{err}");
+        assert!(err.contains("attempt 2: "), "{err}");
+        assert!(!err.contains("last error"), "{err}");
+    }
 }

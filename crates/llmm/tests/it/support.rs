@@ -61,6 +61,37 @@ pub(crate) async fn llmm_with_stdin(args: &[&str], stdin: &str) -> Run {
     }
 }
 
+/// Runs `llmm` with `args` in an environment without AWS credentials: no AWS variables, no
+/// config or credentials files, no instance metadata service. `AWS_ENDPOINT_URL` points at
+/// `endpoint` (a local simulator), so that even a request sent with the default credential chain
+/// cannot leave 127.0.0.1.
+pub(crate) async fn llmm_without_credentials(args: &[&str], endpoint: &str) -> Run {
+    let home = tempfile::tempdir().expect("a temporary home");
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_llmm"))
+        .args(args)
+        .current_dir(root())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", home.path().join("no-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            home.path().join("no-credentials"),
+        )
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("llmm runs");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
 /// Runs `llmm` with `args` and an empty stdin.
 pub(crate) async fn llmm(args: &[&str]) -> Run {
     llmm_with_stdin(args, "").await
