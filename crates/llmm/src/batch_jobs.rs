@@ -48,9 +48,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
              (an S3-compatible server such as moto)",
         ));
     }
-    if !(jobs.poll_seconds.is_finite() && jobs.poll_seconds > 0.0) {
-        return Err(usage("--poll-seconds must be a positive number"));
-    }
+    let poll = poll_interval(jobs.poll_seconds)?;
     let model = global
         .models_or_default()
         .into_iter()
@@ -108,7 +106,6 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
             },
         )
     });
-    let poll = Duration::from_secs_f64(jobs.poll_seconds);
     let config = BatchConfig {
         prefix: jobs.s3_prefix.clone(),
         limits: Limits {
@@ -267,4 +264,21 @@ fn record(result: &RecordResult, model_id: &str, elapsed: Duration) -> Record {
         }
     }
     record
+}
+
+/// The longest first wait between status polls: a day (a batch job runs for at most a week).
+const MAX_POLL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The first wait between status polls, from `--poll-seconds`.
+///
+/// # Errors
+/// A usage error unless `seconds` is a positive number of seconds up to [`MAX_POLL`].
+fn poll_interval(seconds: f64) -> anyhow::Result<Duration> {
+    match Duration::try_from_secs_f64(seconds) {
+        Ok(poll) if !poll.is_zero() && poll <= MAX_POLL => Ok(poll),
+        _ => Err(usage(format!(
+            "--poll-seconds must be a positive number of seconds, at most {} (one day); got {seconds}",
+            MAX_POLL.as_secs()
+        ))),
+    }
 }

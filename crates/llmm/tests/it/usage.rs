@@ -221,3 +221,36 @@ async fn an_empty_prompt() {
     run.assert_code(2);
     assert!(run.stderr.contains("the prompt is empty"), "{}", run.stderr);
 }
+
+#[tokio::test]
+async fn an_enormous_poll_interval_is_a_usage_error_not_a_panic() {
+    for seconds in ["1e20", "1e300", "inf", "NaN", "0", "-1"] {
+        let poll = format!("--poll-seconds={seconds}");
+        let run = llmm(&[
+            "--simulate",
+            "batch",
+            "fixtures/batch/demo.jsonl",
+            "--engine",
+            "bedrock-batch",
+            "--bucket",
+            "b",
+            "--role-arn",
+            "arn:aws:iam::123456789012:role/r",
+            "--s3-endpoint-url",
+            "http://127.0.0.1:9",
+            &poll,
+        ])
+        .await;
+        run.assert_code(2);
+        assert!(
+            run.stderr.contains("--poll-seconds"),
+            "{seconds}: {}",
+            run.stderr
+        );
+        assert!(
+            !run.stderr.contains("panicked"),
+            "{seconds}: {}",
+            run.stderr
+        );
+    }
+}
