@@ -35,21 +35,21 @@ pub enum Error {
         message: String,
     },
     /// A model name could not be resolved, or a model is not offered in any configured region.
-    #[error("model catalog")]
+    #[error(transparent)]
     Catalog {
         /// The catalog's error (it lists the closest names for unknown ones).
         #[from]
         source: bedrock_catalog::Error,
     },
     /// The request breaks a Bedrock rule; nothing was sent.
-    #[error("invalid request")]
+    #[error(transparent)]
     InvalidRequest {
         /// The validation error, naming the block and the rule.
         #[from]
         source: bedrock_messages::Error,
     },
     /// The retry configuration is invalid.
-    #[error("retry configuration")]
+    #[error(transparent)]
     Retry {
         /// The retry crate's error.
         #[from]
@@ -80,7 +80,7 @@ pub enum Error {
         partial_text: String,
     },
     /// A parallel batch could not start (invalid configuration, duplicate request ids).
-    #[error("parallel batch")]
+    #[error(transparent)]
     Parallel {
         /// The parallel engine's error.
         #[from]
