@@ -33,8 +33,21 @@ use tracing::{Instrument, debug, info_span};
 use crate::classify::{AttemptError, BedrockClassifier};
 use crate::clients::{Clients, Timeouts};
 use crate::features;
-use crate::stream::StreamRecovery;
 use crate::validation::{ValidationAttempt, ValidationConfig, ValidationResult};
+
+/// How a stream that fails after content arrived is recovered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StreamRecovery {
+    /// Continue with assistant prefill when the next model is known to accept it (Anthropic),
+    /// otherwise restart.
+    #[default]
+    Auto,
+    /// Always continue with assistant prefill (the model must accept a final assistant message).
+    Continue,
+    /// Always restart the answer.
+    Restart,
+}
 
 /// Per-call options for [`crate::LlmManager::converse_with`] and
 /// [`crate::LlmManager::converse_stream_with`].

@@ -70,7 +70,7 @@ pub use bedrock_retry as retry;
 pub use bedrock_retry::{
     AccessMethod, AttemptRecord, ErrorClass, RetryConfig, RetryStrategy, Target,
 };
-pub use call::CallOptions;
+pub use call::{CallOptions, StreamRecovery};
 pub use classify::AttemptError;
 pub use clients::Timeouts;
 pub use error::{Error, ErrorKind};
@@ -78,8 +78,7 @@ pub use manager::{LlmManager, LlmManagerBuilder};
 pub use parallel_manager::ParallelLlmManager;
 pub use response::Response;
 pub use stream::{
-    ConverseStream, Recovery, RecoveryKind, StreamEvent, StreamRecovery, StreamResponse,
-    display as display_stream,
+    ConverseStream, Recovery, RecoveryKind, StreamEvent, StreamResponse, display as display_stream,
 };
 pub use validation::{ValidationAttempt, ValidationConfig, ValidationResult};
 

@@ -13,11 +13,11 @@ use bedrock_retry::{
 use tracing::{Instrument, info_span, warn};
 
 use crate::auth::Auth;
-use crate::call::{CallOptions, ConverseExchange, Engine, dropped_features};
+use crate::call::{CallOptions, ConverseExchange, Engine, StreamRecovery, dropped_features};
 use crate::clients::{Clients, Endpoints, Timeouts};
 use crate::error::Error;
 use crate::response::Response;
-use crate::stream::StreamRecovery;
+use crate::stream::{self, ConverseStream};
 use crate::validation::ValidationConfig;
 
 /// Builds an [`LlmManager`].
@@ -367,6 +367,43 @@ impl LlmManager {
         );
         // Boxed so that callers nesting many calls in one future keep its type shallow.
         Box::pin(self.converse_inner(request, options).instrument(span)).await
+    }
+
+    /// Starts a managed stream for `request`. The request is checked before anything is sent;
+    /// the call starts when the stream is first polled. See [`crate::StreamEvent`] for what the
+    /// stream yields and how it recovers from failures mid-answer.
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] for a request that breaks Bedrock's rules;
+    /// [`Error::Configuration`] when the call options leave no target. Failures of the call itself
+    /// arrive through the stream.
+    pub async fn converse_stream(
+        &self,
+        request: &ConverseRequest,
+    ) -> Result<ConverseStream, Error> {
+        self.converse_stream_with(request, &CallOptions::default())
+            .await
+    }
+
+    /// [`LlmManager::converse_stream`] with per-call options.
+    ///
+    /// # Errors
+    /// As for [`LlmManager::converse_stream`].
+    pub async fn converse_stream_with(
+        &self,
+        request: &ConverseRequest,
+        options: &CallOptions,
+    ) -> Result<ConverseStream, Error> {
+        let prepared = self.inner.prepare(request)?;
+        let targets = self.call_targets(options)?;
+        let warnings: Vec<String> = request.warnings().iter().map(ToString::to_string).collect();
+        Ok(stream::start(
+            Arc::clone(&self.inner),
+            prepared,
+            targets,
+            options.clone(),
+            warnings,
+        ))
     }
 
     async fn converse_inner(

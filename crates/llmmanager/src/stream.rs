@@ -43,24 +43,9 @@ use bedrock_retry::{AccessMethod, AttemptRecord, Target};
 use futures::Stream;
 use tracing::{Instrument, info_span};
 
-use crate::call::{CallOptions, Done, Engine, Exchange, Ready, dropped_features};
+use crate::call::{CallOptions, Done, Engine, Exchange, Ready, StreamRecovery, dropped_features};
 use crate::classify::AttemptError;
 use crate::error::Error;
-use crate::manager::LlmManager;
-
-/// How a stream that fails after content arrived is recovered.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum StreamRecovery {
-    /// Continue with assistant prefill when the next model is known to accept it (Anthropic),
-    /// otherwise restart.
-    #[default]
-    Auto,
-    /// Always continue with assistant prefill (the model must accept a final assistant message).
-    Continue,
-    /// Always restart the answer.
-    Restart,
-}
 
 /// How a stream was recovered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -294,52 +279,30 @@ impl Future for YieldNow {
     }
 }
 
-impl LlmManager {
-    /// Starts a managed stream for `request`. The request is checked before anything is sent;
-    /// the call starts when the stream is first polled.
-    ///
-    /// # Errors
-    /// [`Error::InvalidRequest`] for a request that breaks Bedrock's rules;
-    /// [`Error::Configuration`] when the call options leave no target. Failures of the call itself
-    /// arrive through the stream.
-    pub async fn converse_stream(
-        &self,
-        request: &ConverseRequest,
-    ) -> Result<ConverseStream, Error> {
-        self.converse_stream_with(request, &CallOptions::default())
+/// Starts a managed stream of an already prepared request over `targets`; the call runs when the
+/// stream is polled.
+pub(crate) fn start(
+    engine: Arc<Engine>,
+    prepared: ConverseRequest,
+    targets: Vec<Target>,
+    options: CallOptions,
+    warnings: Vec<String>,
+) -> ConverseStream {
+    let buffer = Buffer::default();
+    let span = info_span!("converse_stream", auth = engine.auth_kind);
+    let out = buffer.clone();
+    let driver = async move {
+        let mut run = Run::new(&engine, out.clone());
+        let last = run
+            .drive(&prepared, targets, &options, warnings)
             .await
+            .map(|response| StreamEvent::Completed(Box::new(response)));
+        out.push(last);
     }
-
-    /// [`LlmManager::converse_stream`] with per-call options.
-    ///
-    /// # Errors
-    /// As for [`LlmManager::converse_stream`].
-    pub async fn converse_stream_with(
-        &self,
-        request: &ConverseRequest,
-        options: &CallOptions,
-    ) -> Result<ConverseStream, Error> {
-        let engine = Arc::clone(&self.inner);
-        let prepared = engine.prepare(request)?;
-        let targets = self.call_targets(options)?;
-        let buffer = Buffer::default();
-        let warnings: Vec<String> = request.warnings().iter().map(ToString::to_string).collect();
-        let span = info_span!("converse_stream", auth = engine.auth_kind);
-        let out = buffer.clone();
-        let options = options.clone();
-        let driver = async move {
-            let mut run = Run::new(&engine, out.clone());
-            let last = run
-                .drive(&prepared, targets, &options, warnings)
-                .await
-                .map(|response| StreamEvent::Completed(Box::new(response)));
-            out.push(last);
-        }
-        .instrument(span);
-        Ok(ConverseStream {
-            buffer,
-            driver: Some(Box::pin(driver)),
-        })
+    .instrument(span);
+    ConverseStream {
+        buffer,
+        driver: Some(Box::pin(driver)),
     }
 }
 
