@@ -936,7 +936,27 @@ fn chaos_figures(rows: &[Row]) -> Vec<Figure> {
         target: 0.0,
         source: "cargo xtask chaos".to_owned(),
     };
+    let whole = rows.iter().filter(|r| r.broken_answers == 0);
+    let paid = whole
+        .clone()
+        .map(Row::paid_per_request)
+        .fold(None, |max: Option<f64>, v| {
+            Some(max.map_or(v, |m| m.max(v)))
+        })
+        .map(|value| Figure {
+            area: "chaos",
+            measure: format!(
+                "answers paid for per request, worst of the {} rows where no answer broke mid-way",
+                whole.count()
+            ),
+            value,
+            unit: "per request",
+            bound: Bound::AtMost,
+            target: 1.0,
+            source: "cargo xtask chaos".to_owned(),
+        });
     std::iter::once(ledger)
+        .chain(paid)
         .chain(rows.iter()
         .filter(|r| r.scenario == "region down")
         .map(|r| Figure {
@@ -1212,6 +1232,10 @@ fn render(report: &Report) -> String {
     let _ = writeln!(
         w,
         "A request is *lost* when it has no ending (no answer and no typed error); it is *duplicated* when it ends twice or the simulator answered it successfully more than once."
+    );
+    let _ = writeln!(
+        w,
+        "*Paid answers/request* counts, from the simulator's outcomes, the runtime requests whose answer the model produced (a complete answer, a stream cut or stalled after it started, a stream that ended in an exception frame; HTTP errors, connection resets and hangs cost nothing), per request; *answers broken mid-way* are the paid answers that did not complete. A row with no broken answer must pay at most one answer per request (the run fails otherwise); a broken answer is finished, and paid again, on another target."
     );
     let _ = writeln!(
         w,

@@ -14,6 +14,13 @@
 //! shows how many times each id was answered successfully; more than one answer, or more than one
 //! ending on the client, is a *duplicate*.
 //! The task fails when either count is not zero.
+//!
+//! The simulator's outcomes also show what the run cost: an answer is *paid for* when the model
+//! produced output (a complete answer, a stream cut or stalled after it started, or a stream that
+//! ended in an exception frame); HTTP errors, connection resets and hangs cost nothing. A request
+//! pays for at most one answer unless a stream broke mid-answer and was finished on another
+//! target, so the task also fails when a row without a mid-answer break paid for more answers
+//! than it had requests.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -115,6 +122,10 @@ pub(crate) struct Row {
     pub(crate) latencies: Vec<Duration>,
     /// Server-side outcomes (`ok`, error shapes, fault names) with their counts.
     pub(crate) server_outcomes: BTreeMap<String, u64>,
+    /// Answers the simulator produced model output for (see [`is_paid`]).
+    pub(crate) paid_answers: u64,
+    /// Paid answers that broke mid-answer (cut, stalled, or ended in an exception frame).
+    pub(crate) broken_answers: u64,
 }
 
 impl Row {
@@ -122,6 +133,42 @@ impl Row {
     pub(crate) fn quantile(&self, q: f64) -> Duration {
         quantile(&self.latencies, q)
     }
+
+    /// Answers paid for per request.
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "request counts are far below 2^52"
+    )]
+    pub(crate) fn paid_per_request(&self) -> f64 {
+        self.paid_answers as f64 / self.requests.max(1) as f64
+    }
+
+    /// Whether the row paid for more answers than it had requests although no answer broke
+    /// mid-answer (only a broken answer may be bought a second time).
+    pub(crate) fn overpaid(&self) -> bool {
+        self.broken_answers == 0
+            && self.paid_answers > u64::try_from(self.requests).unwrap_or(u64::MAX)
+    }
+}
+
+/// Whether a runtime request the simulator recorded with this outcome produced model output, and
+/// so was paid for: `ok`, `stream_cut`, `stream_cut_abrupt`, `stall`, or an in-stream exception
+/// frame (lower camel case, such as `modelStreamErrorException`). HTTP error shapes (upper camel
+/// case, such as `ThrottlingException`), `connection_reset` and `hang` produced nothing.
+pub(crate) fn is_paid(outcome: &str) -> bool {
+    matches!(outcome, "ok" | "stream_cut" | "stream_cut_abrupt" | "stall")
+        || (outcome.starts_with(|c: char| c.is_ascii_lowercase()) && outcome.ends_with("Exception"))
+}
+
+/// Paid answers and, of those, answers that broke mid-answer, from the simulator's outcome
+/// counts.
+fn paid(server_outcomes: &BTreeMap<String, u64>) -> (u64, u64) {
+    server_outcomes
+        .iter()
+        .filter(|(outcome, _)| is_paid(outcome))
+        .fold((0, 0), |(paid, broken), (outcome, &n)| {
+            (paid + n, if outcome == "ok" { broken } else { broken + n })
+        })
 }
 
 pub(crate) fn quantile(sorted: &[Duration], q: f64) -> Duration {
@@ -470,6 +517,7 @@ fn ledger(
     let wasted: usize = later.iter().map(|r| r.attempts.saturating_sub(1)).sum();
     let mut latencies: Vec<Duration> = records.iter().map(|r| r.latency).collect();
     latencies.sort();
+    let (paid_answers, broken_answers) = paid(&server_outcomes);
     Row {
         scenario: spec.name,
         mode,
@@ -482,6 +530,8 @@ fn ledger(
         wasted_after_learning: wasted as f64 / later.len().max(1) as f64,
         latencies,
         server_outcomes,
+        paid_answers,
+        broken_answers,
     }
 }
 
@@ -529,12 +579,12 @@ fn ms(d: Duration) -> String {
 /// The rows as a Markdown table.
 pub(crate) fn table(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| scenario | mode | requests | succeeded | failed (typed) | lost | duplicated | attempts/request | wasted after learning | p50 ms | p95 ms |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| scenario | mode | requests | succeeded | failed (typed) | lost | duplicated | attempts/request | paid answers/request | answers broken mid-way | wasted after learning | p50 ms | p95 ms |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {:.3} | {:.3} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {:.3} | {:.3} | {} | {:.3} | {} | {} |\n",
             r.scenario,
             r.mode.name(),
             r.requests,
@@ -543,6 +593,8 @@ pub(crate) fn table(rows: &[Row]) -> String {
             r.lost,
             r.duplicated,
             r.mean_attempts,
+            r.paid_per_request(),
+            r.broken_answers,
             r.wasted_after_learning,
             ms(r.quantile(0.50)),
             ms(r.quantile(0.95)),
@@ -551,17 +603,21 @@ pub(crate) fn table(rows: &[Row]) -> String {
     out
 }
 
-/// Lines naming every row with a lost or duplicated request; empty when the run is clean.
+/// Lines naming every row with a lost or duplicated request, or with more than one paid answer
+/// per request although no answer broke mid-way; empty when the run is clean.
 pub(crate) fn violations(rows: &[Row]) -> Vec<String> {
     rows.iter()
-        .filter(|r| r.lost > 0 || r.duplicated > 0)
+        .filter(|r| r.lost > 0 || r.duplicated > 0 || r.overpaid())
         .map(|r| {
             format!(
-                "{} / {}: {} lost, {} duplicated",
+                "{} / {}: {} lost, {} duplicated, {} answers paid for {} requests with {} broken mid-way",
                 r.scenario,
                 r.mode.name(),
                 r.lost,
-                r.duplicated
+                r.duplicated,
+                r.paid_answers,
+                r.requests,
+                r.broken_answers
             )
         })
         .collect()
@@ -616,10 +672,16 @@ pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
     say(&table(&rows));
     let bad = violations(&rows);
     if bad.is_empty() {
-        say("no request lost, none duplicated");
+        say(
+            "no request lost, none duplicated, at most one paid answer per request wherever no answer broke mid-way",
+        );
         Ok(())
     } else {
-        Err(format!("requests lost or duplicated:\n  {}", bad.join("\n  ")).into())
+        Err(format!(
+            "requests lost, duplicated or paid for twice:\n  {}",
+            bad.join("\n  ")
+        )
+        .into())
     }
 }
 
@@ -666,6 +728,11 @@ mod tests {
         let baseline = rows.iter().find(|r| r.scenario == "baseline").unwrap();
         assert_eq!(baseline.succeeded, 40);
         assert!((baseline.mean_attempts - 1.0).abs() < f64::EPSILON);
+        assert_eq!((baseline.paid_answers, baseline.broken_answers), (40, 0));
+        for r in &rows {
+            assert!(r.paid_answers >= r.succeeded as u64, "{}", table(&rows));
+            assert!(!r.overpaid(), "{}", table(&rows));
+        }
     }
 
     #[test]
@@ -687,6 +754,88 @@ mod tests {
         let answers = BTreeMap::from([(0, 2), (1, 1)]);
         let row = ledger(spec, Mode::Converse, 4, &records, &answers, BTreeMap::new());
         assert_eq!((row.lost, row.duplicated), (2, 2));
+        assert_eq!(violations(&[row]).len(), 1);
+    }
+
+    #[test]
+    fn answers_are_paid_for_when_the_model_produced_output() {
+        for outcome in [
+            "ok",
+            "stream_cut",
+            "stream_cut_abrupt",
+            "stall",
+            "validationException",
+            "modelStreamErrorException",
+        ] {
+            assert!(is_paid(outcome), "{outcome}");
+        }
+        for outcome in [
+            "ThrottlingException",
+            "ServiceUnavailableException",
+            "connection_reset",
+            "hang",
+        ] {
+            assert!(!is_paid(outcome), "{outcome}");
+        }
+    }
+
+    #[test]
+    fn a_second_paid_answer_fails_the_run_unless_an_answer_broke_mid_way() {
+        let spec = &matrix(2)[0];
+        let records = [
+            Record {
+                id: 0,
+                ending: Ending::Answered,
+                attempts: 2,
+                latency: Duration::ZERO,
+            },
+            Record {
+                id: 1,
+                ending: Ending::Answered,
+                attempts: 1,
+                latency: Duration::ZERO,
+            },
+        ];
+        let answers = BTreeMap::from([(0, 1), (1, 1)]);
+        let outcomes = |pairs: &[(&str, u64)]| -> BTreeMap<String, u64> {
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+        };
+        // Two answers and a throttled attempt: one paid answer per request.
+        let row = ledger(
+            spec,
+            Mode::Converse,
+            2,
+            &records,
+            &answers,
+            outcomes(&[("ok", 2), ("ThrottlingException", 1)]),
+        );
+        assert_eq!((row.paid_answers, row.broken_answers), (2, 0));
+        assert!((row.paid_per_request() - 1.0).abs() < f64::EPSILON);
+        assert!(violations(&[row]).is_empty());
+        // A stream that ended in an exception frame mid-answer and was finished on another
+        // target: 1.5 per request, allowed because the broken answer had to be bought again.
+        let row = ledger(
+            spec,
+            Mode::Stream,
+            2,
+            &records,
+            &answers,
+            outcomes(&[("ok", 2), ("modelStreamErrorException", 1)]),
+        );
+        assert_eq!((row.paid_answers, row.broken_answers), (3, 1));
+        assert!(
+            violations(&[row]).is_empty(),
+            "a broken answer may be finished elsewhere"
+        );
+        let row = ledger(
+            spec,
+            Mode::Converse,
+            2,
+            &records,
+            &answers,
+            outcomes(&[("ok", 3)]),
+        );
+        assert!(row.overpaid());
         assert_eq!(violations(&[row]).len(), 1);
     }
 

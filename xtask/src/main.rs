@@ -19,11 +19,28 @@ fn main() -> ExitCode {
         Err(e) => {
             #[allow(clippy::print_stderr, reason = "xtask reports failures on stderr")]
             {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", chain(e.as_ref()));
             }
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its sources joined with `": "` (library errors give the cause as their source,
+/// not in their own message), each message once.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = String::new();
+    for e in std::iter::successors(Some(error), |e| e.source()) {
+        let message = e.to_string();
+        if message.is_empty() || text.ends_with(&message) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&message);
+    }
+    text
 }
 
 fn try_main() -> Result<(), DynError> {
@@ -87,7 +104,19 @@ fn run(program: &str, args: &[&str]) -> Result<(), DynError> {
 
 #[cfg(test)]
 mod tests {
-    use super::HELP;
+    use super::{HELP, chain};
+
+    #[test]
+    fn an_error_prints_with_its_sources_once() {
+        let io = std::io::Error::other("disk full");
+        let e = llmmanager::Error::from(io);
+        assert_eq!(chain(&e), "writing the stream failed: disk full");
+        let boxed: super::DynError = Box::new(e);
+        assert_eq!(
+            chain(boxed.as_ref()),
+            "writing the stream failed: disk full"
+        );
+    }
 
     #[test]
     fn help_lists_every_task() {
