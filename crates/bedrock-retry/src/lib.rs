@@ -29,8 +29,10 @@
 //! | [`ContentBlocked`](ErrorClass::ContentBlocked) | stop | — | — | — |
 //! | [`Credentials`](ErrorClass::Credentials) | stop | — | — | — |
 //!
-//! Every call also stops after `max_attempts` attempts, before an attempt that would start past
-//! the total deadline, and when the budget is empty; [`CallPlan`] lists the order of these checks.
+//! By default a call tries every target once, then up to `max_retries` (3) more attempts; an
+//! explicit `max_attempts` caps it instead. A call also stops before an attempt that would start
+//! at or past the total deadline, and when the budget is empty; [`CallPlan`] lists the order of
+//! these checks. [`ErrorClass::Credentials`] stops the call at once.
 //! A first attempt is always made and costs no budget.
 //!
 //! # Example
