@@ -5,10 +5,7 @@
 //! it returns either a Bedrock-like `ValidationException` or a [`Reply`] from which both the
 //! JSON response and the event-stream events are rendered, so the two operations always agree.
 //!
-//! Token rule (used for usage, quotas and caching alike): a text string costs
-//! `ceil(chars / 4)` tokens (at least 1 when non-empty); an image costs 1,600, a document
-//! 1,000 plus its inline text, a video 4,000; JSON (tool specs, tool inputs, JSON tool results)
-//! costs the token count of its compact serialisation.
+//! Token counts follow one rule for usage, quotas and caching alike: see [`crate::tokens`].
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -17,11 +14,12 @@ use serde_json::{Value, json};
 use crate::catalog::ModelInfo;
 use crate::scenario::{BedrockErrorKind, ScriptedReply, TokenRange};
 use crate::schema;
+use crate::tokens::{
+    self, MESSAGE_TOKENS, REQUEST_TOKENS, SYSTEM_TOKENS, TOOL_PROMPT_TOKENS, TOOL_TOKENS,
+    VIDEO_TOKENS, json_tokens, text_tokens,
+};
 use crate::wire::WireError;
 
-const IMAGE_TOKENS: u64 = 1600;
-const DOCUMENT_TOKENS: u64 = 1000;
-const VIDEO_TOKENS: u64 = 4000;
 const MAX_CACHE_POINTS: usize = 4;
 
 const WORDS: [&str; 48] = [
@@ -74,16 +72,6 @@ const WORDS: [&str; 48] = [
     "for",
     "you",
 ];
-
-/// Tokens for a string under the simulator's rule.
-pub(crate) fn text_tokens(s: &str) -> u64 {
-    let chars = s.chars().count() as u64;
-    chars.div_ceil(4)
-}
-
-fn json_tokens(v: &Value) -> u64 {
-    text_tokens(&v.to_string()).max(1)
-}
 
 /// 64-bit FNV-1a, used for deterministic seeding and cache keys.
 pub(crate) fn fnv1a(seed: u64, bytes: &[u8]) -> u64 {
@@ -172,6 +160,12 @@ impl PrefixWalker {
         self.tokens += tokens;
     }
 
+    /// Framing tokens (request, message, system and tool-prompt overheads): they count in the
+    /// prefix of every later checkpoint; the prefix hash already covers what causes them.
+    fn overhead(&mut self, tokens: u64) {
+        self.tokens += tokens;
+    }
+
     fn point(&mut self, v: &Value) {
         let ttl_1h = v.get("ttl").and_then(Value::as_str) == Some("1h");
         self.points.push(CachePoint {
@@ -209,7 +203,7 @@ fn block_tokens(
                     "Image and document content blocks are only supported in user messages.",
                 ));
             }
-            IMAGE_TOKENS
+            tokens::image_tokens(v)
         }
         "document" => {
             if !caps.documents {
@@ -226,12 +220,7 @@ fn block_tokens(
                     "The document file name can only contain alphanumeric characters, whitespace characters, hyphens, parentheses, and square brackets. The name can't contain more than one consecutive whitespace character.",
                 ));
             }
-            let inline = v
-                .pointer("/source/text")
-                .and_then(Value::as_str)
-                .map(text_tokens)
-                .unwrap_or_default();
-            DOCUMENT_TOKENS + inline
+            tokens::document_tokens(v)
         }
         "video" => {
             if !caps.video {
@@ -239,21 +228,36 @@ fn block_tokens(
             }
             VIDEO_TOKENS
         }
-        "toolUse" => json_tokens(v.get("input").unwrap_or(&Value::Null)),
-        "toolResult" => v
-            .get("content")
-            .and_then(Value::as_array)
-            .map(|c| {
-                c.iter()
-                    .map(|b| match b.get("text").and_then(Value::as_str) {
-                        Some(t) => text_tokens(t),
-                        None => json_tokens(b),
-                    })
-                    .sum()
-            })
-            .unwrap_or(0),
+        "toolUse" => {
+            let name = v.get("name").and_then(Value::as_str).unwrap_or_default();
+            TOOL_TOKENS + text_tokens(name) + json_tokens(v.get("input").unwrap_or(&Value::Null))
+        }
+        "toolResult" => {
+            let content: u64 = v
+                .get("content")
+                .and_then(Value::as_array)
+                .map(|c| c.iter().map(tool_result_tokens).sum())
+                .unwrap_or(0);
+            TOOL_TOKENS + content
+        }
+        "reasoningContent" => match v.pointer("/reasoningText/text").and_then(Value::as_str) {
+            Some(t) => text_tokens(t),
+            None => json_tokens(v),
+        },
         _ => json_tokens(v),
     })
+}
+
+/// Tokens of one `toolResult` content block: text and JSON by their rules, images and
+/// documents as in a message.
+fn tool_result_tokens(b: &Value) -> u64 {
+    match b.as_object().and_then(|o| o.iter().next()) {
+        Some((k, Value::String(t))) if k == "text" => text_tokens(t),
+        Some((k, v)) if k == "image" => tokens::image_tokens(v),
+        Some((k, v)) if k == "document" => tokens::document_tokens(v),
+        Some((k, _)) if k == "video" => VIDEO_TOKENS,
+        _ => json_tokens(b),
+    }
 }
 
 /// Validates a Converse request body against the model; returns its analysis.
@@ -264,6 +268,7 @@ pub(crate) fn analyze(body: &Value, model: &ModelInfo) -> Result<Analysis, WireE
         tokens: 0,
         points: Vec::new(),
     };
+    walker.overhead(REQUEST_TOKENS);
 
     // Tools come first in the cacheable prefix, then system, then messages.
     let mut tools = Vec::new();
@@ -282,6 +287,7 @@ pub(crate) fn analyze(body: &Value, model: &ModelInfo) -> Result<Analysis, WireE
                 "This model doesn't support tool use.",
             ));
         }
+        walker.overhead(TOOL_PROMPT_TOKENS);
         for t in list {
             if let Some(cp) = t.get("cachePoint") {
                 walker.point(cp);
@@ -299,7 +305,7 @@ pub(crate) fn analyze(body: &Value, model: &ModelInfo) -> Result<Analysis, WireE
                         "Member must satisfy regular expression pattern: [a-zA-Z0-9_-]+",
                     ));
                 }
-                walker.add(t, json_tokens(spec));
+                walker.add(t, TOOL_TOKENS + json_tokens(spec));
                 tools.push(OfferedTool {
                     name: name.to_owned(),
                     schema: spec
@@ -308,7 +314,7 @@ pub(crate) fn analyze(body: &Value, model: &ModelInfo) -> Result<Analysis, WireE
                         .unwrap_or(Value::Null),
                 });
             } else {
-                walker.add(t, json_tokens(t));
+                walker.add(t, TOOL_TOKENS + json_tokens(t));
             }
         }
         match tc.get("toolChoice") {
@@ -332,6 +338,9 @@ pub(crate) fn analyze(body: &Value, model: &ModelInfo) -> Result<Analysis, WireE
             return Err(WireError::validation(
                 "This model doesn't support system messages. Try again without a system message.",
             ));
+        }
+        if system.iter().any(|b| b.get("cachePoint").is_none()) {
+            walker.overhead(SYSTEM_TOKENS);
         }
         for (i, b) in system.iter().enumerate() {
             if let Some(cp) = b.get("cachePoint") {
@@ -386,6 +395,7 @@ pub(crate) fn analyze(body: &Value, model: &ModelInfo) -> Result<Analysis, WireE
             )));
         }
         walker.hash = fnv1a(walker.hash, role.as_bytes());
+        walker.overhead(MESSAGE_TOKENS);
         last_is_tool_result = false;
         let mut has_document = false;
         let mut has_text = false;
@@ -830,8 +840,7 @@ pub(crate) fn generate(a: &Analysis, input: &GenerateInput<'_>) -> Reply {
     if let Some(max) = a.max_tokens
         && text_tokens(&text) > u64::from(max)
     {
-        let keep = usize::try_from(u64::from(max) * 4).unwrap_or(usize::MAX);
-        text = text.chars().take(keep).collect();
+        text = tokens::truncate_to_tokens(&text, u64::from(max));
         stop_reason = "max_tokens";
     }
     let output_tokens = text_tokens(&text);

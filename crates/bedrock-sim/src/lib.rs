@@ -49,6 +49,7 @@ mod engine;
 mod scenario;
 mod schema;
 mod server;
+mod tokens;
 mod wire;
 
 pub use scenario::{
@@ -57,6 +58,7 @@ pub use scenario::{
     TokenRange, ToolUseReply,
 };
 pub use server::{RecordedRequest, SimHandle, SimStats, Simulator};
+pub use tokens::text_tokens;
 
 /// Errors from starting or configuring the simulator.
 #[derive(Debug, thiserror::Error)]

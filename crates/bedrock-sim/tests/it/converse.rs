@@ -28,10 +28,14 @@ async fn converse_returns_a_consistent_deterministic_answer() {
     assert!(!reply_text(&a).is_empty());
     assert_eq!(a.stop_reason(), &StopReason::EndTurn);
     let u = a.usage().unwrap();
-    assert_eq!(u.input_tokens(), 6, "ceil(21 chars / 4)");
+    assert_eq!(
+        u.input_tokens(),
+        4 + 3 + 6,
+        "request framing, message framing, ceil(21 chars / 4)"
+    );
     assert_eq!(
         u.output_tokens(),
-        reply_text(&a).chars().count().div_ceil(4) as i32
+        bedrock_sim::text_tokens(&reply_text(&a)) as i32
     );
     assert_eq!(u.total_tokens(), u.input_tokens() + u.output_tokens());
     assert_eq!(a.metrics().unwrap().latency_ms(), 0);
@@ -335,19 +339,21 @@ async fn prompt_cache_writes_then_reads_above_the_minimum_only() {
             .messages(user(q))
             .send()
     };
+    // The cached prefix: request framing (4), system wrapper (2), the system text.
+    let prefix = 4 + 2 + 4000;
     let first = send(long.clone(), "one").await.unwrap();
     let u = first.usage().unwrap();
     assert_eq!(
         (u.cache_write_input_tokens(), u.cache_read_input_tokens()),
-        (Some(4000), Some(0))
+        (Some(prefix), Some(0))
     );
-    assert_eq!(u.input_tokens(), 1);
-    assert_eq!(u.total_tokens(), 4000 + 1 + u.output_tokens());
+    assert_eq!(u.input_tokens(), 3 + 1, "message framing and the question");
+    assert_eq!(u.total_tokens(), prefix + 3 + 1 + u.output_tokens());
     let second = send(long, "two").await.unwrap();
     let u = second.usage().unwrap();
     assert_eq!(
         (u.cache_write_input_tokens(), u.cache_read_input_tokens()),
-        (Some(0), Some(4000))
+        (Some(0), Some(prefix))
     );
     let small = send(short, "three").await.unwrap();
     let u = small.usage().unwrap();
@@ -355,11 +361,15 @@ async fn prompt_cache_writes_then_reads_above_the_minimum_only() {
         u.cache_write_input_tokens().unwrap_or(0) + u.cache_read_input_tokens().unwrap_or(0),
         0
     );
-    assert_eq!(u.input_tokens(), 102, "100 + ceil(5 / 4)");
+    assert_eq!(
+        u.input_tokens(),
+        4 + 2 + 100 + 3 + 2,
+        "framing, 100, ceil(5 / 4)"
+    );
     let s = sim.stats();
     assert_eq!(
         (s.cache_write_input_tokens, s.cache_read_input_tokens),
-        (4000, 4000)
+        (prefix as u64, prefix as u64)
     );
     sim.shutdown().await;
 }

@@ -27,7 +27,11 @@ async fn stats_and_request_log_track_regions_models_and_outcomes() {
     assert_eq!(s.by_region_model["eu-west-1"][HAIKU3], 2);
     assert_eq!(s.by_operation["converse"], 3);
     assert_eq!(s.by_outcome["ok"], 3);
-    assert_eq!(s.input_tokens, 9);
+    assert_eq!(
+        s.input_tokens,
+        3 * (4 + 3 + 3),
+        "framing and ceil(11 chars / 4), 3 times"
+    );
     let reqs = sim.requests();
     assert_eq!(reqs.len(), 2, "bounded ring");
     assert_eq!(reqs[0].seq, 2);

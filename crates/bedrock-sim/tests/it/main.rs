@@ -16,3 +16,4 @@ mod introspection;
 mod stream;
 mod structured;
 mod support;
+mod tokens;

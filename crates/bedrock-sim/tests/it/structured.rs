@@ -85,7 +85,12 @@ async fn structured_output_answers_json_valid_against_the_schema() {
         assert!(is_person(&v), "{v}");
         assert_eq!(
             out.usage().unwrap().output_tokens(),
-            text.len().div_ceil(4) as i32
+            bedrock_sim::text_tokens(&text) as i32,
+            "the token rule on the JSON text sent"
+        );
+        assert!(
+            out.usage().unwrap().output_tokens() > text.len().div_ceil(4) as i32,
+            "JSON costs more than a quarter of its characters"
         );
         answers.push(v);
     }
