@@ -117,6 +117,7 @@ mod error;
 mod feature;
 mod health;
 mod plan;
+mod planner;
 mod target;
 mod time;
 
@@ -128,9 +129,9 @@ pub use error::Error;
 pub use feature::Feature;
 pub use health::{Admission, HealthConfig, HealthTracker, TargetHealth};
 pub use plan::{
-    Attempt, AttemptRecord, Attempter, CallPlan, Decision, Exhausted, GiveUpReason, RetryPlanner,
-    Succeeded,
+    Attempt, AttemptRecord, Attempter, CallPlan, Decision, Exhausted, GiveUpReason, Succeeded,
 };
+pub use planner::RetryPlanner;
 pub use target::{AccessMethod, Target};
 #[cfg(feature = "tokio")]
 pub use time::TokioSleep;
