@@ -135,4 +135,6 @@ pub use planner::RetryPlanner;
 pub use target::{AccessMethod, Target};
 #[cfg(feature = "tokio")]
 pub use time::TokioSleep;
-pub use time::{Clock, InstantSleep, ManualClock, Sleep, Sleeping, SystemClock};
+pub use time::{Clock, Sleep, Sleeping, SystemClock};
+#[cfg(any(test, feature = "test-util"))]
+pub use time::{InstantSleep, ManualClock};

@@ -122,12 +122,16 @@ impl Sleep for TokioSleep {
     }
 }
 
-/// A clock that only moves when told to. Cloning shares the same time. Meant for tests.
+/// A clock that only moves when told to. Cloning shares the same time. A test double: only with
+/// the `test-util` feature.
+#[cfg(any(test, feature = "test-util"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 #[derive(Debug, Clone, Default)]
 pub struct ManualClock {
     nanos: Arc<AtomicU64>,
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl ManualClock {
     /// Creates a clock at time zero.
     pub fn new() -> Self {
@@ -151,22 +155,27 @@ impl ManualClock {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl Clock for ManualClock {
     fn now(&self) -> Duration {
         Duration::from_nanos(self.nanos.load(Ordering::SeqCst))
     }
 }
 
-/// A sleeper that returns at once and records every requested duration. Meant for tests.
+/// A sleeper that returns at once and records every requested duration. A test double: only with
+/// the `test-util` feature.
 ///
 /// With [`InstantSleep::with_clock`] it also advances a [`ManualClock`] by each requested duration,
 /// so deadlines and cool-downs behave as if the time had really passed.
+#[cfg(any(test, feature = "test-util"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 #[derive(Debug, Clone, Default)]
 pub struct InstantSleep {
     requested: Arc<Mutex<Vec<Duration>>>,
     clock: Option<ManualClock>,
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl InstantSleep {
     /// Creates a sleeper that records durations only.
     pub fn new() -> Self {
@@ -195,6 +204,7 @@ impl InstantSleep {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl Sleep for InstantSleep {
     fn sleep(&self, duration: Duration) -> Sleeping {
         self.requested
