@@ -156,7 +156,9 @@ struct PrefixWalker {
 
 impl PrefixWalker {
     fn add(&mut self, v: &Value, tokens: u64) {
-        self.hash = fnv1a(self.hash, v.to_string().as_bytes());
+        // Sorted keys: a client that serialises objects in another order (the SDK's documents
+        // are hash maps) still hits the cache with the same request.
+        self.hash = fnv1a(self.hash, tokens::canonical_json(v).as_bytes());
         self.tokens += tokens;
     }
 
@@ -805,7 +807,7 @@ pub(crate) fn generate(a: &Analysis, input: &GenerateInput<'_>) -> Reply {
         let text = input.scripted.and_then(|s| s.text.clone());
         let output_tokens = text.as_deref().map(text_tokens).unwrap_or(0)
             + text_tokens(&name)
-            + json_tokens(&tool_input);
+            + tokens::sent_json_tokens(&tool_input);
         return Reply {
             text,
             tool: Some(ToolCall {
@@ -865,9 +867,9 @@ fn raw_reply(blocks: Vec<Value>) -> Reply {
                 if k == "toolUse" {
                     stop_reason = "tool_use";
                 }
-                output_tokens += json_tokens(v);
+                output_tokens += tokens::sent_json_tokens(v);
             }
-            None => output_tokens += json_tokens(b),
+            None => output_tokens += tokens::sent_json_tokens(b),
         }
     }
     Reply {

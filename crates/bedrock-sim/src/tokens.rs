@@ -119,9 +119,53 @@ pub fn text_tokens(s: &str) -> u64 {
     quarter.max(piece_tokens(s))
 }
 
-/// Tokens of a JSON value: the text rule on its compact serialisation, at least 1.
+/// Tokens of a JSON value: the text rule on its compact serialisation with sorted keys (so
+/// the count does not depend on the order a client serialised an object in), at least 1.
 pub(crate) fn json_tokens(v: &Value) -> u64 {
+    text_tokens(&canonical_json(v)).max(1)
+}
+
+/// Tokens of JSON the simulator sends (tool-use input, scripted blocks): the text rule on the
+/// compact serialisation exactly as sent, at least 1.
+pub(crate) fn sent_json_tokens(v: &Value) -> u64 {
     text_tokens(&v.to_string()).max(1)
+}
+
+/// Compact JSON with object keys sorted at every level: the same text for the same value,
+/// whatever order its keys arrived in.
+pub(crate) fn canonical_json(v: &Value) -> String {
+    fn write(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(map) => {
+                let mut entries: Vec<_> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                out.push('{');
+                for (i, (k, v)) in entries.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    write(v, out);
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(v, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(v, &mut out);
+    out
 }
 
 /// The longest prefix of `s` that costs at most `max` tokens.
@@ -324,6 +368,23 @@ mod tests {
                 assert!(text_tokens(&longer) > max, "the longest fitting prefix");
             }
         }
+    }
+
+    #[test]
+    fn json_counts_do_not_depend_on_key_order() {
+        let a: Value = serde_json::from_str(r#"{"a":"x","b":{"c":1,"d":[true,null]}}"#).unwrap();
+        let b: Value = serde_json::from_str(r#"{"b":{"d":[true,null],"c":1},"a":"x"}"#).unwrap();
+        assert_ne!(
+            a.to_string(),
+            b.to_string(),
+            "the order is kept on the wire"
+        );
+        assert_eq!(canonical_json(&a), canonical_json(&b));
+        assert_eq!(
+            canonical_json(&a),
+            r#"{"a":"x","b":{"c":1,"d":[true,null]}}"#
+        );
+        assert_eq!(json_tokens(&a), json_tokens(&b));
     }
 
     fn b64(bytes: &[u8]) -> String {
