@@ -67,6 +67,8 @@ pub enum Error {
         source: std::io::Error,
     },
     /// An SDK builder rejected a value (a required field was missing). Not retryable.
+    #[cfg(feature = "sdk")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sdk")))]
     #[error("building SDK {what}: {source}")]
     SdkBuild {
         /// The SDK type being built.
@@ -94,7 +96,9 @@ impl Error {
                 ErrorKind::Validation
             }
             Self::Io { .. } => ErrorKind::Io,
-            Self::SdkBuild { .. } | Self::Conversion { .. } => ErrorKind::Conversion,
+            #[cfg(feature = "sdk")]
+            Self::SdkBuild { .. } => ErrorKind::Conversion,
+            Self::Conversion { .. } => ErrorKind::Conversion,
         }
     }
 
@@ -143,6 +147,7 @@ impl Error {
         }
     }
 
+    #[cfg(feature = "sdk")]
     pub(crate) fn sdk(
         what: &'static str,
     ) -> impl FnOnce(aws_smithy_types::error::operation::BuildError) -> Self {

@@ -12,7 +12,8 @@
 //! - [`MessageBuilder`] adds text, images, documents, videos, cache points and tool blocks.
 //! - [`format`](mod@format) recognises media formats from names and bytes; [`limits`] holds every limit with
 //!   its source; [`Error`] names the offending part, the rule and the limit.
-//! - [`sdk`] converts both ways to `aws-sdk-bedrockruntime` types and fills SDK fluent builders.
+//! - `sdk` (feature `sdk`) converts both ways to `aws-sdk-bedrockruntime` types and fills SDK
+//!   fluent builders.
 //!
 //! Builder setters never fail: a file that cannot be read, or bytes that are no known format,
 //! are remembered and returned by `build()`, which also checks every rule of [`Limits`] before
@@ -40,8 +41,12 @@
 //! # }
 //! ```
 //!
-//! Features: none; the crate always depends on the SDK types for [`sdk`].
+//! # Features
+//!
+//! - `sdk` (off by default): the `sdk` module, conversion to and from `aws-sdk-bedrockruntime`
+//!   types. Without it the crate depends on no async runtime, HTTP stack or AWS crate.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
 mod builder;
@@ -50,6 +55,8 @@ pub mod format;
 pub mod limits;
 mod model;
 mod response;
+#[cfg(feature = "sdk")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sdk")))]
 pub mod sdk;
 mod validate;
 

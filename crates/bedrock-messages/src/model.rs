@@ -3,7 +3,8 @@
 //! The field names, the single-key union objects and the base64 blobs are those of the Converse
 //! wire format, so `serde_json::to_value(&request)` is the request body Bedrock receives (without
 //! `modelId`, which travels in the path). Keeping the model as plain data lets other crates hash,
-//! cache and snapshot requests without touching the SDK; [`crate::sdk`] converts to the SDK.
+//! cache and snapshot requests without touching the SDK; the `sdk` module (feature `sdk`)
+//! converts to the SDK.
 
 use std::collections::BTreeMap;
 

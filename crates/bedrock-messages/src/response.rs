@@ -2,7 +2,7 @@
 //!
 //! Callers need the text, the tool calls and the token usage of a response, whether it came from
 //! the SDK or from recorded JSON. [`ConverseResponse`] mirrors the wire body so recordings
-//! deserialise directly, and converts from the SDK output in [`crate::sdk`].
+//! deserialise directly, and converts from the SDK output in the `sdk` module (feature `sdk`).
 
 use std::fmt;
 
