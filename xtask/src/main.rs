@@ -69,7 +69,7 @@ const HELP: &str = "Usage: cargo xtask <task> [args]
 Tasks:
   ci                 run .ci/run, the same checks as CI (fmt, clippy, doc, tests)
   snapshots          run the insta snapshot tests as CI does; --review to accept and list changes
-  refresh-catalog    regenerate fixtures/catalog/bundled.json (--check to only verify)
+  refresh-catalog    regenerate crates/bedrock-catalog/data/bundled.json (--check to only verify)
   chaos              drive the full stack through the fault matrix on the simulator
                      (--requests N, --seed S, --latency-ms MS); fails if a request is lost or duplicated
   bench              run every benchmark and write docs/benchmarks.md with SVG plots in docs/img

@@ -1,9 +1,10 @@
-//! `cargo xtask refresh-catalog`: regenerates `fixtures/catalog/bundled.json`.
+//! `cargo xtask refresh-catalog`: regenerates `crates/bedrock-catalog/data/bundled.json`.
 //!
 //! Sources: the Bedrock control plane (real AWS with the default credential chain, or a loopback
 //! simulator with `--endpoint-url`), or `--from-reference` to rebuild from the Python original's data
-//! in `fixtures/catalog/reference.json`. Capability flags always come from
-//! `fixtures/catalog/overrides.json` on disk, so editing that file and rerunning updates the snapshot.
+//! in `crates/bedrock-sim/data/reference.json`. Capability flags always come from
+//! `crates/bedrock-catalog/data/overrides.json` on disk, so editing that file and rerunning updates
+//! the snapshot.
 //! The output is sorted and pretty-printed; when only the timestamp would change the file is left
 //! alone. With `--check` (or when `CI` is set) nothing is written and a stale file is an error.
 
@@ -85,12 +86,15 @@ fn workspace_root() -> PathBuf {
 pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
     let args = parse_args(args)?;
     let root = workspace_root();
-    let fixtures = root.join("fixtures").join("catalog");
+    // The files the catalog compiles in live in its crate; the reference data in the simulator's.
+    let catalog_data = root.join("crates").join("bedrock-catalog").join("data");
     let output = args
         .output
         .clone()
-        .unwrap_or_else(|| fixtures.join("bundled.json"));
-    let overrides = Overrides::parse(&std::fs::read_to_string(fixtures.join("overrides.json"))?)?;
+        .unwrap_or_else(|| catalog_data.join("bundled.json"));
+    let overrides = Overrides::parse(&std::fs::read_to_string(
+        catalog_data.join("overrides.json"),
+    )?)?;
     // In CI the committed snapshot is verified, never rewritten.
     let check = args.check || (args.output.is_none() && std::env::var_os("CI").is_some());
 
@@ -98,7 +102,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
         Some(path) => {
             let path = path
                 .clone()
-                .unwrap_or_else(|| fixtures.join("reference.json"));
+                .unwrap_or_else(|| root.join("crates/bedrock-sim/data/reference.json"));
             Snapshot::from_reference(&std::fs::read_to_string(&path)?, &overrides)?
         }
         None => fetch(&args, &overrides)?,

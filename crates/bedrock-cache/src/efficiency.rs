@@ -8,15 +8,14 @@
 use std::collections::BTreeMap;
 use std::iter::Sum;
 use std::ops::{Add, AddAssign};
-use std::path::Path;
 
 use bedrock_messages::TokenUsage;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
-/// The price table compiled into the crate (`fixtures/prices.json`).
-pub const BUNDLED_PRICES: &str = include_str!("../../../fixtures/prices.json");
+/// The price table compiled into the crate (`data/prices.json`).
+pub const BUNDLED_PRICES: &str = include_str!("../data/prices.json");
 
 /// Input prices of one model, in US dollars per million tokens.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,19 +85,6 @@ impl PriceTable {
     /// price.
     pub fn from_json_str(json: &str) -> Result<Self, Error> {
         Self::parse(json, "<string>")
-    }
-
-    /// Reads a table from a file.
-    ///
-    /// # Errors
-    /// [`Error::PriceFile`] if it cannot be read, otherwise as [`PriceTable::from_json_str`].
-    pub fn from_path(path: impl AsRef<Path>) -> Result<Self, Error> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| Error::PriceFile {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::parse(&text, &path.display().to_string())
     }
 
     fn parse(json: &str, origin: &str) -> Result<Self, Error> {
@@ -319,10 +305,6 @@ mod tests {
         assert!(matches!(
             PriceTable::from_json_str(neg),
             Err(Error::InvalidPrice { .. })
-        ));
-        assert!(matches!(
-            PriceTable::from_path("/nonexistent/prices.json"),
-            Err(Error::PriceFile { .. })
         ));
     }
 

@@ -2,9 +2,8 @@
 //!
 //! Placement itself never fails: a request the strategy cannot improve comes back unchanged with
 //! warnings. Errors come only from building a configuration (custom rules that cannot be
-//! satisfied on any request) and from loading a price table.
-
-use std::path::PathBuf;
+//! satisfied on any request) and from parsing a price table. The crate reads no files: a caller with
+//! its own table reads it and passes the text to `PriceTable::from_json_str`.
 
 /// Coarse classification of an [`Error`]. No kind is retried: the same input gives the same
 /// answer.
@@ -15,8 +14,6 @@ pub enum ErrorKind {
     Config,
     /// A malformed price table. Not retried.
     Data,
-    /// A file could not be read. Not retried.
-    Io,
 }
 
 /// Errors of configuration and price-table loading.
@@ -52,7 +49,7 @@ pub enum Error {
     /// A price table is not valid JSON of the expected shape. Kind: [`ErrorKind::Data`].
     #[error("invalid price table {origin}: {source}")]
     PriceTable {
-        /// File path or `<bundled>` / `<string>`.
+        /// `<bundled>` or `<string>`.
         origin: String,
         /// The JSON error.
         #[source]
@@ -61,21 +58,12 @@ pub enum Error {
     /// A price entry has a negative or non-finite price. Kind: [`ErrorKind::Data`].
     #[error("invalid price for {model_id} in {origin}: {reason}")]
     InvalidPrice {
-        /// File path or `<bundled>` / `<string>`.
+        /// `<bundled>` or `<string>`.
         origin: String,
         /// The model the entry is for.
         model_id: String,
         /// What is wrong.
         reason: String,
-    },
-    /// A price table file could not be read. Kind: [`ErrorKind::Io`].
-    #[error("cannot read price table {path}: {source}", path = path.display())]
-    PriceFile {
-        /// The file.
-        path: PathBuf,
-        /// The IO error.
-        #[source]
-        source: std::io::Error,
     },
 }
 
@@ -89,7 +77,6 @@ impl Error {
             | Self::DuplicateRule { .. }
             | Self::TooManyPositions { .. } => ErrorKind::Config,
             Self::PriceTable { .. } | Self::InvalidPrice { .. } => ErrorKind::Data,
-            Self::PriceFile { .. } => ErrorKind::Io,
         }
     }
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+#[cfg(feature = "fetch")]
 use crate::builder::CatalogBuilder;
 use crate::error::Error;
 use crate::model::{AccessMethod, AccessPreference, Geo, ModelAccess, ModelInfo};
@@ -81,6 +82,8 @@ impl Catalog {
     }
 
     /// A builder for catalogs from the API, a cache or a custom source.
+    #[cfg(feature = "fetch")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "fetch")))]
     pub fn builder() -> CatalogBuilder {
         CatalogBuilder::new()
     }

@@ -115,7 +115,7 @@ pub enum Lifecycle {
 
 /// Capability flags that the rest of the workspace needs.
 ///
-/// Flags the Bedrock APIs do not report come from `fixtures/catalog/overrides.json`. Without an
+/// Flags the Bedrock APIs do not report come from `data/overrides.json` (compiled in). Without an
 /// override the defaults are derived: `images` iff the model takes `IMAGE` input, `video` iff it takes
 /// `VIDEO` input, `system_prompt` iff it takes and produces `TEXT`; `tools` and `documents` are
 /// `false` (unknown is treated as unsupported); no prompt caching; no known output limit.

@@ -1,5 +1,5 @@
 //! Capability flags the Bedrock APIs do not report, from the maintained file
-//! `fixtures/catalog/overrides.json`.
+//! `data/overrides.json` in this crate.
 //!
 //! The file is compiled into the crate so that catalogs fetched from the API at run time get the
 //! same flags as the bundled snapshot. Its field names are a contract shared with `bedrock-sim`.
@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::model::{Capabilities, PromptCaching, has};
 
 /// The overrides file compiled into this build.
-pub const BUNDLED_OVERRIDES: &str = include_str!("../../../fixtures/catalog/overrides.json");
+pub const BUNDLED_OVERRIDES: &str = include_str!("../data/overrides.json");
 
 /// Schema version of the overrides file this build reads.
 pub const OVERRIDES_SCHEMA_VERSION: u32 = 1;

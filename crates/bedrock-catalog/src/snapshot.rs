@@ -20,7 +20,7 @@ use crate::time::{format_rfc3339, parse_rfc3339};
 pub const SNAPSHOT_SCHEMA_VERSION: u32 = 1;
 
 /// The bundled snapshot's JSON, compiled in.
-pub const BUNDLED_JSON: &str = include_str!("../../../fixtures/catalog/bundled.json");
+pub const BUNDLED_JSON: &str = include_str!("../data/bundled.json");
 
 /// A complete catalog as stored on disk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

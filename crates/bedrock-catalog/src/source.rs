@@ -1,9 +1,10 @@
 //! The boundary between the catalog and where its data comes from.
 //!
 //! [`CatalogSource`] has one required method: fetch the raw listings for a set of regions. The AWS
-//! API source ([`crate::ApiSource`]) is one implementation; [`StaticSource`] serves fixed data for
-//! tests and offline tools. Sources report per-region failures inside [`RawCatalog`] rather than
-//! failing as a whole, so one region that times out or denies access does not hide the others.
+//! API source (`ApiSource`, feature `fetch`) is one implementation; [`StaticSource`] serves fixed
+//! data for tests and offline tools. Sources report per-region failures inside [`RawCatalog`]
+//! rather than failing as a whole, so one region that times out or denies access does not hide the
+//! others.
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Debug};
@@ -36,9 +37,11 @@ use crate::error::Error;
 ///     }
 /// }
 ///
-/// // A source with no data: the builder falls back to the bundled snapshot.
-/// let builder = bedrock_catalog::Catalog::builder().source(std::sync::Arc::new(Empty));
-/// # drop(builder);
+/// // A source with no data; given to `Catalog::builder().source(..)` (feature `fetch`), the
+/// // build falls back to the bundled snapshot.
+/// let raw = futures::executor::block_on(Empty.fetch(&["us-east-1".to_owned()]))?;
+/// assert!(raw.listings.is_empty());
+/// # Ok::<(), Error>(())
 /// ```
 pub trait CatalogSource: Send + Sync + Debug + 'static {
     /// Fetches the listings of `regions`.

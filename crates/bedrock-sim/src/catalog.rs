@@ -1,9 +1,9 @@
 //! The simulator's view of which models and inference profiles exist in which region.
 //!
-//! It is built from the same fixture the other crates use (`fixtures/catalog/reference.json`,
-//! compiled in) plus capability facts from `fixtures/catalog/overrides.json` and the scenario's
-//! own `model_overrides`. Keeping it in one index lets Converse, ConverseStream and the control
-//! plane agree on every answer.
+//! It is built from the same fixture the other crates use (`data/reference.json` in this crate,
+//! compiled in) plus capability facts from the catalog's overrides
+//! (`bedrock_catalog::BUNDLED_OVERRIDES`) and the scenario's own `model_overrides`. Keeping it in
+//! one index lets Converse, ConverseStream and the control plane agree on every answer.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -11,8 +11,8 @@ use serde::Deserialize;
 
 use crate::scenario::ModelCaps;
 
-const REFERENCE_JSON: &str = include_str!("../../../fixtures/catalog/reference.json");
-const OVERRIDES_JSON: &str = include_str!("../../../fixtures/catalog/overrides.json");
+const REFERENCE_JSON: &str = include_str!("../data/reference.json");
+const OVERRIDES_JSON: &str = bedrock_catalog::BUNDLED_OVERRIDES;
 
 /// Account id used in system inference-profile ARNs.
 pub(crate) const ACCOUNT_ID: &str = "123456789012";

@@ -38,7 +38,8 @@ pub struct Scenario {
     pub default_region: Option<String>,
     /// Capacity of the recent-request ring (default 1000).
     pub request_log_capacity: Option<usize>,
-    /// Per-model capability facts layered over `fixtures/catalog/overrides.json`, keyed by base model id.
+    /// Per-model capability facts layered over the catalog's overrides
+    /// (`crates/bedrock-catalog/data/overrides.json`), keyed by base model id.
     pub model_overrides: BTreeMap<String, ModelCaps>,
     /// Base URL of an S3-compatible server (path-style, unsigned) where batch inference jobs
     /// read their input and write their output, for example a local moto server.
@@ -1071,7 +1072,8 @@ impl ScriptedReply {
     }
 }
 
-/// Per-model capability facts (schema of `fixtures/catalog/overrides.json` `models` entries).
+/// Per-model capability facts (schema of the `models` entries of
+/// `crates/bedrock-catalog/data/overrides.json`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, rename_all = "snake_case")]
 pub struct ModelCaps {
@@ -1090,8 +1092,8 @@ pub struct ModelCaps {
     /// Prompt caching facts; absent means no caching.
     pub prompt_caching: Option<PromptCaching>,
     /// Structured output (`outputConfig.textFormat`) supported. Not part of
-    /// `fixtures/catalog/overrides.json`; the default is the simulator's own list (newer Claude
-    /// models), see `docs/simulator.md`.
+    /// `crates/bedrock-catalog/data/overrides.json`; the default is the simulator's own list
+    /// (newer Claude models), see `docs/simulator.md`.
     pub structured_output: Option<bool>,
 }
 

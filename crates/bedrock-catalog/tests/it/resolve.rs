@@ -14,7 +14,7 @@ fn check(catalog: &Catalog, name: &str, expected_id: &str) {
 fn every_name_of_the_original_catalog_resolves_to_its_model() {
     let catalog = Catalog::bundled().unwrap();
     let reference: serde_json::Value =
-        serde_json::from_str(include_str!("../../../../fixtures/catalog/reference.json")).unwrap();
+        serde_json::from_str(include_str!("../../../bedrock-sim/data/reference.json")).unwrap();
     let models = reference["models"].as_object().unwrap();
     assert_eq!(models.len(), 125);
     for (name, m) in models {

@@ -25,7 +25,7 @@ fn snapshot_json_round_trips_and_is_stable() {
 #[test]
 fn bundled_json_is_regenerated_deterministically_from_reference_and_overrides() {
     let overrides = bedrock_catalog::Overrides::bundled().unwrap();
-    let reference = include_str!("../../../../fixtures/catalog/reference.json");
+    let reference = include_str!("../../../bedrock-sim/data/reference.json");
     let once = bedrock_catalog::Snapshot::from_reference(reference, &overrides).unwrap();
     let twice = bedrock_catalog::Snapshot::from_reference(reference, &overrides).unwrap();
     assert_eq!(once.to_json().unwrap(), twice.to_json().unwrap());
