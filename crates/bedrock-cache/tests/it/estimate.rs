@@ -26,6 +26,15 @@ fn original_estimate(request: &bedrock_messages::ConverseRequest) -> u64 {
         .sum()
 }
 
+/// Whether the request carries an image or a document.
+fn has_media(request: &bedrock_messages::ConverseRequest) -> bool {
+    request
+        .messages
+        .iter()
+        .flat_map(|m| m.content.iter())
+        .any(|b| matches!(b, ContentBlock::Image(_) | ContentBlock::Document(_)))
+}
+
 fn pct(estimate: u64, counted: u64) -> f64 {
     (estimate as f64 - counted as f64) / counted as f64 * 100.0
 }
@@ -49,6 +58,7 @@ async fn estimate_vs_simulator() {
 
     let mut rows = Vec::new();
     let mut text_only_worst = 0.0f64;
+    let mut checked = 0;
     for (name, request) in &cases {
         let estimate = estimate_request_tokens(request);
         let u = send(&rt, HAIKU3, request).await;
@@ -58,8 +68,18 @@ async fn estimate_vs_simulator() {
         let error_pct = pct(estimate, counted);
         let original = original_estimate(request);
         let original_pct = pct(original, counted);
-        if !name.contains("bytes") {
-            text_only_worst = text_only_worst.max(error_pct.abs());
+        // Requests made only of what the estimate sees exactly (text, tool specs): it never
+        // exceeds the simulator's count, so a point it places is cached; past a cache minimum's
+        // size it is within 1% (the rest is the per-request and per-message framing the
+        // simulator adds). Images and documents are a known disagreement: the estimate's flat
+        // 1,600 per image and 1,000 per document against the simulator's count from the
+        // image's size and the document's text.
+        if !has_media(request) {
+            assert!(estimate <= counted, "{name}: estimate {estimate} > {counted}");
+            if counted >= 1_000 {
+                text_only_worst = text_only_worst.max(error_pct.abs());
+                checked += 1;
+            }
         }
         println!(
             "{name:<45} estimate {estimate:>6}  simulator {counted:>6}  error {error_pct:+.2}%  original rule {original:>6} ({original_pct:+.2}%)"
@@ -73,6 +93,7 @@ async fn estimate_vs_simulator() {
             "original_rule_error_pct": (original_pct * 100.0).round() / 100.0,
         }));
     }
+    assert!(checked >= 2, "the text-only fixtures are measured");
     assert!(text_only_worst <= 1.0, "worst error {text_only_worst}%");
     insta::assert_json_snapshot!(rows);
     sim.shutdown().await;
