@@ -75,7 +75,10 @@ async fn estimate_vs_simulator() {
         // 1,600 per image and 1,000 per document against the simulator's count from the
         // image's size and the document's text.
         if !has_media(request) {
-            assert!(estimate <= counted, "{name}: estimate {estimate} > {counted}");
+            assert!(
+                estimate <= counted,
+                "{name}: estimate {estimate} > {counted}"
+            );
             if counted >= 1_000 {
                 text_only_worst = text_only_worst.max(error_pct.abs());
                 checked += 1;
