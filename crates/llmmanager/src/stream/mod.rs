@@ -1,0 +1,366 @@
+//! Streaming: [`LlmManager::converse_stream`] with failover, stall detection and mid-stream
+//! recovery.
+//!
+//! # Semantics
+//!
+//! A stream starts on the first healthy target, following the same plan, classification and
+//! backoff as [`LlmManager::converse`]. Failures before the first event of content are retried
+//! silently (the consumer sees one [`StreamEvent::Started`] per target tried).
+//!
+//! A stream can fail after content has arrived: an exception event, a dropped connection, a stream
+//! that ends without `messageStop` (the SDK reports that as a normal end), or no event for longer
+//! than [`Timeouts::stream_idle`](crate::Timeouts). The manager then moves to the next target and
+//! recovers in one of two ways, announced by a [`StreamEvent::Recovered`] event *before* any content
+//! of the new target:
+//!
+//! - [`RecoveryKind::Continued`]: the text received so far is sent to the next target as the start
+//!   of the assistant's answer (assistant prefill), and the new target's deltas continue it. The
+//!   consumer keeps what it has and appends. Used when [`StreamRecovery`] allows it, the partial
+//!   answer is plain text, and the next model accepts prefill (Anthropic models, per the catalog's
+//!   provider, under [`StreamRecovery::Auto`]).
+//! - [`RecoveryKind::Restarted`]: the answer starts again from nothing. The consumer must discard
+//!   everything it received (the event says how many characters).
+//!
+//! Text is never silently duplicated or lost: what the consumer holds after applying these rules
+//! equals the final [`StreamResponse::text`]. The caller's request is never modified.
+//! When recovery is impossible the stream ends with [`Error::StreamFailed`], which carries the
+//! partial text and every attempt; a stream never just stops.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bedrock_messages::{ConverseRequest, StopReason, TokenUsage, ToolUseBlock};
+use bedrock_retry::{AccessMethod, AttemptRecord, Target};
+use futures::Stream;
+use tracing::{Instrument, info_span};
+
+mod driver;
+mod fold;
+
+use crate::call::{CallOptions, Engine};
+use crate::error::Error;
+use driver::Run;
+
+/// How a stream was recovered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RecoveryKind {
+    /// The next target continues the text received so far; keep it.
+    Continued,
+    /// The answer starts again; discard everything received so far.
+    Restarted,
+}
+
+/// One mid-stream recovery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Recovery {
+    /// How the answer goes on.
+    pub kind: RecoveryKind,
+    /// The target that failed.
+    pub failed: Target,
+    /// Why it failed.
+    pub reason: String,
+    /// Characters of text received before the failure (kept for `Continued`, to discard for
+    /// `Restarted`).
+    pub chars: usize,
+}
+
+/// One event of a managed stream.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum StreamEvent {
+    /// A target started answering.
+    Started {
+        /// The target.
+        target: Target,
+        /// The id or profile in the request path.
+        invoke_id: String,
+        /// The attempt number within the call.
+        attempt: u32,
+    },
+    /// The stream failed mid-answer and goes on on another target; see [`RecoveryKind`].
+    Recovered(Recovery),
+    /// Text of content block `index`.
+    TextDelta {
+        /// The content block index.
+        index: u32,
+        /// The text.
+        text: String,
+    },
+    /// The model starts a tool call.
+    ToolUseStart {
+        /// The content block index.
+        index: u32,
+        /// The tool-use id.
+        tool_use_id: String,
+        /// The tool name.
+        name: String,
+    },
+    /// A fragment of a tool call's JSON input.
+    ToolUseDelta {
+        /// The content block index.
+        index: u32,
+        /// A fragment of JSON text.
+        input: String,
+    },
+    /// Reasoning text.
+    ReasoningDelta {
+        /// The content block index.
+        index: u32,
+        /// The text.
+        text: String,
+    },
+    /// Content block `index` is complete.
+    BlockStop {
+        /// The content block index.
+        index: u32,
+    },
+    /// The model stopped.
+    MessageStop {
+        /// Why.
+        stop_reason: StopReason,
+    },
+    /// Token usage and server latency, at the end of the stream.
+    Metadata {
+        /// Token usage.
+        usage: TokenUsage,
+        /// Server-side latency in milliseconds.
+        latency_ms: u64,
+    },
+    /// The answer is complete; always the last event of a successful stream.
+    Completed(Box<StreamResponse>),
+}
+
+/// The aggregated result of a managed stream.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct StreamResponse {
+    /// The whole text of the answer (all text blocks, in order, across recoveries).
+    pub text: String,
+    /// Tool calls, with their parsed JSON input.
+    pub tool_uses: Vec<ToolUseBlock>,
+    /// Reasoning text, if the model sent any.
+    pub reasoning: String,
+    /// Why the model stopped.
+    pub stop_reason: Option<StopReason>,
+    /// Token usage of the final target's stream.
+    pub usage: Option<TokenUsage>,
+    /// The base model id that finished the answer.
+    pub model_id: String,
+    /// The id or profile in the request path.
+    pub invoke_id: String,
+    /// The region that finished the answer.
+    pub region: String,
+    /// How the model was reached.
+    pub access_method: AccessMethod,
+    /// Every attempt, the successful one last.
+    pub attempts: Vec<AttemptRecord>,
+    /// Every mid-stream recovery.
+    pub recoveries: Vec<Recovery>,
+    /// Time from the call to the first content delta.
+    pub time_to_first_token: Option<Duration>,
+    /// Time of the whole call.
+    pub duration: Duration,
+    /// What the caller should know (dropped features, missing metadata).
+    pub warnings: Vec<String>,
+}
+
+/// A managed Converse stream: a [`Stream`] of [`StreamEvent`]s ending with
+/// [`StreamEvent::Completed`], or with one `Err` carrying the partial text and every attempt.
+///
+/// The call runs inside the stream itself: polling the stream drives it, and dropping it stops
+/// the call (no further attempt is made). Events the SDK has already received are handed over in
+/// batches, without a task switch per event.
+pub struct ConverseStream {
+    buffer: Buffer,
+    driver: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+}
+
+impl std::fmt::Debug for ConverseStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConverseStream")
+            .field("buffered", &self.buffer.len())
+            .field("running", &self.driver.is_some())
+            .finish()
+    }
+}
+
+/// Events produced by the driver and not yet taken by the consumer.
+#[derive(Clone, Default)]
+pub(super) struct Buffer(Arc<Mutex<VecDeque<Result<StreamEvent, Error>>>>);
+
+impl Buffer {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Result<StreamEvent, Error>>> {
+        // A panic while holding this lock cannot leave the queue inconsistent: every operation on
+        // it is a single push or pop.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn push(&self, item: Result<StreamEvent, Error>) -> usize {
+        let mut queue = self.lock();
+        queue.push_back(item);
+        queue.len()
+    }
+
+    fn pop(&self) -> Option<Result<StreamEvent, Error>> {
+        self.lock().pop_front()
+    }
+
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+/// How many events the driver buffers before it lets the consumer catch up.
+pub(super) const BATCH: usize = 256;
+
+impl Stream for ConverseStream {
+    type Item = Result<StreamEvent, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            if let Some(item) = self.buffer.pop() {
+                return Poll::Ready(Some(item));
+            }
+            let Some(driver) = self.driver.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match driver.as_mut().poll(cx) {
+                Poll::Ready(()) => self.driver = None,
+                Poll::Pending if self.buffer.len() > 0 => {}
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+impl ConverseStream {
+    /// The next event, or `None` after the last.
+    pub async fn next_event(&mut self) -> Option<Result<StreamEvent, Error>> {
+        futures::StreamExt::next(self).await
+    }
+
+    /// Consumes the remaining events and returns the final response.
+    ///
+    /// # Errors
+    /// The stream's error, if it failed.
+    pub async fn finish(mut self) -> Result<StreamResponse, Error> {
+        while let Some(item) = self.next_event().await {
+            if let StreamEvent::Completed(response) = item? {
+                return Ok(*response);
+            }
+        }
+        Err(Error::config("the stream ended without a result"))
+    }
+}
+
+/// Returns `Pending` once (after asking to be polled again), so the consumer can take a full
+/// batch of events before the driver goes on.
+pub(super) struct YieldNow(pub(super) bool);
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+/// Starts a managed stream of an already prepared request over `targets`; the call runs when the
+/// stream is polled.
+pub(crate) fn start(
+    engine: Arc<Engine>,
+    prepared: ConverseRequest,
+    targets: Vec<Target>,
+    options: CallOptions,
+    warnings: Vec<String>,
+) -> ConverseStream {
+    let buffer = Buffer::default();
+    let span = info_span!("converse_stream", auth = engine.auth_kind);
+    let out = buffer.clone();
+    let driver = async move {
+        let mut run = Run::new(&engine, out.clone());
+        let last = run
+            .drive(&prepared, targets, &options, warnings)
+            .await
+            .map(|response| StreamEvent::Completed(Box::new(response)));
+        out.push(last);
+    }
+    .instrument(span);
+    ConverseStream {
+        buffer,
+        driver: Some(Box::pin(driver)),
+    }
+}
+
+/// Writes a stream's text to `out` as it arrives, notes recoveries and the final statistics to
+/// `stats`, and returns the final response. The command line's `chat --stream` uses it.
+///
+/// On a restart the text already written cannot be taken back, so `stats` gets a line saying how
+/// many characters to disregard.
+///
+/// # Errors
+/// The stream's error, or [`Error::Io`] when writing fails.
+pub async fn display(
+    mut stream: ConverseStream,
+    out: &mut (dyn std::io::Write + Send),
+    stats: &mut (dyn std::io::Write + Send),
+) -> Result<StreamResponse, Error> {
+    while let Some(item) = stream.next_event().await {
+        match item? {
+            StreamEvent::TextDelta { text, .. } => {
+                out.write_all(text.as_bytes())?;
+                out.flush()?;
+            }
+            StreamEvent::Recovered(r) => match r.kind {
+                RecoveryKind::Continued => {
+                    writeln!(
+                        stats,
+                        "[{} failed ({}); continuing on the next target]",
+                        r.failed, r.reason
+                    )?;
+                }
+                RecoveryKind::Restarted => {
+                    writeln!(
+                        stats,
+                        "[{} failed ({}); the answer restarts: disregard the {} character(s) above]",
+                        r.failed, r.reason, r.chars
+                    )?;
+                    writeln!(out)?;
+                }
+            },
+            StreamEvent::Completed(response) => {
+                writeln!(out)?;
+                let usage = response.usage.unwrap_or_default();
+                writeln!(
+                    stats,
+                    "[{} in {} via {}; {} attempt(s); first token {}; total {:.0?}; tokens in/out {}/{}]",
+                    response.model_id,
+                    response.region,
+                    response.access_method,
+                    response.attempts.len(),
+                    response
+                        .time_to_first_token
+                        .map_or_else(|| "-".to_owned(), |d| format!("{d:.0?}")),
+                    response.duration,
+                    usage.input_tokens,
+                    usage.output_tokens,
+                )?;
+                return Ok(*response);
+            }
+            _ => {}
+        }
+    }
+    Err(Error::config("the stream ended without a result"))
+}
