@@ -64,7 +64,8 @@ pub(crate) struct GlobalArgs {
     /// Deadline of one call across all its attempts, in seconds.
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 300)]
     pub(crate) timeout: u64,
-    /// Attempts per call across models and regions [default: 4].
+    /// Most attempts per call across models and regions [default: every model in every region
+    /// once, then up to 3 retries].
     #[arg(long, global = true, value_name = "N")]
     pub(crate) max_attempts: Option<u32>,
     /// More logs on stderr (-v: warnings, call summaries and batch job progress, -vv: debug).

@@ -254,3 +254,16 @@ async fn an_enormous_poll_interval_is_a_usage_error_not_a_panic() {
         );
     }
 }
+
+#[tokio::test]
+async fn help_states_the_default_attempt_allowance() {
+    let run = llmm(&["--help"]).await;
+    run.assert_code(0);
+    assert!(!run.stdout.contains("[default: 4]"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("every model in every region once, then up to 3 retries"),
+        "{}",
+        run.stdout
+    );
+}
