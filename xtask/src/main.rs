@@ -71,7 +71,9 @@ Tasks:
   snapshots          run the insta snapshot tests as CI does; --review to accept and list changes
   refresh-catalog    regenerate crates/bedrock-catalog/data/bundled.json (--check to only verify)
   chaos              drive the full stack through the fault matrix on the simulator
-                     (--requests N, --seed S, --latency-ms MS); fails if a request is lost or duplicated
+                     (--requests N, --seed S, --latency-ms MS, --concurrency C); reports answers
+                     paid for per request; fails if a request is lost or duplicated, or if a row
+                     where no answer broke mid-way paid for more than one answer per request
   bench              run every benchmark and write docs/benchmarks.md with SVG plots in docs/img
                      (--chaos-requests N, --skip-examples, --output PATH)
 ";
