@@ -51,6 +51,7 @@
 
 mod builder;
 mod error;
+mod feature;
 pub mod format;
 pub mod limits;
 mod model;
@@ -62,6 +63,7 @@ mod validate;
 
 pub use builder::{ConverseRequestBuilder, MessageBuilder};
 pub use error::{Error, ErrorKind};
+pub use feature::Feature;
 pub use format::{DocumentFormat, ImageFormat, MediaKind, VideoFormat, Warning};
 pub use limits::{Limits, Rule};
 pub use model::{

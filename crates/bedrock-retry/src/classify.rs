@@ -2,13 +2,11 @@
 //!
 //! The retry loop never looks at an error itself. A [`Classify`] implementation, written by the
 //! caller that knows the concrete error type, turns each error into a [`Classification`]: an
-//! [`ErrorClass`], an optional explicit retry-after delay, and an optional [`Feature`] the target
+//! [`ErrorClass`], an optional explicit retry-after delay, and the name of a request feature the target
 //! rejected. Keeping this step separate lets the strategy stay generic and testable.
 
 use std::fmt;
 use std::time::Duration;
-
-use crate::Feature;
 
 /// A coarse class of failure; it decides what the retry loop does next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -35,7 +33,7 @@ pub enum ErrorClass {
     TargetUnavailable,
     /// The request itself is invalid.
     ///
-    /// **Not retried**, unless the classification names an unsupported [`Feature`] and feature
+    /// **Not retried**, unless the classification names an unsupported feature and feature
     /// fallback is enabled: then the same target is retried once without that feature.
     BadRequest,
     /// The content was blocked (guardrail intervention, content filter).
@@ -98,7 +96,7 @@ impl fmt::Display for ErrorClass {
 pub struct Classification {
     class: ErrorClass,
     retry_after: Option<Duration>,
-    unsupported_feature: Option<Feature>,
+    unsupported_feature: Option<&'static str>,
     spares_target: bool,
 }
 
@@ -120,8 +118,10 @@ impl Classification {
         self
     }
 
-    /// Records which feature the target rejected (usually from [`Feature::detect_from_message`]).
-    pub fn with_unsupported_feature(mut self, feature: Feature) -> Self {
+    /// Records which request feature the target rejected, by a stable name (for example
+    /// `"documents"`); the plan then retries the same target once without it, and keeps it
+    /// disabled for that target's model.
+    pub fn with_unsupported_feature(mut self, feature: &'static str) -> Self {
         self.unsupported_feature = Some(feature);
         self
     }
@@ -149,7 +149,7 @@ impl Classification {
     }
 
     /// The feature the target rejected, if any.
-    pub fn unsupported_feature(&self) -> Option<Feature> {
+    pub fn unsupported_feature(&self) -> Option<&'static str> {
         self.unsupported_feature
     }
 }
@@ -168,7 +168,7 @@ impl From<ErrorClass> for Classification {
 /// # Example
 ///
 /// ```
-/// use bedrock_retry::{Classification, Classify, ErrorClass, Feature};
+/// use bedrock_retry::{Classification, Classify, ErrorClass};
 ///
 /// #[derive(Debug)]
 /// struct HttpClassifier;
@@ -178,10 +178,10 @@ impl From<ErrorClass> for Classification {
 ///         match status {
 ///             429 => ErrorClass::Throttled.into(),
 ///             403 | 404 => ErrorClass::TargetUnavailable.into(),
-///             400 => match Feature::detect_from_message(message) {
-///                 Some(f) => Classification::new(ErrorClass::BadRequest).with_unsupported_feature(f),
-///                 None => ErrorClass::BadRequest.into(),
-///             },
+///             400 if message.contains("tool use") => {
+///                 Classification::new(ErrorClass::BadRequest).with_unsupported_feature("tools")
+///             }
+///             400 => ErrorClass::BadRequest.into(),
 ///             _ => ErrorClass::Transient.into(),
 ///         }
 ///     }
@@ -189,7 +189,7 @@ impl From<ErrorClass> for Classification {
 ///
 /// let c = HttpClassifier.classify(&(400, "This model doesn't support tool use.".into()));
 /// assert_eq!(c.class(), ErrorClass::BadRequest);
-/// assert_eq!(c.unsupported_feature(), Some(Feature::Tools));
+/// assert_eq!(c.unsupported_feature(), Some("tools"));
 /// ```
 pub trait Classify<E: ?Sized>: Send + Sync + fmt::Debug + 'static {
     /// Classifies one error.

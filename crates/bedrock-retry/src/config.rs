@@ -5,86 +5,9 @@
 //! [`RetryConfig::build`] to validate.
 
 use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
-use crate::{AccessMethod, Backoff, Error, JitterMode};
-
-/// The order in which (model, region) targets are tried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum RetryStrategy {
-    /// All regions of the first model, then all regions of the next model (`for model: for region`).
-    #[default]
-    RegionFirst,
-    /// All models in the first region, then all models in the next region (`for region: for model`).
-    ModelFirst,
-}
-
-impl FromStr for RetryStrategy {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
-            "region_first" => Ok(RetryStrategy::RegionFirst),
-            "model_first" => Ok(RetryStrategy::ModelFirst),
-            _ => Err(Error::UnknownVariant {
-                kind: "retry strategy",
-                value: s.to_owned(),
-                expected: "region_first, model_first",
-            }),
-        }
-    }
-}
-
-impl fmt::Display for RetryStrategy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            RetryStrategy::RegionFirst => "region_first",
-            RetryStrategy::ModelFirst => "model_first",
-        })
-    }
-}
-
-/// How the caller's region list is re-ordered for each call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum RegionOrder {
-    /// The caller's order, every call.
-    #[default]
-    Fixed,
-    /// Rotated by one position per call (call `k` starts at region `k mod n`), spreading load.
-    Rotate,
-    /// A random permutation per call, from the planner's [`RandomSource`](crate::RandomSource).
-    Shuffle,
-}
-
-impl FromStr for RegionOrder {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "fixed" => Ok(RegionOrder::Fixed),
-            "rotate" => Ok(RegionOrder::Rotate),
-            "shuffle" => Ok(RegionOrder::Shuffle),
-            _ => Err(Error::UnknownVariant {
-                kind: "region order",
-                value: s.to_owned(),
-                expected: "fixed, rotate, shuffle",
-            }),
-        }
-    }
-}
-
-impl fmt::Display for RegionOrder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            RegionOrder::Fixed => "fixed",
-            RegionOrder::Rotate => "rotate",
-            RegionOrder::Shuffle => "shuffle",
-        })
-    }
-}
+use crate::{Backoff, Error, JitterMode};
 
 /// Retry settings for one client.
 ///
@@ -97,9 +20,6 @@ impl fmt::Display for RegionOrder {
 /// | `max_retry_delay` | 60 s | 60 s |
 /// | `jitter` | [`JitterMode::Full`] | [`JitterMode::Full`] |
 /// | `total_deadline` | none | none |
-/// | `strategy` | [`RetryStrategy::RegionFirst`] | [`RetryStrategy::RegionFirst`] |
-/// | `region_order` | [`RegionOrder::Fixed`] | [`RegionOrder::Fixed`] |
-/// | `access_method_preference` | none (direct, then regional, then global profile) | none |
 /// | `enable_feature_fallback` | true | false |
 ///
 /// By default a call tries every target at least once (as the original does), then up to
@@ -110,12 +30,11 @@ impl fmt::Display for RegionOrder {
 ///
 /// ```
 /// use std::time::Duration;
-/// use bedrock_retry::{JitterMode, RetryConfig, RetryStrategy};
+/// use bedrock_retry::{JitterMode, RetryConfig};
 ///
 /// let config = RetryConfig::standard()
 ///     .with_max_attempts(6)
 ///     .with_max_retries(5)
-///     .with_strategy(RetryStrategy::ModelFirst)
 ///     .with_jitter(JitterMode::None)
 ///     .with_total_deadline(Some(Duration::from_secs(120)))
 ///     .build()?;
@@ -136,9 +55,6 @@ pub struct RetryConfig {
     max_retry_delay: Duration,
     jitter: JitterMode,
     total_deadline: Option<Duration>,
-    strategy: RetryStrategy,
-    region_order: RegionOrder,
-    access_method_preference: Option<AccessMethod>,
     enable_feature_fallback: bool,
 }
 
@@ -153,9 +69,6 @@ impl RetryConfig {
             max_retry_delay: Duration::from_secs(60),
             jitter: JitterMode::Full,
             total_deadline: None,
-            strategy: RetryStrategy::RegionFirst,
-            region_order: RegionOrder::Fixed,
-            access_method_preference: None,
             enable_feature_fallback: true,
         }
     }
@@ -213,25 +126,8 @@ impl RetryConfig {
         self
     }
 
-    /// Sets the target order.
-    pub fn with_strategy(mut self, strategy: RetryStrategy) -> Self {
-        self.strategy = strategy;
-        self
-    }
-
-    /// Sets how regions are re-ordered per call.
-    pub fn with_region_order(mut self, order: RegionOrder) -> Self {
-        self.region_order = order;
-        self
-    }
-
-    /// Sets the preferred access method, used for a (model, region) pair when available there.
-    pub fn with_access_method_preference(mut self, preference: Option<AccessMethod>) -> Self {
-        self.access_method_preference = preference;
-        self
-    }
-
-    /// Enables or disables retrying the same target without a rejected [`Feature`](crate::Feature).
+    /// Enables or disables retrying the same target without a feature it rejected (see
+    /// [`Classification::with_unsupported_feature`](crate::Classification::with_unsupported_feature)).
     pub fn with_feature_fallback(mut self, enabled: bool) -> Self {
         self.enable_feature_fallback = enabled;
         self
@@ -283,21 +179,6 @@ impl RetryConfig {
     /// The total deadline across all attempts, if any.
     pub fn total_deadline(&self) -> Option<Duration> {
         self.total_deadline
-    }
-
-    /// The target order.
-    pub fn strategy(&self) -> RetryStrategy {
-        self.strategy
-    }
-
-    /// How regions are re-ordered per call.
-    pub fn region_order(&self) -> RegionOrder {
-        self.region_order
-    }
-
-    /// The preferred access method, if any.
-    pub fn access_method_preference(&self) -> Option<AccessMethod> {
-        self.access_method_preference
     }
 
     /// Whether feature fallback is enabled.
@@ -409,10 +290,7 @@ mod tests {
         assert_eq!(c.retry_delay(), Duration::from_secs(1));
         assert_eq!(c.backoff_multiplier(), 2.0);
         assert_eq!(c.max_retry_delay(), Duration::from_secs(60));
-        assert_eq!(c.strategy(), RetryStrategy::RegionFirst);
-        assert_eq!(c.region_order(), RegionOrder::Fixed);
         assert!(c.feature_fallback_enabled());
-        assert_eq!(c.access_method_preference(), None);
     }
 
     #[test]
@@ -456,29 +334,5 @@ mod tests {
                 .attempt_limit(usize::MAX, u32::MAX),
             u32::MAX
         );
-    }
-
-    #[test]
-    fn enums_parse() {
-        assert_eq!(
-            "REGION_FIRST".parse::<RetryStrategy>().unwrap(),
-            RetryStrategy::RegionFirst
-        );
-        assert_eq!(
-            "model-first".parse::<RetryStrategy>().unwrap(),
-            RetryStrategy::ModelFirst
-        );
-        assert_eq!(
-            "rotate".parse::<RegionOrder>().unwrap(),
-            RegionOrder::Rotate
-        );
-        assert_eq!(
-            "shuffle".parse::<RegionOrder>().unwrap(),
-            RegionOrder::Shuffle
-        );
-        assert_eq!("equal".parse::<JitterMode>().unwrap(), JitterMode::Equal);
-        assert!("sideways".parse::<RegionOrder>().is_err());
-        assert_eq!(RetryStrategy::ModelFirst.to_string(), "model_first");
-        assert_eq!(RegionOrder::Rotate.to_string(), "rotate");
     }
 }

@@ -24,7 +24,7 @@
 //! | [`Throttled`](ErrorClass::Throttled) | next target, the same one last | none for an untried target, else backoff (server retry-after wins on the same target) | 5 | failure |
 //! | [`Transient`](ErrorClass::Transient) | next target, the same one last | as above | 10 | failure |
 //! | [`TargetUnavailable`](ErrorClass::TargetUnavailable) | next target; this one is skipped for the rest of the call | as above | 0 | failure |
-//! | [`BadRequest`](ErrorClass::BadRequest) with a detected [`Feature`] and fallback on | same target without that feature (once per feature) | none | 0 | — |
+//! | [`BadRequest`](ErrorClass::BadRequest) naming an unsupported feature, fallback on | same target without that feature (once per feature and model) | none | 0 | — |
 //! | [`BadRequest`](ErrorClass::BadRequest) otherwise | stop | — | — | — |
 //! | [`ContentBlocked`](ErrorClass::ContentBlocked) | stop | — | — | — |
 //! | [`Credentials`](ErrorClass::Credentials) | stop | — | — | — |
@@ -41,8 +41,8 @@
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //! use bedrock_retry::{
-//!     AccessMethod, ClassifyFn, Classification, ErrorClass, InstantSleep, JitterMode,
-//!     ManualClock, RetryConfig, RetryPlanner,
+//!     ClassifyFn, Classification, ErrorClass, InstantSleep, JitterMode, ManualClock, RetryConfig,
+//!     RetryPlanner,
 //! };
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -55,9 +55,7 @@
 //! let classifier = ClassifyFn(|e: &String| {
 //!     if e.contains("throttl") { ErrorClass::Throttled.into() } else { Classification::new(ErrorClass::Transient) }
 //! });
-//! let plan = planner.plan_call(&["claude"], &["us-east-1", "us-west-2", "eu-west-1"], |_, _| {
-//!     [AccessMethod::Direct]
-//! })?;
+//! let plan = planner.plan_call(&["claude"], &["us-east-1", "us-west-2", "eu-west-1"])?;
 //! let done = plan
 //!     .run(&sleep, &classifier, async |attempt: bedrock_retry::Attempt| {
 //!         if attempt.target.region == "eu-west-1" {
@@ -74,7 +72,7 @@
 //! assert!(sleep.requested().is_empty(), "moving to untried regions needs no delay");
 //!
 //! // The same loop written by hand, as a state machine.
-//! let mut plan = planner.plan(vec![bedrock_retry::Target::new("claude", "us-east-1", AccessMethod::Direct)])?;
+//! let mut plan = planner.plan(vec![bedrock_retry::Target::new("claude", "us-east-1")])?;
 //! let mut calls = 0;
 //! let records = loop {
 //!     match plan.next_decision() {
@@ -114,7 +112,6 @@ mod budget;
 mod classify;
 mod config;
 mod error;
-mod feature;
 mod health;
 mod plan;
 mod planner;
@@ -124,15 +121,14 @@ mod time;
 pub use backoff::{Backoff, JitterMode, RandomSource, SeededRandom};
 pub use budget::RetryBudget;
 pub use classify::{Classification, Classify, ClassifyFn, ErrorClass};
-pub use config::{RegionOrder, RetryConfig, RetryStrategy};
+pub use config::RetryConfig;
 pub use error::Error;
-pub use feature::Feature;
 pub use health::{Admission, HealthConfig, HealthTracker, TargetHealth};
 pub use plan::{
     Attempt, AttemptRecord, Attempter, CallPlan, Decision, Exhausted, GiveUpReason, Succeeded,
 };
 pub use planner::RetryPlanner;
-pub use target::{AccessMethod, Target};
+pub use target::{PlanTarget, Target};
 #[cfg(feature = "tokio")]
 pub use time::TokioSleep;
 pub use time::{Clock, Sleep, Sleeping, SystemClock};

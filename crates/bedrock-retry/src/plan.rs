@@ -26,22 +26,23 @@ use tracing::debug;
 
 use crate::planner::RetryPlanner;
 use crate::{
-    Admission, Backoff, Classification, Classify, Clock, ErrorClass, Feature, HealthTracker,
+    Admission, Backoff, Classification, Classify, Clock, ErrorClass, HealthTracker, PlanTarget,
     RandomSource, RetryBudget, RetryConfig, Sleep, Target,
 };
 
 /// One attempt to make.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attempt {
+pub struct Attempt<T = Target> {
     /// Where to send it.
-    pub target: Target,
+    pub target: T,
     /// 1-based number of this attempt within the call.
     pub attempt_number: u32,
     /// How long to wait before sending it.
     pub delay: Duration,
-    /// Features to strip from the request for this target's model (feature fallback), in the
-    /// order they were disabled. Another model of the same call keeps them.
-    pub disabled_features: Vec<Feature>,
+    /// Features to strip from the request for this target's model (feature fallback), by the
+    /// names the classifier gave them, in the order they were disabled. Another model of the same
+    /// call keeps them.
+    pub disabled_features: Vec<&'static str>,
     /// Time left before the call's total deadline once the delay is over (`None`: no deadline).
     /// The attempt should not run longer than this.
     pub time_left: Option<Duration>,
@@ -115,25 +116,25 @@ impl fmt::Display for GiveUpReason {
 /// What the caller should do next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
-pub enum Decision {
+pub enum Decision<T = Target> {
     /// Sleep for `attempt.delay`, then make this attempt and report its outcome with
     /// [`CallPlan::record_success`] (which ends the call) or [`CallPlan::record_failure`].
-    Attempt(Attempt),
+    Attempt(Attempt<T>),
     /// The call is over without success.
     GiveUp(GiveUpReason),
 }
 
 /// What happened in one attempt; the plan keeps one per attempt, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AttemptRecord {
+pub struct AttemptRecord<T = Target> {
     /// Where it was sent.
-    pub target: Target,
+    pub target: T,
     /// 1-based attempt number.
     pub attempt_number: u32,
     /// The delay the caller was asked to wait before it.
     pub delay_before: Duration,
-    /// Features stripped from the request.
-    pub disabled_features: Vec<Feature>,
+    /// Features stripped from the request, by name.
+    pub disabled_features: Vec<&'static str>,
     /// The failure class, `None` on success.
     pub class: Option<ErrorClass>,
     /// The error message, `None` on success.
@@ -152,17 +153,17 @@ struct Next {
 
 /// The attempt in flight: what was handed out and what its report needs.
 #[derive(Debug, Clone)]
-struct InFlight {
-    attempt: Attempt,
+struct InFlight<T> {
+    attempt: Attempt<T>,
     index: usize,
     started: Duration,
     tokens: u32,
 }
 
 #[derive(Debug, Clone)]
-enum State {
+enum State<T> {
     Ready(Next),
-    InFlight(InFlight),
+    InFlight(InFlight<T>),
     GaveUp(GiveUpReason),
 }
 
@@ -196,7 +197,7 @@ enum State {
 /// target that cools down, or whose half-open probe another call holds, yields its turn to the
 /// next target this call has not tried yet that is admitted; when none is, it is tried anyway
 /// (cooling targets are demoted, never dropped).
-pub struct CallPlan {
+pub struct CallPlan<T = Target> {
     config: RetryConfig,
     backoff: Backoff,
     clock: Arc<dyn Clock>,
@@ -204,19 +205,19 @@ pub struct CallPlan {
     budget: Option<Arc<RetryBudget>>,
     health: Option<Arc<HealthTracker>>,
     probe_hold: Duration,
-    targets: Vec<Target>,
+    targets: Vec<T>,
     skipped: Vec<bool>,
     tried: Vec<bool>,
     started_at: Duration,
     attempts: u32,
     fallbacks: u32,
     backoff_retries: u32,
-    disabled: Vec<(String, Feature)>,
-    state: State,
-    records: Vec<AttemptRecord>,
+    disabled: Vec<(String, &'static str)>,
+    state: State<T>,
+    records: Vec<AttemptRecord<T>>,
 }
 
-impl fmt::Debug for CallPlan {
+impl<T: PlanTarget> fmt::Debug for CallPlan<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CallPlan")
             .field("targets", &self.targets)
@@ -229,8 +230,8 @@ impl fmt::Debug for CallPlan {
     }
 }
 
-impl CallPlan {
-    pub(crate) fn new(planner: &RetryPlanner, targets: Vec<Target>) -> Self {
+impl<T: PlanTarget> CallPlan<T> {
+    pub(crate) fn new(planner: &RetryPlanner, targets: Vec<T>) -> Self {
         let n = targets.len();
         CallPlan {
             backoff: planner.config.backoff(),
@@ -270,12 +271,12 @@ impl CallPlan {
     }
 
     /// The targets of this call, in the order they are tried.
-    pub fn targets(&self) -> &[Target] {
+    pub fn targets(&self) -> &[T] {
         &self.targets
     }
 
     /// Features disabled so far by feature fallback for `model`, in order.
-    pub fn disabled_features(&self, model: &str) -> Vec<Feature> {
+    pub fn disabled_features(&self, model: &str) -> Vec<&'static str> {
         self.disabled
             .iter()
             .filter(|(m, _)| m == model)
@@ -284,12 +285,12 @@ impl CallPlan {
     }
 
     /// Every attempt reported so far.
-    pub fn records(&self) -> &[AttemptRecord] {
+    pub fn records(&self) -> &[AttemptRecord<T>] {
         &self.records
     }
 
     /// Consumes the plan and returns its attempt records.
-    pub fn into_records(self) -> Vec<AttemptRecord> {
+    pub fn into_records(self) -> Vec<AttemptRecord<T>> {
         self.records
     }
 
@@ -311,7 +312,7 @@ impl CallPlan {
     }
 
     /// The next thing to do.
-    pub fn next_decision(&mut self) -> Decision {
+    pub fn next_decision(&mut self) -> Decision<T> {
         let next = match &self.state {
             State::Ready(next) => *next,
             State::InFlight(f) => return Decision::Attempt(f.attempt.clone()),
@@ -352,7 +353,7 @@ impl CallPlan {
             debug!(attempt = self.attempts, target = %target, "half-open probe");
         }
         let attempt = Attempt {
-            disabled_features: self.disabled_features(&target.model),
+            disabled_features: self.disabled_features(target.model()),
             target,
             attempt_number: self.attempts,
             delay: next.delay,
@@ -377,7 +378,7 @@ impl CallPlan {
             return (index, false);
         };
         let hold = self.probe_hold;
-        let ask = |t: &Target| health.admit(&t.model, &t.region, hold);
+        let ask = |t: &T| health.admit(t.model(), t.region(), hold);
         let Some(first) = self.targets.get(index) else {
             return (index, false);
         };
@@ -414,7 +415,7 @@ impl CallPlan {
         &mut self,
         class: Option<ErrorClass>,
         message: Option<String>,
-    ) -> Option<InFlight> {
+    ) -> Option<InFlight<T>> {
         let State::InFlight(f) = &self.state else {
             debug!(
                 attempts = self.attempts,
@@ -437,12 +438,12 @@ impl CallPlan {
 
     /// Reports that the attempt in flight succeeded: the call is over. Returns every attempt
     /// record, the successful one last.
-    pub fn record_success(mut self) -> Vec<AttemptRecord> {
+    pub fn record_success(mut self) -> Vec<AttemptRecord<T>> {
         let Some(f) = self.take_in_flight(None, None) else {
             return self.records;
         };
         if let Some(health) = &self.health {
-            health.record_success(&f.attempt.target.model, &f.attempt.target.region);
+            health.record_success(f.attempt.target.model(), f.attempt.target.region());
         }
         if let Some(budget) = &self.budget {
             if f.tokens > 0 {
@@ -464,7 +465,7 @@ impl CallPlan {
         if let Some(health) = &self.health
             && classification.counts_against_target()
         {
-            health.record_failure(&target.model, &target.region);
+            health.record_failure(target.model(), target.region());
         }
 
         // 1. Not retryable, or nothing left to try.
@@ -476,10 +477,15 @@ impl CallPlan {
                         && !self
                             .disabled
                             .iter()
-                            .any(|(m, d)| *m == target.model && *d == feature) =>
+                            .any(|(m, d)| m == target.model() && *d == feature) =>
                 {
-                    debug!(attempt = f.attempt.attempt_number, %feature, model = %target.model, "feature fallback: retrying without it");
-                    self.disabled.push((target.model.clone(), feature));
+                    debug!(
+                        attempt = f.attempt.attempt_number,
+                        feature,
+                        model = target.model(),
+                        "feature fallback: retrying without it"
+                    );
+                    self.disabled.push((target.model().to_owned(), feature));
                     self.fallbacks = self.fallbacks.saturating_add(1);
                     fallback = true;
                     f.index
@@ -587,7 +593,7 @@ impl CallPlan {
         self.state = State::GaveUp(reason);
     }
 
-    fn stop(&mut self, reason: GiveUpReason) -> Decision {
+    fn stop(&mut self, reason: GiveUpReason) -> Decision<T> {
         self.set_stop(reason.clone());
         Decision::GiveUp(reason)
     }
@@ -599,15 +605,15 @@ impl CallPlan {
     /// bound it by [`Attempt::time_left`].
     ///
     /// The error's `Display` text becomes the record's message.
-    pub async fn run<T, E, A>(
+    pub async fn run<V, E, A>(
         mut self,
         sleep: &dyn Sleep,
         classifier: &dyn Classify<E>,
         mut call: A,
-    ) -> Result<Succeeded<T>, Exhausted<E>>
+    ) -> Result<Succeeded<V, T>, Exhausted<E, T>>
     where
         E: fmt::Display + 'static,
-        A: Attempter<T, E>,
+        A: Attempter<V, E, T>,
     {
         let mut last_error = None;
         loop {
@@ -644,16 +650,16 @@ impl CallPlan {
 /// What [`CallPlan::run`] does for each attempt: send it to its target and return the answer or
 /// the error. Async closures (`async |attempt: Attempt| { ... }`) implement it; a type that keeps
 /// state across attempts (a stream's partial answer) implements it directly.
-pub trait Attempter<T, E> {
+pub trait Attempter<V, E, T = Target> {
     /// Makes one attempt.
-    fn attempt(&mut self, attempt: Attempt) -> impl Future<Output = Result<T, E>>;
+    fn attempt(&mut self, attempt: Attempt<T>) -> impl Future<Output = Result<V, E>>;
 }
 
-impl<T, E, F> Attempter<T, E> for F
+impl<V, E, T, F> Attempter<V, E, T> for F
 where
-    F: AsyncFnMut(Attempt) -> Result<T, E>,
+    F: AsyncFnMut(Attempt<T>) -> Result<V, E>,
 {
-    fn attempt(&mut self, attempt: Attempt) -> impl Future<Output = Result<T, E>> {
+    fn attempt(&mut self, attempt: Attempt<T>) -> impl Future<Output = Result<V, E>> {
         self(attempt)
     }
 }
@@ -661,34 +667,31 @@ where
 /// A successful [`CallPlan::run`].
 #[derive(Debug)]
 #[non_exhaustive]
-pub struct Succeeded<T> {
+pub struct Succeeded<V, T = Target> {
     /// The value returned by the successful attempt.
-    pub value: T,
+    pub value: V,
     /// The successful attempt (target, number, disabled features).
-    pub attempt: Attempt,
+    pub attempt: Attempt<T>,
     /// Every attempt, the successful one last.
-    pub records: Vec<AttemptRecord>,
+    pub records: Vec<AttemptRecord<T>>,
 }
 
 /// A [`CallPlan::run`] that gave up.
 #[derive(Debug)]
 #[non_exhaustive]
-pub struct Exhausted<E> {
+pub struct Exhausted<E, T = Target> {
     /// Why the call stopped.
     pub reason: GiveUpReason,
     /// The last error returned by an attempt, if any attempt ran.
     pub last_error: Option<E>,
     /// Every attempt, in order.
-    pub records: Vec<AttemptRecord>,
+    pub records: Vec<AttemptRecord<T>>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        AccessMethod, Error, HealthConfig, InstantSleep, JitterMode, ManualClock, RegionOrder,
-        RetryStrategy, SeededRandom,
-    };
+    use crate::{Error, HealthConfig, InstantSleep, JitterMode, ManualClock, SeededRandom};
 
     fn config() -> RetryConfig {
         RetryConfig::standard()
@@ -699,10 +702,6 @@ mod tests {
     fn planner(config: RetryConfig, clock: &ManualClock) -> RetryPlanner {
         RetryPlanner::new(config.build().unwrap(), Arc::new(clock.clone()))
             .with_random(Arc::new(SeededRandom::new(7)))
-    }
-
-    fn direct(_: &str, _: &str) -> [AccessMethod; 1] {
-        [AccessMethod::Direct]
     }
 
     fn names(targets: &[Target]) -> Vec<String> {
@@ -717,7 +716,7 @@ mod tests {
             .iter()
             .map(|s| {
                 let (m, r) = s.split_once('@').unwrap();
-                Target::new(m, r, AccessMethod::Direct)
+                Target::new(m, r)
             })
             .collect()
     }
@@ -784,96 +783,20 @@ mod tests {
     }
 
     #[test]
-    fn region_first_tries_every_region_of_a_model_first() {
-        let p = planner(config(), &ManualClock::new());
-        let t = p.order_targets(&["a", "b"], &["r1", "r2", "r3"], direct);
-        assert_eq!(names(&t), ["a@r1", "a@r2", "a@r3", "b@r1", "b@r2", "b@r3"]);
-    }
-
-    #[test]
-    fn model_first_tries_every_model_in_a_region_first() {
-        let p = planner(
-            config().with_strategy(RetryStrategy::ModelFirst),
-            &ManualClock::new(),
-        );
-        let t = p.order_targets(&["a", "b"], &["r1", "r2", "r3"], direct);
-        assert_eq!(names(&t), ["a@r1", "b@r1", "a@r2", "b@r2", "a@r3", "b@r3"]);
-    }
-
-    #[test]
-    fn access_methods_filter_and_prefer() {
-        let access = |m: &str, r: &str| match (m, r) {
-            ("a", "r1") => vec![AccessMethod::GlobalProfile, AccessMethod::RegionalProfile],
-            ("a", "r2") => vec![],
-            _ => vec![AccessMethod::Direct, AccessMethod::GlobalProfile],
-        };
-        let p = planner(config(), &ManualClock::new());
-        let t = p.order_targets(&["a"], &["r1", "r2", "r3"], access);
-        assert_eq!(names(&t), ["a@r1", "a@r3"]);
-        assert_eq!(t[0].access_method, AccessMethod::RegionalProfile);
-        assert_eq!(t[1].access_method, AccessMethod::Direct);
-
-        let p = planner(
-            config().with_access_method_preference(Some(AccessMethod::GlobalProfile)),
-            &ManualClock::new(),
-        );
-        let t = p.order_targets(&["a"], &["r1", "r3"], access);
-        assert!(
-            t.iter()
-                .all(|t| t.access_method == AccessMethod::GlobalProfile)
-        );
-    }
-
-    #[test]
-    fn rotate_moves_the_first_region_per_call() {
-        let p = planner(
-            config().with_region_order(RegionOrder::Rotate),
-            &ManualClock::new(),
-        );
-        let firsts: Vec<String> = (0..4)
-            .map(|_| {
-                p.order_targets(&["a"], &["r1", "r2", "r3"], direct)[0]
-                    .region
-                    .clone()
-            })
-            .collect();
-        assert_eq!(firsts, ["r1", "r2", "r3", "r1"]);
-    }
-
-    #[test]
-    fn shuffle_is_a_seeded_permutation() {
-        let regions = ["r1", "r2", "r3", "r4", "r5"];
-        let order = |seed| {
-            let p = planner(
-                config().with_region_order(RegionOrder::Shuffle),
-                &ManualClock::new(),
-            )
-            .with_random(Arc::new(SeededRandom::new(seed)));
-            names(&p.order_targets(&["a"], &regions, direct))
-        };
-        let first = order(1);
-        assert_eq!(first, order(1), "same seed, same order");
-        let mut sorted = first.clone();
-        sorted.sort();
-        assert_eq!(sorted, ["a@r1", "a@r2", "a@r3", "a@r4", "a@r5"]);
-        assert!(
-            (2..20).any(|seed| order(seed) != first),
-            "seeds change the order"
-        );
-    }
-
-    #[test]
     fn no_targets_is_an_error() {
         let p = planner(config(), &ManualClock::new());
-        let err = p.plan_call(&["a"], &["r1"], |_, _| Vec::new()).unwrap_err();
+        let none: [&str; 0] = [];
+        let err = p.plan_call(&["a"], &none).unwrap_err();
         assert!(matches!(
             err,
             Error::NoTargets {
                 models: 1,
-                regions: 1
+                regions: 0
             }
         ));
-        assert!(p.plan(vec![]).is_err());
+        assert!(p.plan(Vec::<Target>::new()).is_err());
+        let plan = p.plan_call(&["a", "b"], &["r1", "r2"]).unwrap();
+        assert_eq!(names(plan.targets()), ["a@r1", "a@r2", "b@r1", "b@r2"]);
     }
 
     #[test]
@@ -1093,7 +1016,7 @@ mod tests {
         let mut plan = p.plan(targets(&["a@r1", "a@r2"])).unwrap();
         let no_tools = || Outcome::Failure {
             classification: Classification::new(ErrorClass::BadRequest)
-                .with_unsupported_feature(Feature::Tools),
+                .with_unsupported_feature("tools"),
             message: "This model doesn't support tool use.".into(),
         };
         let _ = plan.next_decision();
@@ -1112,7 +1035,7 @@ mod tests {
         };
         assert_eq!(a.target.region, "r1");
         assert_eq!(a.delay, Duration::ZERO);
-        assert_eq!(a.disabled_features, [Feature::Tools]);
+        assert_eq!(a.disabled_features, ["tools"]);
         {
             let Outcome::Failure {
                 classification,
@@ -1129,7 +1052,7 @@ mod tests {
                 class: ErrorClass::BadRequest
             })
         );
-        assert_eq!(plan.disabled_features("a"), [Feature::Tools]);
+        assert_eq!(plan.disabled_features("a"), ["tools"]);
         assert!(
             plan.disabled_features("b").is_empty(),
             "other models keep the feature"
@@ -1143,7 +1066,7 @@ mod tests {
         let plan = p.plan(targets(&["a@r1"])).unwrap();
         let outcome = Outcome::Failure {
             classification: Classification::new(ErrorClass::BadRequest)
-                .with_unsupported_feature(Feature::Documents),
+                .with_unsupported_feature("documents"),
             message: "no documents".into(),
         };
         let (_, end) = drive(plan, &clock, vec![outcome]);
@@ -1238,15 +1161,14 @@ mod tests {
         let mut plan = p.plan(targets(&["a@r1", "b@r1"])).unwrap();
         let _ = plan.next_decision();
         plan.record_failure(
-            Classification::new(ErrorClass::BadRequest)
-                .with_unsupported_feature(Feature::Documents),
+            Classification::new(ErrorClass::BadRequest).with_unsupported_feature("documents"),
             "no documents",
         );
         let Decision::Attempt(retry) = plan.next_decision() else {
             panic!("expected the fallback");
         };
         assert_eq!(retry.target.model, "a");
-        assert_eq!(retry.disabled_features, [Feature::Documents]);
+        assert_eq!(retry.disabled_features, ["documents"]);
         plan.record_failure(ErrorClass::Transient.into(), "503");
         let Decision::Attempt(next) = plan.next_decision() else {
             panic!("expected model b");

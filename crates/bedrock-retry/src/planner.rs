@@ -1,15 +1,14 @@
 //! The planner: what every call of one client shares (configuration, clock, randomness,
-//! [`RetryBudget`], [`HealthTracker`]), and the order in which a call's targets are tried.
+//! [`RetryBudget`], [`HealthTracker`]); it demotes failing targets when a call is planned.
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::plan::CallPlan;
 use crate::{
-    AccessMethod, Clock, Error, HealthTracker, RandomSource, RegionOrder, RetryBudget, RetryConfig,
-    RetryStrategy, SeededRandom, Target,
+    Clock, Error, HealthTracker, PlanTarget, RandomSource, RetryBudget, RetryConfig, SeededRandom,
+    Target,
 };
 
 /// Shared retry machinery for one client; creates a [`CallPlan`] per call.
@@ -20,7 +19,6 @@ pub struct RetryPlanner {
     pub(crate) budget: Option<Arc<RetryBudget>>,
     pub(crate) health: Option<Arc<HealthTracker>>,
     pub(crate) probe_hold: Duration,
-    calls: AtomicUsize,
 }
 
 impl fmt::Debug for RetryPlanner {
@@ -31,7 +29,6 @@ impl fmt::Debug for RetryPlanner {
             .field("random", &self.random)
             .field("budget", &self.budget)
             .field("health", &self.health)
-            .field("calls", &self.calls.load(Ordering::Relaxed))
             .finish()
     }
 }
@@ -48,11 +45,10 @@ impl RetryPlanner {
             budget: Some(Arc::new(RetryBudget::standard())),
             health: None,
             probe_hold: Duration::ZERO,
-            calls: AtomicUsize::new(0),
         }
     }
 
-    /// Replaces the randomness used for jitter and region shuffling.
+    /// Replaces the randomness used for jitter.
     #[must_use]
     pub fn with_random(mut self, random: Arc<dyn RandomSource>) -> Self {
         self.random = random;
@@ -102,69 +98,10 @@ impl RetryPlanner {
         self.health.as_ref()
     }
 
-    /// Orders (model, region) pairs into targets, following the configured strategy and region
-    /// order, and picks each pair's access method.
-    ///
-    /// `models` are in preference order. `access(model, region)` returns the access methods
-    /// available for the pair; an empty answer drops the pair (the original's "no access info").
-    /// The configured preference is used when available, otherwise the first of direct, regional
-    /// profile, global profile. Health is not applied here but in [`RetryPlanner::plan`].
-    pub fn order_targets<M, R, F, I>(
-        &self,
-        models: &[M],
-        regions: &[R],
-        mut access: F,
-    ) -> Vec<Target>
-    where
-        M: AsRef<str>,
-        R: AsRef<str>,
-        F: FnMut(&str, &str) -> I,
-        I: IntoIterator<Item = AccessMethod>,
-    {
-        let mut regions: Vec<&str> = regions.iter().map(AsRef::as_ref).collect();
-        match self.config.region_order() {
-            RegionOrder::Fixed => {}
-            RegionOrder::Rotate => {
-                let call = self.calls.fetch_add(1, Ordering::Relaxed);
-                if !regions.is_empty() {
-                    let by = call % regions.len();
-                    regions.rotate_left(by);
-                }
-            }
-            RegionOrder::Shuffle => shuffle(&mut regions, self.random.as_ref()),
-        }
-        let pairs: Vec<(&str, &str)> = match self.config.strategy() {
-            RetryStrategy::RegionFirst => models
-                .iter()
-                .flat_map(|m| regions.iter().map(move |r| (m.as_ref(), *r)))
-                .collect(),
-            RetryStrategy::ModelFirst => regions
-                .iter()
-                .flat_map(|r| models.iter().map(move |m| (m.as_ref(), *r)))
-                .collect(),
-        };
-        let preference = self.config.access_method_preference();
-        pairs
-            .into_iter()
-            .filter_map(|(model, region)| {
-                let available: Vec<AccessMethod> = access(model, region).into_iter().collect();
-                let chosen = preference
-                    .filter(|p| available.contains(p))
-                    .or_else(|| {
-                        AccessMethod::DEFAULT_ORDER
-                            .into_iter()
-                            .find(|m| available.contains(m))
-                    })
-                    .or_else(|| available.first().copied())?;
-                Some(Target::new(model, region, chosen))
-            })
-            .collect()
-    }
-
     /// Starts a call over `targets`, tried in the given order except that targets the
     /// [`HealthTracker`] knows to be failing move to the end (healthy, then half-open, then
     /// cooling; cooling targets are never dropped).
-    pub fn plan(&self, mut targets: Vec<Target>) -> Result<CallPlan, Error> {
+    pub fn plan<T: PlanTarget>(&self, mut targets: Vec<T>) -> Result<CallPlan<T>, Error> {
         if targets.is_empty() {
             return Err(Error::NoTargets {
                 models: 0,
@@ -172,25 +109,26 @@ impl RetryPlanner {
             });
         }
         if let Some(health) = &self.health {
-            targets.sort_by_cached_key(|t| health.rank(&t.model, &t.region));
+            targets.sort_by_cached_key(|t| health.rank(t.model(), t.region()));
         }
         Ok(CallPlan::new(self, targets))
     }
 
-    /// [`RetryPlanner::order_targets`] then [`RetryPlanner::plan`].
-    pub fn plan_call<M, R, F, I>(
-        &self,
-        models: &[M],
-        regions: &[R],
-        access: F,
-    ) -> Result<CallPlan, Error>
+    /// Plans a call over every model in every region, the first model's regions first, as
+    /// plain [`Target`]s.
+    pub fn plan_call<M, R>(&self, models: &[M], regions: &[R]) -> Result<CallPlan, Error>
     where
         M: AsRef<str>,
         R: AsRef<str>,
-        F: FnMut(&str, &str) -> I,
-        I: IntoIterator<Item = AccessMethod>,
     {
-        let targets = self.order_targets(models, regions, access);
+        let targets: Vec<Target> = models
+            .iter()
+            .flat_map(|m| {
+                regions
+                    .iter()
+                    .map(move |r| Target::new(m.as_ref(), r.as_ref()))
+            })
+            .collect();
         if targets.is_empty() {
             return Err(Error::NoTargets {
                 models: models.len(),
@@ -198,24 +136,5 @@ impl RetryPlanner {
             });
         }
         self.plan(targets)
-    }
-}
-
-fn shuffle<T>(items: &mut [T], random: &dyn RandomSource) {
-    for i in (1..items.len()).rev() {
-        let x = random.next_f64();
-        let x = if x.is_finite() {
-            x.clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
-        // Truncation is the intent: a uniform index in 0..=i.
-        #[allow(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            reason = "x is in [0, 1]"
-        )]
-        let j = ((x * (i + 1) as f64) as usize).min(i);
-        items.swap(i, j);
     }
 }

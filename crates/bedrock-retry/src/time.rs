@@ -7,8 +7,11 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+#[cfg(any(test, feature = "test-util"))]
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+#[cfg(any(test, feature = "test-util"))]
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// The future returned by [`Sleep::sleep`].

@@ -22,18 +22,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bedrock_cache::CacheConfig;
+use bedrock_catalog::AccessMethod;
 use bedrock_catalog::{Catalog, ModelInfo};
+use bedrock_messages::Feature;
 use bedrock_messages::{ContentBlock, ConverseRequest, ConverseResponse, GuardrailConfig, Limits};
-use bedrock_retry::{
-    AccessMethod, Attempt, AttemptRecord, Attempter, Clock, GiveUpReason, HealthTracker,
-    RetryPlanner, Sleep, Target,
-};
+use bedrock_retry::{Attempter, Clock, GiveUpReason, HealthTracker, RetryPlanner, Sleep};
 use tracing::{Instrument, debug, info_span};
 
 use crate::classify::{AttemptError, BedrockClassifier};
 use crate::clients::{Clients, Timeouts};
-use crate::features;
+use crate::routing::{Router, Target};
 use crate::validation::{ValidationAttempt, ValidationConfig, ValidationResult};
+
+/// A planned attempt of this crate's targets.
+pub(crate) type Attempt = bedrock_retry::Attempt<Target>;
+/// One attempt of a call, as recorded: target, class, message, duration.
+pub type AttemptRecord = bedrock_retry::AttemptRecord<Target>;
 
 /// How a stream that fails after content arrived is recovered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -110,7 +114,7 @@ struct Attempts<'a, X> {
     exchange: &'a mut X,
 }
 
-impl<X: Exchange> Attempter<(X::Output, String), AttemptError> for Attempts<'_, X> {
+impl<X: Exchange> Attempter<(X::Output, String), AttemptError, Target> for Attempts<'_, X> {
     async fn attempt(&mut self, attempt: Attempt) -> Result<(X::Output, String), AttemptError> {
         let span = info_span!(
             "attempt",
@@ -156,6 +160,7 @@ pub(crate) struct Engine {
     pub(crate) clients: Clients,
     pub(crate) catalog: Catalog,
     pub(crate) planner: RetryPlanner,
+    pub(crate) router: Router,
     pub(crate) health: Arc<HealthTracker>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) sleep: Arc<dyn Sleep>,
@@ -246,8 +251,10 @@ impl Engine {
                 }
             }
         }
-        self.planner
-            .order_targets(&ids, &regions, |m, r| self.methods(m, r))
+        // Preferred regions keep their order; the configured region order applies otherwise.
+        let reorder = options.preferred_regions.is_empty();
+        self.router
+            .order_targets(&ids, &regions, reorder, |m, r| self.methods(m, r))
     }
 
     pub(crate) fn invoke_id(&self, target: &Target) -> Option<String> {
@@ -256,7 +263,6 @@ impl Engine {
             AccessMethod::Direct => access.direct.then(|| target.model.clone()),
             AccessMethod::RegionalProfile => access.regional_profile.clone(),
             AccessMethod::GlobalProfile => access.global_profile.clone(),
-            _ => None,
         }
     }
 
@@ -289,15 +295,15 @@ impl Engine {
         warnings: &mut Vec<String>,
     ) -> ConverseRequest {
         let mut request = prepared.clone();
-        for feature in &attempt.disabled_features {
-            features::strip(&mut request, *feature);
+        for feature in features_of(attempt) {
+            request.remove(feature);
         }
         let Some(cache) = self.cache.as_ref().filter(|c| c.is_enabled()) else {
             return request;
         };
         if attempt
             .disabled_features
-            .contains(&bedrock_retry::Feature::CachePoints)
+            .contains(&Feature::CachePoints.as_str())
         {
             return request;
         }
@@ -555,6 +561,14 @@ pub(crate) fn push_unique(warnings: &mut Vec<String>, new: impl IntoIterator<Ite
             warnings.push(warning);
         }
     }
+}
+
+/// The features the plan disabled for this attempt's model.
+fn features_of(attempt: &Attempt) -> impl Iterator<Item = Feature> + '_ {
+    attempt
+        .disabled_features
+        .iter()
+        .filter_map(|name| name.parse::<Feature>().ok())
 }
 
 /// One warning per feature that feature fallback removed during the call, naming the model that

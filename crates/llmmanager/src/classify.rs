@@ -26,7 +26,8 @@ use std::time::Duration;
 
 use aws_sdk_bedrockruntime::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use bedrock_retry::{Classification, Classify, ErrorClass, Feature};
+use bedrock_messages::Feature;
+use bedrock_retry::{Classification, Classify, ErrorClass};
 
 /// Why one attempt failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -307,7 +308,7 @@ fn classify_validation(lower: &str) -> Classification {
     }
     match Feature::detect_from_message(lower) {
         Some(feature) => {
-            Classification::new(ErrorClass::BadRequest).with_unsupported_feature(feature)
+            Classification::new(ErrorClass::BadRequest).with_unsupported_feature(feature.as_str())
         }
         None => ErrorClass::BadRequest.into(),
     }

@@ -7,7 +7,9 @@
 //! request's, the last attempt's) is its [`std::error::Error::source`]. Print the whole chain,
 //! joined with `": "`, to show both exactly once (`anyhow`'s `{:#}` does this).
 
-use bedrock_retry::{AttemptRecord, ErrorClass, GiveUpReason};
+use bedrock_retry::{ErrorClass, GiveUpReason};
+
+use crate::call::AttemptRecord;
 
 use crate::classify::AttemptError;
 

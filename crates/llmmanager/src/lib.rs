@@ -51,11 +51,11 @@ mod call;
 pub mod classify;
 mod clients;
 mod error;
-mod features;
 mod manager;
 mod parallel_manager;
 mod raw;
 mod response;
+mod routing;
 mod stream;
 mod validation;
 
@@ -63,20 +63,21 @@ pub use auth::{Auth, Secret};
 pub use bedrock_cache as cache;
 pub use bedrock_cache::CacheConfig;
 pub use bedrock_catalog as catalog;
+pub use bedrock_catalog::AccessMethod;
 pub use bedrock_messages as messages;
+pub use bedrock_messages::Feature;
 pub use bedrock_messages::{ContentBlock, ConverseRequest, Message, Role};
 pub use bedrock_parallel as parallel;
 pub use bedrock_retry as retry;
-pub use bedrock_retry::{
-    AccessMethod, AttemptRecord, ErrorClass, RetryConfig, RetryStrategy, Target,
-};
-pub use call::{CallOptions, StreamRecovery};
+pub use bedrock_retry::{ErrorClass, RetryConfig};
+pub use call::{AttemptRecord, CallOptions, StreamRecovery};
 pub use classify::AttemptError;
 pub use clients::Timeouts;
 pub use error::{Error, ErrorKind};
 pub use manager::{LlmManager, LlmManagerBuilder};
 pub use parallel_manager::ParallelLlmManager;
 pub use response::Response;
+pub use routing::{RegionOrder, RetryStrategy, Target};
 pub use stream::{
     ConverseStream, Recovery, RecoveryKind, StreamEvent, StreamResponse, display as display_stream,
 };

@@ -4,11 +4,11 @@
 use std::sync::Arc;
 
 use bedrock_cache::CacheConfig;
-use bedrock_catalog::{Catalog, ModelInfo};
+use bedrock_catalog::{AccessMethod, Catalog, ModelInfo};
 use bedrock_messages::{ConverseRequest, GuardrailConfig, Limits};
 use bedrock_retry::{
     Clock, HealthConfig, HealthTracker, RetryBudget, RetryConfig, RetryPlanner, Sleep, SystemClock,
-    Target, TokioSleep,
+    TokioSleep,
 };
 use tracing::{Instrument, info_span, warn};
 
@@ -17,6 +17,7 @@ use crate::call::{CallOptions, ConverseExchange, Engine, StreamRecovery, dropped
 use crate::clients::{Clients, Endpoints, Timeouts};
 use crate::error::Error;
 use crate::response::Response;
+use crate::routing::{RegionOrder, RetryStrategy, Router, Target};
 use crate::stream::{self, ConverseStream};
 use crate::validation::ValidationConfig;
 
@@ -31,6 +32,9 @@ pub struct LlmManagerBuilder {
     regions: Vec<String>,
     auth: Auth,
     retry: RetryConfig,
+    strategy: RetryStrategy,
+    region_order: RegionOrder,
+    access_preference: Option<AccessMethod>,
     health: HealthConfig,
     timeouts: Timeouts,
     endpoints: Endpoints,
@@ -51,6 +55,9 @@ impl LlmManagerBuilder {
             regions: Vec::new(),
             auth: Auth::default(),
             retry: RetryConfig::standard(),
+            strategy: RetryStrategy::RegionFirst,
+            region_order: RegionOrder::Fixed,
+            access_preference: None,
             health: HealthConfig::standard(),
             timeouts: Timeouts::default(),
             endpoints: Endpoints::default(),
@@ -99,6 +106,26 @@ impl LlmManagerBuilder {
     /// Sets the retry configuration.
     pub fn retry(mut self, retry: RetryConfig) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Sets how models and regions are paired into targets (default region-first: every region
+    /// of the first model, then the next model).
+    pub fn strategy(mut self, strategy: RetryStrategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// Sets how the region list is re-ordered per call (default: the configured order).
+    pub fn region_order(mut self, order: RegionOrder) -> Self {
+        self.region_order = order;
+        self
+    }
+
+    /// Prefers an access method where a model offers several in a region (default: direct, then
+    /// the regional, then the global inference profile).
+    pub fn access_method_preference(mut self, preference: Option<AccessMethod>) -> Self {
+        self.access_preference = preference;
         self
     }
 
@@ -249,6 +276,7 @@ impl LlmManagerBuilder {
                 clients,
                 catalog,
                 planner,
+                router: Router::new(self.strategy, self.region_order, self.access_preference),
                 health,
                 clock,
                 sleep,

@@ -3,8 +3,10 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use bedrock_catalog::AccessMethod;
 use bedrock_messages::{ConverseResponse, StopReason, TokenUsage};
-use bedrock_retry::{AccessMethod, AttemptRecord};
+
+use crate::call::AttemptRecord;
 
 use crate::validation::ValidationAttempt;
 

@@ -9,8 +9,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::routing::Target;
 use bedrock_messages::{ContentBlock, ConverseRequest, ConverseResponse, Message, Role};
-use bedrock_retry::Target;
 
 /// The verdict on one answer.
 #[derive(Debug, Clone, PartialEq, Eq)]

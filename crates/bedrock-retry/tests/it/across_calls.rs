@@ -4,17 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bedrock_retry::{
-    AccessMethod, ErrorClass, Feature, GiveUpReason, HealthConfig, HealthTracker, RetryBudget,
-    RetryConfig, TargetHealth,
+    ErrorClass, GiveUpReason, HealthConfig, HealthTracker, RetryBudget, RetryConfig, TargetHealth,
 };
 
 use crate::support::{FakeClassifier, FakeError, setup};
 
 const REGIONS: [&str; 3] = ["us-east-1", "us-west-2", "eu-west-1"];
-
-fn direct(_: &str, _: &str) -> [AccessMethod; 1] {
-    [AccessMethod::Direct]
-}
 
 #[tokio::test]
 async fn a_storm_of_throttles_drains_the_shared_budget() {
@@ -23,7 +18,7 @@ async fn a_storm_of_throttles_drains_the_shared_budget() {
     let planner = planner.with_budget(Some(Arc::clone(&budget)));
     let mut attempts_per_call = vec![];
     for _ in 0..8 {
-        let plan = planner.plan_call(&["m"], &REGIONS, direct).unwrap();
+        let plan = planner.plan_call(&["m"], &REGIONS).unwrap();
         let err = plan
             .run(&sleep, &FakeClassifier, |_| async {
                 Err::<(), _>(FakeError::new(429, "Too many requests"))
@@ -67,7 +62,7 @@ async fn a_failing_region_is_tried_last_until_its_cool_down_ends() {
 
     // Two calls each fail once in us-east-1 before succeeding in us-west-2.
     for _ in 0..2 {
-        let plan = planner.plan_call(&["m"], &REGIONS, direct).unwrap();
+        let plan = planner.plan_call(&["m"], &REGIONS).unwrap();
         let done = plan
             .run(
                 &sleep,
@@ -85,7 +80,7 @@ async fn a_failing_region_is_tried_last_until_its_cool_down_ends() {
     ));
 
     // The third call starts elsewhere and succeeds at once.
-    let plan = planner.plan_call(&["m"], &REGIONS, direct).unwrap();
+    let plan = planner.plan_call(&["m"], &REGIONS).unwrap();
     assert_eq!(plan.targets()[2].region, "us-east-1");
     let done = plan
         .run(
@@ -101,11 +96,7 @@ async fn a_failing_region_is_tried_last_until_its_cool_down_ends() {
     clock.advance(Duration::from_secs(60));
     assert_eq!(health.state("m", "us-east-1"), TargetHealth::HalfOpen);
     let plan = planner
-        .plan(vec![bedrock_retry::Target::new(
-            "m",
-            "us-east-1",
-            AccessMethod::Direct,
-        )])
+        .plan(vec![bedrock_retry::Target::new("m", "us-east-1")])
         .unwrap();
     let done = plan
         .run(&sleep, &FakeClassifier, |_| async {
@@ -114,20 +105,20 @@ async fn a_failing_region_is_tried_last_until_its_cool_down_ends() {
         .await
         .unwrap();
     assert_eq!(done.records.len(), 1);
-    let plan = planner.plan_call(&["m"], &REGIONS, direct).unwrap();
+    let plan = planner.plan_call(&["m"], &REGIONS).unwrap();
     assert_eq!(plan.targets()[0].region, "us-east-1");
 }
 
 #[tokio::test]
 async fn feature_fallback_then_failover_keeps_the_feature_disabled() {
     let (planner, _clock, sleep) = setup(RetryConfig::standard());
-    let plan = planner.plan_call(&["m"], &REGIONS, direct).unwrap();
+    let plan = planner.plan_call(&["m"], &REGIONS).unwrap();
     let done = plan
         .run(
             &sleep,
             &FakeClassifier,
             |a: bedrock_retry::Attempt| async move {
-                let with_docs = !a.disabled_features.contains(&Feature::Documents);
+                let with_docs = !a.disabled_features.contains(&"documents");
                 match (a.target.region.as_str(), with_docs) {
                     (_, true) => Err(FakeError::new(
                         400,
@@ -141,7 +132,7 @@ async fn feature_fallback_then_failover_keeps_the_feature_disabled() {
         .await
         .unwrap();
     assert_eq!(done.value, "us-west-2");
-    assert_eq!(done.attempt.disabled_features, [Feature::Documents]);
+    assert_eq!(done.attempt.disabled_features, ["documents"]);
     let classes: Vec<_> = done.records.iter().map(|r| r.class).collect();
     assert_eq!(
         classes,
@@ -157,7 +148,7 @@ async fn feature_fallback_then_failover_keeps_the_feature_disabled() {
 #[tokio::test]
 async fn blocked_content_is_never_retried() {
     let (planner, _clock, sleep) = setup(RetryConfig::standard());
-    let plan = planner.plan_call(&["m"], &REGIONS, direct).unwrap();
+    let plan = planner.plan_call(&["m"], &REGIONS).unwrap();
     let err = plan
         .run(&sleep, &FakeClassifier, |_| async {
             Err::<(), _>(FakeError::new(451, "blocked by guardrail"))

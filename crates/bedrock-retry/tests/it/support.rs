@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use bedrock_retry::{
-    Classification, Classify, Clock, ErrorClass, Feature, InstantSleep, JitterMode, ManualClock,
+    Classification, Classify, Clock, ErrorClass, InstantSleep, JitterMode, ManualClock,
     RandomSource, RetryConfig, RetryPlanner, SeededRandom, Sleep,
 };
 
@@ -39,10 +39,10 @@ impl Classify<FakeError> for FakeClassifier {
         match e.status {
             429 => ErrorClass::Throttled.into(),
             403 | 404 => ErrorClass::TargetUnavailable.into(),
-            400 => match Feature::detect_from_message(&e.message) {
-                Some(f) => Classification::new(ErrorClass::BadRequest).with_unsupported_feature(f),
-                None => ErrorClass::BadRequest.into(),
-            },
+            400 if e.message.contains("document") => {
+                Classification::new(ErrorClass::BadRequest).with_unsupported_feature("documents")
+            }
+            400 => ErrorClass::BadRequest.into(),
             451 => ErrorClass::ContentBlocked.into(),
             _ => ErrorClass::Transient.into(),
         }

@@ -4,13 +4,13 @@
 use std::time::Duration;
 
 use bedrock_messages::{ContentBlock, ConverseRequest, Message, Role, ToolUseBlock};
-use bedrock_retry::Target;
 
 use super::fold::Answer;
 use super::{BATCH, Buffer, Recovery, RecoveryKind, StreamEvent, StreamResponse, YieldNow};
 use crate::call::{CallOptions, Done, Engine, Exchange, Ready, StreamRecovery, dropped_features};
 use crate::classify::AttemptError;
 use crate::error::Error;
+use crate::routing::Target;
 
 impl Exchange for Run<'_> {
     type Output = ();

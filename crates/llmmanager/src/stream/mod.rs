@@ -33,16 +33,17 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bedrock_catalog::AccessMethod;
 use bedrock_messages::{ConverseRequest, StopReason, TokenUsage, ToolUseBlock};
-use bedrock_retry::{AccessMethod, AttemptRecord, Target};
 use futures::Stream;
 use tracing::{Instrument, info_span};
 
 mod driver;
 mod fold;
 
-use crate::call::{CallOptions, Engine};
+use crate::call::{AttemptRecord, CallOptions, Engine};
 use crate::error::Error;
+use crate::routing::Target;
 use driver::Run;
 
 /// How a stream was recovered.

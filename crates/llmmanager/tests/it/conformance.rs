@@ -25,8 +25,7 @@ use std::time::Duration;
 use bedrock_messages::{DocumentFormat, Message};
 use bedrock_parallel::{BatchRequest, ParallelConfig};
 use bedrock_retry::{
-    Clock, ErrorClass, HealthConfig, InstantSleep, RetryConfig, RetryStrategy, SystemClock,
-    TargetHealth,
+    Clock, ErrorClass, HealthConfig, InstantSleep, RetryConfig, SystemClock, TargetHealth,
 };
 use bedrock_sim::{RecordedRequest, Scenario, SimHandle, Simulator};
 use llmmanager::{
@@ -293,6 +292,7 @@ struct Row {
     scenario: Sim,
     request: fn() -> ConverseRequest,
     retry: RetryConfig,
+    strategy: llmmanager::RetryStrategy,
     health: HealthConfig,
     timeouts: Timeouts,
     prefer: Option<Vec<&'static str>>,
@@ -313,6 +313,7 @@ impl Row {
             scenario: scenario(),
             request: hello,
             retry: RetryConfig::standard(),
+            strategy: llmmanager::RetryStrategy::RegionFirst,
             health: HealthConfig::standard(),
             timeouts: Timeouts::default(),
             prefer: None,
@@ -347,6 +348,11 @@ impl Row {
 
     fn retry(mut self, retry: RetryConfig) -> Self {
         self.retry = retry;
+        self
+    }
+
+    fn strategy(mut self, strategy: llmmanager::RetryStrategy) -> Self {
+        self.strategy = strategy;
         self
     }
 
@@ -763,6 +769,7 @@ async fn build_manager(row: &Row, sim: &SimHandle) -> Result<LlmManager, String>
         .models(row.models.iter().copied())
         .regions(row.regions.iter().copied())
         .retry(row.retry.clone())
+        .strategy(row.strategy)
         .health(row.health.clone())
         .timeouts(row.timeouts)
         .build()
@@ -1862,7 +1869,7 @@ async fn model_first_tries_every_model_in_a_region_first() {
     Row::new("model-first: every model in the first region, then the next region")
         .models(BOTH)
         .regions([EAST, WEST])
-        .retry(RetryConfig::standard().with_strategy(RetryStrategy::ModelFirst))
+        .strategy(llmmanager::RetryStrategy::ModelFirst)
         .scenario(scenario().region_down(EAST))
         .expect_attempts([
             (HAIKU, EAST, Some(Transient)),
