@@ -493,13 +493,8 @@ async fn send_converse(
             .map_err(|e| AttemptError::Construction {
                 message: e.to_string(),
             })?;
-    let keep = crate::raw::KeepUnknownBlocks::default();
-    let output = match tokio::time::timeout(
-        timeout,
-        builder.customize().interceptor(keep.clone()).send(),
-    )
-    .await
-    {
+    let (sent, body) = crate::raw::capture(tokio::time::timeout(timeout, builder.send())).await;
+    let output = match sent {
         Err(_elapsed) => {
             return Err(AttemptError::Timeout {
                 after: timeout,
@@ -513,7 +508,7 @@ async fn send_converse(
         ConverseResponse::try_from(output).map_err(|e| AttemptError::Unreadable {
             message: e.to_string(),
         })?;
-    keep.restore(&mut response);
+    crate::raw::restore(body, &mut response);
     Ok(response)
 }
 

@@ -142,7 +142,8 @@ impl Clients {
         let mut by_region = BTreeMap::new();
         for region in regions {
             let mut builder = aws_sdk_bedrockruntime::config::Builder::from(&sdk)
-                .region(Region::new(region.clone()));
+                .region(Region::new(region.clone()))
+                .interceptor(crate::raw::KeepUnknownBlocks);
             if let Some(url) = endpoints.for_region(region) {
                 builder = builder.endpoint_url(url);
             }

@@ -2,10 +2,13 @@
 //!
 //! The SDK parses a union member it does not know (a content block kind newer than the SDK) as
 //! `Unknown`, without its data. An answer that holds one was still paid for, so the manager keeps
-//! it: an interceptor copies the raw response body only when the parsed output holds such a
-//! member, and the blocks are then restored as raw JSON at their positions.
+//! it: an interceptor, installed once on every client, copies the raw response body only when the
+//! parsed output holds such a member, into a slot local to the calling task ([`capture`]); the
+//! blocks are then restored as raw JSON at their positions ([`restore`]). Calls that hold no
+//! unknown member pay for one check of the parsed output, nothing more.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::cell::RefCell;
+use std::future::Future;
 
 use aws_sdk_bedrockruntime::operation::converse::ConverseOutput as SdkConverseOutput;
 use aws_sdk_bedrockruntime::types::{ContentBlock as SdkBlock, ConverseOutput as SdkOutput};
@@ -19,56 +22,65 @@ use bedrock_messages::{
 };
 use serde_json::Value;
 
-/// Copies the response body of a Converse call whose output holds an unknown union member.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct KeepUnknownBlocks(Arc<Mutex<Option<Vec<u8>>>>);
+tokio::task_local! {
+    /// The body copied for the call running in this task, if any.
+    static BODY: RefCell<Option<Vec<u8>>>;
+}
 
-impl KeepUnknownBlocks {
-    fn take(&self) -> Option<Vec<u8>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
-    }
+/// Runs `call` (a Converse send) with a slot for the raw body, and returns its output with the
+/// body copied, if the output held an unknown union member.
+pub(crate) async fn capture<F: Future>(call: F) -> (F::Output, Option<Vec<u8>>) {
+    BODY.scope(RefCell::new(None), async move {
+        let output = call.await;
+        let body = BODY.try_with(|b| b.borrow_mut().take()).ok().flatten();
+        (output, body)
+    })
+    .await
+}
 
-    /// Replaces the blocks the SDK could not name with their raw JSON from the body, if copied.
-    pub(crate) fn restore(&self, response: &mut ConverseResponse) {
-        let Some(body) = self.take() else {
-            return;
-        };
-        let Ok(json) = serde_json::from_slice::<Value>(&body) else {
-            return;
-        };
-        let Some(raw_blocks) = json
-            .pointer("/output/message/content")
-            .and_then(Value::as_array)
-        else {
-            return;
-        };
-        let ConverseOutput::Message(message) = &mut response.output else {
-            return;
-        };
-        for (block, raw) in message.content.iter_mut().zip(raw_blocks) {
-            match block {
-                ContentBlock::Unmodelled(kept) if kept.kind() == "unknown" => {
-                    *kept = RawBlock(raw.clone());
-                }
-                ContentBlock::ToolResult(result) => {
-                    let Some(raw_items) =
-                        raw.pointer("/toolResult/content").and_then(Value::as_array)
-                    else {
-                        continue;
-                    };
-                    for (item, raw_item) in result.content.iter_mut().zip(raw_items) {
-                        if let ToolResultContent::Unmodelled(kept) = item
-                            && kept.kind() == "unknown"
-                        {
-                            *kept = RawBlock(raw_item.clone());
-                        }
+/// Replaces the blocks the SDK could not name with their raw JSON from `body`.
+pub(crate) fn restore(body: Option<Vec<u8>>, response: &mut ConverseResponse) {
+    let Some(body) = body else {
+        return;
+    };
+    let Ok(json) = serde_json::from_slice::<Value>(&body) else {
+        return;
+    };
+    let Some(raw_blocks) = json
+        .pointer("/output/message/content")
+        .and_then(Value::as_array)
+    else {
+        return;
+    };
+    let ConverseOutput::Message(message) = &mut response.output else {
+        return;
+    };
+    for (block, raw) in message.content.iter_mut().zip(raw_blocks) {
+        match block {
+            ContentBlock::Unmodelled(kept) if kept.kind() == "unknown" => {
+                *kept = RawBlock(raw.clone());
+            }
+            ContentBlock::ToolResult(result) => {
+                let Some(raw_items) = raw.pointer("/toolResult/content").and_then(Value::as_array)
+                else {
+                    continue;
+                };
+                for (item, raw_item) in result.content.iter_mut().zip(raw_items) {
+                    if let ToolResultContent::Unmodelled(kept) = item
+                        && kept.kind() == "unknown"
+                    {
+                        *kept = RawBlock(raw_item.clone());
                     }
                 }
-                _ => {}
             }
+            _ => {}
         }
     }
 }
+
+/// The interceptor that copies the body; see the module documentation.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct KeepUnknownBlocks;
 
 fn holds_unknown(output: &SdkConverseOutput) -> bool {
     let Some(SdkOutput::Message(message)) = output.output() else {
@@ -97,7 +109,8 @@ impl Intercept for KeepUnknownBlocks {
             .and_then(|o| o.downcast_ref::<SdkConverseOutput>())
             .is_some_and(holds_unknown);
         if unknown && let Some(bytes) = context.response().body().bytes() {
-            *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(bytes.to_vec());
+            // Outside `capture` (no slot in this task) there is nowhere to keep it.
+            let _ = BODY.try_with(|b| *b.borrow_mut() = Some(bytes.to_vec()));
         }
         Ok(())
     }
