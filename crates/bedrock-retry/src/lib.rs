@@ -15,7 +15,7 @@
 //! | backoff | [`Backoff`] | how long to wait |
 //!
 //! plus [`HealthTracker`], which demotes failing targets across calls, and injected time:
-//! [`Clock`] and [`Sleep`] ([`SystemClock`], [`TokioSleep`]; [`ManualClock`], [`InstantSleep`] in tests).
+//! [`Clock`] and [`Sleep`] ([`SystemClock`], [`TokioSleep`]; `ManualClock`, `InstantSleep` in tests).
 //!
 //! # What the loop does with each error class
 //!
@@ -100,8 +100,9 @@
 //! - `tokio` (default): [`TokioSleep`], a [`Sleep`] on the tokio timer. Without it the crate has
 //!   no runtime dependency.
 //!
-//! [`ManualClock`] and [`InstantSleep`] are always available: they are small, dependency-free, and
-//! the crates above use them in their own tests. They are meant for tests, not production.
+//! - `test-util`: the test doubles `ManualClock` (a clock that moves only when told) and
+//!   `InstantSleep` (a sleeper that returns at once and records each delay), for tests in virtual
+//!   time. Enable it from dev-dependencies only.
 
 #![forbid(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]

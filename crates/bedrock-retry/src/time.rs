@@ -1,7 +1,8 @@
 //! Injected time: a [`Clock`] to read and a [`Sleep`] to wait.
 //!
 //! The retry core never reads the wall clock and never sleeps by itself. Production code passes
-//! [`SystemClock`] and [`TokioSleep`]; tests pass [`ManualClock`] and [`InstantSleep`], which make
+//! [`SystemClock`] and [`TokioSleep`]; tests pass `ManualClock` and `InstantSleep` (feature
+//! `test-util`), which make
 //! every delay observable and every test instant and deterministic.
 
 use std::fmt;
