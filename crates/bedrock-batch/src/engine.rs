@@ -16,6 +16,7 @@ use aws_sdk_bedrock::types::{
     ModelInvocationJobStatus, ModelInvocationType, S3InputFormat,
 };
 use aws_smithy_async::rt::sleep::{AsyncSleep, SharedAsyncSleep};
+use bedrock_retry::{Backoff, JitterMode};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tracing::{debug, info, warn};
@@ -27,10 +28,18 @@ use crate::state::{JobState, RunState};
 /// How often to ask for job status: `initial`, doubling up to `max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PollConfig {
-    /// First wait after submitting.
+    /// First wait after submitting (at most `max`).
     pub initial: Duration,
     /// Longest wait between two polls.
     pub max: Duration,
+}
+
+impl PollConfig {
+    /// The waits between polling rounds: `initial`, doubling up to `max`, without jitter (one
+    /// engine polls its own jobs, so there is no herd to spread).
+    fn backoff(&self) -> Backoff {
+        Backoff::new(self.initial, 2.0, self.max, JitterMode::None)
+    }
 }
 
 impl Default for PollConfig {
@@ -305,7 +314,8 @@ impl BatchEngine {
             self.submit(&mut state, i, job).await?;
         }
         let mut active: Vec<usize> = (0..plan.jobs.len()).collect();
-        let mut delay = self.config.poll.initial;
+        let backoff = self.config.poll.backoff();
+        let mut round: u32 = 0;
         while !active.is_empty() {
             let mut still = Vec::new();
             for i in active {
@@ -318,13 +328,14 @@ impl BatchEngine {
             }
             active = still;
             if !active.is_empty() {
+                round = round.saturating_add(1);
+                let delay = backoff.base_delay(round);
                 debug!(
                     waiting_ms = delay.as_millis() as u64,
                     jobs = active.len(),
                     "waiting for batch jobs"
                 );
                 self.sleep.sleep(delay).await;
-                delay = delay.saturating_mul(2).min(self.config.poll.max);
             }
         }
         Ok(order.iter().filter_map(|id| results.remove(id)).collect())
