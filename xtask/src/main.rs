@@ -47,6 +47,16 @@ fn try_main() -> Result<(), DynError> {
     let mut args = std::env::args().skip(1);
     let task = args.next();
     let rest: Vec<String> = args.collect();
+    if let Some(task) = task.as_deref()
+        && rest.iter().any(|a| a == "-h" || a == "--help")
+        && let Some(help) = task_help(task)
+    {
+        #[allow(clippy::print_stdout, reason = "help asked for goes to stdout")]
+        {
+            println!("{help}");
+        }
+        return Ok(());
+    }
     match task.as_deref() {
         Some("ci") => ci(),
         Some("snapshots") => snapshots::run(&rest),
@@ -69,7 +79,9 @@ const HELP: &str = "Usage: cargo xtask <task> [args]
 Tasks:
   ci                 run .ci/run, the same checks as CI (fmt, clippy, doc, tests)
   snapshots          run the insta snapshot tests as CI does; --review to accept and list changes
-  refresh-catalog    regenerate crates/bedrock-catalog/data/bundled.json (--check to only verify)
+  refresh-catalog    regenerate crates/bedrock-catalog/data/bundled.json (--check to only verify;
+                     --from-reference [PATH], --regions r1,r2,..., --endpoint-url URL,
+                     --region-timeout SECS, --allow-partial, --output PATH)
   chaos              drive the full stack through the fault matrix on the simulator
                      (--requests N, --seed S, --latency-ms MS, --concurrency C); reports answers
                      paid for per request; fails if a request is lost or duplicated, or if a row
@@ -77,6 +89,29 @@ Tasks:
   bench              run every benchmark and write docs/benchmarks.md with SVG plots in docs/img
                      (--chaos-requests N, --skip-examples, --output PATH)
 ";
+
+/// `cargo xtask TASK --help`: the task's entry of [`HELP`], answered before the task reads its
+/// arguments, so every task's help exits 0 (and `ci --help` does not run CI).
+fn task_help(task: &str) -> Option<String> {
+    let mut lines = HELP.lines().skip_while(|l| !l.starts_with("  ")).peekable();
+    while let Some(line) = lines.next() {
+        let Some(text) = line.trim_start().strip_prefix(task) else {
+            continue;
+        };
+        if !text.starts_with(' ') {
+            continue;
+        }
+        let mut about = vec![text.trim().to_owned()];
+        while let Some(more) = lines.next_if(|l| l.starts_with("    ")) {
+            about.push(more.trim().to_owned());
+        }
+        return Some(format!(
+            "Usage: cargo xtask {task} [args]\n\n{}",
+            about.join("\n")
+        ));
+    }
+    None
+}
 
 fn print_help() {
     #[allow(clippy::print_stderr, reason = "xtask prints its usage on stderr")]
@@ -106,7 +141,7 @@ fn run(program: &str, args: &[&str]) -> Result<(), DynError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{HELP, chain};
+    use super::{HELP, chain, task_help};
 
     #[test]
     fn an_error_prints_with_its_sources_once() {
@@ -127,6 +162,18 @@ mod tests {
                 HELP.lines().any(|l| l.trim_start().starts_with(task)),
                 "{task} missing from help"
             );
+            let help = task_help(task).unwrap();
+            assert!(
+                help.starts_with(&format!("Usage: cargo xtask {task} ")),
+                "{help}"
+            );
         }
+        assert!(
+            task_help("refresh-catalog")
+                .unwrap()
+                .contains("--allow-partial")
+        );
+        assert!(task_help("chaos").unwrap().contains("--concurrency C"));
+        assert_eq!(task_help("nope"), None);
     }
 }
