@@ -13,6 +13,10 @@
 
 use std::sync::Arc;
 
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+
 use crate::RegionStrategy;
 
 /// Tells the engine which regions are currently worth trying first.
@@ -39,26 +43,6 @@ pub trait RegionHealth: Send + Sync + std::fmt::Debug + 'static {
     fn is_healthy(&self, region: &str) -> bool;
 }
 
-/// SplitMix64: a tiny, stable generator, so a seed gives the same assignment on every platform
-/// and every version of this crate.
-#[derive(Debug, Clone)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A value in `0..bound` (`bound > 0`); the modulo bias is irrelevant for a few regions.
-    fn below(&mut self, bound: usize) -> usize {
-        (self.next_u64() % bound as u64) as usize
-    }
-}
-
 /// Stateful assigner of region indices to requests.
 #[derive(Debug)]
 pub(crate) struct RegionAssigner {
@@ -67,7 +51,9 @@ pub(crate) struct RegionAssigner {
     strategy: RegionStrategy,
     health: Option<Arc<dyn RegionHealth>>,
     cursor: usize,
-    rng: SplitMix64,
+    /// Seeded (`StdRng` is the same generator on every platform), so a seed gives the same
+    /// assignment on every run.
+    rng: StdRng,
     assigned: Vec<u64>,
     in_flight: Vec<usize>,
     region_limit: Option<usize>,
@@ -92,7 +78,7 @@ impl RegionAssigner {
             strategy,
             health,
             cursor: 0,
-            rng: SplitMix64(seed),
+            rng: StdRng::seed_from_u64(seed),
             assigned: vec![0; n],
             in_flight: vec![0; n],
             region_limit,
@@ -139,9 +125,9 @@ impl RegionAssigner {
                 unhealthy.sort_by_key(key);
             }
             RegionStrategy::Random { .. } => {
-                shuffle(&mut healthy, &mut self.rng);
-                shuffle(&mut saturated, &mut self.rng);
-                shuffle(&mut unhealthy, &mut self.rng);
+                healthy.shuffle(&mut self.rng);
+                saturated.shuffle(&mut self.rng);
+                unhealthy.shuffle(&mut self.rng);
             }
         }
         healthy.extend(saturated);
@@ -170,13 +156,6 @@ fn rotate(v: &mut [usize], by: usize) {
     if !v.is_empty() {
         let by = by % v.len();
         v.rotate_left(by);
-    }
-}
-
-fn shuffle(v: &mut [usize], rng: &mut SplitMix64) {
-    for i in (1..v.len()).rev() {
-        let j = rng.below(i + 1);
-        v.swap(i, j);
     }
 }
 

@@ -10,8 +10,11 @@ use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, RngCore, SeedableRng};
 
 use crate::Error;
 
@@ -63,19 +66,18 @@ pub trait RandomSource: Send + Sync + fmt::Debug + 'static {
     fn next_f64(&self) -> f64;
 }
 
-/// A small, lock-free SplitMix64 generator. Deterministic for a given seed.
+/// A seeded generator (rand's `StdRng`, the same on every platform), shared behind a mutex.
+/// Deterministic for a given seed.
 #[derive(Debug)]
 pub struct SeededRandom {
-    state: AtomicU64,
+    rng: Mutex<StdRng>,
 }
 
 impl SeededRandom {
-    const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
-
     /// Creates a generator from a fixed seed (for tests and reproducible runs).
     pub fn new(seed: u64) -> Self {
         SeededRandom {
-            state: AtomicU64::new(seed),
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
         }
     }
 
@@ -86,20 +88,20 @@ impl SeededRandom {
 
     /// The next raw 64-bit value.
     pub fn next_u64(&self) -> u64 {
-        let mut z = self
-            .state
-            .fetch_add(Self::GAMMA, Ordering::Relaxed)
-            .wrapping_add(Self::GAMMA);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.generator().next_u64()
+    }
+
+    /// The generator. A panic while it was held cannot leave it in a bad state, so a poisoned
+    /// lock is used as is.
+    fn generator(&self) -> std::sync::MutexGuard<'_, StdRng> {
+        self.rng.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 impl RandomSource for SeededRandom {
     fn next_f64(&self) -> f64 {
-        // The top 53 bits give every representable multiple of 2^-53 in [0, 1).
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+        // rand's standard f64: a multiple of 2^-53 in [0, 1).
+        self.generator().random::<f64>()
     }
 }
 
@@ -227,7 +229,7 @@ mod tests {
         );
         let r = SeededRandom::new(42);
         let got: Vec<u128> = (1..=5).map(|n| b.delay(n, &r).as_millis()).collect();
-        assert_eq!(got, vec![741, 319, 1114, 2753, 608]);
+        assert_eq!(got, vec![526, 1085, 2545, 3247, 549]);
     }
 
     #[test]
@@ -244,7 +246,7 @@ mod tests {
             let base = b.base_delay(n).as_millis();
             assert!(*d >= base / 2 && *d <= base, "{n}: {d} vs {base}");
         }
-        assert_eq!(got, vec![87, 173, 575, 1344, 1038]);
+        assert_eq!(got, vec![76, 231, 736, 1405, 1034]);
     }
 
     #[test]

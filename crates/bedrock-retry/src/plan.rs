@@ -835,7 +835,7 @@ mod tests {
         let (seen, _) = drive(plan, &clock, vec![fail(ErrorClass::Throttled); 5]);
         assert_eq!(
             seen,
-            ["a@r1 0", "a@r1 741", "a@r1 319", "a@r1 1114", "a@r1 2753"]
+            ["a@r1 0", "a@r1 526", "a@r1 1085", "a@r1 2545", "a@r1 3247"]
         );
     }
 
