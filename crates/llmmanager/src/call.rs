@@ -32,7 +32,7 @@ use tracing::{Instrument, debug, info_span};
 use crate::classify::{AttemptError, BedrockClassifier};
 use crate::clients::{Clients, Timeouts};
 use crate::routing::{Router, Target};
-use crate::validation::{ValidationAttempt, ValidationConfig, ValidationResult};
+use crate::validation::{ValidationAttempt, ValidationConfig, ValidationContext, ValidationResult};
 
 /// A planned attempt of this crate's targets.
 pub(crate) type Attempt = bedrock_retry::Attempt<Target>;
@@ -55,7 +55,7 @@ pub enum StreamRecovery {
 
 /// Per-call options for [`crate::LlmManager::converse_with`] and
 /// [`crate::LlmManager::converse_stream_with`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct CallOptions {
     /// Regions to try first, in order. Empty means the manager's configured order.
@@ -64,6 +64,8 @@ pub struct CallOptions {
     pub allow_other_regions: bool,
     /// A deadline for this call, shorter than the manager's total timeout (`None`: the manager's).
     pub deadline: Option<Duration>,
+    /// Response validation for this call, instead of the manager's (`None`: the manager's).
+    pub validation: Option<ValidationConfig>,
 }
 
 impl Default for CallOptions {
@@ -72,6 +74,7 @@ impl Default for CallOptions {
             preferred_regions: Vec::new(),
             allow_other_regions: true,
             deadline: None,
+            validation: None,
         }
     }
 }
@@ -86,6 +89,7 @@ impl CallOptions {
             preferred_regions: regions.into_iter().map(Into::into).collect(),
             allow_other_regions,
             deadline: None,
+            validation: None,
         }
     }
 
@@ -93,6 +97,13 @@ impl CallOptions {
     #[must_use]
     pub fn with_deadline(mut self, deadline: Duration) -> Self {
         self.deadline = Some(deadline);
+        self
+    }
+
+    /// Validates this call's answers with `validation` instead of the manager's configuration.
+    #[must_use]
+    pub fn with_validation(mut self, validation: ValidationConfig) -> Self {
+        self.validation = Some(validation);
         self
     }
 }
@@ -136,6 +147,8 @@ impl<X: Exchange> Attempter<(X::Output, String), AttemptError, Target> for Attem
 /// A plain Converse call: one request per attempt, checked by response validation.
 pub(crate) struct ConverseExchange<'a> {
     pub(crate) engine: &'a Engine,
+    /// The validation in force for this call (the call's own, else the manager's).
+    pub(crate) validation: Option<&'a ValidationConfig>,
     /// Every validation of an answer, in order.
     pub(crate) validations: Vec<ValidationAttempt>,
     /// Warnings about answers (unmodelled blocks).
@@ -147,7 +160,12 @@ impl Exchange for ConverseExchange<'_> {
 
     async fn send(&mut self, ready: Ready) -> Result<ConverseResponse, AttemptError> {
         self.engine
-            .converse_attempt(ready, &mut self.validations, &mut self.warnings)
+            .converse_attempt(
+                ready,
+                self.validation,
+                &mut self.validations,
+                &mut self.warnings,
+            )
             .await
     }
 }
@@ -161,6 +179,8 @@ pub(crate) struct Engine {
     pub(crate) catalog: Catalog,
     pub(crate) planner: RetryPlanner,
     pub(crate) router: Router,
+    pub(crate) classifier: BedrockClassifier,
+    pub(crate) stats: crate::stats::Stats,
     pub(crate) health: Arc<HealthTracker>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) sleep: Arc<dyn Sleep>,
@@ -398,8 +418,16 @@ impl Engine {
             exchange,
         };
         let outcome = plan
-            .run(self.sleep.as_ref(), &BedrockClassifier, attempter)
+            .run(self.sleep.as_ref(), &self.classifier, attempter)
             .await;
+        match &outcome {
+            Ok(done) => self.stats.record(true, &done.records),
+            Err(failed) => {
+                if !failed.records.is_empty() {
+                    self.stats.record(false, &failed.records);
+                }
+            }
+        }
         match outcome {
             Ok(done) => {
                 let (value, invoke_id) = done.value;
@@ -423,6 +451,7 @@ impl Engine {
     pub(crate) async fn converse_attempt(
         &self,
         ready: Ready,
+        validation: Option<&ValidationConfig>,
         validations: &mut Vec<ValidationAttempt>,
         warnings: &mut Vec<String>,
     ) -> Result<ConverseResponse, AttemptError> {
@@ -439,17 +468,22 @@ impl Engine {
             )
             .await?;
             push_unique(warnings, unmodelled_warnings(&output));
-            let Some(validation) = &self.validation else {
+            let Some(validation) = validation else {
                 return Ok(output);
             };
             asks += 1;
             let number = u32::try_from(validations.len())
                 .unwrap_or(u32::MAX)
                 .saturating_add(1);
-            let result = validation.check(&output);
+            let context = ValidationContext {
+                model_id: &ready.attempt.target.model,
+                region: &ready.attempt.target.region,
+                number,
+            };
+            let result = validation.check(&output, &context);
             let message = match &result {
                 ValidationResult::Valid => None,
-                ValidationResult::Invalid { message } => Some(message.clone()),
+                ValidationResult::Invalid { message, .. } => Some(message.clone()),
             };
             validations.push(ValidationAttempt {
                 target: ready.attempt.target.clone(),

@@ -229,12 +229,74 @@ where
     false
 }
 
-/// Classifies [`AttemptError`]s as the module table says.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct BedrockClassifier;
+/// A caller's own rule for a service error: a Bedrock error code, or a phrase in the message,
+/// that gets a class of the caller's choosing (the original's `retryable_errors`, generalised).
+/// Rules are checked in order before the built-in table.
+///
+/// ```
+/// use llmmanager::{ErrorClass, classify::ErrorRule};
+///
+/// // A gateway in front of Bedrock answers "UpstreamBusy": try the next target.
+/// let rule = ErrorRule::code("UpstreamBusy", ErrorClass::Throttled);
+/// # let _ = rule;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorRule {
+    matcher: Matcher,
+    class: ErrorClass,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Matcher {
+    Code(String),
+    MessageContains(String),
+}
+
+impl ErrorRule {
+    /// Service errors with exactly this error code get `class`.
+    pub fn code(code: impl Into<String>, class: ErrorClass) -> Self {
+        Self {
+            matcher: Matcher::Code(code.into()),
+            class,
+        }
+    }
+
+    /// Service errors whose message contains `phrase` (ignoring case) get `class`.
+    pub fn message_contains(phrase: impl Into<String>, class: ErrorClass) -> Self {
+        Self {
+            matcher: Matcher::MessageContains(phrase.into().to_lowercase()),
+            class,
+        }
+    }
+
+    fn matches(&self, code: &str, message: &str) -> bool {
+        match &self.matcher {
+            Matcher::Code(c) => c == code,
+            Matcher::MessageContains(p) => message.to_lowercase().contains(p.as_str()),
+        }
+    }
+}
+
+/// Classifies [`AttemptError`]s: the caller's [`ErrorRule`]s first, then the module table.
+#[derive(Debug, Clone, Default)]
+pub struct BedrockClassifier {
+    rules: Vec<ErrorRule>,
+}
+
+impl BedrockClassifier {
+    /// A classifier with the caller's rules checked before the built-in table.
+    pub fn with_rules(rules: Vec<ErrorRule>) -> Self {
+        Self { rules }
+    }
+}
 
 impl Classify<AttemptError> for BedrockClassifier {
     fn classify(&self, error: &AttemptError) -> Classification {
+        if let AttemptError::Service { code, message, .. } = error
+            && let Some(rule) = self.rules.iter().find(|r| r.matches(code, message))
+        {
+            return rule.class.into();
+        }
         classify(error)
     }
 }

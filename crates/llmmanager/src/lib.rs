@@ -56,6 +56,7 @@ mod parallel_manager;
 mod raw;
 mod response;
 mod routing;
+mod stats;
 mod stream;
 mod validation;
 
@@ -74,14 +75,15 @@ pub use call::{AttemptRecord, CallOptions, StreamRecovery};
 pub use classify::AttemptError;
 pub use clients::Timeouts;
 pub use error::{Error, ErrorKind};
-pub use manager::{LlmManager, LlmManagerBuilder};
+pub use manager::{LlmManager, LlmManagerBuilder, PlannedTarget};
 pub use parallel_manager::ParallelLlmManager;
 pub use response::Response;
 pub use routing::{RegionOrder, RetryStrategy, Target};
+pub use stats::{ManagerStats, TargetStats};
 pub use stream::{
     ConverseStream, Recovery, RecoveryKind, StreamEvent, StreamResponse, display as display_stream,
 };
-pub use validation::{ValidationAttempt, ValidationConfig, ValidationResult};
+pub use validation::{ValidationAttempt, ValidationConfig, ValidationContext, ValidationResult};
 
 /// The README's examples, compiled as doctests so they stay true.
 #[doc = include_str!("../../../README.md")]

@@ -14,10 +14,12 @@ use tracing::{Instrument, info_span, warn};
 
 use crate::auth::Auth;
 use crate::call::{CallOptions, ConverseExchange, Engine, StreamRecovery, dropped_features};
+use crate::classify::{BedrockClassifier, ErrorRule};
 use crate::clients::{Clients, Endpoints, Timeouts};
 use crate::error::Error;
 use crate::response::Response;
 use crate::routing::{RegionOrder, RetryStrategy, Router, Target};
+use crate::stats::ManagerStats;
 use crate::stream::{self, ConverseStream};
 use crate::validation::ValidationConfig;
 
@@ -35,6 +37,7 @@ pub struct LlmManagerBuilder {
     strategy: RetryStrategy,
     region_order: RegionOrder,
     access_preference: Option<AccessMethod>,
+    error_rules: Vec<ErrorRule>,
     health: HealthConfig,
     timeouts: Timeouts,
     endpoints: Endpoints,
@@ -58,6 +61,7 @@ impl LlmManagerBuilder {
             strategy: RetryStrategy::RegionFirst,
             region_order: RegionOrder::Fixed,
             access_preference: None,
+            error_rules: Vec::new(),
             health: HealthConfig::standard(),
             timeouts: Timeouts::default(),
             endpoints: Endpoints::default(),
@@ -113,6 +117,13 @@ impl LlmManagerBuilder {
     /// of the first model, then the next model).
     pub fn strategy(mut self, strategy: RetryStrategy) -> Self {
         self.strategy = strategy;
+        self
+    }
+
+    /// Adds a rule that classifies some service errors the caller's way (checked in the order
+    /// added, before the built-in table): for example a gateway's own error code as throttled.
+    pub fn error_rule(mut self, rule: ErrorRule) -> Self {
+        self.error_rules.push(rule);
         self
     }
 
@@ -277,6 +288,8 @@ impl LlmManagerBuilder {
                 catalog,
                 planner,
                 router: Router::new(self.strategy, self.region_order, self.access_preference),
+                classifier: BedrockClassifier::with_rules(self.error_rules),
+                stats: crate::stats::Stats::default(),
                 health,
                 clock,
                 sleep,
@@ -298,6 +311,18 @@ fn first_duplicate(items: &[String]) -> Option<&str> {
         .enumerate()
         .find(|(i, a)| items[..*i].contains(a))
         .map(|(_, a)| a.as_str())
+}
+
+/// One target of a planned call (see [`LlmManager::plan_for`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PlannedTarget {
+    /// The model, region and access method.
+    pub target: Target,
+    /// The model id or inference profile id that would be in the request path.
+    pub invoke_id: String,
+    /// The target's health now.
+    pub health: bedrock_retry::TargetHealth,
 }
 
 /// Sends Converse requests to the first model and region that can answer.
@@ -352,9 +377,34 @@ impl LlmManager {
 
     /// The targets a call would try now, in order (health applied).
     pub fn targets(&self) -> Vec<Target> {
-        let mut targets = self.inner.ordered_targets(&CallOptions::default());
+        self.plan_for(&CallOptions::default())
+            .into_iter()
+            .map(|p| p.target)
+            .collect()
+    }
+
+    /// Where a call with `options` would go, without sending anything: its targets in the order
+    /// they would be tried now (strategy, preferred regions and health applied), each with the
+    /// model id or inference profile that would be put in the request path.
+    pub fn plan_for(&self, options: &CallOptions) -> Vec<PlannedTarget> {
+        let mut targets = self.inner.ordered_targets(options);
         targets.sort_by_cached_key(|t| self.inner.health.rank(&t.model, &t.region));
         targets
+            .into_iter()
+            .map(|target| PlannedTarget {
+                invoke_id: self.inner.invoke_id(&target).unwrap_or_default(),
+                health: self.inner.health.state(&target.model, &target.region),
+                target,
+            })
+            .collect()
+    }
+
+    /// What this manager's calls did so far: calls succeeded and failed, and per target the
+    /// attempts, their outcomes by error class, and the target's health now.
+    pub fn stats(&self) -> ManagerStats {
+        self.inner
+            .stats
+            .snapshot(|model, region| self.inner.health.state(model, region))
     }
 
     /// The targets of one call with `options`, or a configuration error when they leave none.
@@ -447,6 +497,7 @@ impl LlmManager {
             request.warnings().iter().map(ToString::to_string).collect();
         let mut exchange = ConverseExchange {
             engine,
+            validation: options.validation.as_ref().or(engine.validation.as_ref()),
             validations: Vec::new(),
             warnings: Vec::new(),
         };

@@ -59,6 +59,17 @@ impl Response {
         bedrock_cache::CacheEfficiency::from_usage(self.usage(), price)
     }
 
+    /// Whether any answer of this call failed validation (the returned one passed, or there would
+    /// be no response).
+    pub fn had_validation_failures(&self) -> bool {
+        self.validations.iter().any(|v| !v.result.is_valid())
+    }
+
+    /// The rejected answers' validations, in order.
+    pub fn validation_failures(&self) -> impl Iterator<Item = &ValidationAttempt> {
+        self.validations.iter().filter(|v| !v.result.is_valid())
+    }
+
     /// How many attempts the call made.
     pub fn attempt_count(&self) -> usize {
         self.attempts.len()

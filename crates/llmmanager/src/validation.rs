@@ -13,7 +13,8 @@ use crate::routing::Target;
 use bedrock_messages::{ContentBlock, ConverseRequest, ConverseResponse, Message, Role};
 
 /// The verdict on one answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ValidationResult {
     /// The answer is acceptable.
@@ -22,6 +23,8 @@ pub enum ValidationResult {
     Invalid {
         /// A message for the caller (and, with feedback on, for the model).
         message: String,
+        /// Structured details for the caller (which fields failed, for instance).
+        details: Option<serde_json::Value>,
     },
 }
 
@@ -30,11 +33,38 @@ impl ValidationResult {
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::Invalid {
             message: message.into(),
+            details: None,
         }
+    }
+
+    /// An invalid result with a message and structured details.
+    pub fn invalid_with_details(message: impl Into<String>, details: serde_json::Value) -> Self {
+        Self::Invalid {
+            message: message.into(),
+            details: Some(details),
+        }
+    }
+
+    /// Whether the answer was accepted.
+    pub fn is_valid(&self) -> bool {
+        matches!(self, Self::Valid)
     }
 }
 
-type Validator = dyn Fn(&ConverseResponse) -> ValidationResult + Send + Sync;
+/// What a validator knows about the answer besides its content: who gave it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ValidationContext<'a> {
+    /// The base model id that answered.
+    pub model_id: &'a str,
+    /// The region that answered.
+    pub region: &'a str,
+    /// The 1-based number of this validation within the call.
+    pub number: u32,
+}
+
+type Validator =
+    dyn Fn(&ConverseResponse, &ValidationContext<'_>) -> ValidationResult + Send + Sync;
 
 /// How answers are validated.
 #[derive(Clone)]
@@ -60,6 +90,17 @@ impl ValidationConfig {
     /// (the original's defaults).
     pub fn new(
         validator: impl Fn(&ConverseResponse) -> ValidationResult + Send + Sync + 'static,
+    ) -> Self {
+        Self::with_context(move |response, _| validator(response))
+    }
+
+    /// Like [`ValidationConfig::new`], with a validator that also sees which model in which
+    /// region answered ([`ValidationContext`]).
+    pub fn with_context(
+        validator: impl Fn(&ConverseResponse, &ValidationContext<'_>) -> ValidationResult
+        + Send
+        + Sync
+        + 'static,
     ) -> Self {
         Self {
             validator: Arc::new(validator),
@@ -105,8 +146,12 @@ impl ValidationConfig {
         self.feedback
     }
 
-    pub(crate) fn check(&self, response: &ConverseResponse) -> ValidationResult {
-        (self.validator)(response)
+    pub(crate) fn check(
+        &self,
+        response: &ConverseResponse,
+        context: &ValidationContext<'_>,
+    ) -> ValidationResult {
+        (self.validator)(response, context)
     }
 
     /// The request to send after `rejected` failed with `message`.

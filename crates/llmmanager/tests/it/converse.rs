@@ -496,3 +496,119 @@ async fn a_model_without_caching_gets_no_points_and_a_warning() {
     );
     assert!(!sim.requests()[0].body.to_string().contains("cachePoint"));
 }
+
+#[tokio::test]
+async fn per_call_validation_sees_who_answered_and_reports_details() {
+    let sim = sim(Scenario::default()).await;
+    // The manager's own validation accepts everything; this call's rejects us-east-1's answers.
+    let m = manager(&sim)
+        .model(HAIKU)
+        .regions(["us-east-1", "us-west-2"])
+        .validation(ValidationConfig::new(|_| ValidationResult::Valid))
+        .build()
+        .await
+        .unwrap();
+    let strict = ValidationConfig::with_context(|_, who| {
+        if who.region == "us-east-1" {
+            ValidationResult::invalid_with_details(
+                "answers from us-east-1 are not accepted",
+                serde_json::json!({"model": who.model_id, "number": who.number}),
+            )
+        } else {
+            ValidationResult::Valid
+        }
+    })
+    .with_retries(0);
+    let options = llmmanager::CallOptions::default().with_validation(strict);
+    let r = m.converse_with(&hello(), &options).await.unwrap();
+    assert_eq!(r.region, "us-west-2");
+    assert!(r.had_validation_failures());
+    let failures: Vec<_> = r.validation_failures().collect();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(
+        failures[0].result,
+        ValidationResult::invalid_with_details(
+            "answers from us-east-1 are not accepted",
+            serde_json::json!({"model": HAIKU, "number": 1}),
+        )
+    );
+    // Without the per-call validation, the manager's own applies.
+    let plain = m.converse(&hello()).await.unwrap();
+    assert_eq!(plain.region, "us-east-1");
+    assert!(!plain.had_validation_failures());
+}
+
+#[tokio::test]
+async fn plan_for_says_where_a_call_would_go_without_sending() {
+    let sim = sim(Scenario::default()).await;
+    let m = manager(&sim)
+        .models([HAIKU, NOVA_LITE])
+        .regions(["us-east-1", "us-west-2"])
+        .build()
+        .await
+        .unwrap();
+    let plan = m.plan_for(&llmmanager::CallOptions::prefer_regions(
+        ["us-west-2"],
+        true,
+    ));
+    let order: Vec<(String, String, String)> = plan
+        .iter()
+        .map(|p| {
+            (
+                p.target.model.clone(),
+                p.target.region.clone(),
+                p.invoke_id.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            (HAIKU.into(), "us-west-2".into(), HAIKU.into()),
+            (HAIKU.into(), "us-east-1".into(), HAIKU.into()),
+            (NOVA_LITE.into(), "us-west-2".into(), NOVA_LITE.into()),
+            (NOVA_LITE.into(), "us-east-1".into(), NOVA_LITE.into()),
+        ]
+    );
+    assert_eq!(sim.stats().requests, 0, "planning sends nothing");
+}
+
+#[tokio::test]
+async fn stats_count_attempts_per_target_and_error_rules_classify_the_callers_way() {
+    // us-east-1 answers with an error code Bedrock does not have; a rule makes it throttling.
+    let scenario = Scenario::from_json_str(
+        r#"{"faults": [{"region": "us-east-1", "calls": [1],
+                        "fault": {"kind": "error", "error": "ValidationException",
+                                  "message": "UpstreamBusy: the gateway is busy"}}]}"#,
+    )
+    .unwrap();
+    let sim = sim(scenario).await;
+    let m = east_west(&sim)
+        .error_rule(llmmanager::classify::ErrorRule::message_contains(
+            "upstreambusy",
+            ErrorClass::Throttled,
+        ))
+        .build()
+        .await
+        .unwrap();
+    let r = m.converse(&hello()).await.unwrap();
+    assert_eq!(r.attempts[0].class, Some(ErrorClass::Throttled));
+    assert_eq!(r.region, "us-west-2");
+    m.converse(&hello()).await.unwrap();
+    let stats = m.stats();
+    assert_eq!((stats.calls_succeeded, stats.calls_failed), (2, 0));
+    let east = stats
+        .targets
+        .iter()
+        .find(|t| t.region == "us-east-1")
+        .unwrap();
+    assert_eq!((east.attempts, east.successes), (2, 1));
+    assert_eq!(east.failures.get("throttled"), Some(&1));
+    assert_eq!(east.health, "healthy");
+    let west = stats
+        .targets
+        .iter()
+        .find(|t| t.region == "us-west-2")
+        .unwrap();
+    assert_eq!((west.attempts, west.successes), (1, 1));
+}
