@@ -47,6 +47,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod auth;
+pub mod blocking;
 mod call;
 pub mod classify;
 mod clients;

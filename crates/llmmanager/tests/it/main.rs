@@ -9,6 +9,7 @@
 
 mod support;
 
+mod blocking;
 mod conformance;
 mod converse;
 mod parallel;
