@@ -134,25 +134,13 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
     if interrupted {
         eprintln!("llmm: interrupted; run the same command again to resume");
     }
-    let elapsed = started.elapsed();
-    eprint!("{}", summary.render(elapsed));
-    if let Some(path) = &args.summary_json {
-        let text = serde_json::to_string_pretty(&summary.to_json(elapsed))
-            .context("cannot serialise the summary")?;
-        std::fs::write(path, text + "\n")
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    if let Some(path) = &args.output {
-        eprintln!("  output: {}", path.display());
-    }
+    summary.report(
+        started.elapsed(),
+        args.summary_json.as_deref(),
+        args.output.as_deref(),
+    )?;
     backend.shutdown().await;
-    Ok(if summary.failed == 0 && !interrupted {
-        Exit::Success
-    } else if summary.succeeded == 0 && summary.ran > 0 {
-        Exit::Failed
-    } else {
-        Exit::SomeFailed
-    })
+    Ok(summary.exit(interrupted))
 }
 
 /// The output line of one outcome.

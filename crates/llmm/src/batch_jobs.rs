@@ -159,26 +159,15 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
         output.write_record(&record)?;
         summary.add(&record);
     }
-    eprint!("{}", summary.render(elapsed));
-    if let Some(path) = &args.summary_json {
-        let text = serde_json::to_string_pretty(&summary.to_json(elapsed))
-            .context("cannot serialise the summary")?;
-        std::fs::write(path, text + "\n")
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    if let Some(path) = &args.output {
-        eprintln!("  output: {}", path.display());
-    }
+    summary.report(
+        elapsed,
+        args.summary_json.as_deref(),
+        args.output.as_deref(),
+    )?;
     if let Some(sim) = sim {
         sim.shutdown().await;
     }
-    Ok(if summary.failed == 0 {
-        Exit::Success
-    } else if summary.succeeded == 0 && summary.ran > 0 {
-        Exit::Failed
-    } else {
-        Exit::SomeFailed
-    })
+    Ok(summary.exit(false))
 }
 
 /// The SDK config for the job API: an in-process simulator (with the S3 endpoint put into its

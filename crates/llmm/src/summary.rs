@@ -4,12 +4,15 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::Path;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use bedrock_parallel::DurationStats;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::exit::Exit;
 use crate::record::{Record, millis};
 
 /// Counts for one region.
@@ -95,6 +98,39 @@ impl Summary {
                 .as_ref()
                 .map_or_else(|| "unknown".to_owned(), |e| e.kind.clone());
             *self.failures_by_kind.entry(kind).or_default() += 1;
+        }
+    }
+
+    /// The end of a batch, whichever engine ran it: the summary on stderr, the JSON summary
+    /// written to `summary_json`, and the output file named.
+    pub(crate) fn report(
+        &self,
+        elapsed: Duration,
+        summary_json: Option<&Path>,
+        output: Option<&Path>,
+    ) -> anyhow::Result<()> {
+        eprint!("{}", self.render(elapsed));
+        if let Some(path) = summary_json {
+            let text = serde_json::to_string_pretty(&self.to_json(elapsed))
+                .context("cannot serialise the summary")?;
+            std::fs::write(path, text + "\n")
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        if let Some(path) = output {
+            eprintln!("  output: {}", path.display());
+        }
+        Ok(())
+    }
+
+    /// The exit code of the batch: success only if nothing failed and the run was not
+    /// interrupted, failed if requests ran and none succeeded, some failed otherwise.
+    pub(crate) fn exit(&self, interrupted: bool) -> Exit {
+        if self.failed == 0 && !interrupted {
+            Exit::Success
+        } else if self.succeeded == 0 && self.ran > 0 {
+            Exit::Failed
+        } else {
+            Exit::SomeFailed
         }
     }
 
