@@ -99,6 +99,9 @@ impl Endpoints {
 #[derive(Debug, Clone)]
 pub(crate) struct Clients {
     by_region: BTreeMap<String, aws_sdk_bedrockruntime::Client>,
+    /// The loaded shared configuration (credentials, timeouts), with the endpoint override when
+    /// one applies to every region; the catalog's control-plane fetch uses it.
+    pub(crate) sdk: aws_config::SdkConfig,
 }
 
 impl Clients {
@@ -159,7 +162,11 @@ impl Clients {
                 aws_sdk_bedrockruntime::Client::from_conf(builder.build()),
             );
         }
-        Self { by_region }
+        let sdk = match &endpoints.all {
+            Some(url) => sdk.into_builder().endpoint_url(url.clone()).build(),
+            None => sdk,
+        };
+        Self { by_region, sdk }
     }
 
     /// The client for a region, if that region is configured.

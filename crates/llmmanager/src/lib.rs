@@ -76,7 +76,7 @@ pub use call::{AttemptRecord, CallOptions, StreamRecovery};
 pub use classify::AttemptError;
 pub use clients::Timeouts;
 pub use error::{Error, ErrorKind};
-pub use manager::{LlmManager, LlmManagerBuilder, PlannedTarget};
+pub use manager::{CatalogOptions, LlmManager, LlmManagerBuilder, PlannedTarget};
 pub use parallel_manager::ParallelLlmManager;
 pub use response::Response;
 pub use routing::{RegionOrder, RetryStrategy, Target};

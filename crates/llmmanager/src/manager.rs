@@ -1,10 +1,12 @@
 //! [`LlmManager`]: one Converse call that succeeds whenever any allowed model in any allowed
 //! region can answer.
 
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bedrock_cache::CacheConfig;
-use bedrock_catalog::{AccessMethod, Catalog, ModelInfo};
+use bedrock_catalog::{AccessMethod, CacheMode, Catalog, ModelInfo};
 use bedrock_messages::{ConverseRequest, GuardrailConfig, Limits};
 use bedrock_retry::{
     Clock, HealthConfig, HealthTracker, RetryBudget, RetryConfig, RetryPlanner, Sleep, SystemClock,
@@ -42,6 +44,7 @@ pub struct LlmManagerBuilder {
     timeouts: Timeouts,
     endpoints: Endpoints,
     catalog: Option<Catalog>,
+    catalog_options: Option<CatalogOptions>,
     guardrail: Option<GuardrailConfig>,
     validation: Option<ValidationConfig>,
     limits: Limits,
@@ -66,6 +69,7 @@ impl LlmManagerBuilder {
             timeouts: Timeouts::default(),
             endpoints: Endpoints::default(),
             catalog: None,
+            catalog_options: None,
             guardrail: None,
             validation: None,
             limits: Limits::bedrock(),
@@ -175,6 +179,16 @@ impl LlmManagerBuilder {
         self
     }
 
+    /// Loads the catalog with these options when the manager is built: from the cache when it is
+    /// fresh enough, else from the Bedrock control plane in the configured regions (with the
+    /// manager's credentials and endpoint), falling back to the bundled snapshot when allowed.
+    /// Without this (and without [`LlmManagerBuilder::catalog`]) the bundled snapshot is used and
+    /// nothing is fetched.
+    pub fn catalog_options(mut self, options: CatalogOptions) -> Self {
+        self.catalog_options = Some(options);
+        self
+    }
+
     /// Applies a guardrail to every request that does not set its own.
     pub fn guardrail(mut self, guardrail: GuardrailConfig) -> Self {
         self.guardrail = Some(guardrail);
@@ -238,9 +252,19 @@ impl LlmManagerBuilder {
         }
         let retry = self.retry.build()?;
         let health_config = self.health.build()?;
-        let catalog = match self.catalog {
-            Some(c) => c,
-            None => Catalog::bundled()?,
+        let clients =
+            Clients::build(&self.auth, &self.regions, &self.endpoints, &self.timeouts).await;
+        let catalog = match (self.catalog, self.catalog_options) {
+            (Some(c), _) => c,
+            (None, Some(options)) => {
+                options
+                    .builder()
+                    .regions(self.regions.iter().cloned())
+                    .sdk_config(clients.sdk.clone())
+                    .build()
+                    .await?
+            }
+            (None, None) => Catalog::bundled()?,
         };
         let mut models: Vec<ModelInfo> = Vec::new();
         for name in &self.models {
@@ -278,8 +302,6 @@ impl LlmManagerBuilder {
             .with_health(Some(health.clone()))
             .with_budget(Some(Arc::new(RetryBudget::standard())))
             .with_probe_hold(probe_hold);
-        let clients =
-            Clients::build(&self.auth, &self.regions, &self.endpoints, &self.timeouts).await;
         Ok(LlmManager {
             inner: Arc::new(Engine {
                 models,
@@ -311,6 +333,84 @@ fn first_duplicate(items: &[String]) -> Option<&str> {
         .enumerate()
         .find(|(i, a)| items[..*i].contains(a))
         .map(|(_, a)| a.as_str())
+}
+
+/// How the manager loads its catalog (see [`LlmManagerBuilder::catalog_options`]): the original's
+/// `catalog_cache_mode`, `catalog_cache_directory`, `force_refresh` and friends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CatalogOptions {
+    /// Where fetched catalogs are kept (default: a file in the user's cache directory).
+    pub cache_mode: CacheMode,
+    /// The cache directory (default: the platform's cache directory).
+    pub cache_dir: Option<PathBuf>,
+    /// How old a cached catalog may be (default 24 hours).
+    pub max_age: Duration,
+    /// Fetch even when the cache is fresh (default false).
+    pub force_refresh: bool,
+    /// Use the bundled snapshot when fetching fails (default true).
+    pub fallback_to_bundled: bool,
+}
+
+impl Default for CatalogOptions {
+    fn default() -> Self {
+        Self {
+            cache_mode: CacheMode::File,
+            cache_dir: None,
+            max_age: bedrock_catalog::DEFAULT_MAX_AGE,
+            force_refresh: false,
+            fallback_to_bundled: true,
+        }
+    }
+}
+
+impl CatalogOptions {
+    /// Sets the cache mode.
+    #[must_use]
+    pub fn with_cache_mode(mut self, mode: CacheMode) -> Self {
+        self.cache_mode = mode;
+        self
+    }
+
+    /// Sets the cache directory.
+    #[must_use]
+    pub fn with_cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// Sets the maximum age of a cached catalog.
+    #[must_use]
+    pub fn with_max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    /// Fetches even when the cache is fresh.
+    #[must_use]
+    pub fn with_force_refresh(mut self, yes: bool) -> Self {
+        self.force_refresh = yes;
+        self
+    }
+
+    /// Whether to fall back to the bundled snapshot when fetching fails.
+    #[must_use]
+    pub fn with_fallback_to_bundled(mut self, yes: bool) -> Self {
+        self.fallback_to_bundled = yes;
+        self
+    }
+
+    fn builder(&self) -> bedrock_catalog::CatalogBuilder {
+        let mut b = bedrock_catalog::CatalogBuilder::new()
+            .cache_mode(self.cache_mode)
+            .max_age(self.max_age)
+            .force_refresh(self.force_refresh)
+            .fallback_to_bundled(self.fallback_to_bundled);
+        if let Some(dir) = &self.cache_dir {
+            b = b.cache_dir(dir.clone());
+        }
+        b
+    }
 }
 
 /// One target of a planned call (see [`LlmManager::plan_for`]).

@@ -612,3 +612,29 @@ async fn stats_count_attempts_per_target_and_error_rules_classify_the_callers_wa
         .unwrap();
     assert_eq!((west.attempts, west.successes), (1, 1));
 }
+
+#[tokio::test]
+async fn catalog_options_fetch_the_catalog_with_the_managers_credentials_and_endpoint() {
+    let sim = sim(Scenario::default()).await;
+    let m = east_west(&sim)
+        .catalog_options(
+            llmmanager::CatalogOptions::default()
+                .with_cache_mode(llmmanager::catalog::CacheMode::None)
+                .with_fallback_to_bundled(false),
+        )
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(
+        m.catalog().metadata().source,
+        llmmanager::catalog::DataSource::Api
+    );
+    let control_plane = sim.stats().by_operation;
+    assert!(
+        control_plane
+            .keys()
+            .any(|op| op.contains("list_foundation_models") || op.contains("ListFoundationModels")),
+        "{control_plane:?}"
+    );
+    assert!(!m.converse(&hello()).await.unwrap().text().is_empty());
+}
