@@ -27,7 +27,10 @@ use hyper_util::rt::TokioIo;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 
-use super::{Body, Call, Shared, apply_decision, json_response, runtime};
+use super::faults::apply_decision;
+use super::runtime::runtime;
+use super::serve::json_response;
+use super::{Body, Call, Shared};
 use crate::catalog::Resolution;
 use crate::engine;
 use crate::scenario::{BedrockErrorKind, Operation};
