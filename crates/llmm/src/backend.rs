@@ -2,8 +2,9 @@
 //!
 //! Every command that talks to Bedrock gets its manager (and, for `--refresh`, its SDK config)
 //! from a [`Backend`], so the three targets behave the same everywhere. The simulator started by
-//! `--simulate` lives as long as the backend.
+//! `--simulate` (or `--scenario`) lives as long as the backend.
 
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -11,7 +12,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use bedrock_sim::{Scenario, SimHandle, Simulator};
 use llmmanager::{Auth, LlmManager, LlmManagerBuilder, RetryConfig, Timeouts};
 
-use crate::cli::{DEFAULT_SCENARIO, GlobalArgs};
+use crate::cli::GlobalArgs;
 use crate::exit::{manager_error, usage};
 
 /// Access key id sent to a simulator or explicit endpoint; never a real key.
@@ -28,17 +29,18 @@ pub(crate) struct Backend {
 }
 
 impl Backend {
-    /// Starts the simulator for `--simulate`, or records the endpoint and credentials to use.
+    /// Starts the simulator for `--simulate` or `--scenario`, or records the endpoint and credentials to use.
     ///
     /// # Errors
     /// A usage error for an unreadable or invalid scenario file.
     pub(crate) async fn start(global: &GlobalArgs) -> anyhow::Result<Self> {
-        if let Some(name) = &global.simulate {
-            let scenario = load_scenario(name)?;
+        if global.simulated() {
+            let scenario = load_scenario(global.scenario.as_deref())?;
             let sim = Simulator::start(scenario)
                 .await
                 .context("cannot start the simulator")?;
             let endpoint = sim.endpoint_url();
+            let name = global.scenario_name();
             eprintln!("llmm: simulating Bedrock at {endpoint} (scenario: {name})");
             return Ok(Self {
                 sim: Some(sim),
@@ -135,19 +137,16 @@ fn fake_keys() -> Auth {
     Auth::static_keys(FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY)
 }
 
-/// Loads a scenario file, or the defaults for `default`.
+/// Loads a scenario file, or the defaults (no latency, no faults) without one.
 ///
 /// # Errors
 /// A usage error naming the file and the problem.
-pub(crate) fn load_scenario(name: &str) -> anyhow::Result<Scenario> {
-    if name == DEFAULT_SCENARIO {
+pub(crate) fn load_scenario(path: Option<&Path>) -> anyhow::Result<Scenario> {
+    let Some(path) = path else {
         return Ok(Scenario::default());
+    };
+    if !path.is_file() {
+        return Err(usage(format!("scenario file {} not found", path.display())));
     }
-    if !std::path::Path::new(name).is_file() {
-        return Err(usage(format!(
-            "scenario file {name:?} not found (a bare --simulate must come right before the \
-             subcommand or another flag; write --simulate=default to be explicit)"
-        )));
-    }
-    Scenario::from_file(name).map_err(|e| usage(format!("cannot load scenario: {e}")))
+    Scenario::from_file(path).map_err(|e| usage(format!("cannot load scenario: {e}")))
 }

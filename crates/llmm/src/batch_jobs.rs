@@ -41,7 +41,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
             "--engine bedrock-batch needs --bucket and --role-arn",
         ));
     };
-    let local = global.simulate.is_some() || global.endpoint_url.is_some();
+    let local = global.simulated() || global.endpoint_url.is_some();
     if local && jobs.s3_endpoint_url.is_none() {
         return Err(usage(
             "--engine bedrock-batch with --simulate or --endpoint-url needs --s3-endpoint-url \
@@ -177,8 +177,9 @@ async fn sdk_config(
     region: &str,
     s3_endpoint: Option<&str>,
 ) -> anyhow::Result<(Option<SimHandle>, SdkConfig)> {
-    if let Some(name) = &global.simulate {
-        let mut scenario = load_scenario(name)?;
+    if global.simulated() {
+        let name = global.scenario_name();
+        let mut scenario = load_scenario(global.scenario.as_deref())?;
         if scenario.s3_endpoint.is_none() {
             scenario.s3_endpoint = s3_endpoint.map(str::to_owned);
         }

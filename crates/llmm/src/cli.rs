@@ -3,7 +3,6 @@
 //! Kept apart from the commands so that `--help` text, defaults and argument rules are in one
 //! place. Usage errors found by clap exit with code 2 before anything runs.
 
-use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
@@ -12,8 +11,6 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 pub(crate) const DEFAULT_MODELS: &[&str] = &["Claude 3 Haiku"];
 /// Regions used when no `--region` is given.
 pub(crate) const DEFAULT_REGIONS: &[&str] = &["us-east-1", "us-west-2", "eu-west-1"];
-/// The scenario name that means "the simulator's defaults" for `--simulate`.
-pub(crate) const DEFAULT_SCENARIO: &str = "default";
 
 /// Amazon Bedrock from the command line: multi-region failover, multi-model fallback,
 /// parallel batches, and a built-in simulator (`--simulate`) that needs no AWS account.
@@ -43,17 +40,19 @@ pub(crate) struct GlobalArgs {
     #[arg(long = "region", short = 'r', global = true, value_name = "REGION")]
     pub(crate) regions: Vec<String>,
     /// Run the Bedrock simulator inside this process and send every request to it, with fake
-    /// keys (no AWS account needed). SCENARIO is a scenario JSON file; without one (or with
-    /// `--simulate=default`) the simulator answers at once with no faults.
+    /// keys (no AWS account needed). It answers at once with no faults unless `--scenario`
+    /// says otherwise.
+    #[arg(long, global = true, conflicts_with = "endpoint_url")]
+    pub(crate) simulate: bool,
+    /// Simulator scenario JSON file (latency, faults, quotas; see docs/simulator.md). Implies
+    /// `--simulate`; for `llmm sim`, the scenario of the server.
     #[arg(
         long,
         global = true,
-        value_name = "SCENARIO",
-        num_args = 0..=1,
-        default_missing_value = DEFAULT_SCENARIO,
+        value_name = "FILE",
         conflicts_with = "endpoint_url"
     )]
-    pub(crate) simulate: Option<String>,
+    pub(crate) scenario: Option<PathBuf>,
     /// Send every request to this endpoint (for example `llmm sim`), with fake keys unless
     /// `--profile` is given.
     #[arg(long, global = true, value_name = "URL")]
@@ -75,6 +74,18 @@ pub(crate) struct GlobalArgs {
 }
 
 impl GlobalArgs {
+    /// Whether requests go to the in-process simulator (`--simulate`, or `--scenario`).
+    pub(crate) fn simulated(&self) -> bool {
+        self.simulate || self.scenario.is_some()
+    }
+
+    /// The scenario file as shown to the user, or `default`.
+    pub(crate) fn scenario_name(&self) -> String {
+        self.scenario
+            .as_ref()
+            .map_or_else(|| "default".to_owned(), |p| p.display().to_string())
+    }
+
     /// The models, or the defaults.
     pub(crate) fn models_or_default(&self) -> Vec<String> {
         if self.models.is_empty() {
@@ -269,41 +280,13 @@ pub(crate) struct RegionsArgs {
     pub(crate) json: bool,
 }
 
-/// Arguments of `llmm sim`.
+/// Arguments of `llmm sim` (its scenario is the global `--scenario`; default: no latency, no
+/// faults).
 #[derive(Debug, Args)]
 pub(crate) struct SimArgs {
-    /// Scenario JSON file (see docs/simulator.md); default: no latency, no faults.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) scenario: Option<PathBuf>,
     /// Port on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 0)]
     pub(crate) port: u16,
-}
-
-const SUBCOMMANDS: &[&str] = &["chat", "batch", "models", "regions", "sim", "help"];
-
-/// Lets `--simulate` stand without a value right before a subcommand or another flag.
-///
-/// clap would otherwise take the next word (`llmm --simulate chat hi`) as the scenario file, so
-/// a bare `--simulate` followed by a subcommand name, a flag or nothing becomes
-/// `--simulate=default`.
-pub(crate) fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
-    let args: Vec<OsString> = args.into_iter().collect();
-    let mut out = Vec::with_capacity(args.len());
-    for (i, arg) in args.iter().enumerate() {
-        if arg == "--simulate" {
-            let bare = match args.get(i + 1).and_then(|next| next.to_str()) {
-                None => true,
-                Some(next) => next.starts_with('-') || SUBCOMMANDS.contains(&next),
-            };
-            if bare {
-                out.push(OsString::from(format!("--simulate={DEFAULT_SCENARIO}")));
-                continue;
-            }
-        }
-        out.push(arg.clone());
-    }
-    out
 }
 
 #[cfg(test)]
@@ -312,7 +295,7 @@ mod tests {
     use clap::CommandFactory;
 
     fn parse(args: &[&str]) -> Cli {
-        Cli::try_parse_from(normalize_args(args.iter().map(OsString::from))).unwrap()
+        Cli::try_parse_from(args).unwrap()
     }
 
     #[test]
@@ -321,21 +304,60 @@ mod tests {
     }
 
     #[test]
-    fn bare_simulate_before_a_subcommand_uses_the_default_scenario() {
-        let cli = parse(&["llmm", "--simulate", "chat", "hi"]);
-        assert_eq!(cli.global.simulate.as_deref(), Some(DEFAULT_SCENARIO));
-        let Command::Chat(chat) = cli.command else {
-            panic!("expected chat")
-        };
-        assert_eq!(chat.prompt.as_deref(), Some("hi"));
+    fn simulate_is_a_flag_before_or_after_the_subcommand() {
+        for args in [
+            &["llmm", "--simulate", "chat", "hi"][..],
+            &["llmm", "chat", "--simulate", "hi"],
+            &["llmm", "chat", "hi", "--simulate"],
+        ] {
+            let cli = parse(args);
+            assert!(cli.global.simulate && cli.global.simulated(), "{args:?}");
+            assert_eq!(cli.global.scenario, None);
+            let Command::Chat(chat) = cli.command else {
+                panic!("expected chat")
+            };
+            assert_eq!(chat.prompt.as_deref(), Some("hi"), "{args:?}");
+        }
+        for args in [
+            &["llmm", "--simulate", "batch", "in.jsonl"][..],
+            &["llmm", "batch", "--simulate", "in.jsonl"],
+        ] {
+            let cli = parse(args);
+            assert!(cli.global.simulate, "{args:?}");
+            let Command::Batch(batch) = cli.command else {
+                panic!("expected batch")
+            };
+            assert_eq!(batch.input, PathBuf::from("in.jsonl"), "{args:?}");
+        }
+        let cli = parse(&["llmm", "models", "--simulate", "--json"]);
+        assert!(cli.global.simulate);
     }
 
     #[test]
-    fn simulate_takes_a_scenario_file() {
-        let cli = parse(&["llmm", "--simulate", "s.json", "batch", "in.jsonl"]);
-        assert_eq!(cli.global.simulate.as_deref(), Some("s.json"));
-        let cli = parse(&["llmm", "models", "--simulate", "--json"]);
-        assert_eq!(cli.global.simulate.as_deref(), Some(DEFAULT_SCENARIO));
+    fn a_scenario_has_its_own_option_and_implies_simulate() {
+        for args in [
+            &["llmm", "--scenario", "s.json", "batch", "in.jsonl"][..],
+            &["llmm", "batch", "in.jsonl", "--scenario", "s.json"],
+            &[
+                "llmm",
+                "batch",
+                "--scenario=s.json",
+                "--simulate",
+                "in.jsonl",
+            ],
+        ] {
+            let cli = parse(args);
+            assert!(cli.global.simulated(), "{args:?}");
+            assert_eq!(cli.global.scenario, Some(PathBuf::from("s.json")));
+            let Command::Batch(batch) = cli.command else {
+                panic!("expected batch")
+            };
+            assert_eq!(batch.input, PathBuf::from("in.jsonl"), "{args:?}");
+        }
+        let cli = parse(&["llmm", "sim", "--scenario", "s.json"]);
+        assert_eq!(cli.global.scenario, Some(PathBuf::from("s.json")));
+        // The old form no longer takes a value.
+        assert!(Cli::try_parse_from(["llmm", "--simulate=s.json", "chat", "hi"]).is_err());
     }
 
     #[test]

@@ -19,9 +19,10 @@
 //!
 //! # Where requests go
 //!
-//! - `--simulate [SCENARIO]` starts the simulator inside the process (fake static keys, no AWS
-//!   account needed); without a file, or with `--simulate=default`, the default scenario (no
-//!   latency, no faults) is used.
+//! - `--simulate` starts the simulator inside the process (fake static keys, no AWS account
+//!   needed), answering at once with no faults; `--scenario FILE` gives it a scenario (latency,
+//!   faults) and implies `--simulate`. Like every global option, both go before or after the
+//!   command.
 //! - `--endpoint-url URL` sends every request to `URL` (for example a running `llmm sim`).
 //! - Otherwise real AWS, with the default credential chain or `--profile NAME`.
 //!
@@ -51,7 +52,7 @@
 //! # Example
 //!
 //! ```text
-//! cargo run --release -p llmm -- --simulate fixtures/batch/demo-scenario.json \
+//! cargo run --release -p llmm -- --simulate --scenario fixtures/batch/demo-scenario.json \
 //!     batch fixtures/batch/demo.jsonl --output target/demo-results.jsonl
 //! ```
 #![forbid(unsafe_code)]
@@ -83,7 +84,7 @@ use crate::cli::{Cli, Command};
 use crate::exit::Exit;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse_from(cli::normalize_args(std::env::args_os()));
+    let cli = Cli::parse();
     init_tracing(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

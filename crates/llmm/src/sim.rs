@@ -2,20 +2,18 @@
 //! other tools (boto3, the AWS CLI) pointed at it.
 
 use std::io::Write as _;
-use std::path::Path;
 
 use anyhow::Context as _;
-use bedrock_sim::{Scenario, Simulator};
+use bedrock_sim::Simulator;
+
+use crate::backend::load_scenario;
 
 use crate::cli::{GlobalArgs, SimArgs};
 use crate::exit::{Exit, usage};
 
 /// Runs `llmm sim` until Ctrl-C.
-pub(crate) async fn run(_global: &GlobalArgs, args: &SimArgs) -> anyhow::Result<Exit> {
-    let scenario = match &args.scenario {
-        Some(path) => load(path)?,
-        None => Scenario::default(),
-    };
+pub(crate) async fn run(global: &GlobalArgs, args: &SimArgs) -> anyhow::Result<Exit> {
+    let scenario = load_scenario(global.scenario.as_deref())?;
     let sim = Simulator::start_on(scenario, args.port)
         .await
         .map_err(|e| usage(format!("cannot start the simulator: {e}")))?;
@@ -38,11 +36,4 @@ pub(crate) async fn run(_global: &GlobalArgs, args: &SimArgs) -> anyhow::Result<
         stats.requests
     );
     Ok(Exit::Success)
-}
-
-fn load(path: &Path) -> anyhow::Result<Scenario> {
-    if !path.is_file() {
-        return Err(usage(format!("scenario file {} not found", path.display())));
-    }
-    Scenario::from_file(path).map_err(|e| usage(format!("cannot load scenario: {e}")))
 }

@@ -284,6 +284,24 @@ async fn exits_3_when_every_request_fails() {
 }
 
 #[tokio::test]
+async fn simulate_and_scenario_after_the_subcommand_leave_the_input_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let input_path = dir.path().join("in.jsonl");
+    std::fs::write(&input_path, input(3)).unwrap();
+    let input_path = input_path.display().to_string();
+    let scenario = fixture("scenarios/default.json");
+    for args in [
+        &["batch", "--simulate", &input_path, "-q"][..],
+        &["batch", &input_path, "--simulate", "-q"],
+        &["batch", "--scenario", &scenario, &input_path, "-q"],
+    ] {
+        let run = llmm(args).await;
+        run.assert_code(0);
+        assert_eq!(parse_lines(&run.stdout).len(), 3, "{args:?}");
+    }
+}
+
+#[tokio::test]
 async fn the_demo_batch_is_valid_and_runs_with_failover() {
     // The README's demo, on a slice of the batch: the throttled region fails over.
     let demo = std::fs::read_to_string(fixture("batch/demo.jsonl")).unwrap();
@@ -293,7 +311,7 @@ async fn the_demo_batch_is_valid_and_runs_with_failover() {
     let scenario = fixture("batch/demo-scenario.json");
     let run = llmm_with_stdin(
         &[
-            "--simulate",
+            "--scenario",
             &scenario,
             "batch",
             "-",

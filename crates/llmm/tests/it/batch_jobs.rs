@@ -169,7 +169,7 @@ async fn failed_jobs_are_resubmitted_then_reported_line_by_line() {
     std::fs::write(&input, lines).unwrap();
     let out = dir.path().join("out.jsonl");
     let run = llmm(&[
-        "--simulate",
+        "--scenario",
         scenario.to_str().unwrap(),
         "batch",
         input.to_str().unwrap(),

@@ -18,6 +18,26 @@ async fn answers_from_the_embedded_simulator() {
 }
 
 #[tokio::test]
+async fn simulate_is_a_flag_before_or_after_the_subcommand() {
+    for args in [
+        &["chat", "--simulate", "Why is the sky blue?"][..],
+        &["chat", "Why is the sky blue?", "--simulate"],
+        &["--simulate", "chat", "Why is the sky blue?"],
+        &[
+            "chat",
+            "--scenario",
+            "fixtures/scenarios/default.json",
+            "Hi",
+        ],
+    ] {
+        let run = llmm(args).await;
+        run.assert_code(0);
+        assert!(!run.stdout.trim().is_empty(), "{args:?}: an answer");
+        assert!(run.stderr.contains("simulating Bedrock"), "{args:?}");
+    }
+}
+
+#[tokio::test]
 async fn sends_the_prompt_from_stdin_with_system_limits_and_an_image() {
     let sim = sim(Scenario::default()).await;
     let url = sim.endpoint_url();

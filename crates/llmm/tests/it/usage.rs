@@ -194,14 +194,30 @@ async fn clap_usage_errors_and_missing_scenarios_exit_2() {
     run.assert_code(2);
     assert!(run.stderr.contains("--no-such-flag"), "{}", run.stderr);
 
-    let run = llmm(&["--simulate", "no-such-scenario.json", "chat", "Hi"]).await;
+    let run = llmm(&["--scenario", "no-such-scenario.json", "chat", "Hi"]).await;
     run.assert_code(2);
     assert!(
         run.stderr
-            .contains("scenario file \"no-such-scenario.json\" not found"),
+            .contains("scenario file no-such-scenario.json not found"),
         "{}",
         run.stderr
     );
+
+    // `--simulate` takes no value: the old `--simulate FILE` form is a usage error.
+    let run = llmm(&["--simulate=fixtures/batch/demo-scenario.json", "chat", "Hi"]).await;
+    run.assert_code(2);
+
+    let run = llmm(&[
+        "chat",
+        "--scenario",
+        "fixtures/batch/demo-scenario.json",
+        "--endpoint-url",
+        "http://127.0.0.1:9",
+        "Hi",
+    ])
+    .await;
+    run.assert_code(2);
+    assert!(run.stderr.contains("cannot be used with"), "{}", run.stderr);
 
     let run = llmm(&[
         "--simulate",
