@@ -17,6 +17,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
+#[cfg(feature = "sdk")]
+use std::time::Duration;
 use std::time::Instant;
 
 use bytes::Bytes;
