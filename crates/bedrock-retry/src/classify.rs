@@ -84,6 +84,13 @@ impl ErrorClass {
     }
 }
 
+#[cfg(feature = "serde")]
+impl serde::Serialize for ErrorClass {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 impl fmt::Display for ErrorClass {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

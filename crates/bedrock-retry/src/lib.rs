@@ -100,6 +100,8 @@
 //! - `tokio` (default): [`TokioSleep`], a [`Sleep`] on the tokio timer. Without it the crate has
 //!   no runtime dependency.
 //!
+//! - `serde`: `Serialize` for [`AttemptRecord`], [`Target`] and [`ErrorClass`] (durations in
+//!   milliseconds; see [`millis`]).
 //! - `test-util`: the test doubles `ManualClock` (a clock that moves only when told) and
 //!   `InstantSleep` (a sleeper that returns at once and records each delay), for tests in virtual
 //!   time. Enable it from dev-dependencies only.
@@ -114,6 +116,8 @@ mod classify;
 mod config;
 mod error;
 mod health;
+#[cfg(feature = "serde")]
+pub mod millis;
 mod plan;
 mod planner;
 mod target;

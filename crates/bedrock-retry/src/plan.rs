@@ -125,13 +125,24 @@ pub enum Decision<T = Target> {
 }
 
 /// What happened in one attempt; the plan keeps one per attempt, in order.
+///
+/// With the `serde` feature it serialises with its durations in milliseconds
+/// (`delay_before_ms`, `duration_ms`) and its class by name.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct AttemptRecord<T = Target> {
     /// Where it was sent.
     pub target: T,
     /// 1-based attempt number.
     pub attempt_number: u32,
     /// The delay the caller was asked to wait before it.
+    #[cfg_attr(
+        feature = "serde",
+        serde(
+            rename = "delay_before_ms",
+            serialize_with = "crate::millis::serialize"
+        )
+    )]
     pub delay_before: Duration,
     /// Features stripped from the request, by name.
     pub disabled_features: Vec<&'static str>,
@@ -140,6 +151,10 @@ pub struct AttemptRecord<T = Target> {
     /// The error message, `None` on success.
     pub message: Option<String>,
     /// Time from the end of the delay to the reported outcome, measured on the planner's clock.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "duration_ms", serialize_with = "crate::millis::serialize")
+    )]
     pub duration: Duration,
 }
 

@@ -19,6 +19,7 @@ pub trait PlanTarget:
 
 /// A model in a region.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Target {
     /// The model, as the caller names it (a catalog name or a model id).
     pub model: String,

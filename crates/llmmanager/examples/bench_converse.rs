@@ -11,11 +11,13 @@
 #![allow(
     clippy::disallowed_methods,
     clippy::print_stdout,
+    clippy::print_stderr,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
     clippy::cast_precision_loss,
-    reason = "a benchmark measures wall time and prints its results"
+    reason = "a benchmark measures wall time and prints its results (JSON lines on stdout, readable \
+              lines on stderr)"
 )]
 
 use std::sync::Arc;
@@ -86,9 +88,14 @@ async fn main() {
         managed.push(t.elapsed());
     }
     let (b, m) = (median(bare), median(managed));
-    println!(
+    eprintln!(
         "converse overhead: bare SDK median {b:?}, LlmManager median {m:?}, ratio {:.3}x (target <= 1.10x), {calls} calls each",
         m.as_secs_f64() / b.as_secs_f64()
+    );
+    emit(
+        "converse_overhead_ratio",
+        m.as_secs_f64() / b.as_secs_f64(),
+        "×",
     );
 
     // Streaming: time to first token, bare versus managed.
@@ -124,9 +131,14 @@ async fn main() {
         s.finish().await.unwrap();
     }
     let (b, m) = (median(bare), median(managed));
-    println!(
+    eprintln!(
         "stream time to first token: bare SDK median {b:?}, LlmManager median {m:?}, overhead {:.3} ms (target <= 1 ms)",
         (m.as_secs_f64() - b.as_secs_f64()) * 1000.0
+    );
+    emit(
+        "stream_ttft_overhead",
+        (m.as_secs_f64() - b.as_secs_f64()) * 1000.0,
+        "ms",
     );
 
     // Event processing rate on one long answer.
@@ -185,10 +197,11 @@ async fn main() {
         }
     }
     let bare_rate = bare_events as f64 / t.elapsed().as_secs_f64();
-    println!(
+    eprintln!(
         "stream events: LlmManager {rate:.0} events/s, bare SDK {bare_rate:.0} events/s on the same streams ({events} and {bare_events} events), ratio {:.2} (target >= 200,000/s)",
         rate / bare_rate
     );
+    emit("stream_events_rate", rate, "events/s");
 
     // Wasted attempts with one of three regions down, after health learning.
     let sim_down =
@@ -213,8 +226,18 @@ async fn main() {
     }
     let first10: usize = wasted[..10].iter().sum();
     let after: f64 = wasted[10..].iter().sum::<usize>() as f64 / (n - 10) as f64;
-    println!(
+    eprintln!(
         "one region of three down: {first10} wasted attempts in the first 10 calls, then {after:.4} per call over {} calls (target < 0.05)",
         n - 10
+    );
+    emit("wasted_attempts_after_learning", after, "per call");
+}
+
+/// One measurement as a JSON line on stdout, the form `cargo xtask bench` reads; the readable
+/// lines go to stderr.
+fn emit(measure: &str, value: f64, unit: &str) {
+    println!(
+        "{}",
+        serde_json::json!({ "measure": measure, "value": value, "unit": unit })
     );
 }

@@ -11,7 +11,10 @@ use crate::call::AttemptRecord;
 use crate::validation::ValidationAttempt;
 
 /// The answer to a [`crate::LlmManager::converse`] call.
-#[derive(Debug, Clone)]
+///
+/// Serialises to JSON in one call (`serde_json::to_string(&response)`), durations in
+/// milliseconds.
+#[derive(Debug, Clone, serde::Serialize)]
 #[non_exhaustive]
 pub struct Response {
     /// The Converse response as Bedrock sent it.
@@ -27,6 +30,10 @@ pub struct Response {
     /// Every attempt, the successful one last.
     pub attempts: Vec<AttemptRecord>,
     /// Wall time of the whole call, backoff included.
+    #[serde(
+        rename = "duration_ms",
+        serialize_with = "bedrock_retry::millis::serialize"
+    )]
     pub duration: Duration,
     /// What the caller should know: dropped features, format corrections.
     pub warnings: Vec<String>,

@@ -17,7 +17,7 @@ use bedrock_retry::{PlanTarget, RandomSource, SeededRandom};
 use crate::error::Error;
 
 /// One place an attempt can be sent: a model in a region through an access method.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct Target {
     /// The base model id.
     pub model: String,

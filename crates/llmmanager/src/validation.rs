@@ -185,7 +185,7 @@ impl ValidationConfig {
 }
 
 /// One validated answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct ValidationAttempt {
     /// Where the answer came from.

@@ -47,8 +47,9 @@ use crate::routing::Target;
 use driver::Run;
 
 /// How a stream was recovered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
+#[serde(rename_all = "snake_case")]
 pub enum RecoveryKind {
     /// The next target continues the text received so far; keep it.
     Continued,
@@ -57,7 +58,7 @@ pub enum RecoveryKind {
 }
 
 /// One mid-stream recovery.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct Recovery {
     /// How the answer goes on.
@@ -138,7 +139,7 @@ pub enum StreamEvent {
 }
 
 /// The aggregated result of a managed stream.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[non_exhaustive]
 pub struct StreamResponse {
     /// The whole text of the answer (all text blocks, in order, across recoveries).
@@ -164,8 +165,16 @@ pub struct StreamResponse {
     /// Every mid-stream recovery.
     pub recoveries: Vec<Recovery>,
     /// Time from the call to the first content delta.
+    #[serde(
+        rename = "time_to_first_token_ms",
+        serialize_with = "bedrock_retry::millis::serialize_option"
+    )]
     pub time_to_first_token: Option<Duration>,
     /// Time of the whole call.
+    #[serde(
+        rename = "duration_ms",
+        serialize_with = "bedrock_retry::millis::serialize"
+    )]
     pub duration: Duration,
     /// What the caller should know (dropped features, missing metadata).
     pub warnings: Vec<String>,

@@ -638,3 +638,31 @@ async fn catalog_options_fetch_the_catalog_with_the_managers_credentials_and_end
     );
     assert!(!m.converse(&hello()).await.unwrap().text().is_empty());
 }
+
+#[tokio::test]
+async fn responses_and_their_attempts_serialise_in_one_call() {
+    let sim = sim(Scenario::default().with_fault(
+        FaultRule::new(Fault::error(BedrockErrorKind::ThrottlingException)).region("us-east-1"),
+    ))
+    .await;
+    let m = east_west(&sim).build().await.unwrap();
+    let r = m.converse(&hello()).await.unwrap();
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["region"], "us-west-2");
+    assert_eq!(json["access_method"], "direct");
+    assert_eq!(json["attempts"][0]["class"], "throttled");
+    assert_eq!(json["attempts"][0]["target"]["region"], "us-east-1");
+    assert!(json["attempts"][1]["class"].is_null());
+    assert!(json["duration_ms"].as_f64().unwrap() >= 0.0);
+    assert_eq!(json["output"]["stopReason"], r.stop_reason().as_str());
+    let streamed = m
+        .converse_stream(&hello())
+        .await
+        .unwrap()
+        .finish()
+        .await
+        .unwrap();
+    let json = serde_json::to_value(&streamed).unwrap();
+    assert_eq!(json["text"], streamed.text);
+    assert!(json["time_to_first_token_ms"].is_number());
+}
