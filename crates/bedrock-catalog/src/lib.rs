@@ -90,6 +90,7 @@ pub use model::{
     AccessMethod, AccessPreference, Capabilities, Geo, Lifecycle, ModelAccess, ModelInfo,
     ProfileInfo, PromptCaching, RegionAccess,
 };
+pub use names::display_name;
 pub use overrides::{
     BUNDLED_OVERRIDES, DEFAULT_MAX_CACHE_POINTS, ModelOverride, OVERRIDES_SCHEMA_VERSION,
     Overrides, PromptCachingOverride, derived_capabilities,

@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 pub struct ModelInfo {
     /// Base model id, for example `anthropic.claude-3-haiku-20240307-v1:0`.
     pub id: String,
-    /// Canonical display name derived from the id, for example `Claude 3 Haiku 20240307`.
+    /// The name users type, derived from the id or given by the overrides file, for example
+    /// `Claude 3 Haiku` or `Llama 3.1 70B Instruct` (see [`crate::display_name`]).
     pub name: String,
     /// Provider name as Bedrock reports it, for example `Anthropic`.
     pub provider: String,

@@ -168,6 +168,131 @@ const LEGACY_NAMES: &[(&str, &str)] = &[
     ),
 ];
 
+/// Words of model ids spelled as their makers spell them.
+const BRAND_CASING: &[(&str, &str)] = &[
+    ("deepseek", "DeepSeek"),
+    ("glm", "GLM"),
+    ("gpt", "GPT"),
+    ("it", "IT"),
+    ("minimax", "MiniMax"),
+    ("oss", "OSS"),
+    ("vl", "VL"),
+];
+
+/// The name users type for a model id, derived from the id:
+/// `anthropic.claude-haiku-4-5-20251001-v1:0` → `Claude Haiku 4.5`,
+/// `meta.llama3-1-70b-instruct-v1:0` → `Llama 3.1 70B Instruct`.
+///
+/// The rule: drop the provider prefix, the `:N` revision, a trailing `-v0`/`-v1` and dates
+/// (8 digits); join version digits with dots (`3-5` → `3.5`, `llama3-1` → `Llama 3.1`); keep a
+/// later major version as `v2`; write sizes as `70B`, short codes as `K2`/`A22B` and brands as
+/// their makers do (`GPT OSS`, `DeepSeek`); name a context-window variant after its base with the
+/// window in parentheses (`Nova Premier (8K)`); put the provider in front of a name that would
+/// otherwise start with a one-letter code (`deepseek.r1-v1:0` → `DeepSeek R1`). Models whose ids do not
+/// follow the pattern get explicit names in the overrides file (`names`).
+#[must_use]
+pub fn display_name(model_id: &str) -> String {
+    if let Some(base) = strip_context_variant(model_id) {
+        let window = model_id.rsplit(':').next().unwrap_or_default();
+        return format!("{} ({})", display_name(base), window.to_uppercase());
+    }
+    let (provider, rest) = model_id.split_once('.').unwrap_or(("", model_id));
+    let rest = rest.split_once(':').map_or(rest, |(head, _)| head);
+    let mut words: Vec<String> = rest
+        .split('-')
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    // A trailing `-vN`: the first revisions are noise, a later major version tells models apart.
+    let mut major = None;
+    if words.len() > 1
+        && let Some(n) = words
+            .last()
+            .and_then(|w| w.strip_prefix('v'))
+            .and_then(|n| n.parse::<u32>().ok())
+    {
+        words.pop();
+        major = (n >= 2).then_some(n);
+    }
+    let mut joined: Vec<String> = Vec::new();
+    for w in words {
+        if is_date(&w) {
+            continue;
+        }
+        let minor = !w.is_empty()
+            && w.len() <= 2
+            && w.bytes().all(|b| b.is_ascii_digit())
+            && (w == "0" || !w.starts_with('0'));
+        match joined.last_mut() {
+            Some(prev) if minor && prev.ends_with(|c: char| c.is_ascii_digit()) => {
+                prev.push('.');
+                prev.push_str(&w);
+            }
+            _ => joined.push(w),
+        }
+    }
+    let mut out: Vec<String> = joined
+        .iter()
+        .enumerate()
+        .map(|(i, w)| display_word(w, i == 0))
+        .collect();
+    let bare_code = |w: &String| {
+        let mut c = w.chars();
+        c.next().is_some_and(|c| c.is_ascii_alphabetic())
+            && c.next().is_some_and(|c| c.is_ascii_digit())
+    };
+    if out.first().is_some_and(bare_code) && !provider.is_empty() {
+        out.insert(0, display_word(provider, true));
+    }
+    if let Some(n) = major {
+        out.push(format!("v{n}"));
+    }
+    out.join(" ")
+}
+
+/// A short code such as `K2`, `R1`, `V3.2`, `A22B`.
+fn is_code(w: &str) -> bool {
+    let letters = w.chars().filter(char::is_ascii_alphabetic).count();
+    (1..=2).contains(&letters)
+        && w.starts_with(|c: char| c.is_ascii_alphabetic())
+        && w.contains(|c: char| c.is_ascii_digit())
+}
+
+/// One word of a display name, spelled as users write it.
+fn display_word(w: &str, first: bool) -> String {
+    if let Some((_, brand)) = BRAND_CASING.iter().find(|(k, _)| *k == w) {
+        return (*brand).to_owned();
+    }
+    if let Some(version) = w.strip_prefix("llama")
+        && version.starts_with(|c: char| c.is_ascii_digit())
+    {
+        return format!("Llama {version}");
+    }
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    // Sizes: `70b` → `70B`, `8x7b` → `8x7B`.
+    if let Some(n) = w.strip_suffix('b')
+        && (digits(n)
+            || n.split_once('x')
+                .is_some_and(|(a, b)| digits(a) && digits(b)))
+    {
+        return format!("{n}B");
+    }
+    // A later version inside a name stays lower case (`Rerank v3.5`), except as the first word.
+    if !first
+        && let Some(v) = w.strip_prefix('v')
+        && v.starts_with(|c: char| c.is_ascii_digit())
+        && v.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+    {
+        return w.to_owned();
+    }
+    if is_code(w) {
+        return w.to_uppercase();
+    }
+    let mut c = w.chars();
+    c.next()
+        .map_or_else(String::new, |f| f.to_uppercase().chain(c).collect())
+}
+
 const MAX_SUGGESTIONS: usize = 5;
 const SUGGESTION_CUTOFF: f64 = 0.75;
 
@@ -500,6 +625,11 @@ fn idx(i: usize) -> u32 {
 /// Tier-3 aliases of a model (see the module docs).
 fn generated_aliases(m: &ModelInfo) -> Vec<String> {
     let t = tokens(&m.name);
+    // A trailing major version (`Claude 3.5 Sonnet v2`) is not part of the version number.
+    let versioned = match t.len().checked_sub(2).and_then(|i| t.get(i)) {
+        Some(v) if v == "v" => t.get(..t.len() - 2).unwrap_or_default(),
+        _ => &t[..],
+    };
     let undated: Vec<String> = t.iter().filter(|x| !is_date(x)).cloned().collect();
     let mut out = Vec::new();
     if undated.len() != t.len() && !undated.is_empty() {
@@ -512,16 +642,14 @@ fn generated_aliases(m: &ModelInfo) -> Vec<String> {
         && let Some(variant) = variant
     {
         {
-            let version: Vec<&str> = t
+            let version: Vec<&str> = versioned
                 .iter()
                 .filter(|x| x.bytes().all(|b| b.is_ascii_digit()) && !is_date(x))
                 .map(String::as_str)
                 .collect();
-            let with_date: Vec<&str> = t
-                .iter()
-                .filter(|x| x.bytes().all(|b| b.is_ascii_digit()))
-                .map(String::as_str)
-                .collect();
+            // The date is in the id (`claude-sonnet-4-20250514-v1:0`), not in the name.
+            let date = m.id.split(['-', '.', ':']).find(|w| is_date(w));
+            let with_date: Vec<&str> = version.iter().copied().chain(date).collect();
             if !version.is_empty() {
                 let v = version.join(" ");
                 out.push(format!("claude {v} {variant}"));
@@ -555,6 +683,76 @@ fn id_major_version(id: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn display_names_are_the_names_users_type() {
+        for (id, name) in [
+            (
+                "anthropic.claude-haiku-4-5-20251001-v1:0",
+                "Claude Haiku 4.5",
+            ),
+            ("anthropic.claude-3-haiku-20240307-v1:0", "Claude 3 Haiku"),
+            (
+                "anthropic.claude-3-5-sonnet-20240620-v1:0",
+                "Claude 3.5 Sonnet",
+            ),
+            (
+                "anthropic.claude-3-5-sonnet-20241022-v2:0",
+                "Claude 3.5 Sonnet v2",
+            ),
+            (
+                "anthropic.claude-3-7-sonnet-20250219-v1:0",
+                "Claude 3.7 Sonnet",
+            ),
+            ("anthropic.claude-sonnet-4-20250514-v1:0", "Claude Sonnet 4"),
+            (
+                "anthropic.claude-sonnet-4-20250514-v1:0:32k",
+                "Claude Sonnet 4 (32K)",
+            ),
+            ("anthropic.claude-opus-4-6-v1", "Claude Opus 4.6"),
+            ("anthropic.claude-sonnet-4-6", "Claude Sonnet 4.6"),
+            ("meta.llama3-1-70b-instruct-v1:0", "Llama 3.1 70B Instruct"),
+            ("meta.llama3-70b-instruct-v1:0", "Llama 3 70B Instruct"),
+            (
+                "meta.llama4-scout-17b-instruct-v1:0",
+                "Llama 4 Scout 17B Instruct",
+            ),
+            (
+                "meta.llama3-3-70b-instruct-v1:0:128k",
+                "Llama 3.3 70B Instruct (128K)",
+            ),
+            ("amazon.nova-lite-v1:0", "Nova Lite"),
+            ("amazon.nova-2-lite-v1:0", "Nova 2 Lite"),
+            ("amazon.nova-premier-v1:0:8k", "Nova Premier (8K)"),
+            (
+                "amazon.titan-image-generator-v2:0",
+                "Titan Image Generator v2",
+            ),
+            ("ai21.jamba-1-5-large-v1:0", "Jamba 1.5 Large"),
+            ("mistral.mistral-7b-instruct-v0:2", "Mistral 7B Instruct"),
+            (
+                "mistral.mixtral-8x7b-instruct-v0:1",
+                "Mixtral 8x7B Instruct",
+            ),
+            ("mistral.mistral-large-2407-v1:0", "Mistral Large 2407"),
+            ("cohere.embed-v4:0", "Embed v4"),
+            ("cohere.rerank-v3-5:0", "Rerank v3.5"),
+            ("deepseek.r1-v1:0", "DeepSeek R1"),
+            ("deepseek.v3.2", "DeepSeek V3.2"),
+            ("google.gemma-3-12b-it", "Gemma 3 12B IT"),
+            ("qwen.qwen3-coder-30b-a3b-v1:0", "Qwen3 Coder 30B A3B"),
+            ("qwen.qwen3-vl-235b-a22b", "Qwen3 VL 235B A22B"),
+            ("moonshotai.kimi-k2.5", "Kimi K2.5"),
+            ("minimax.minimax-m2.1", "MiniMax M2.1"),
+            ("zai.glm-4.7-flash", "GLM 4.7 Flash"),
+            ("stability.sd3-5-large-v1:0", "SD3.5 Large"),
+            ("twelvelabs.marengo-embed-2-7-v1:0", "Marengo Embed 2.7"),
+            ("nvidia.nemotron-nano-12b-v2", "Nemotron Nano 12B v2"),
+            ("writer.palmyra-x5-v1:0", "Palmyra X5"),
+        ] {
+            assert_eq!(display_name(id), name, "{id}");
+        }
+    }
 
     #[test]
     fn tokenization() {

@@ -4,7 +4,8 @@
 //! The file is compiled into the crate so that catalogs fetched from the API at run time get the
 //! same flags as the bundled snapshot. Its field names are a contract shared with `bedrock-sim`.
 //! Every entry names a `source` key whose citation is listed under `sources`; a flag missing from an
-//! entry falls back to the derived default documented on [`Capabilities`].
+//! entry falls back to the derived default documented on [`Capabilities`]. Its `names` map gives
+//! display names to the few models whose id-derived name ([`crate::display_name`]) reads badly.
 
 use std::collections::BTreeMap;
 
@@ -33,6 +34,9 @@ pub struct Overrides {
     /// Flags per base model id.
     #[serde(default)]
     pub models: BTreeMap<String, ModelOverride>,
+    /// Display names for model ids whose derived name ([`crate::display_name`]) reads badly.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub names: BTreeMap<String, String>,
 }
 
 /// Flags for one model; absent fields keep the derived default.
@@ -113,6 +117,22 @@ impl Overrides {
         self.models
             .get(model_id)
             .or_else(|| self.models.get(strip_context_variant(model_id)?))
+    }
+
+    /// The display name of a model: this file's `names` entry, or the name derived from the id
+    /// ([`crate::display_name`]). A context-window variant is named after its base model.
+    #[must_use]
+    pub fn display_name(&self, model_id: &str) -> String {
+        if let Some(name) = self.names.get(model_id) {
+            return name.clone();
+        }
+        if let Some(base) = strip_context_variant(model_id)
+            && let Some(name) = self.names.get(base)
+        {
+            let window = model_id.rsplit(':').next().unwrap_or_default();
+            return format!("{name} ({})", window.to_uppercase());
+        }
+        crate::names::display_name(model_id)
     }
 
     /// Capabilities for a model from its modalities and this file.

@@ -223,8 +223,24 @@ impl Snapshot {
             models: models.into_values().collect(),
         };
         snap.apply_overrides(overrides);
+        snap.apply_names(overrides);
         snap.normalize();
         (snap, warnings)
+    }
+
+    /// Gives every model the name users type ([`Overrides::display_name`]); a previous name (the
+    /// id-derived canonical name, or the original's) that is more than a different spelling of
+    /// the new one is kept as an alias, so it still resolves.
+    pub fn apply_names(&mut self, overrides: &Overrides) {
+        for m in &mut self.models {
+            let name = overrides.display_name(&m.id);
+            if name != m.name {
+                let old = std::mem::replace(&mut m.name, name);
+                if crate::names::key(&old) != crate::names::key(&m.name) {
+                    m.aliases.push(old);
+                }
+            }
+        }
     }
 
     /// Recomputes every model's capabilities from its modalities and `overrides`.
@@ -384,6 +400,7 @@ impl Snapshot {
             models: models.into_values().collect(),
         };
         snap.apply_overrides(overrides);
+        snap.apply_names(overrides);
         snap.normalize();
         Ok(snap)
     }

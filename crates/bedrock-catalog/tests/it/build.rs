@@ -32,7 +32,8 @@ async fn a_source_builds_an_api_catalog() {
     // Models listed only under a profile-style id are dropped, as in the original.
     assert_eq!(c.models().len(), 2);
     let haiku = c.resolve("Claude 3 Haiku").unwrap();
-    assert_eq!(haiku.name, "Claude 3 Haiku 20240307");
+    assert_eq!(haiku.name, "Claude 3 Haiku");
+    assert!(haiku.aliases.iter().any(|a| a == "Claude 3 Haiku 20240307"));
     assert_eq!(haiku.lifecycle, bedrock_catalog::Lifecycle::Active);
     assert!(
         haiku.capabilities.prompt_caching.is_some(),

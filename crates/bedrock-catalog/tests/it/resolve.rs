@@ -29,6 +29,126 @@ fn every_name_of_the_original_catalog_resolves_to_its_model() {
 }
 
 #[test]
+fn display_names_are_the_names_users_type() {
+    let c = Catalog::bundled().unwrap();
+    for (id, name) in [
+        (
+            "anthropic.claude-haiku-4-5-20251001-v1:0",
+            "Claude Haiku 4.5",
+        ),
+        ("anthropic.claude-3-haiku-20240307-v1:0", "Claude 3 Haiku"),
+        (
+            "anthropic.claude-3-5-haiku-20241022-v1:0",
+            "Claude 3.5 Haiku",
+        ),
+        (
+            "anthropic.claude-3-5-sonnet-20241022-v2:0",
+            "Claude 3.5 Sonnet v2",
+        ),
+        ("anthropic.claude-opus-4-1-20250805-v1:0", "Claude Opus 4.1"),
+        ("anthropic.claude-sonnet-4-20250514-v1:0", "Claude Sonnet 4"),
+        (
+            "anthropic.claude-sonnet-4-20250514-v1:0:32k",
+            "Claude Sonnet 4 (32K)",
+        ),
+        ("anthropic.claude-sonnet-4-6", "Claude Sonnet 4.6"),
+        ("meta.llama3-1-70b-instruct-v1:0", "Llama 3.1 70B Instruct"),
+        ("meta.llama3-2-90b-instruct-v1:0", "Llama 3.2 90B Instruct"),
+        (
+            "meta.llama4-maverick-17b-instruct-v1:0",
+            "Llama 4 Maverick 17B Instruct",
+        ),
+        ("amazon.nova-lite-v1:0", "Nova Lite"),
+        ("amazon.nova-premier-v1:0:8k", "Nova Premier (8K)"),
+        (
+            "amazon.titan-embed-text-v2:0:8k",
+            "Titan Embed Text v2 (8K)",
+        ),
+        ("ai21.jamba-1-5-mini-v1:0", "Jamba 1.5 Mini"),
+        ("cohere.command-r-plus-v1:0", "Command R+"),
+        ("cohere.rerank-v3-5:0", "Rerank v3.5"),
+        ("deepseek.r1-v1:0", "DeepSeek R1"),
+        ("deepseek.v3-v1:0", "DeepSeek V3"),
+        (
+            "mistral.mixtral-8x7b-instruct-v0:1",
+            "Mixtral 8x7B Instruct",
+        ),
+        ("openai.gpt-oss-120b-1:0", "GPT OSS 120B"),
+        ("qwen.qwen3-coder-480b-a35b-v1:0", "Qwen3 Coder 480B A35B"),
+        ("google.gemma-3-27b-it", "Gemma 3 27B IT"),
+        ("twelvelabs.pegasus-1-2-v1:0", "Pegasus 1.2"),
+        ("zai.glm-4.7-flash", "GLM 4.7 Flash"),
+        ("minimax.minimax-m2.5", "MiniMax M2.5"),
+    ] {
+        assert_eq!(c.resolve(id).unwrap().name, name, "{id}");
+        check(&c, name, id);
+    }
+}
+
+#[test]
+fn every_name_and_alias_resolves_to_its_own_model_and_names_are_distinct() {
+    let c = Catalog::bundled().unwrap();
+    let mut seen = std::collections::BTreeMap::new();
+    for m in c.models() {
+        check(&c, &m.name, &m.id);
+        for alias in &m.aliases {
+            check(&c, alias, &m.id);
+        }
+        let folded = m.name.to_lowercase();
+        if let Some(other) = seen.insert(folded, &m.id) {
+            panic!("{} and {other} are both named {:?}", m.id, m.name);
+        }
+        // No dates, no revision suffixes.
+        assert!(
+            !m.name
+                .split(' ')
+                .any(|w| w.len() == 8 && w.bytes().all(|b| b.is_ascii_digit())),
+            "{}: {}",
+            m.id,
+            m.name
+        );
+        assert!(!m.name.contains(':'), "{}: {}", m.id, m.name);
+    }
+}
+
+#[test]
+fn the_former_display_names_still_resolve() {
+    let c = Catalog::bundled().unwrap();
+    for (name, id) in [
+        (
+            "Claude Haiku 4 5 20251001",
+            "anthropic.claude-haiku-4-5-20251001-v1:0",
+        ),
+        (
+            "Claude 3 Haiku 20240307",
+            "anthropic.claude-3-haiku-20240307-v1:0",
+        ),
+        ("Llama3 1 70b Instruct", "meta.llama3-1-70b-instruct-v1:0"),
+        (
+            "Claude 3 5 Sonnet 20241022",
+            "anthropic.claude-3-5-sonnet-20241022-v2:0",
+        ),
+        ("Nova Premier V1:0", "amazon.nova-premier-v1:0:8k"),
+        ("Gpt Oss 120b 1", "openai.gpt-oss-120b-1:0"),
+        ("Command R Plus", "cohere.command-r-plus-v1:0"),
+        ("V3", "deepseek.v3-v1:0"),
+        // Typed by hand, in other spellings.
+        (
+            "claude haiku 4.5",
+            "anthropic.claude-haiku-4-5-20251001-v1:0",
+        ),
+        (
+            "Claude 4.5 Haiku",
+            "anthropic.claude-haiku-4-5-20251001-v1:0",
+        ),
+        ("llama 3.1 70b", "meta.llama3-1-70b-instruct-v1:0"),
+        ("nova lite", "amazon.nova-lite-v1:0"),
+    ] {
+        check(&c, name, id);
+    }
+}
+
+#[test]
 fn aliases_of_the_original() {
     let c = Catalog::bundled().unwrap();
     for (name, id) in [
@@ -126,7 +246,7 @@ fn never_picks_a_different_model() {
         Err(Error::UnknownModel { suggestions, .. }) => {
             assert!(!suggestions.is_empty());
             assert!(
-                suggestions.iter().any(|s| s.starts_with("Llama3")),
+                suggestions.iter().any(|s| s.starts_with("Llama 3.1")),
                 "{suggestions:?}"
             );
         }
@@ -141,7 +261,7 @@ fn never_picks_a_different_model() {
     match c.resolve("Claude Opus 4") {
         Err(Error::AmbiguousModel { candidates, .. }) => {
             assert!(
-                candidates.contains(&"Claude Opus 4 6".to_owned()),
+                candidates.contains(&"Claude Opus 4.6".to_owned()),
                 "{candidates:?}"
             );
         }
@@ -298,7 +418,9 @@ fn capabilities_come_from_overrides() {
 fn bundled_snapshot_matches_current_overrides() {
     let snap = bedrock_catalog::Snapshot::bundled().unwrap();
     let mut again = snap.clone();
-    again.apply_overrides(&bedrock_catalog::Overrides::bundled().unwrap());
+    let overrides = bedrock_catalog::Overrides::bundled().unwrap();
+    again.apply_overrides(&overrides);
+    again.apply_names(&overrides);
     assert!(
         snap == again,
         "bundled.json is stale: run `cargo xtask refresh-catalog --from-reference`"

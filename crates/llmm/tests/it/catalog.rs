@@ -33,6 +33,43 @@ async fn models_table_lists_ids_and_features() {
 }
 
 #[tokio::test]
+async fn models_shows_the_names_users_type_and_each_resolves() {
+    let run = llmm(&["models"]).await;
+    run.assert_code(0);
+    for (id, name) in [
+        (
+            "anthropic.claude-haiku-4-5-20251001-v1:0",
+            "Claude Haiku 4.5",
+        ),
+        ("anthropic.claude-3-haiku-20240307-v1:0", "Claude 3 Haiku"),
+        ("meta.llama3-1-70b-instruct-v1:0", "Llama 3.1 70B Instruct"),
+        ("amazon.nova-lite-v1:0", "Nova Lite"),
+    ] {
+        let line = run
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{id} ")))
+            .unwrap_or_else(|| panic!("{id} listed"));
+        assert!(line.contains(&format!("  {name}  ")), "{line}");
+    }
+    for (name, id) in [
+        (
+            "Claude Haiku 4.5",
+            "anthropic.claude-haiku-4-5-20251001-v1:0",
+        ),
+        ("Llama 3.1 70B Instruct", "meta.llama3-1-70b-instruct-v1:0"),
+        ("Nova Lite", "amazon.nova-lite-v1:0"),
+        // The former display name still resolves.
+        ("Llama3 1 70b Instruct", "meta.llama3-1-70b-instruct-v1:0"),
+    ] {
+        let run = llmm(&["chat", "--simulate", "-m", name, "--json", "Hi"]).await;
+        run.assert_code(0);
+        let value: Value = serde_json::from_str(&run.stdout).unwrap();
+        assert_eq!(value["model"], id, "{name}");
+    }
+}
+
+#[tokio::test]
 async fn an_unknown_provider_exits_2() {
     let run = llmm(&["models", "--provider", "Nobody"]).await;
     run.assert_code(2);
