@@ -1,7 +1,11 @@
 //! Measures building and serialising a request that carries a 3 MB image, against base64-encoding
 //! the same bytes alone. Run with `cargo run --release -p bedrock-messages --example bench_image`.
 #![allow(clippy::disallowed_methods, reason = "benchmark measures wall time")]
-#![allow(clippy::print_stdout, reason = "benchmark prints its figures")]
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "benchmark prints its figures: JSON lines on stdout, readable lines on stderr"
+)]
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -73,7 +77,7 @@ fn main() {
             Ok(req) => {
                 black_box(req.to_json_vec().unwrap_or_default());
             }
-            Err(e) => println!("bench request failed to build: {e}"),
+            Err(e) => eprintln!("bench request failed to build: {e}"),
         }
     });
     let built = ConverseRequest::builder()
@@ -106,11 +110,21 @@ fn main() {
         }
     });
     let ratio = build.as_secs_f64() / encode.as_secs_f64();
-    println!("image bytes:              {}", img.len());
-    println!("base64 encode (median):   {encode:?}");
-    println!("build + serialise (med.): {build:?}");
-    println!("  of which build:         {only_build:?}");
-    println!("  of which serialise:     {only_serialise:?}");
-    println!("plain serde_json::to_vec: {plain_serde:?} (for comparison)");
-    println!("ratio:                    {ratio:.2} (target <= 1.5)");
+    eprintln!("image bytes:              {}", img.len());
+    eprintln!("base64 encode (median):   {encode:?}");
+    eprintln!("build + serialise (med.): {build:?}");
+    eprintln!("  of which build:         {only_build:?}");
+    eprintln!("  of which serialise:     {only_serialise:?}");
+    eprintln!("plain serde_json::to_vec: {plain_serde:?} (for comparison)");
+    eprintln!("ratio:                    {ratio:.2} (target <= 1.5)");
+    emit("build_serialise_over_base64", ratio, "×");
+}
+
+/// One measurement as a JSON line on stdout, the form `cargo xtask bench` reads; the readable
+/// lines go to stderr.
+fn emit(measure: &str, value: f64, unit: &str) {
+    println!(
+        "{}",
+        serde_json::json!({ "measure": measure, "value": value, "unit": unit })
+    );
 }

@@ -18,8 +18,9 @@ use crate::limits::{Limits, Rule};
 use crate::model::{
     CachePointBlock, CacheTtl, CitationsConfig, ContentBlock, ConverseRequest, DocumentBlock,
     DocumentSource, GuardContentBlock, GuardText, GuardrailConfig, ImageBlock, InferenceConfig,
-    Latency, MediaSource, Message, PerformanceConfig, ReasoningContentBlock, ReasoningText, Role,
-    S3Location, SystemBlock, Tool, ToolChoice, ToolConfig, ToolResultBlock, ToolResultContent,
+    Latency, MediaSource, Message, OutputConfig, PerformanceConfig, PromptVariable,
+    ReasoningContentBlock, ReasoningText, Role, S3Location, ServiceTier, ServiceTierType,
+    SystemBlock, Tool, ToolChoice, ToolConfig, ToolResultBlock, ToolResultContent,
     ToolResultStatus, ToolSpec, ToolUseBlock, VideoBlock,
 };
 use crate::validate;
@@ -532,6 +533,9 @@ pub struct ConverseRequestBuilder {
     response_paths: Vec<String>,
     metadata: BTreeMap<String, String>,
     performance: Option<PerformanceConfig>,
+    prompt_variables: BTreeMap<String, PromptVariable>,
+    output_config: Option<OutputConfig>,
+    service_tier: Option<ServiceTier>,
     limits: Limits,
 }
 
@@ -555,6 +559,9 @@ impl ConverseRequestBuilder {
             response_paths: Vec::new(),
             metadata: BTreeMap::new(),
             performance: None,
+            prompt_variables: BTreeMap::new(),
+            output_config: None,
+            service_tier: None,
             limits: Limits::bedrock(),
         }
     }
@@ -691,6 +698,25 @@ impl ConverseRequestBuilder {
         self
     }
 
+    /// Sets a prompt variable (for a prompt from Bedrock Prompt Management).
+    pub fn prompt_variable(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.prompt_variables
+            .insert(name.into(), PromptVariable::Text(value.into()));
+        self
+    }
+
+    /// Sets `outputConfig` (for example [`OutputConfig::json_schema`] for structured output).
+    pub fn output_config(mut self, config: OutputConfig) -> Self {
+        self.output_config = Some(config);
+        self
+    }
+
+    /// Sets the service tier.
+    pub fn service_tier(mut self, tier: ServiceTierType) -> Self {
+        self.service_tier = Some(ServiceTier { tier });
+        self
+    }
+
     /// Uses these limits (default: [`Limits::bedrock`]).
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -738,6 +764,9 @@ impl ConverseRequestBuilder {
             additional_model_response_field_paths: self.response_paths,
             request_metadata: self.metadata,
             performance_config: self.performance,
+            prompt_variables: self.prompt_variables,
+            output_config: self.output_config,
+            service_tier: self.service_tier,
             warnings,
         };
         validate::validate_request(&req, &self.limits)?;

@@ -71,10 +71,11 @@ pub use model::{
     CitationsConfig, CitationsContentBlock, ContentBlock, ConverseRequest, DocumentBlock,
     DocumentContentBlock, DocumentRange, DocumentSource, GuardContentBlock, GuardImage,
     GuardImageFormat, GuardImageSource, GuardQualifier, GuardText, GuardrailConfig, GuardrailTrace,
-    ImageBlock, InferenceConfig, Latency, MediaSource, Message, PerformanceConfig, RawBlock,
-    ReasoningContentBlock, ReasoningText, Role, S3Location, SearchResultRange,
-    StreamProcessingMode, SystemBlock, SystemTool, Tool, ToolChoice, ToolConfig, ToolInputSchema,
-    ToolResultBlock, ToolResultContent, ToolResultStatus, ToolSpec, ToolUseBlock, VideoBlock,
-    WebLocation,
+    ImageBlock, InferenceConfig, JsonSchemaDefinition, Latency, MediaSource, Message, OutputConfig,
+    OutputFormat, OutputStructure, PerformanceConfig, PromptVariable, RawBlock,
+    ReasoningContentBlock, ReasoningText, Role, S3Location, SearchResultRange, ServiceTier,
+    ServiceTierType, StreamProcessingMode, SystemBlock, SystemTool, Tool, ToolChoice, ToolConfig,
+    ToolInputSchema, ToolResultBlock, ToolResultContent, ToolResultStatus, ToolSpec, ToolUseBlock,
+    VideoBlock, WebLocation,
 };
 pub use response::{ConverseOutput, ConverseResponse, Metrics, StopReason, TokenUsage};

@@ -716,6 +716,92 @@ pub struct PerformanceConfig {
     pub latency: Latency,
 }
 
+wire_enum! {
+    /// A service tier: how the request is scheduled and priced.
+    ServiceTierType { /// The default tier.
+    Default = "default", /// Lower priority, lower price.
+    Flex = "flex", /// Higher priority.
+    Priority = "priority", /// Reserved capacity.
+    Reserved = "reserved" }
+}
+
+/// The service tier of a request (`{"type": "priority"}` on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceTier {
+    /// The tier.
+    #[serde(rename = "type")]
+    pub tier: ServiceTierType,
+}
+
+/// The value of a prompt variable (for prompts managed by Bedrock Prompt Management).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum PromptVariable {
+    /// A text value.
+    Text(String),
+}
+
+/// A JSON schema the answer must follow (Bedrock's structured output).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsonSchemaDefinition {
+    /// The JSON schema, as JSON text.
+    pub schema: String,
+    /// A name for the schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// What the schema describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// The structure of an output format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum OutputStructure {
+    /// A JSON schema.
+    JsonSchema(JsonSchemaDefinition),
+}
+
+/// The format of the text answer (`{"type": "json_schema", "structure": {...}}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputFormat {
+    /// The format type; `json_schema` is the one Bedrock defines.
+    #[serde(rename = "type")]
+    pub format_type: String,
+    /// The structure the answer must follow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub structure: Option<OutputStructure>,
+}
+
+/// How the model should shape its output (`outputConfig`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputConfig {
+    /// The format of the text answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_format: Option<OutputFormat>,
+}
+
+impl OutputConfig {
+    /// An output config asking for JSON that follows `schema` (Bedrock's native structured
+    /// output), the Rust twin of the original's `build_json_schema_output_config`.
+    #[must_use]
+    pub fn json_schema(schema: &Value, name: Option<&str>) -> Self {
+        Self {
+            text_format: Some(OutputFormat {
+                format_type: "json_schema".to_owned(),
+                structure: Some(OutputStructure::JsonSchema(JsonSchemaDefinition {
+                    schema: schema.to_string(),
+                    name: name.map(str::to_owned),
+                    description: None,
+                })),
+            }),
+        }
+    }
+}
+
 /// A Converse request body (everything but `modelId`).
 ///
 /// Build one with [`ConverseRequest::builder`], which validates every limit; deserialising one
@@ -751,6 +837,15 @@ pub struct ConverseRequest {
     /// Performance settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub performance_config: Option<PerformanceConfig>,
+    /// Values of the variables of a managed prompt (when the model id is a prompt ARN).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub prompt_variables: BTreeMap<String, PromptVariable>,
+    /// How the model should shape its output (structured output).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_config: Option<OutputConfig>,
+    /// The service tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<ServiceTier>,
     #[serde(skip)]
     pub(crate) warnings: Vec<Warning>,
 }

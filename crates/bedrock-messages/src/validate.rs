@@ -415,6 +415,9 @@ mod tests {
             additional_model_response_field_paths: Vec::new(),
             request_metadata: Default::default(),
             performance_config: None,
+            prompt_variables: Default::default(),
+            output_config: None,
+            service_tier: None,
             warnings: Vec::new(),
         }
     }

@@ -12,7 +12,10 @@ use aws_smithy_types::Document;
 
 use super::{document_to_json, json_to_document};
 use crate::error::Error;
-use crate::model::{ConverseRequest, Message, SystemBlock};
+use crate::model::{
+    ConverseRequest, JsonSchemaDefinition, Message, OutputConfig, OutputFormat, OutputStructure,
+    PromptVariable, ServiceTier, ServiceTierType, SystemBlock,
+};
 
 // ---- whole requests ----
 
@@ -26,6 +29,9 @@ struct Parts {
     paths: Option<Vec<String>>,
     metadata: Option<HashMap<String, String>>,
     performance: Option<sdk::PerformanceConfiguration>,
+    variables: Option<HashMap<String, sdk::PromptVariableValues>>,
+    output: Option<sdk::OutputConfig>,
+    tier: Option<sdk::ServiceTier>,
 }
 
 fn parts(req: &ConverseRequest) -> Result<Parts, Error> {
@@ -68,7 +74,79 @@ fn parts(req: &ConverseRequest) -> Result<Parts, Error> {
                 .collect()
         }),
         performance: req.performance_config.as_ref().map(Into::into),
+        variables: (!req.prompt_variables.is_empty()).then(|| {
+            req.prompt_variables
+                .iter()
+                .filter_map(|(k, v)| match v {
+                    PromptVariable::Text(t) => {
+                        Some((k.clone(), sdk::PromptVariableValues::Text(t.clone())))
+                    }
+                    #[allow(unreachable_patterns, reason = "the enum is non-exhaustive")]
+                    _ => None,
+                })
+                .collect()
+        }),
+        output: req.output_config.as_ref().map(output_to_sdk).transpose()?,
+        tier: req
+            .service_tier
+            .map(|t| {
+                sdk::ServiceTier::builder()
+                    .r#type(sdk::ServiceTierType::from(t.tier.as_str()))
+                    .build()
+                    .map_err(Error::sdk("ServiceTier"))
+            })
+            .transpose()?,
     })
+}
+
+fn output_to_sdk(c: &OutputConfig) -> Result<sdk::OutputConfig, Error> {
+    let text_format = c
+        .text_format
+        .as_ref()
+        .map(|f| {
+            let structure = match &f.structure {
+                Some(OutputStructure::JsonSchema(j)) => {
+                    Some(sdk::OutputFormatStructure::JsonSchema(
+                        sdk::JsonSchemaDefinition::builder()
+                            .schema(&j.schema)
+                            .set_name(j.name.clone())
+                            .set_description(j.description.clone())
+                            .build()
+                            .map_err(Error::sdk("JsonSchemaDefinition"))?,
+                    ))
+                }
+                None => None,
+                #[allow(unreachable_patterns, reason = "the enum is non-exhaustive")]
+                Some(_) => None,
+            };
+            sdk::OutputFormat::builder()
+                .r#type(sdk::OutputFormatType::from(f.format_type.as_str()))
+                .set_structure(structure)
+                .build()
+                .map_err(Error::sdk("OutputFormat"))
+        })
+        .transpose()?;
+    Ok(sdk::OutputConfig::builder()
+        .set_text_format(text_format)
+        .build())
+}
+
+fn output_from_sdk(c: &sdk::OutputConfig) -> OutputConfig {
+    OutputConfig {
+        text_format: c.text_format().map(|f| OutputFormat {
+            format_type: f.r#type().as_str().to_owned(),
+            structure: match f.structure() {
+                Some(sdk::OutputFormatStructure::JsonSchema(j)) => {
+                    Some(OutputStructure::JsonSchema(JsonSchemaDefinition {
+                        schema: j.schema().to_owned(),
+                        name: j.name().map(str::to_owned),
+                        description: j.description().map(str::to_owned),
+                    }))
+                }
+                _ => None,
+            },
+        }),
+    }
 }
 
 macro_rules! apply_parts {
@@ -82,6 +160,9 @@ macro_rules! apply_parts {
             .set_additional_model_response_field_paths($p.paths)
             .set_request_metadata($p.metadata)
             .set_performance_config($p.performance)
+            .set_prompt_variables($p.variables)
+            .set_output_config($p.output)
+            .set_service_tier($p.tier)
     };
 }
 
@@ -187,6 +268,23 @@ pub fn request_from_converse_input(b: &ConverseInputBuilder) -> Result<ConverseR
             .as_ref()
             .map(TryInto::try_into)
             .transpose()?,
+        prompt_variables: b
+            .get_prompt_variables()
+            .iter()
+            .flatten()
+            .filter_map(|(k, v)| match v {
+                sdk::PromptVariableValues::Text(t) => {
+                    Some((k.clone(), PromptVariable::Text(t.clone())))
+                }
+                _ => None,
+            })
+            .collect(),
+        output_config: b.get_output_config().as_ref().map(output_from_sdk),
+        service_tier: b
+            .get_service_tier()
+            .as_ref()
+            .and_then(|t| t.r#type().as_str().parse::<ServiceTierType>().ok())
+            .map(|tier| ServiceTier { tier }),
         warnings: Vec::new(),
     })
 }

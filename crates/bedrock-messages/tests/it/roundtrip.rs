@@ -128,3 +128,40 @@ fn stream_builder_gets_the_stream_guardrail() {
     let b = bedrock_messages::sdk::apply_to_converse(&req, client.converse()).unwrap();
     assert_eq!(b.get_messages().as_ref().unwrap().len(), 3);
 }
+
+#[test]
+fn prompt_variables_output_config_and_service_tier_round_trip() {
+    let schema =
+        json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]});
+    let req = ConverseRequest::builder()
+        .user_text("Where?")
+        .prompt_variable("topic", "rivers")
+        .output_config(bedrock_messages::OutputConfig::json_schema(
+            &schema,
+            Some("place"),
+        ))
+        .service_tier(bedrock_messages::ServiceTierType::Priority)
+        .build()
+        .unwrap();
+    let body = req.to_json().unwrap();
+    assert_eq!(
+        body["promptVariables"],
+        json!({"topic": {"text": "rivers"}})
+    );
+    assert_eq!(body["serviceTier"], json!({"type": "priority"}));
+    assert_eq!(body["outputConfig"]["textFormat"]["type"], "json_schema");
+    assert_eq!(
+        body["outputConfig"]["textFormat"]["structure"]["jsonSchema"]["name"],
+        "place"
+    );
+    let input = apply_to_converse_input(&req, ConverseInput::builder()).unwrap();
+    assert_eq!(
+        input
+            .get_service_tier()
+            .as_ref()
+            .map(|t| t.r#type().as_str()),
+        Some("priority")
+    );
+    let back = request_from_converse_input(&input).unwrap();
+    assert_eq!(back, req);
+}
