@@ -11,6 +11,7 @@ use crate::cli::{ChatArgs, GlobalArgs};
 use crate::exit::{Exit, manager_error, usage};
 use crate::input::{ChatInput, chat_request};
 use crate::record::{Record, millis};
+use crate::stream_view::{self, ViewError};
 
 /// Runs `llmm chat`.
 #[allow(
@@ -99,18 +100,20 @@ async fn stream(
         .map_err(manager_error)?;
     let mut out = std::io::stdout();
     let mut stats = std::io::stderr();
-    match llmmanager::display_stream(stream, &mut out, &mut stats).await {
+    match stream_view::show(stream, &mut out, &mut stats).await {
         Ok(response) => {
             for warning in &response.warnings {
                 eprintln!("warning: {warning}");
             }
             Ok(Exit::Success)
         }
-        Err(error) => {
+        Err(ViewError::Stream(error)) => {
             let _ = writeln!(out);
             print_attempts(&error);
             Err(manager_error(error))
         }
+        Err(ViewError::Write(error)) => Err(manager_error(llmmanager::Error::from(error))),
+        Err(ViewError::NoResult) => Err(anyhow::anyhow!("the stream ended without a result")),
     }
 }
 

@@ -74,6 +74,7 @@ mod models;
 mod progress;
 mod record;
 mod sim;
+mod stream_view;
 mod summary;
 
 use std::process::ExitCode;

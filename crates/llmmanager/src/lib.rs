@@ -81,9 +81,7 @@ pub use parallel_manager::ParallelLlmManager;
 pub use response::Response;
 pub use routing::{RegionOrder, RetryStrategy, Target};
 pub use stats::{ManagerStats, TargetStats};
-pub use stream::{
-    ConverseStream, Recovery, RecoveryKind, StreamEvent, StreamResponse, display as display_stream,
-};
+pub use stream::{ConverseStream, Recovery, RecoveryKind, StreamEvent, StreamResponse};
 pub use validation::{ValidationAttempt, ValidationConfig, ValidationContext, ValidationResult};
 
 /// The README's examples, compiled as doctests so they stay true.

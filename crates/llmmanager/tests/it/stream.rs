@@ -260,35 +260,6 @@ async fn dropping_the_stream_stops_the_call() {
 }
 
 #[tokio::test]
-async fn the_display_helper_writes_text_and_stats() {
-    let sim = sim(Scenario::default()).await;
-    let m = manager(&sim)
-        .model(HAIKU)
-        .region("us-east-1")
-        .build()
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    let mut stats = Vec::new();
-    let response = llmmanager::display_stream(
-        m.converse_stream(&hello()).await.unwrap(),
-        &mut out,
-        &mut stats,
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        String::from_utf8(out).unwrap(),
-        format!("{}\n", response.text)
-    );
-    let stats = String::from_utf8(stats).unwrap();
-    assert!(
-        stats.contains("us-east-1") && stats.contains("1 attempt(s)"),
-        "{stats}"
-    );
-}
-
-#[tokio::test]
 async fn a_continuation_never_gets_whitespace_the_model_did_not_send() {
     // us-east-1 sends "Hello world " (one delta of 12 characters) and is cut; the prefill sent to
     // us-west-2 is "Hello world" (Bedrock rejects trailing whitespace), and us-west-2 continues
