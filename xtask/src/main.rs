@@ -2,19 +2,65 @@
 //!
 //! Tasks mirror what CI does, so that a developer can run the same checks locally, and produce the
 //! project's evidence: the chaos fault matrix and the benchmark report in `docs/benchmarks.md`.
+//! The evidence itself is measured by the `bench` crate's binaries, which `chaos` and `bench` run
+//! in release mode with their arguments passed through, so this crate stays small.
 
 use std::process::ExitCode;
 
-mod bench;
-mod chaos;
-mod plot;
+use clap::Parser as _;
+
 mod refresh_catalog;
 mod snapshots;
 
 type DynError = Box<dyn std::error::Error>;
 
+/// `cargo xtask <task>`.
+#[derive(Debug, clap::Parser)]
+#[command(name = "cargo xtask", about = "Project automation")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Task {
+    /// Run .ci/run, the same checks as CI (fmt, clippy, doc, tests).
+    Ci,
+    /// Run the insta snapshot tests as CI does.
+    Snapshots {
+        /// Accept changed snapshots and list them for review.
+        #[arg(long)]
+        review: bool,
+    },
+    /// Regenerate crates/bedrock-catalog/data/bundled.json.
+    RefreshCatalog(refresh_catalog::Args),
+    /// Drive the full stack through the fault matrix on the simulator (`cargo xtask chaos --help`
+    /// lists the options).
+    #[command(disable_help_flag = true)]
+    Chaos {
+        /// Passed to the `bench` crate's `chaos` binary.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run every benchmark and write docs/benchmarks.md with SVG plots in docs/img (`cargo xtask
+    /// bench --help` lists the options).
+    #[command(disable_help_flag = true)]
+    Bench {
+        /// Passed to the `bench` crate's `bench` binary.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
 fn main() -> ExitCode {
-    match try_main() {
+    let result = match Cli::parse().task {
+        Task::Ci => ci(),
+        Task::Snapshots { review } => snapshots::run(review),
+        Task::RefreshCatalog(args) => refresh_catalog::run(&args),
+        Task::Chaos { args } => release_binary("chaos", &args),
+        Task::Bench { args } => release_binary("bench", &args),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             #[allow(clippy::print_stderr, reason = "xtask reports failures on stderr")]
@@ -43,83 +89,6 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-fn try_main() -> Result<(), DynError> {
-    let mut args = std::env::args().skip(1);
-    let task = args.next();
-    let rest: Vec<String> = args.collect();
-    if let Some(task) = task.as_deref()
-        && rest.iter().any(|a| a == "-h" || a == "--help")
-        && let Some(help) = task_help(task)
-    {
-        #[allow(clippy::print_stdout, reason = "help asked for goes to stdout")]
-        {
-            println!("{help}");
-        }
-        return Ok(());
-    }
-    match task.as_deref() {
-        Some("ci") => ci(),
-        Some("snapshots") => snapshots::run(&rest),
-        Some("refresh-catalog") => refresh_catalog::run(&rest),
-        Some("chaos") => chaos::run(&rest),
-        Some("bench") => bench::run(&rest),
-        Some("help" | "-h" | "--help") | None => {
-            print_help();
-            Ok(())
-        }
-        Some(other) => {
-            print_help();
-            Err(format!("unknown task {other:?}").into())
-        }
-    }
-}
-
-const HELP: &str = "Usage: cargo xtask <task> [args]
-
-Tasks:
-  ci                 run .ci/run, the same checks as CI (fmt, clippy, doc, tests)
-  snapshots          run the insta snapshot tests as CI does; --review to accept and list changes
-  refresh-catalog    regenerate crates/bedrock-catalog/data/bundled.json (--check to only verify;
-                     --from-reference [PATH], --regions r1,r2,..., --endpoint-url URL,
-                     --region-timeout SECS, --allow-partial, --output PATH)
-  chaos              drive the full stack through the fault matrix on the simulator
-                     (--requests N, --seed S, --latency-ms MS, --concurrency C); reports answers
-                     paid for per request; fails if a request is lost or duplicated, or if a row
-                     where no answer broke mid-way paid for more than one answer per request
-  bench              run every benchmark and write docs/benchmarks.md with SVG plots in docs/img
-                     (--chaos-requests N, --skip-examples, --output PATH)
-";
-
-/// `cargo xtask TASK --help`: the task's entry of [`HELP`], answered before the task reads its
-/// arguments, so every task's help exits 0 (and `ci --help` does not run CI).
-fn task_help(task: &str) -> Option<String> {
-    let mut lines = HELP.lines().skip_while(|l| !l.starts_with("  ")).peekable();
-    while let Some(line) = lines.next() {
-        let Some(text) = line.trim_start().strip_prefix(task) else {
-            continue;
-        };
-        if !text.starts_with(' ') {
-            continue;
-        }
-        let mut about = vec![text.trim().to_owned()];
-        while let Some(more) = lines.next_if(|l| l.starts_with("    ")) {
-            about.push(more.trim().to_owned());
-        }
-        return Some(format!(
-            "Usage: cargo xtask {task} [args]\n\n{}",
-            about.join("\n")
-        ));
-    }
-    None
-}
-
-fn print_help() {
-    #[allow(clippy::print_stderr, reason = "xtask prints its usage on stderr")]
-    {
-        eprintln!("{HELP}");
-    }
-}
-
 /// Runs `.ci/run`, the script CI runs, so the local and CI checks cannot drift apart.
 fn ci() -> Result<(), DynError> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -128,6 +97,14 @@ fn ci() -> Result<(), DynError> {
     let script = root.join(".ci").join("run");
     let script = script.to_str().ok_or("the workspace path is not UTF-8")?;
     run("bash", &[script])
+}
+
+/// `cargo run --release -p bench --bin NAME -- ARGS`: the measurements run optimised.
+fn release_binary(name: &str, args: &[String]) -> Result<(), DynError> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut all = vec!["run", "--release", "-p", "bench", "--bin", name, "--"];
+    all.extend(args.iter().map(String::as_str));
+    run(&cargo, &all)
 }
 
 fn run(program: &str, args: &[&str]) -> Result<(), DynError> {
@@ -141,39 +118,63 @@ fn run(program: &str, args: &[&str]) -> Result<(), DynError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{HELP, chain, task_help};
+    use clap::CommandFactory as _;
+    use clap::Parser as _;
+
+    use super::{Cli, Task, chain};
+
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+
+    impl std::fmt::Display for Outer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("writing the catalog failed")
+        }
+    }
+
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
 
     #[test]
     fn an_error_prints_with_its_sources_once() {
-        let io = std::io::Error::other("disk full");
-        let e = llmmanager::Error::from(io);
-        assert_eq!(chain(&e), "writing the stream failed: disk full");
+        let e = Outer(std::io::Error::other("disk full"));
+        assert_eq!(chain(&e), "writing the catalog failed: disk full");
         let boxed: super::DynError = Box::new(e);
         assert_eq!(
             chain(boxed.as_ref()),
-            "writing the stream failed: disk full"
+            "writing the catalog failed: disk full"
         );
     }
 
     #[test]
-    fn help_lists_every_task() {
-        for task in ["ci", "snapshots", "refresh-catalog", "chaos", "bench"] {
-            assert!(
-                HELP.lines().any(|l| l.trim_start().starts_with(task)),
-                "{task} missing from help"
-            );
-            let help = task_help(task).unwrap();
-            assert!(
-                help.starts_with(&format!("Usage: cargo xtask {task} ")),
-                "{help}"
-            );
+    fn every_task_parses_and_answers_help() {
+        Cli::command().debug_assert();
+        let parse = |args: &[&str]| Cli::try_parse_from(["xtask"].iter().chain(args));
+        for task in ["ci", "snapshots", "refresh-catalog"] {
+            let e = parse(&[task, "--help"]).unwrap_err();
+            assert_eq!(e.kind(), clap::error::ErrorKind::DisplayHelp, "{task}");
         }
-        assert!(
-            task_help("refresh-catalog")
-                .unwrap()
-                .contains("--allow-partial")
-        );
-        assert!(task_help("chaos").unwrap().contains("--concurrency C"));
-        assert_eq!(task_help("nope"), None);
+        let help = Cli::command().render_help().to_string();
+        for task in ["ci", "snapshots", "refresh-catalog", "chaos", "bench"] {
+            assert!(help.contains(task), "{task} missing from\n{help}");
+        }
+        // The measuring tasks pass everything, help included, to their binaries.
+        match parse(&["chaos", "--requests", "10", "--help"])
+            .unwrap()
+            .task
+        {
+            Task::Chaos { args } => assert_eq!(args, ["--requests", "10", "--help"]),
+            other => panic!("{other:?}"),
+        }
+        match parse(&["bench", "--skip-examples"]).unwrap().task {
+            Task::Bench { args } => assert_eq!(args, ["--skip-examples"]),
+            other => panic!("{other:?}"),
+        }
+        assert!(parse(&["nope"]).is_err());
+        // Unknown arguments are refused before anything runs.
+        assert!(parse(&["snapshots", "--bogus"]).is_err());
     }
 }

@@ -17,64 +17,40 @@ use bedrock_catalog::{
 
 type DynError = Box<dyn std::error::Error>;
 
-const USAGE: &str = "usage: cargo xtask refresh-catalog [--from-reference [PATH]] [--regions r1,r2,...] \
-[--endpoint-url URL] [--region-timeout SECS] [--allow-partial] [--output PATH] [--check]";
-
-#[derive(Debug, Default)]
-struct Args {
+/// The arguments of `cargo xtask refresh-catalog`.
+#[derive(Debug, Default, clap::Args)]
+#[command(
+    long_about = "Regenerate crates/bedrock-catalog/data/bundled.json from the Bedrock control \
+                  plane (or a simulator at --endpoint-url), or from the reference data. When only \
+                  the timestamp would change the file is left alone."
+)]
+pub(crate) struct Args {
+    /// Rebuild from the Python original's data [default: crates/bedrock-sim/data/reference.json].
+    #[arg(long, value_name = "PATH", num_args = 0..=1)]
     from_reference: Option<Option<PathBuf>>,
+    /// Regions to query, comma-separated [default: every commercial region].
+    #[arg(long, value_name = "r1,r2,...", value_delimiter = ',')]
     regions: Vec<String>,
+    /// The control plane's endpoint (a loopback simulator, for example).
+    #[arg(long, value_name = "URL")]
     endpoint_url: Option<String>,
+    /// How long one region may take, in seconds [default: 20].
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
     region_timeout: Option<Duration>,
+    /// Write the snapshot even if some regions failed.
+    #[arg(long)]
     allow_partial: bool,
+    /// Where to write [default: crates/bedrock-catalog/data/bundled.json].
+    #[arg(long, value_name = "PATH")]
     output: Option<PathBuf>,
+    /// Write nothing; fail if the file is stale (the default when `CI` is set and no --output).
+    #[arg(long)]
     check: bool,
 }
 
-fn parse_args(args: &[String]) -> Result<Args, DynError> {
-    let mut a = Args::default();
-    let mut it = args.iter().peekable();
-    while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) => (f, Some(v.to_owned())),
-            None => (arg.as_str(), None),
-        };
-        let mut value = |name: &str| -> Result<String, DynError> {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or_else(|| format!("{name} needs a value\n{USAGE}").into())
-        };
-        match flag {
-            "--from-reference" => {
-                let path = inline.clone().map(PathBuf::from).or_else(|| {
-                    it.next_if(|next| !next.starts_with("--"))
-                        .map(PathBuf::from)
-                });
-                a.from_reference = Some(path);
-            }
-            "--regions" => {
-                let v = value("--regions")?;
-                a.regions.extend(
-                    v.split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_owned),
-                );
-            }
-            "--endpoint-url" => a.endpoint_url = Some(value("--endpoint-url")?),
-            "--region-timeout" => {
-                let secs: f64 = value("--region-timeout")?.parse()?;
-                a.region_timeout = Some(Duration::try_from_secs_f64(secs)?);
-            }
-            "--allow-partial" => a.allow_partial = true,
-            "--output" => a.output = Some(PathBuf::from(value("--output")?)),
-            "--check" => a.check = true,
-            "-h" | "--help" => return Err(USAGE.into()),
-            other => return Err(format!("unknown argument {other:?}\n{USAGE}").into()),
-        }
-    }
-    Ok(a)
+fn seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
 }
 
 fn workspace_root() -> PathBuf {
@@ -83,8 +59,7 @@ fn workspace_root() -> PathBuf {
 }
 
 /// Runs the task with the arguments after `refresh-catalog`.
-pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
-    let args = parse_args(args)?;
+pub(crate) fn run(args: &Args) -> Result<(), DynError> {
     let root = workspace_root();
     // The files the catalog compiles in live in its crate; the reference data in the simulator's.
     let catalog_data = root.join("crates").join("bedrock-catalog").join("data");
@@ -105,7 +80,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
                 .unwrap_or_else(|| root.join("crates/bedrock-sim/data/reference.json"));
             Snapshot::from_reference(&std::fs::read_to_string(&path)?, &overrides)?
         }
-        None => fetch(&args, &overrides)?,
+        None => fetch(args, &overrides)?,
     };
     new.normalize();
 
@@ -229,20 +204,37 @@ fn say(line: &str) {
 mod tests {
     use super::*;
 
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Args, clap::Error> {
+        use clap::Parser as _;
+        let args = std::iter::once("refresh-catalog").chain(args.iter().map(AsRef::as_ref));
+        Cli::try_parse_from(args).map(|c| c.args)
+    }
+
     #[test]
     fn parses_flags() {
         let a = parse_args(&[
-            "--from-reference".into(),
-            "--check".into(),
-            "--regions=us-east-1,eu-west-1".into(),
+            "--from-reference",
+            "--check",
+            "--regions=us-east-1,eu-west-1",
         ])
         .unwrap();
         assert_eq!(a.from_reference, Some(None));
         assert!(a.check);
         assert_eq!(a.regions, ["us-east-1", "eu-west-1"]);
-        let a = parse_args(&["--endpoint-url".into(), "http://127.0.0.1:1".into()]).unwrap();
+        let a = parse_args(&["--from-reference", "ref.json"]).unwrap();
+        assert_eq!(a.from_reference, Some(Some(PathBuf::from("ref.json"))));
+        let a = parse_args(&["--endpoint-url", "http://127.0.0.1:1"]).unwrap();
         assert_eq!(a.endpoint_url.as_deref(), Some("http://127.0.0.1:1"));
-        assert!(parse_args(&["--bogus".into()]).is_err());
+        let a = parse_args(&["--region-timeout", "1.5"]).unwrap();
+        assert_eq!(a.region_timeout, Some(Duration::from_millis(1500)));
+        assert!(parse_args(&["--bogus"]).is_err());
+        assert!(parse_args(&["--region-timeout", "-1"]).is_err());
     }
 
     #[test]
@@ -266,7 +258,7 @@ mod tests {
         .map(|s| (*s).to_owned())
         .chain([out.display().to_string()])
         .collect();
-        run(&args).unwrap();
+        run(&parse_args(&args).unwrap()).unwrap();
         let snap = Snapshot::parse(&std::fs::read_to_string(&out).unwrap(), "test output").unwrap();
         assert_eq!(snap.source, "api");
         assert_eq!(snap.regions_queried, ["eu-west-1", "us-east-1"]);
@@ -277,11 +269,11 @@ mod tests {
         );
         // A second run with the same data leaves the file alone, and --check agrees.
         let before = std::fs::read_to_string(&out).unwrap();
-        run(&args).unwrap();
+        run(&parse_args(&args).unwrap()).unwrap();
         assert_eq!(std::fs::read_to_string(&out).unwrap(), before);
         let mut check = args.clone();
         check.push("--check".into());
-        run(&check).unwrap();
+        run(&parse_args(&check).unwrap()).unwrap();
         std::fs::remove_file(&out).unwrap();
         rt.block_on(sim.shutdown());
     }

@@ -2,7 +2,11 @@
 //!
 //! Run with `cargo run --release -p bedrock-catalog --example bench_catalog`.
 //! Targets: load ≤ 5 ms, lookup ≤ 1 µs median, loaded catalog ≤ 2 MB resident.
-#![allow(clippy::print_stdout, reason = "a benchmark reports on stdout")]
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a benchmark reports: JSON lines on stdout, readable lines on stderr"
+)]
 #![allow(clippy::unwrap_used, reason = "a benchmark aborts on any failure")]
 #![allow(
     clippy::disallowed_methods,
@@ -92,26 +96,40 @@ fn main() {
     let after = rss();
     black_box(&kept);
 
-    println!(
+    eprintln!(
         "bedrock-catalog bundled snapshot: {} models",
         catalog.models().len()
     );
-    println!(
+    eprintln!(
         "load from bundled snapshot: median {load_median:?}, min {load_min:?} (target <= 5 ms)"
     );
-    println!("resolve friendly name (\"Claude 3 Haiku\"): median {by_alias:?} (target <= 1 µs)");
-    println!("resolve model id: median {by_id:?}");
-    println!("resolve normalized variant (\"claude-3-haiku\"): median {by_variant:?}");
-    println!("access(name, region, pref): median {access:?}");
-    println!("unknown name with suggestions: median {miss:?}");
+    emit("load_median", load_median.as_secs_f64() * 1e3, "ms");
+    eprintln!("resolve friendly name (\"Claude 3 Haiku\"): median {by_alias:?} (target <= 1 µs)");
+    emit(
+        "lookup_friendly_name_median",
+        by_alias.as_secs_f64() * 1e6,
+        "µs",
+    );
+    eprintln!("resolve model id: median {by_id:?}");
+    eprintln!("resolve normalized variant (\"claude-3-haiku\"): median {by_variant:?}");
+    eprintln!("access(name, region, pref): median {access:?}");
+    eprintln!("unknown name with suggestions: median {miss:?}");
     match (before, after) {
         (Some(b), Some(a)) => {
             let per = a.saturating_sub(b) / COPIES;
-            println!(
-                "resident memory per loaded catalog: {:.2} MB (target <= 2 MB)",
-                per as f64 / 1_048_576.0
-            );
+            let mb = per as f64 / 1_048_576.0;
+            eprintln!("resident memory per loaded catalog: {mb:.2} MB (target <= 2 MB)");
+            emit("resident_per_catalog", mb, "MB");
         }
-        _ => println!("resident memory: /proc/self/statm not available"),
+        _ => eprintln!("resident memory: /proc/self/statm not available"),
     }
+}
+
+/// One measurement as a JSON line on stdout, the form `cargo xtask bench` reads; the readable
+/// lines go to stderr.
+fn emit(measure: &str, value: f64, unit: &str) {
+    println!(
+        "{}",
+        serde_json::json!({ "measure": measure, "value": value, "unit": unit })
+    );
 }

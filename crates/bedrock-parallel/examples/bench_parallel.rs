@@ -10,8 +10,10 @@
 
 #![allow(
     clippy::print_stdout,
+    clippy::print_stderr,
     clippy::disallowed_methods,
-    reason = "a benchmark binary prints its figures and measures wall time"
+    reason = "a benchmark binary prints its figures (JSON lines on stdout, readable lines on \
+              stderr) and measures wall time"
 )]
 
 use std::error::Error;
@@ -58,10 +60,17 @@ fn peak_rss_kib() -> Option<u64> {
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-fn show_rss(label: &str) {
+/// Prints the peak RSS so far and returns it in MB (10^6 bytes).
+fn show_rss(label: &str) -> Option<f64> {
     match peak_rss_kib() {
-        Some(kib) => println!("{label}: peak RSS (VmHWM) {:.1} MiB", kib as f64 / 1024.0),
-        None => println!("{label}: peak RSS unavailable (no /proc/self/status)"),
+        Some(kib) => {
+            eprintln!("{label}: peak RSS (VmHWM) {:.1} MiB", kib as f64 / 1024.0);
+            Some(kib as f64 * 1024.0 / 1e6)
+        }
+        None => {
+            eprintln!("{label}: peak RSS unavailable (no /proc/self/status)");
+            None
+        }
     }
 }
 
@@ -86,7 +95,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let response = executor.run(requests).await?;
     let wall = started.elapsed();
     let stats = response.stats();
-    println!(
+    eprintln!(
         "vector: {} requests, concurrency 200, 100 ms latency: wall {:.3} s (ideal 1.000 s, overhead {:+.1}%), \
          succeeded {}, per-request p50 {:?} p95 {:?} max {:?}",
         stats.total,
@@ -97,6 +106,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         stats.durations.p95,
         stats.durations.max,
     );
+    emit("vector_wall_over_ideal", wall.as_secs_f64() / 1.0, "×");
     drop(response);
     show_rss("after vector run");
 
@@ -123,12 +133,14 @@ async fn main() -> Result<(), Box<dyn Error>> {
         bytes += outcome.response().map_or(0, |reply| reply.0);
     }
     let wall = started.elapsed();
-    println!(
+    eprintln!(
         "stream: {total} requests ({ok} ok, {bytes} payload bytes echoed), concurrency 500, 10 ms latency: wall {:.3} s (ideal {:.3} s)",
         wall.as_secs_f64(),
         n as f64 / 500.0 * 0.010,
     );
-    show_rss("after streaming run");
+    if let Some(mb) = show_rss("after streaming run") {
+        emit("streaming_peak_rss", mb, "MB");
+    }
 
     // 3. Contrast: the same batch held in memory as a Vec.
     let requests: Vec<_> = (0..n)
@@ -136,11 +148,20 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .collect();
     let started = Instant::now();
     let response = executor.run(requests).await?;
-    println!(
+    eprintln!(
         "vector: {} requests, 1 KiB payload, concurrency 500, 10 ms latency: wall {:.3} s",
         response.len(),
         started.elapsed().as_secs_f64()
     );
     show_rss("after vector run of the same batch");
     Ok(())
+}
+
+/// One measurement as a JSON line on stdout, the form `cargo xtask bench` reads; the readable
+/// lines go to stderr.
+fn emit(measure: &str, value: f64, unit: &str) {
+    println!(
+        "{}",
+        serde_json::json!({ "measure": measure, "value": value, "unit": unit })
+    );
 }

@@ -25,7 +25,9 @@ use bedrock_cache::CacheConfig;
 use bedrock_catalog::AccessMethod;
 use bedrock_catalog::{Catalog, ModelInfo};
 use bedrock_messages::Feature;
-use bedrock_messages::{ContentBlock, ConverseRequest, ConverseResponse, GuardrailConfig, Limits};
+use bedrock_messages::{
+    ContentBlock, ConverseRequest, ConverseResponse, GuardrailConfig, InferenceConfig, Limits,
+};
 use bedrock_retry::{Attempter, Clock, GiveUpReason, HealthTracker, RetryPlanner, Sleep};
 use tracing::{Instrument, debug, info_span};
 
@@ -191,6 +193,10 @@ pub(crate) struct Engine {
     pub(crate) auth_kind: &'static str,
     pub(crate) stream_recovery: StreamRecovery,
     pub(crate) cache: Option<CacheConfig>,
+    /// Sampling parameters for requests that do not set them.
+    pub(crate) default_inference: Option<InferenceConfig>,
+    /// Model-native request fields per base model id, merged into that model's requests only.
+    pub(crate) model_fields: Vec<(String, serde_json::Value)>,
 }
 
 /// One attempt, ready to send: the request for its target, the client and the time it may take.
@@ -302,6 +308,17 @@ impl Engine {
         if request.guardrail_config.is_none() {
             request.guardrail_config.clone_from(&self.guardrail);
         }
+        if let Some(default) = &self.default_inference {
+            let config = request
+                .inference_config
+                .get_or_insert_with(InferenceConfig::default);
+            config.max_tokens = config.max_tokens.or(default.max_tokens);
+            config.temperature = config.temperature.or(default.temperature);
+            config.top_p = config.top_p.or(default.top_p);
+            if config.stop_sequences.is_none() {
+                config.stop_sequences.clone_from(&default.stop_sequences);
+            }
+        }
         Ok(request)
     }
 
@@ -315,6 +332,11 @@ impl Engine {
         warnings: &mut Vec<String>,
     ) -> ConverseRequest {
         let mut request = prepared.clone();
+        for (model, fields) in &self.model_fields {
+            if *model == attempt.target.model {
+                merge_fields(&mut request.additional_model_request_fields, fields);
+            }
+        }
         for feature in features_of(attempt) {
             request.remove(feature);
         }
@@ -589,6 +611,23 @@ pub(crate) fn push_unique(warnings: &mut Vec<String>, new: impl IntoIterator<Ite
         if !warnings.contains(&warning) {
             warnings.push(warning);
         }
+    }
+}
+
+/// Merges a model's configured fields into a request's `additionalModelRequestFields`; keys the
+/// request sets itself win.
+fn merge_fields(target: &mut Option<serde_json::Value>, fields: &serde_json::Value) {
+    let serde_json::Value::Object(extra) = fields else {
+        return;
+    };
+    match target {
+        Some(serde_json::Value::Object(own)) => {
+            for (k, v) in extra {
+                own.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+        Some(_) => {}
+        None => *target = Some(fields.clone()),
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bedrock_cache::CacheConfig;
 use bedrock_catalog::{AccessMethod, CacheMode, Catalog, ModelInfo};
-use bedrock_messages::{ConverseRequest, GuardrailConfig, Limits};
+use bedrock_messages::{ConverseRequest, GuardrailConfig, InferenceConfig, Limits};
 use bedrock_retry::{
     Clock, HealthConfig, HealthTracker, RetryBudget, RetryConfig, RetryPlanner, Sleep, SystemClock,
     TokioSleep,
@@ -40,6 +40,8 @@ pub struct LlmManagerBuilder {
     region_order: RegionOrder,
     access_preference: Option<AccessMethod>,
     error_rules: Vec<ErrorRule>,
+    default_inference: Option<InferenceConfig>,
+    model_fields: Vec<(String, serde_json::Value)>,
     health: HealthConfig,
     timeouts: Timeouts,
     endpoints: Endpoints,
@@ -65,6 +67,8 @@ impl LlmManagerBuilder {
             region_order: RegionOrder::Fixed,
             access_preference: None,
             error_rules: Vec::new(),
+            default_inference: None,
+            model_fields: Vec::new(),
             health: HealthConfig::standard(),
             timeouts: Timeouts::default(),
             endpoints: Endpoints::default(),
@@ -128,6 +132,26 @@ impl LlmManagerBuilder {
     /// added, before the built-in table): for example a gateway's own error code as throttled.
     pub fn error_rule(mut self, rule: ErrorRule) -> Self {
         self.error_rules.push(rule);
+        self
+    }
+
+    /// Sampling parameters for requests that leave them unset (the original's
+    /// `default_inference_config`); a request's own values win, field by field.
+    pub fn default_inference_config(mut self, config: InferenceConfig) -> Self {
+        self.default_inference = Some(config);
+        self
+    }
+
+    /// Model-native request fields (`additionalModelRequestFields`) for one configured model
+    /// only (the original's per-model `custom_fields`): merged into that model's requests, never
+    /// sent to another model. Keys a request sets itself win. `model` is any name the catalog
+    /// resolves.
+    pub fn model_request_fields(
+        mut self,
+        model: impl Into<String>,
+        fields: serde_json::Value,
+    ) -> Self {
+        self.model_fields.push((model.into(), fields));
         self
     }
 
@@ -289,6 +313,21 @@ impl LlmManagerBuilder {
             }
             models.push(info);
         }
+        let mut model_fields = Vec::with_capacity(self.model_fields.len());
+        for (name, fields) in self.model_fields {
+            let id = catalog.resolve(&name)?.id.clone();
+            if !models.iter().any(|m| m.id == id) {
+                return Err(Error::config(format!(
+                    "request fields are given for model {name:?} ({id}), which is not configured"
+                )));
+            }
+            if !fields.is_object() {
+                return Err(Error::config(format!(
+                    "request fields for model {name:?} must be a JSON object"
+                )));
+            }
+            model_fields.push((id, fields));
+        }
         let clock: Arc<dyn Clock> = self.clock.unwrap_or_else(|| Arc::new(SystemClock::new()));
         let sleep: Arc<dyn Sleep> = self.sleep.unwrap_or_else(|| Arc::new(TokioSleep::new()));
         let health = Arc::new(HealthTracker::new(health_config, clock.clone()));
@@ -312,6 +351,8 @@ impl LlmManagerBuilder {
                 router: Router::new(self.strategy, self.region_order, self.access_preference),
                 classifier: BedrockClassifier::with_rules(self.error_rules),
                 stats: crate::stats::Stats::default(),
+                default_inference: self.default_inference,
+                model_fields,
                 health,
                 clock,
                 sleep,

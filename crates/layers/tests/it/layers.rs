@@ -22,7 +22,9 @@ const LAYERS: &[(&str, u8)] = &[
     ("bedrock-batch", 3),
     // The command line, on top.
     ("llmm", 4),
-    // Project automation, aside but allowed to drive everything.
+    // The benchmarks and the chaos matrix: they drive the whole stack.
+    ("bench", 5),
+    // Project automation, aside; it runs the benchmarks' binaries but does not link them.
     ("xtask", 5),
     // This crate: depends on no workspace crate.
     ("layers", 0),

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::support::packages;
 
 /// Crates that are never published.
-const UNPUBLISHED: &[&str] = &["xtask", "layers"];
+const UNPUBLISHED: &[&str] = &["xtask", "bench", "layers"];
 
 /// Includes that reach outside their crate on purpose, with the reason it is harmless.
 const ALLOWED_OUTSIDE: &[(&str, &str, &str)] = &[(

@@ -1,12 +1,13 @@
 //! The simulator is a test double of Bedrock: a dev-dependency of the libraries, a normal
-//! dependency only of the binaries that embed it (`llmm --simulate`, `xtask`), and itself built on
+//! dependency only of the binaries that embed it (`llmm --simulate`, `bench`), and itself built on
 //! data crates only.
 
 use crate::layers::SIMULATOR;
 use crate::support::{Kind, packages};
 
-/// The crates that may ship the simulator: `llmm` (its `--simulate` mode) and `xtask`.
-const MAY_EMBED: &[&str] = &["llmm", "xtask"];
+/// The crates that may ship the simulator: `llmm` (its `--simulate` mode) and `bench` (the
+/// benchmarks and the chaos matrix run on it).
+const MAY_EMBED: &[&str] = &["llmm", "bench"];
 
 /// What the simulator itself may depend on: data, so that every library can use it in tests.
 const SIMULATOR_USES: &[&str] = &["bedrock-messages", "bedrock-catalog"];

@@ -666,3 +666,50 @@ async fn responses_and_their_attempts_serialise_in_one_call() {
     assert_eq!(json["text"], streamed.text);
     assert!(json["time_to_first_token_ms"].is_number());
 }
+
+#[tokio::test]
+async fn per_model_fields_reach_only_their_model_and_defaults_fill_unset_sampling() {
+    // Haiku fails in us-east-1 so the call moves on to Nova Lite there.
+    let sim = sim(Scenario::default().with_fault(
+        FaultRule::new(Fault::error(BedrockErrorKind::ServiceUnavailableException)).model(HAIKU),
+    ))
+    .await;
+    let m = manager(&sim)
+        .models([HAIKU, NOVA_LITE])
+        .region("us-east-1")
+        .model_request_fields("Claude 3 Haiku", serde_json::json!({"top_k": 40}))
+        .default_inference_config(llmmanager::messages::InferenceConfig {
+            temperature: Some(0.2),
+            max_tokens: Some(999),
+            ..Default::default()
+        })
+        .build()
+        .await
+        .unwrap();
+    let r = m.converse(&hello()).await.unwrap();
+    assert_eq!(r.model_id, NOVA_LITE);
+    let sent = sim.requests();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0].body["additionalModelRequestFields"]["top_k"], 40);
+    assert!(
+        sent[1].body.get("additionalModelRequestFields").is_none(),
+        "Nova Lite never sees Haiku's fields: {}",
+        sent[1].body
+    );
+    for s in &sent {
+        let t = s.body["inferenceConfig"]["temperature"].as_f64().unwrap();
+        assert!((t - 0.2).abs() < 1e-6);
+        assert_eq!(
+            s.body["inferenceConfig"]["maxTokens"], 64,
+            "the request's own value wins"
+        );
+    }
+    let unknown = manager(&sim)
+        .model(HAIKU)
+        .region("us-east-1")
+        .model_request_fields("Nova Lite", serde_json::json!({}))
+        .build()
+        .await
+        .unwrap_err();
+    assert!(unknown.to_string().contains("not configured"), "{unknown}");
+}

@@ -1,9 +1,11 @@
 //! `cargo xtask bench`: runs every benchmark of the project and writes `docs/benchmarks.md`.
 //!
-//! The benchmark examples of the library crates run as separate release processes and their text
-//! output is parsed, so each example stays readable on its own.
+//! The benchmark examples of the library crates run as separate release processes; each prints
+//! its measurements as JSON lines on stdout (one object per measurement: `measure`, `value`,
+//! `unit`), which this report reads, and readable lines on stderr.
 //! Three measurements need the whole stack and live here instead: the simulator's raw load
-//! (a minimal keep-alive HTTP/1.1 client, so the figure is the simulator's and not an SDK's),
+//! (hyper's pooled client on keep-alive HTTP/1.1 connections, so the figure is the simulator's
+//! and not an SDK's),
 //! parallel throughput against concurrency through `ParallelLlmManager` on the simulator, and the
 //! chaos fault matrix of [`crate::chaos`].
 //! Every figure is reported next to its target, and the plots go to `docs/img/*.svg`.
@@ -13,19 +15,21 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::net::SocketAddr;
+
 use bedrock_sim::{LatencyModel, Scenario, ScriptedReply, Simulator};
+use bytes::Bytes;
+use http::Request;
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use llmmanager::parallel::{BatchRequest, ParallelConfig};
 use llmmanager::{Auth, ConverseRequest, LlmManager, ParallelLlmManager, RetryConfig};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 
+use crate::DynError;
 use crate::chaos::{self, ChaosConfig, MODEL, Mode, REGIONS, Row};
 use crate::plot::{self, LineChart, Series};
-
-type DynError = Box<dyn std::error::Error>;
-
-const USAGE: &str =
-    "usage: cargo xtask bench [--chaos-requests N] [--skip-examples] [--output PATH]";
 
 /// The concurrency levels of the parallel throughput sweep.
 const SWEEP: [usize; 5] = [25, 50, 100, 200, 400];
@@ -34,43 +38,22 @@ const SWEEP_REQUESTS: usize = 2_000;
 /// Simulated latency of every sweep request.
 const SWEEP_LATENCY_MS: u64 = 100;
 
-#[derive(Debug, Clone)]
-struct Args {
-    chaos_requests: usize,
-    skip_examples: bool,
-    output: Option<PathBuf>,
-}
-
-fn parse_args(args: &[String]) -> Result<Args, DynError> {
-    let mut a = Args {
-        chaos_requests: 10_000,
-        skip_examples: false,
-        output: None,
-    };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) => (f, Some(v.to_owned())),
-            None => (arg.as_str(), None),
-        };
-        let mut value = || -> Result<String, DynError> {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}").into())
-        };
-        match flag {
-            "--chaos-requests" => a.chaos_requests = value()?.parse()?,
-            "--skip-examples" => a.skip_examples = true,
-            "--output" => a.output = Some(PathBuf::from(value()?)),
-            "-h" | "--help" => return Err(USAGE.into()),
-            other => return Err(format!("unknown argument {other:?}\n{USAGE}").into()),
-        }
-    }
-    if a.chaos_requests == 0 {
-        return Err(format!("--chaos-requests must be at least 1\n{USAGE}").into());
-    }
-    Ok(a)
+/// The arguments of `cargo xtask bench`.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "cargo xtask bench",
+    about = "Run every benchmark and write docs/benchmarks.md with SVG plots in docs/img"
+)]
+pub struct BenchArgs {
+    /// Requests per scenario and mode of the chaos matrix.
+    #[arg(long, default_value_t = 10_000, value_parser = crate::at_least_one)]
+    pub chaos_requests: usize,
+    /// Skip the examples of the library crates (the in-process measurements still run).
+    #[arg(long)]
+    pub skip_examples: bool,
+    /// Where to write the report [default: docs/benchmarks.md]; plots go to `img/` beside it.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
 }
 
 /// Which way a target bounds its figure.
@@ -141,69 +124,6 @@ fn number(v: f64) -> String {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Parsing the examples' text output.
-
-/// The first line of `out` that contains `marker`.
-fn line_with<'a>(out: &'a str, marker: &str) -> Option<&'a str> {
-    out.lines().find(|l| l.contains(marker))
-}
-
-/// The text of `line` right after the first `key`.
-fn after<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    line.find(key).map(|i| line[i + key.len()..].trim_start())
-}
-
-/// The decimal number at the start of `s` (thousands separators allowed).
-fn leading_number(s: &str) -> Option<f64> {
-    let token: String = s
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | ','))
-        .filter(|c| *c != ',')
-        .collect();
-    let token = token.trim_end_matches('.');
-    token.parse().ok()
-}
-
-/// A duration in `Debug` format (`850ns`, `12.5µs`, `1.2ms`, `3s`) at the start of `s`.
-fn leading_duration(s: &str) -> Option<Duration> {
-    let token = s.split([',', ' ', ')']).next()?.trim();
-    let split = token.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-    let (num, unit) = token.split_at(split);
-    let value: f64 = num.parse().ok()?;
-    let secs = match unit {
-        "ns" => value / 1e9,
-        "µs" | "us" => value / 1e6,
-        "ms" => value / 1e3,
-        "s" => value,
-        _ => return None,
-    };
-    Duration::try_from_secs_f64(secs).ok()
-}
-
-fn num(out: &str, marker: &str, key: &str) -> Option<f64> {
-    leading_number(after(line_with(out, marker)?, key)?)
-}
-
-fn dur(out: &str, marker: &str, key: &str) -> Option<Duration> {
-    leading_duration(after(line_with(out, marker)?, key)?)
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-fn us(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e6
-}
-
-/// A benchmark example: how to run it and how to read its figures.
-struct Example {
-    package: &'static str,
-    name: &'static str,
-    parse: fn(&str, &str) -> Vec<Option<Figure>>,
-}
-
 fn fig(
     area: &'static str,
     measure: &str,
@@ -224,138 +144,201 @@ fn fig(
     })
 }
 
-fn parse_image(out: &str, src: &str) -> Vec<Option<Figure>> {
-    vec![fig(
-        "messages",
-        "3 MB image: build + serialise ÷ base64 alone",
-        num(out, "ratio:", "ratio:"),
-        "×",
-        Bound::AtMost,
-        1.5,
-        src,
-    )]
+// ---------------------------------------------------------------------------------------------
+// The examples' measurements: one JSON object per line on their stdout.
+
+/// One line of an example's stdout.
+#[derive(Debug, serde::Deserialize)]
+struct Measurement {
+    measure: String,
+    /// `null` when the example could not measure it (a non-finite number).
+    value: Option<f64>,
+    unit: String,
 }
 
-fn parse_catalog(out: &str, src: &str) -> Vec<Option<Figure>> {
-    vec![
-        fig(
-            "catalog",
-            "load bundled snapshot (median)",
-            dur(out, "load from bundled snapshot", "median").map(ms),
-            "ms",
-            Bound::AtMost,
-            5.0,
-            src,
-        ),
-        fig(
-            "catalog",
-            "lookup by friendly name (median)",
-            dur(out, "resolve friendly name", "median").map(us),
-            "µs",
-            Bound::AtMost,
-            1.0,
-            src,
-        ),
-        fig(
-            "catalog",
-            "resident memory per loaded catalog",
-            num(out, "resident memory per loaded catalog", "catalog:"),
-            "MB",
-            Bound::AtMost,
-            2.0,
-            src,
-        ),
-    ]
+/// The measurements in an example's stdout, by name; lines that are not measurements are
+/// skipped.
+fn measurements(out: &str) -> Vec<Measurement> {
+    out.lines()
+        .filter_map(|l| serde_json::from_str::<Measurement>(l.trim()).ok())
+        .collect()
 }
 
-fn parse_parallel(out: &str, src: &str) -> Vec<Option<Figure>> {
-    vec![
-        fig(
-            "parallel",
-            "engine alone: 2,000 requests at concurrency 200, 100 ms each (wall ÷ 1.0 s)",
-            num(out, "vector: 2000 requests", "wall"),
-            "×",
-            Bound::AtMost,
-            1.15,
-            src,
-        ),
-        fig(
-            "parallel",
-            "engine alone: streaming 100,000 requests, peak RSS",
-            num(out, "after streaming run", "(VmHWM)").map(|mib| mib * 1.048_576),
-            "MB",
-            Bound::Below,
-            200.0,
-            src,
-        ),
-    ]
+/// A figure the report takes from an example: the example's measure, and how the report shows
+/// it.
+struct Spec {
+    measure: &'static str,
+    area: &'static str,
+    description: &'static str,
+    unit: &'static str,
+    bound: Bound,
+    target: f64,
 }
 
-fn parse_converse(out: &str, src: &str) -> Vec<Option<Figure>> {
-    vec![
-        fig(
-            "llmmanager",
-            "converse overhead: LlmManager ÷ bare SDK (median)",
-            num(out, "converse overhead", "ratio"),
-            "×",
-            Bound::AtMost,
-            1.10,
-            src,
-        ),
-        fig(
-            "llmmanager",
-            "stream time-to-first-token overhead (median)",
-            num(out, "stream time to first token", "overhead"),
-            "ms",
-            Bound::AtMost,
-            1.0,
-            src,
-        ),
-        fig(
-            "llmmanager",
-            "stream events processed end to end",
-            // Newer output: "stream events: LlmManager N events/s, bare SDK M events/s ...";
-            // older output: "stream events: E events at N events/s ...".
-            num(out, "stream events:", "LlmManager").or_else(|| num(out, "stream events:", " at ")),
-            "events/s",
-            Bound::AtLeast,
-            200_000.0,
-            src,
-        ),
-        fig(
-            "llmmanager",
-            "wasted attempts per call, one of three regions down, after learning",
-            num(out, "one region of three down", "then"),
-            "per call",
-            Bound::Below,
-            0.05,
-            src,
-        ),
-    ]
+/// A benchmark example: how to run it and which of its measurements the report shows.
+struct Example {
+    package: &'static str,
+    name: &'static str,
+    figures: &'static [Spec],
+}
+
+impl Example {
+    /// The example's figures from its stdout, in the order of `figures`; a figure it did not
+    /// report, or reported in another unit, is an `Err` naming it.
+    fn read(&self, out: &str) -> Vec<Result<Figure, String>> {
+        let source = example_command(self.package, self.name);
+        let found = measurements(out);
+        self.figures
+            .iter()
+            .map(|spec| {
+                let m = found
+                    .iter()
+                    .find(|m| m.measure == spec.measure)
+                    .ok_or_else(|| format!("`{source}` did not report `{}`", spec.measure))?;
+                if m.unit != spec.unit {
+                    return Err(format!(
+                        "`{source}` reported `{}` in {}, not {}",
+                        spec.measure, m.unit, spec.unit
+                    ));
+                }
+                let value = m
+                    .value
+                    .ok_or_else(|| format!("`{source}` could not measure `{}`", spec.measure))?;
+                Ok(Figure {
+                    area: spec.area,
+                    measure: spec.description.to_owned(),
+                    value,
+                    unit: spec.unit,
+                    bound: spec.bound,
+                    target: spec.target,
+                    source: source.clone(),
+                })
+            })
+            .collect()
+    }
 }
 
 const EXAMPLES: [Example; 4] = [
     Example {
         package: "bedrock-messages",
         name: "bench_image",
-        parse: parse_image,
+        figures: &[Spec {
+            measure: "build_serialise_over_base64",
+            area: "messages",
+            description: "3 MB image: build + serialise ÷ base64 alone",
+            unit: "×",
+            bound: Bound::AtMost,
+            target: 1.5,
+        }],
     },
     Example {
         package: "bedrock-catalog",
         name: "bench_catalog",
-        parse: parse_catalog,
+        figures: &[
+            Spec {
+                measure: "load_median",
+                area: "catalog",
+                description: "load bundled snapshot (median)",
+                unit: "ms",
+                bound: Bound::AtMost,
+                target: 5.0,
+            },
+            Spec {
+                measure: "lookup_friendly_name_median",
+                area: "catalog",
+                description: "lookup by friendly name (median)",
+                unit: "µs",
+                bound: Bound::AtMost,
+                target: 1.0,
+            },
+            Spec {
+                measure: "resident_per_catalog",
+                area: "catalog",
+                description: "resident memory per loaded catalog",
+                unit: "MB",
+                bound: Bound::AtMost,
+                target: 2.0,
+            },
+        ],
     },
     Example {
         package: "bedrock-parallel",
         name: "bench_parallel",
-        parse: parse_parallel,
+        figures: &[
+            Spec {
+                measure: "vector_wall_over_ideal",
+                area: "parallel",
+                description: "engine alone: 2,000 requests at concurrency 200, 100 ms each (wall ÷ 1.0 s)",
+                unit: "×",
+                bound: Bound::AtMost,
+                target: 1.15,
+            },
+            Spec {
+                measure: "streaming_peak_rss",
+                area: "parallel",
+                description: "engine alone: streaming 100,000 requests, peak RSS",
+                unit: "MB",
+                bound: Bound::Below,
+                target: 200.0,
+            },
+        ],
     },
     Example {
         package: "llmmanager",
         name: "bench_converse",
-        parse: parse_converse,
+        figures: &[
+            Spec {
+                measure: "converse_overhead_ratio",
+                area: "llmmanager",
+                description: "converse overhead: LlmManager ÷ bare SDK (median)",
+                unit: "×",
+                bound: Bound::AtMost,
+                target: 1.10,
+            },
+            Spec {
+                measure: "stream_ttft_overhead",
+                area: "llmmanager",
+                description: "stream time-to-first-token overhead (median)",
+                unit: "ms",
+                bound: Bound::AtMost,
+                target: 1.0,
+            },
+            Spec {
+                measure: "stream_events_rate",
+                area: "llmmanager",
+                description: "stream events processed end to end",
+                unit: "events/s",
+                bound: Bound::AtLeast,
+                target: 200_000.0,
+            },
+            Spec {
+                measure: "wasted_attempts_after_learning",
+                area: "llmmanager",
+                description: "wasted attempts per call, one of three regions down, after learning",
+                unit: "per call",
+                bound: Bound::Below,
+                target: 0.05,
+            },
+        ],
     },
 ];
+
+/// The decimal number at the start of `s` (thousands separators allowed).
+fn leading_number(s: &str) -> Option<f64> {
+    let token: String = s
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | ','))
+        .filter(|c| *c != ',')
+        .collect();
+    token.trim_end_matches('.').parse().ok()
+}
+
+/// `Requests/sec:` and the like in `wrk`'s text output: the number after `key` on the first line
+/// containing it.
+fn wrk_number(out: &str, key: &str) -> Option<f64> {
+    let line = out.lines().find(|l| l.contains(key))?;
+    leading_number(line.get(line.find(key)? + key.len()..)?.trim_start())
+}
 
 fn example_command(package: &str, name: &str) -> String {
     format!("cargo run --release -p {package} --example {name}")
@@ -366,8 +349,9 @@ fn cargo() -> String {
 }
 
 fn workspace_root() -> PathBuf {
-    let xtask = Path::new(env!("CARGO_MANIFEST_DIR"));
-    xtask.parent().unwrap_or(xtask).to_path_buf()
+    // This crate lives in `crates/bench`.
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors().nth(2).unwrap_or(here).to_path_buf()
 }
 
 /// Examples of `bedrock-sim`, found on disk (its load benchmark, when present).
@@ -409,72 +393,46 @@ fn run_example(root: &Path, package: &str, name: &str) -> Result<String, DynErro
 }
 
 // ---------------------------------------------------------------------------------------------
-// The simulator's raw load: a minimal keep-alive HTTP/1.1 client.
+// The simulator's raw load: hyper's pooled client on keep-alive HTTP/1.1 connections, so the
+// figure is the simulator's and not an SDK's.
 
 const SIM_PATH_CONVERSE: &str = "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse";
 const SIM_PATH_STREAM: &str = "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse-stream";
 
-fn raw_request(path: &str, body: &str) -> Vec<u8> {
-    format!(
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
-         Authorization: AWS4-HMAC-SHA256 Credential=AKIDBENCH/20260101/us-east-1/bedrock/aws4_request, SignedHeaders=host, Signature=0\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+/// A client that keeps up to `connections` connections open between requests.
+fn http_client(connections: usize) -> HttpClient {
+    Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(connections)
+        .build_http()
 }
 
-/// Sends one request on `conn` and returns the status and the (de-chunked) body.
+/// A request the simulator accepts: it reads the region from the SigV4 credential scope and does
+/// not check the signature.
+fn sim_request(
+    addr: SocketAddr,
+    path: &str,
+    body: &'static str,
+) -> Result<Request<Full<Bytes>>, http::Error> {
+    Request::post(format!("http://{addr}{path}"))
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(
+            http::header::AUTHORIZATION,
+            "AWS4-HMAC-SHA256 Credential=AKIDBENCH/20260101/us-east-1/bedrock/aws4_request, \
+             SignedHeaders=host, Signature=0",
+        )
+        .body(Full::new(Bytes::from_static(body.as_bytes())))
+}
+
+/// Sends one request and returns the status and the whole body.
 async fn exchange(
-    conn: &mut BufReader<TcpStream>,
-    request: &[u8],
-) -> Result<(u16, Vec<u8>), DynError> {
-    conn.get_mut().write_all(request).await?;
-    let mut line = String::new();
-    conn.read_line(&mut line).await?;
-    let status: u16 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("bad status line {line:?}"))?;
-    let (mut length, mut chunked) = (None, false);
-    loop {
-        line.clear();
-        conn.read_line(&mut line).await?;
-        let header = line.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':') {
-            let value = value.trim();
-            if name.eq_ignore_ascii_case("content-length") {
-                length = Some(value.parse::<usize>()?);
-            } else if name.eq_ignore_ascii_case("transfer-encoding") && value.contains("chunked") {
-                chunked = true;
-            }
-        }
-    }
-    let mut body = Vec::new();
-    if chunked {
-        loop {
-            line.clear();
-            conn.read_line(&mut line).await?;
-            let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)?;
-            if size == 0 {
-                line.clear();
-                conn.read_line(&mut line).await?;
-                break;
-            }
-            let start = body.len();
-            body.resize(start + size, 0);
-            conn.read_exact(&mut body[start..]).await?;
-            let mut crlf = [0_u8; 2];
-            conn.read_exact(&mut crlf).await?;
-        }
-    } else if let Some(n) = length {
-        body.resize(n, 0);
-        conn.read_exact(&mut body).await?;
-    }
+    client: &HttpClient,
+    request: Request<Full<Bytes>>,
+) -> Result<(u16, Bytes), DynError> {
+    let response = client.request(request).await?;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await?.to_bytes();
     Ok((status, body))
 }
 
@@ -493,32 +451,31 @@ fn count_frames(body: &[u8]) -> usize {
     frames
 }
 
-/// Runs `connections` loops of `request` against `addr` for `duration`; returns
-/// (completed exchanges, stream frames, errors, elapsed).
+/// Runs `connections` loops of requests to `path` with `body` against `addr` for `duration`;
+/// returns (completed exchanges, stream frames, errors, elapsed).
 #[allow(
     clippy::disallowed_methods,
     reason = "a load benchmark measures wall time"
 )]
 async fn load(
-    addr: std::net::SocketAddr,
-    request: Vec<u8>,
+    addr: SocketAddr,
+    path: &'static str,
+    body: &'static str,
     connections: usize,
     duration: Duration,
 ) -> Result<(u64, u64, u64, Duration), DynError> {
-    let request = std::sync::Arc::new(request);
+    let client = http_client(connections);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..connections {
-        let request = std::sync::Arc::clone(&request);
+        let client = client.clone();
         tasks.push(tokio::spawn(async move {
             let (mut ok, mut frames, mut errors) = (0_u64, 0_u64, 0_u64);
-            let Ok(stream) = TcpStream::connect(addr).await else {
-                return (0, 0, 1);
-            };
-            let _ = stream.set_nodelay(true);
-            let mut conn = BufReader::new(stream);
             while started.elapsed() < duration {
-                match exchange(&mut conn, &request).await {
+                let Ok(request) = sim_request(addr, path, body) else {
+                    return (ok, frames, errors + 1);
+                };
+                match exchange(&client, request).await.map_err(|e| e.to_string()) {
                     Ok((200, body)) => {
                         ok += 1;
                         frames += count_frames(&body) as u64;
@@ -553,14 +510,16 @@ async fn sim_load() -> Result<(Vec<Figure>, String), DynError> {
     // Warm-up, then the measured run.
     load(
         sim.local_addr(),
-        raw_request(SIM_PATH_CONVERSE, body),
+        SIM_PATH_CONVERSE,
+        body,
         conns,
         Duration::from_millis(300),
     )
     .await?;
     let (ok, _, errors, t) = load(
         sim.local_addr(),
-        raw_request(SIM_PATH_CONVERSE, body),
+        SIM_PATH_CONVERSE,
+        body,
         conns,
         Duration::from_secs(3),
     )
@@ -579,14 +538,16 @@ async fn sim_load() -> Result<(Vec<Figure>, String), DynError> {
     let conns = 8;
     load(
         sim.local_addr(),
-        raw_request(SIM_PATH_STREAM, body),
+        SIM_PATH_STREAM,
+        body,
         conns,
         Duration::from_millis(300),
     )
     .await?;
     let (streams, frames, errors, t) = load(
         sim.local_addr(),
-        raw_request(SIM_PATH_STREAM, body),
+        SIM_PATH_STREAM,
+        body,
         conns,
         Duration::from_secs(3),
     )
@@ -623,7 +584,7 @@ async fn sim_load() -> Result<(Vec<Figure>, String), DynError> {
 
 /// `Requests/sec:` from wrk's output, and whether it reported non-2xx responses or socket errors.
 fn parse_wrk(out: &str) -> Option<(f64, bool)> {
-    let rps = num(out, "Requests/sec:", "Requests/sec:")?;
+    let rps = wrk_number(out, "Requests/sec:")?;
     let errors = out.contains("Non-2xx") || out.contains("Socket errors");
     Some((rps, errors))
 }
@@ -731,8 +692,7 @@ fn wrk_sim_load(
     let addr = sim.addr()?;
     let frames = rt.block_on(async {
         let body = r#"{"messages":[{"role":"user","content":[{"text":"Benchmark request: stream a long answer."}]}]}"#;
-        let mut conn = BufReader::new(TcpStream::connect(addr).await?);
-        let (_, reply) = exchange(&mut conn, &raw_request(SIM_PATH_STREAM, body)).await?;
+        let (_, reply) = exchange(&http_client(1), sim_request(addr, SIM_PATH_STREAM, body)?).await?;
         Ok::<usize, DynError>(count_frames(&reply))
     })?;
     let out = wrk(&sim.url, "converse-stream")?;
@@ -1288,13 +1248,12 @@ fn render(report: &Report) -> String {
     d
 }
 
-/// Runs the task with the arguments after `bench`.
-#[allow(
-    clippy::disallowed_methods,
-    reason = "the report is stamped with the real date"
-)]
-pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
-    let args = parse_args(args)?;
+/// Runs every benchmark, writes the report and its plots, and fails if a benchmark failed or
+/// the chaos matrix lost or duplicated a request.
+///
+/// # Errors
+/// When a measurement cannot run, the report cannot be written, or a benchmark failed.
+pub fn run(args: &BenchArgs) -> Result<(), DynError> {
     let root = workspace_root();
     let output = args
         .output
@@ -1312,11 +1271,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
             let cmd = example_command(ex.package, ex.name);
             match run_example(&root, ex.package, ex.name) {
                 Ok(out) => {
-                    for (i, f) in (ex.parse)(&out, &cmd).into_iter().enumerate() {
+                    for f in ex.read(&out) {
                         match f {
-                            Some(f) => figures.push(f),
-                            None => failures
-                                .push(format!("`{cmd}`: figure {} not found in its output", i + 1)),
+                            Ok(f) => figures.push(f),
+                            Err(e) => failures.push(e),
                         }
                     }
                     raw.push((cmd, out));
@@ -1438,7 +1396,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
 }
 
 fn say(line: &str) {
-    #[allow(clippy::print_stdout, reason = "xtask reports on stdout")]
+    #[allow(clippy::print_stdout, reason = "the benchmark reports on stdout")]
     {
         println!("{line}");
     }
@@ -1448,33 +1406,32 @@ fn say(line: &str) {
 mod tests {
     use super::*;
 
-    const IMAGE: &str = "image bytes:              3000000
-base64 encode (median):   1.9ms
-build + serialise (med.): 2.4ms
-ratio:                    1.26 (target <= 1.5)
-";
-    const CATALOG: &str = "bedrock-catalog bundled snapshot: 120 models
-load from bundled snapshot: median 1.234ms, min 1.1ms (target <= 5 ms)
-resolve friendly name (\"Claude 3 Haiku\"): median 85ns (target <= 1 µs)
-resident memory per loaded catalog: 0.81 MB (target <= 2 MB)
-";
-    const PARALLEL: &str = "start: peak RSS (VmHWM) 3.0 MiB
-vector: 2000 requests, concurrency 200, 100 ms latency: wall 1.012 s (ideal 1.000 s, overhead +1.2%), succeeded 2000, per-request p50 100ms p95 101ms max 103ms
-after vector run: peak RSS (VmHWM) 10.0 MiB
-after streaming run: peak RSS (VmHWM) 42.5 MiB
-";
-    const CONVERSE: &str = "converse overhead: bare SDK median 180µs, LlmManager median 190µs, ratio 1.056x (target <= 1.10x), 2000 calls each
-stream time to first token: bare SDK median 200µs, LlmManager median 260µs, overhead 0.060 ms (target <= 1 ms)
-stream events: 33340 events at 412,345 events/s end to end through the simulator (target >= 200,000/s)
-one region of three down: 3 wasted attempts in the first 10 calls, then 0.0000 per call over 990 calls (target < 0.05)
-";
+    const IMAGE: &str = r#"{"measure":"build_serialise_over_base64","value":1.26,"unit":"×"}
+"#;
+    const CATALOG: &str = r#"{"measure":"load_median","value":1.234,"unit":"ms"}
+{"measure":"lookup_friendly_name_median","value":0.085,"unit":"µs"}
+{"measure":"resident_per_catalog","value":0.81,"unit":"MB"}
+"#;
+    const PARALLEL: &str = r#"{"measure":"vector_wall_over_ideal","value":1.012,"unit":"×"}
+{"measure":"streaming_peak_rss","value":44.56,"unit":"MB"}
+"#;
+    const CONVERSE: &str = r#"{"measure":"converse_overhead_ratio","value":1.056,"unit":"×"}
+{"measure":"stream_ttft_overhead","value":0.06,"unit":"ms"}
+{"measure":"stream_events_rate","value":235482.0,"unit":"events/s"}
+{"measure":"wasted_attempts_after_learning","value":0.0,"unit":"per call"}
+"#;
+
+    fn example(name: &str) -> &'static Example {
+        EXAMPLES.iter().find(|e| e.name == name).unwrap()
+    }
 
     #[track_caller]
-    fn check(figures: Vec<Option<Figure>>, expected: &[(f64, bool)]) {
-        let got: Vec<(f64, bool)> = figures
+    fn check(name: &str, out: &str, expected: &[(f64, bool)]) {
+        let got: Vec<(f64, bool)> = example(name)
+            .read(out)
             .into_iter()
             .map(|f| {
-                let f = f.expect("figure parsed");
+                let f = f.expect("figure read");
                 (f.value, f.met())
             })
             .collect();
@@ -1486,34 +1443,37 @@ one region of three down: 3 wasted attempts in the first 10 calls, then 0.0000 p
     }
 
     #[test]
-    fn parses_every_example_output() {
-        check(parse_image(IMAGE, "x"), &[(1.26, true)]);
+    fn reads_every_example_output() {
+        check("bench_image", IMAGE, &[(1.26, true)]);
         check(
-            parse_catalog(CATALOG, "x"),
+            "bench_catalog",
+            CATALOG,
             &[(1.234, true), (0.085, true), (0.81, true)],
         );
+        check("bench_parallel", PARALLEL, &[(1.012, true), (44.56, true)]);
         check(
-            parse_parallel(PARALLEL, "x"),
-            &[(1.012, true), (42.5 * 1.048_576, true)],
-        );
-        check(
-            parse_converse(CONVERSE, "x"),
-            &[(1.056, true), (0.060, true), (412_345.0, true), (0.0, true)],
-        );
-        let newer = CONVERSE.replace(
-            "stream events: 33340 events at 412,345 events/s",
-            "stream events: LlmManager 235482 events/s, bare SDK 164743 events/s on the same streams (25100 and 25080 events), ratio 1.43",
-        );
-        check(
-            parse_converse(&newer, "x"),
-            &[(1.056, true), (0.060, true), (235_482.0, true), (0.0, true)],
+            "bench_converse",
+            &format!("a readable line that is not JSON\n{CONVERSE}"),
+            &[(1.056, true), (0.06, true), (235_482.0, true), (0.0, true)],
         );
     }
 
     #[test]
-    fn a_missing_line_is_reported_not_invented() {
-        let figures = parse_image("nothing here", "x");
-        assert!(figures[0].is_none());
+    fn a_missing_or_changed_measurement_is_reported_not_invented() {
+        let image = example("bench_image");
+        let missing = image.read("nothing here");
+        assert!(missing[0].as_ref().unwrap_err().contains("did not report"));
+        let other_unit =
+            image.read(r#"{"measure":"build_serialise_over_base64","value":1.2,"unit":"ms"}"#);
+        assert!(other_unit[0].as_ref().unwrap_err().contains("in ms, not ×"));
+        let unmeasured =
+            image.read(r#"{"measure":"build_serialise_over_base64","value":null,"unit":"×"}"#);
+        assert!(
+            unmeasured[0]
+                .as_ref()
+                .unwrap_err()
+                .contains("could not measure")
+        );
     }
 
     #[test]
@@ -1523,21 +1483,6 @@ one region of three down: 3 wasted attempts in the first 10 calls, then 0.0000 p
         let bad = format!("{out}  Non-2xx or 3xx responses: 12\n");
         assert_eq!(parse_wrk(&bad), Some((24_690.12, true)));
         assert_eq!(parse_wrk("nothing"), None);
-    }
-
-    #[test]
-    fn debug_durations_parse() {
-        assert_eq!(leading_duration("850ns"), Some(Duration::from_nanos(850)));
-        assert_eq!(
-            leading_duration("1.5ms, min"),
-            Some(Duration::from_micros(1500))
-        );
-        assert_eq!(
-            leading_duration("12µs (target"),
-            Some(Duration::from_micros(12))
-        );
-        assert_eq!(leading_duration("2s"), Some(Duration::from_secs(2)));
-        assert_eq!(leading_duration("fast"), None);
     }
 
     #[test]
@@ -1562,18 +1507,20 @@ one region of three down: 3 wasted attempts in the first 10 calls, then 0.0000 p
     }
 
     #[test]
-    fn the_raw_client_talks_to_the_simulator() {
+    fn the_load_client_talks_to_the_simulator() {
         chaos::runtime().unwrap().block_on(async {
             let sim = Simulator::start(Scenario::default()).await.unwrap();
-            let stream = TcpStream::connect(sim.local_addr()).await.unwrap();
-            let mut conn = BufReader::new(stream);
+            let addr = sim.local_addr();
+            let client = http_client(1);
             let body = r#"{"messages":[{"role":"user","content":[{"text":"hi"}]}],"inferenceConfig":{"maxTokens":16}}"#;
             for _ in 0..2 {
-                let (status, reply) = exchange(&mut conn, &raw_request(SIM_PATH_CONVERSE, body)).await.unwrap();
+                let request = sim_request(addr, SIM_PATH_CONVERSE, body).unwrap();
+                let (status, reply) = exchange(&client, request).await.unwrap();
                 assert_eq!(status, 200, "{}", String::from_utf8_lossy(&reply));
                 assert!(String::from_utf8_lossy(&reply).contains("\"output\""));
             }
-            let (status, reply) = exchange(&mut conn, &raw_request(SIM_PATH_STREAM, body)).await.unwrap();
+            let request = sim_request(addr, SIM_PATH_STREAM, body).unwrap();
+            let (status, reply) = exchange(&client, request).await.unwrap();
             assert_eq!(status, 200);
             // messageStart, block deltas, blockStop, messageStop, metadata at least.
             assert!(count_frames(&reply) >= 4, "{}", count_frames(&reply));
@@ -1589,7 +1536,11 @@ one region of three down: 3 wasted attempts in the first 10 calls, then 0.0000 p
             commit: "abc1234".into(),
             date: "2026-01-01 00:00 UTC".into(),
             release: true,
-            figures: parse_image(IMAGE, "cmd").into_iter().flatten().collect(),
+            figures: example("bench_image")
+                .read(IMAGE)
+                .into_iter()
+                .flatten()
+                .collect(),
             failures: vec![],
             raw: vec![(
                 example_command("bedrock-messages", "bench_image"),

@@ -38,10 +38,7 @@ use llmmanager::{
     Timeouts,
 };
 
-type DynError = Box<dyn std::error::Error>;
-
-const USAGE: &str =
-    "usage: cargo xtask chaos [--requests N] [--seed S] [--latency-ms MS] [--concurrency C]";
+use crate::DynError;
 
 /// The model every scenario calls; the simulator's catalog offers it in all three regions.
 pub(crate) const MODEL: &str = "anthropic.claude-3-haiku-20240307-v1:0";
@@ -623,33 +620,40 @@ pub(crate) fn violations(rows: &[Row]) -> Vec<String> {
         .collect()
 }
 
-fn parse_args(args: &[String]) -> Result<ChaosConfig, DynError> {
-    let mut config = ChaosConfig::default();
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) => (f, Some(v.to_owned())),
-            None => (arg.as_str(), None),
-        };
-        let mut value = || -> Result<String, DynError> {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}").into())
-        };
-        match flag {
-            "--requests" => config.requests = value()?.parse()?,
-            "--seed" => config.seed = value()?.parse()?,
-            "--latency-ms" => config.latency_ms = value()?.parse()?,
-            "--concurrency" => config.concurrency = value()?.parse()?,
-            "-h" | "--help" => return Err(USAGE.into()),
-            other => return Err(format!("unknown argument {other:?}\n{USAGE}").into()),
+/// The arguments of `cargo xtask chaos`.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "cargo xtask chaos",
+    about = "Drive the full stack through the fault matrix on the simulator",
+    long_about = "Drive the full stack through the fault matrix on the simulator. Reports answers \
+                  paid for per request; fails if a request is lost or duplicated, or if a row \
+                  where no answer broke mid-way paid for more than one answer per request."
+)]
+pub struct ChaosArgs {
+    /// Requests per scenario and mode.
+    #[arg(long, default_value_t = 1000, value_parser = crate::at_least_one)]
+    pub requests: usize,
+    /// Seed of every simulator's fault draws.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Simulated time to first token, in milliseconds.
+    #[arg(long, default_value_t = 5)]
+    pub latency_ms: u64,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 64, value_parser = crate::at_least_one)]
+    pub concurrency: usize,
+}
+
+impl ChaosArgs {
+    fn config(&self) -> ChaosConfig {
+        ChaosConfig {
+            requests: self.requests,
+            seed: self.seed,
+            latency_ms: self.latency_ms,
+            concurrency: self.concurrency,
+            ..ChaosConfig::default()
         }
     }
-    if config.requests == 0 || config.concurrency == 0 {
-        return Err(format!("--requests and --concurrency must be at least 1\n{USAGE}").into());
-    }
-    Ok(config)
 }
 
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, DynError> {
@@ -658,9 +662,12 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, DynError> {
         .build()?)
 }
 
-/// Runs the task with the arguments after `chaos`.
-pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
-    let config = parse_args(args)?;
+/// Runs the fault matrix and fails if a request was lost, duplicated or paid for twice.
+///
+/// # Errors
+/// When the run cannot start, or when the ledger finds a lost, duplicated or overpaid request.
+pub fn run(args: &ChaosArgs) -> Result<(), DynError> {
+    let config = args.config();
     say(&format!(
         "chaos: {} requests per scenario and mode, seed {}, {} ms time to first token, concurrency {}",
         config.requests, config.seed, config.latency_ms, config.concurrency
@@ -686,7 +693,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), DynError> {
 }
 
 fn say(line: &str) {
-    #[allow(clippy::print_stdout, reason = "xtask reports on stdout")]
+    #[allow(clippy::print_stdout, reason = "the chaos run reports on stdout")]
     {
         println!("{line}");
     }
@@ -849,9 +856,11 @@ mod tests {
 
     #[test]
     fn parses_flags() {
-        let c = parse_args(&["--requests=100".into(), "--seed".into(), "3".into()]).unwrap();
-        assert_eq!((c.requests, c.seed), (100, 3));
-        assert!(parse_args(&["--requests".into(), "0".into()]).is_err());
-        assert!(parse_args(&["--bogus".into()]).is_err());
+        use clap::Parser as _;
+        let parse = |args: &[&str]| ChaosArgs::try_parse_from(["chaos"].iter().chain(args));
+        let c = parse(&["--requests=100", "--seed", "3"]).unwrap().config();
+        assert_eq!((c.requests, c.seed, c.concurrency), (100, 3, 64));
+        assert!(parse(&["--requests", "0"]).is_err());
+        assert!(parse(&["--bogus"]).is_err());
     }
 }
