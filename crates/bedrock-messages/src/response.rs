@@ -9,7 +9,10 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::model::{ContentBlock, Message, PerformanceConfig, ToolUseBlock};
+use crate::model::{
+    Citation, ContentBlock, Message, PerformanceConfig, RawBlock, ReasoningContentBlock,
+    ToolUseBlock,
+};
 
 /// Why the model stopped.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -209,6 +212,50 @@ impl ConverseResponse {
     #[must_use]
     pub fn usage(&self) -> &TokenUsage {
         &self.usage
+    }
+
+    /// The model's reasoning text, joined, if it sent any (redacted reasoning is not text).
+    #[must_use]
+    pub fn reasoning_text(&self) -> Option<String> {
+        let parts: Vec<&str> = self
+            .message()
+            .content
+            .iter()
+            .filter_map(|b| match b {
+                ContentBlock::ReasoningContent(ReasoningContentBlock::ReasoningText(t)) => {
+                    Some(t.text.as_str())
+                }
+                _ => None,
+            })
+            .collect();
+        (!parts.is_empty()).then(|| parts.concat())
+    }
+
+    /// The signature of the reasoning, to send back unchanged in the next turn.
+    #[must_use]
+    pub fn reasoning_signature(&self) -> Option<&str> {
+        self.message().content.iter().find_map(|b| match b {
+            ContentBlock::ReasoningContent(ReasoningContentBlock::ReasoningText(t)) => {
+                t.signature.as_deref()
+            }
+            _ => None,
+        })
+    }
+
+    /// Every citation of the answer, in order.
+    pub fn citations(&self) -> impl Iterator<Item = &Citation> {
+        self.message().content.iter().flat_map(|b| match b {
+            ContentBlock::CitationsContent(c) => c.citations.as_deref().unwrap_or_default(),
+            _ => &[],
+        })
+    }
+
+    /// The blocks kept as raw JSON because this library does not model them.
+    pub fn unmodelled_blocks(&self) -> impl Iterator<Item = &RawBlock> {
+        self.message().content.iter().filter_map(|b| match b {
+            ContentBlock::Unmodelled(raw) => Some(raw),
+            _ => None,
+        })
     }
 }
 

@@ -713,3 +713,42 @@ async fn per_model_fields_reach_only_their_model_and_defaults_fill_unset_samplin
         .unwrap_err();
     assert!(unknown.to_string().contains("not configured"), "{unknown}");
 }
+
+#[tokio::test]
+async fn reasoning_citations_and_unmodelled_blocks_are_read_from_the_answer() {
+    let scenario = Scenario::from_json_str(
+        r#"{"replies": [{"content": [
+            {"reasoningContent": {"reasoningText": {"text": "Let me think.", "signature": "sig-1"}}},
+            {"text": "Rivers flow downhill."},
+            {"citationsContent": {"content": [{"text": " Gravity."}],
+                                  "citations": [{"title": "Physics", "location": {"documentChar": {"documentIndex": 0, "start": 0, "end": 7}}}]}},
+            {"searchResult": {"source": "https://e.x", "title": "t", "content": [{"text": "found"}]}}
+        ]}]}"#,
+    )
+    .unwrap();
+    let sim = sim(scenario).await;
+    let m = manager(&sim)
+        .model(HAIKU)
+        .region("us-east-1")
+        .build()
+        .await
+        .unwrap();
+    let r = m.converse(&hello()).await.unwrap();
+    assert_eq!(r.output.reasoning_text().as_deref(), Some("Let me think."));
+    assert_eq!(r.output.reasoning_signature(), Some("sig-1"));
+    let titles: Vec<_> = r.output.citations().map(|c| c.title.clone()).collect();
+    assert_eq!(titles, [Some("Physics".to_owned())]);
+    assert_eq!(r.text(), "Rivers flow downhill. Gravity.");
+    let raw: Vec<_> = r
+        .output
+        .unmodelled_blocks()
+        .map(|b| b.kind().to_owned())
+        .collect();
+    assert_eq!(raw, ["searchResult"]);
+    assert!(
+        r.warnings.iter().any(|w| w.contains("searchResult")),
+        "{:?}",
+        r.warnings
+    );
+    assert_eq!(r.attempts.len(), 1);
+}
