@@ -23,9 +23,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: ChatArgs) -> anyhow::Result<E
         Some(p) if p != "-" => p,
         _ => {
             if std::io::stdin().is_terminal() {
-                return Err(usage(
-                    "no prompt: pass it as an argument or pipe it on stdin",
-                ));
+                return conversation(global, args).await;
             }
             std::io::read_to_string(std::io::stdin())
                 .context("cannot read the prompt from stdin")?
@@ -87,6 +85,97 @@ pub(crate) async fn run(global: &GlobalArgs, args: ChatArgs) -> anyhow::Result<E
         }
         Err(error) => Err(manager_error(error)),
     }
+}
+
+/// `llmm chat` on a terminal with no prompt: a conversation, one line per turn, with the history
+/// sent each time; `/exit` (or `/quit`, or Ctrl-D) leaves. A failed turn is reported and left out
+/// of the history, and the conversation goes on. Attachments and options apply to the first turn.
+async fn conversation(global: &GlobalArgs, args: ChatArgs) -> anyhow::Result<Exit> {
+    let backend = Backend::start(global).await?;
+    let manager = backend.manager(global).await?;
+    eprintln!(
+        "llmm: talking to {} in {}; /exit or Ctrl-D leaves",
+        global.models_or_default().join(", "),
+        global.regions_or_default().join(", ")
+    );
+    let mut history: Option<llmmanager::ConverseRequest> = None;
+    let stdin = std::io::stdin();
+    loop {
+        eprint!("> ");
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        if stdin
+            .read_line(&mut line)
+            .context("cannot read from the terminal")?
+            == 0
+        {
+            eprintln!();
+            break;
+        }
+        let line = line.trim();
+        match line {
+            "" => continue,
+            "/exit" | "/quit" => break,
+            _ => {}
+        }
+        let mut request = match &history {
+            Some(previous) => {
+                let mut next = previous.clone();
+                let message = llmmanager::Message::user()
+                    .text(line)
+                    .build()
+                    .map_err(|e| usage(e.to_string()))?;
+                next.messages.push(message);
+                next
+            }
+            None => {
+                match chat_request(ChatInput {
+                    prompt: line.to_owned(),
+                    system: args.system.clone(),
+                    images: args.image.clone(),
+                    documents: args.document.clone(),
+                    videos: args.video.clone(),
+                    max_tokens: args.max_tokens,
+                    temperature: args.temperature,
+                }) {
+                    Ok(request) => request,
+                    Err(error) => {
+                        backend.shutdown().await;
+                        return Err(error);
+                    }
+                }
+            }
+        };
+        let reply = match manager.converse_stream(&request).await {
+            Ok(stream) => {
+                let mut out = std::io::stdout();
+                let mut stats = std::io::stderr();
+                stream_view::show(stream, &mut out, &mut stats).await
+            }
+            Err(error) => Err(ViewError::Stream(error)),
+        };
+        match reply {
+            Ok(response) => {
+                let message = llmmanager::Message::assistant()
+                    .text(response.text)
+                    .build()
+                    .map_err(|e| usage(e.to_string()))?;
+                request.messages.push(message);
+                history = Some(request);
+            }
+            Err(ViewError::Stream(error)) => {
+                print_attempts(&error);
+                eprintln!("error: {}", crate::exit::chain(&error));
+            }
+            Err(ViewError::Write(error)) => {
+                backend.shutdown().await;
+                return Err(manager_error(llmmanager::Error::from(error)));
+            }
+            Err(ViewError::NoResult) => eprintln!("error: the stream ended without a result"),
+        }
+    }
+    backend.shutdown().await;
+    Ok(Exit::Success)
 }
 
 /// `chat --stream`: text to stdout as it arrives; recoveries and final statistics to stderr.

@@ -16,8 +16,20 @@ pub(crate) const DEFAULT_REGIONS: &[&str] = &["us-east-1", "us-west-2", "eu-west
 /// parallel batches, and a built-in simulator (`--simulate`) that needs no AWS account.
 #[derive(Debug, Parser)]
 #[command(name = "llmm", version, about, long_about = None)]
-#[command(after_help = "Exit codes: 0 success, 1 some batch requests failed, \
-2 bad input or usage (nothing sent), 3 every attempt failed.")]
+#[command(after_help = "\
+Examples:
+  llmm chat --simulate \"Why is the sky blue?\"
+  echo \"Summarise this\" | llmm chat -m \"Claude Haiku 4.5\" -r eu-west-1
+  llmm batch requests.jsonl --output results.jsonl --concurrency 32
+  llmm models --provider Anthropic
+  llmm completions bash > ~/.local/share/bash-completion/completions/llmm
+
+Defaults for --model, --region, --profile and --concurrency come from ~/.config/llmm/config.toml
+(or $XDG_CONFIG_HOME/llmm/config.toml, or the file LLMM_CONFIG names) and the variables
+LLMM_MODELS, LLMM_REGIONS (comma-separated), LLMM_PROFILE and LLMM_CONCURRENCY; flags override them.
+
+Exit codes: 0 success, 1 some batch requests failed, 2 bad input or usage (nothing sent), \
+3 every attempt failed.")]
 pub(crate) struct Cli {
     /// Options shared by every command.
     #[command(flatten)]
@@ -31,11 +43,13 @@ pub(crate) struct Cli {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Global options")]
 pub(crate) struct GlobalArgs {
-    /// Model to use, by name ("Claude 3 Haiku"), id, profile id or ARN; repeat in order of
-    /// preference [default: Claude 3 Haiku]. For `models`: not used.
+    /// Model to use, by name ("Claude Haiku 4.5"), id, profile id or ARN; repeat in order of
+    /// preference [default: LLMM_MODELS, the config file, or Claude 3 Haiku]. For `models`: not
+    /// used.
     #[arg(long = "model", short = 'm', global = true, value_name = "MODEL")]
     pub(crate) models: Vec<String>,
-    /// Region to use; repeat in order of preference [default: us-east-1, us-west-2, eu-west-1].
+    /// Region to use; repeat in order of preference [default: LLMM_REGIONS, the config file, or
+    /// us-east-1, us-west-2, eu-west-1].
     /// For `models`: show only models callable in these regions.
     #[arg(long = "region", short = 'r', global = true, value_name = "REGION")]
     pub(crate) regions: Vec<String>,
@@ -57,7 +71,8 @@ pub(crate) struct GlobalArgs {
     /// `--profile` is given.
     #[arg(long, global = true, value_name = "URL")]
     pub(crate) endpoint_url: Option<String>,
-    /// Shared AWS config profile to use instead of the default credential chain.
+    /// Shared AWS config profile to use instead of the default credential chain [default:
+    /// LLMM_PROFILE or the config file, for real AWS only].
     #[arg(long, global = true, value_name = "NAME")]
     pub(crate) profile: Option<String>,
     /// Deadline of one call across all its attempts, in seconds.
@@ -108,23 +123,80 @@ impl GlobalArgs {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Send one prompt and print the answer.
+    /// Send a prompt and print the answer; with no prompt, read it from stdin, or on a terminal
+    /// start a conversation.
+    #[command(after_help = CHAT_EXAMPLES)]
     Chat(ChatArgs),
     /// Run a JSONL file of requests in parallel and write one JSON line per request.
-    #[command(long_about = BATCH_LONG_ABOUT)]
+    #[command(long_about = BATCH_LONG_ABOUT, after_help = BATCH_EXAMPLES)]
     Batch(BatchArgs),
     /// List the models the catalog knows.
+    #[command(after_help = MODELS_EXAMPLES)]
     Models(ModelsArgs),
     /// List the regions the catalog knows, with how many models each offers.
+    #[command(after_help = REGIONS_EXAMPLES)]
     Regions(RegionsArgs),
     /// Run the Bedrock simulator until Ctrl-C, printing its endpoint URL on stdout.
+    #[command(after_help = SIM_EXAMPLES)]
     Sim(SimArgs),
+    /// Print a shell completion script.
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
+    Completions(CompletionsArgs),
+}
+
+const CHAT_EXAMPLES: &str = "\
+Examples:
+  llmm chat --simulate \"Why is the sky blue?\"
+  llmm chat \"Why is the sky blue?\" -m \"Claude Haiku 4.5\" -m \"Nova Lite\" -r us-east-1 --stream
+  llmm chat \"What is in this picture?\" --image photo.jpg --json
+  echo \"Summarise this\" | llmm chat --system \"Be brief.\"
+  llmm chat                     (on a terminal: a conversation; /exit or Ctrl-D leaves)";
+
+const BATCH_EXAMPLES: &str = "\
+Examples:
+  llmm batch --simulate requests.jsonl --output results.jsonl
+  llmm batch --scenario fixtures/batch/demo-scenario.json fixtures/batch/demo.jsonl -o out.jsonl
+  llmm batch requests.jsonl -o results.jsonl --concurrency 64 --regions-per-request 2
+  llmm batch requests.jsonl -o results.jsonl --engine bedrock-batch --bucket my-bucket \\
+      --role-arn arn:aws:iam::123456789012:role/bedrock-batch";
+
+const MODELS_EXAMPLES: &str = "\
+Examples:
+  llmm models
+  llmm models --provider Anthropic --region eu-west-1
+  llmm models --refresh --json";
+
+const REGIONS_EXAMPLES: &str = "\
+Examples:
+  llmm regions
+  llmm regions --refresh --json";
+
+const SIM_EXAMPLES: &str = "\
+Examples:
+  llmm sim --port 8080
+  llmm sim --scenario fixtures/scenarios/flaky-us-east-1.json
+  llmm chat --endpoint-url http://127.0.0.1:8080 \"Hello\"";
+
+const COMPLETIONS_EXAMPLES: &str = "\
+Examples:
+  llmm completions bash > ~/.local/share/bash-completion/completions/llmm
+  llmm completions zsh > ~/.zfunc/_llmm
+  llmm completions fish > ~/.config/fish/completions/llmm.fish
+  llmm completions powershell >> $PROFILE";
+
+/// Arguments of `llmm completions`.
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell to write the script for.
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
 }
 
 /// Arguments of `llmm chat`.
 #[derive(Debug, Args)]
 pub(crate) struct ChatArgs {
-    /// The prompt; read from stdin when absent or `-`.
+    /// The prompt; when absent or `-`, read from stdin, or on a terminal start a conversation
+    /// (history kept; `/exit` or Ctrl-D leaves).
     pub(crate) prompt: Option<String>,
     /// System prompt.
     #[arg(long, short = 's')]
@@ -189,8 +261,14 @@ pub(crate) struct BatchArgs {
     /// Start the output file afresh instead of resuming (its previous lines are removed).
     #[arg(long, requires = "output")]
     pub(crate) overwrite: bool,
-    /// Requests in flight at once.
-    #[arg(long, short = 'c', default_value_t = 16, value_name = "N")]
+    /// Requests in flight at once [default: LLMM_CONCURRENCY, the config file, or 16].
+    #[arg(
+        long,
+        short = 'c',
+        default_value_t = 16,
+        value_name = "N",
+        hide_default_value = true
+    )]
     pub(crate) concurrency: usize,
     /// Regions assigned to each request, tried first in order [default: all configured
     /// regions, rotated per request].
@@ -301,6 +379,27 @@ mod tests {
     #[test]
     fn definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_help_ends_with_examples() {
+        let mut cli = Cli::command();
+        let top = cli.render_long_help().to_string();
+        assert!(top.contains("Examples:\n  llmm chat"), "{top}");
+        cli.build();
+        for sub in cli.get_subcommands_mut().filter(|c| c.get_name() != "help") {
+            let help = sub.render_long_help().to_string();
+            let examples = help
+                .rfind("Examples:\n")
+                .unwrap_or_else(|| panic!("{}: no examples\n{help}", sub.get_name()));
+            let tail = &help[examples..];
+            assert!(
+                tail.lines().skip(1).all(|l| l.starts_with("  ")),
+                "{}: examples are not last\n{help}",
+                sub.get_name()
+            );
+            assert!(tail.contains(&format!("llmm {}", sub.get_name())), "{tail}");
+        }
     }
 
     #[test]

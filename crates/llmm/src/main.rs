@@ -16,6 +16,17 @@
 //!   Bedrock API with `--refresh`).
 //! - `llmm sim --scenario FILE`: runs the loopback Bedrock simulator until Ctrl-C and prints its
 //!   endpoint, for use with `--endpoint-url`.
+//! - `llmm completions bash|zsh|fish|powershell`: a shell completion script.
+//!
+//! `llmm chat` with no prompt reads it from stdin, or on a terminal starts a conversation (the
+//! history is sent with each turn; `/exit` or Ctrl-D leaves).
+//!
+//! # Configuration
+//!
+//! Default models, regions, profile and batch concurrency come from `~/.config/llmm/config.toml`
+//! (or `$XDG_CONFIG_HOME/llmm/config.toml`, or the file `LLMM_CONFIG` names) and the variables
+//! `LLMM_MODELS`, `LLMM_REGIONS`, `LLMM_PROFILE` and `LLMM_CONCURRENCY`; flags override them (see
+//! the `config` module).
 //!
 //! # Where requests go
 //!
@@ -68,6 +79,7 @@ mod batch;
 mod batch_jobs;
 mod chat;
 mod cli;
+mod config;
 mod exit;
 mod input;
 mod models;
@@ -79,14 +91,30 @@ mod summary;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory as _, FromArgMatches as _};
 
 use crate::cli::{Cli, Command};
 use crate::exit::Exit;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     init_tracing(cli.global.verbose);
+    // Completions need no configuration, so a broken config file cannot block them.
+    if let Command::Completions(args) = &cli.command {
+        completions(args.shell);
+        return ExitCode::SUCCESS;
+    }
+    match config::Config::load() {
+        Ok(config) => config.apply(&mut cli, &matches),
+        Err(error) => {
+            eprintln!("error: {}", exit::join_chain(error.chain()));
+            return exit::classify(&error).into();
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -114,7 +142,17 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Models(args) => models::run_models(&cli.global, &args).await,
         Command::Regions(args) => models::run_regions(&cli.global, &args).await,
         Command::Sim(args) => sim::run(&cli.global, &args).await,
+        Command::Completions(args) => {
+            completions(args.shell);
+            Ok(Exit::Success)
+        }
     }
+}
+
+/// `llmm completions SHELL`: the completion script on stdout.
+fn completions(shell: clap_complete::Shell) {
+    let mut out = std::io::stdout().lock();
+    clap_complete::generate(shell, &mut Cli::command(), "llmm", &mut out);
 }
 
 /// Logs go to stderr; they are off unless `-v` or `RUST_LOG` asks for them, so that progress

@@ -3,7 +3,9 @@
 use bedrock_sim::{BedrockErrorKind, Fault, FaultRule, Operation, Scenario, StreamExceptionKind};
 use serde_json::Value;
 
-use crate::support::{fixture, llmm, llmm_with_stdin, llmm_without_credentials, sim};
+use crate::support::{
+    fixture, llmm, llmm_with_env, llmm_with_stdin, llmm_without_credentials, sim,
+};
 
 #[tokio::test]
 async fn answers_from_the_embedded_simulator() {
@@ -35,6 +37,106 @@ async fn simulate_is_a_flag_before_or_after_the_subcommand() {
         assert!(!run.stdout.trim().is_empty(), "{args:?}: an answer");
         assert!(run.stderr.contains("simulating Bedrock"), "{args:?}");
     }
+}
+
+#[tokio::test]
+async fn with_no_prompt_and_stdin_not_a_terminal_the_prompt_is_read_from_stdin() {
+    let sim = sim(Scenario::default()).await;
+    let url = sim.endpoint_url();
+    for args in [
+        &["chat", "--endpoint-url", &url][..],
+        &["chat", "--endpoint-url", &url, "-"],
+    ] {
+        let run = llmm_with_stdin(args, "Why is the sky blue?\n").await;
+        run.assert_code(0);
+        assert_eq!(run.stdout.lines().count(), 1, "{args:?}: {}", run.stdout);
+    }
+    let last = sim.requests().last().cloned().unwrap();
+    assert!(
+        last.body.to_string().contains("Why is the sky blue?"),
+        "{}",
+        last.body
+    );
+    let run = llmm_with_stdin(&["chat", "--simulate"], "hi").await;
+    run.assert_code(0);
+    assert!(!run.stdout.trim().is_empty());
+}
+
+#[tokio::test]
+async fn models_and_regions_come_from_the_config_file_then_the_environment_then_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_dir = dir.path().join("llmm");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    std::fs::write(
+        config_dir.join("config.toml"),
+        "models = [\"Nova Lite\"]\nregions = [\"eu-west-1\"]\nconcurrency = 4\n",
+    )
+    .unwrap();
+    let xdg = dir.path().display().to_string();
+    let answer = |run: &crate::support::Run| -> (String, String) {
+        run.assert_code(0);
+        let v: Value = serde_json::from_str(&run.stdout).unwrap();
+        (
+            v["model"].as_str().unwrap().to_owned(),
+            v["region"].as_str().unwrap().to_owned(),
+        )
+    };
+    let args = ["chat", "--simulate", "--json", "Hi"];
+    let file = llmm_with_env(&args, "", &[("XDG_CONFIG_HOME", &xdg)]).await;
+    assert_eq!(
+        answer(&file),
+        ("amazon.nova-lite-v1:0".into(), "eu-west-1".into())
+    );
+    let env = llmm_with_env(
+        &args,
+        "",
+        &[
+            ("XDG_CONFIG_HOME", &xdg),
+            ("LLMM_MODELS", "Claude Haiku 4.5"),
+            ("LLMM_REGIONS", "us-west-2, us-east-1"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        answer(&env),
+        (
+            "anthropic.claude-haiku-4-5-20251001-v1:0".into(),
+            "us-west-2".into()
+        )
+    );
+    let flags = llmm_with_env(
+        &[
+            "chat",
+            "--simulate",
+            "--json",
+            "-m",
+            "Claude 3 Haiku",
+            "-r",
+            "us-east-1",
+            "Hi",
+        ],
+        "",
+        &[
+            ("XDG_CONFIG_HOME", &xdg),
+            ("LLMM_MODELS", "Claude Haiku 4.5"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        answer(&flags),
+        (
+            "anthropic.claude-3-haiku-20240307-v1:0".into(),
+            "us-east-1".into()
+        )
+    );
+    // LLMM_CONFIG names the file; a broken one is a usage error naming it.
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(&broken, "models = \"not a list\"\n").unwrap();
+    let broken = broken.display().to_string();
+    let run = llmm_with_env(&args, "", &[("LLMM_CONFIG", &broken)]).await;
+    run.assert_code(2);
+    assert!(run.stderr.contains("invalid config file"), "{}", run.stderr);
+    assert!(run.stderr.contains(&broken), "{}", run.stderr);
 }
 
 #[tokio::test]

@@ -39,10 +39,32 @@ pub(crate) fn fixture(path: &str) -> String {
 
 /// Runs `llmm` with `args`, `stdin` as its input, in the workspace root.
 pub(crate) async fn llmm_with_stdin(args: &[&str], stdin: &str) -> Run {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_llmm"))
+    llmm_with_env(args, stdin, &[]).await
+}
+
+/// Runs `llmm` with `args`, `stdin` as its input and the variables `env`, in the workspace root.
+/// The developer's own configuration (`~/.config/llmm`, `LLMM_*`) is hidden from it.
+pub(crate) async fn llmm_with_env(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Run {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_llmm"));
+    command
         .args(args)
         .current_dir(root())
         .env_remove("RUST_LOG")
+        .env(
+            "XDG_CONFIG_HOME",
+            root().join("target/llmm-tests-no-config"),
+        );
+    for name in [
+        "LLMM_CONFIG",
+        "LLMM_MODELS",
+        "LLMM_REGIONS",
+        "LLMM_PROFILE",
+        "LLMM_CONCURRENCY",
+    ] {
+        command.env_remove(name);
+    }
+    command.envs(env.iter().copied());
+    let mut child = command
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -279,3 +279,33 @@ async fn help_states_the_default_attempt_allowance() {
         run.stdout
     );
 }
+
+#[tokio::test]
+async fn completions_for_every_shell() {
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let run = llmm(&["completions", shell]).await;
+        run.assert_code(0);
+        assert!(run.stdout.contains("llmm"), "{shell}");
+        assert!(run.stdout.contains("--simulate"), "{shell}");
+        assert!(run.stdout.contains("--scenario"), "{shell}");
+    }
+    let run = llmm(&["completions", "tcsh"]).await;
+    run.assert_code(2);
+}
+
+#[tokio::test]
+async fn every_command_help_exits_0_and_ends_with_examples() {
+    for command in ["chat", "batch", "models", "regions", "sim", "completions"] {
+        let run = llmm(&[command, "--help"]).await;
+        run.assert_code(0);
+        let examples = run
+            .stdout
+            .rfind("Examples:")
+            .unwrap_or_else(|| panic!("{command}"));
+        assert!(
+            run.stdout[examples..].contains(&format!("llmm {command}")),
+            "{}",
+            run.stdout
+        );
+    }
+}
