@@ -624,6 +624,7 @@ pub(crate) fn violations(rows: &[Row]) -> Vec<String> {
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
     name = "cargo xtask chaos",
+    bin_name = "cargo xtask chaos",
     about = "Drive the full stack through the fault matrix on the simulator",
     long_about = "Drive the full stack through the fault matrix on the simulator. Reports answers \
                   paid for per request; fails if a request is lost or duplicated, or if a row \

@@ -42,6 +42,7 @@ const SWEEP_LATENCY_MS: u64 = 100;
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
     name = "cargo xtask bench",
+    bin_name = "cargo xtask bench",
     about = "Run every benchmark and write docs/benchmarks.md with SVG plots in docs/img"
 )]
 pub struct BenchArgs {
