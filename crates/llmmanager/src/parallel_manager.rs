@@ -173,6 +173,62 @@ impl ParallelLlmManager {
         Ok(executor)
     }
 
+    /// Batch requests whose ids are derived from their content, for callers without ids of their
+    /// own (the original's automatic request ids): `req-` and the first 16 hex digits of the
+    /// SHA-256 of the request's JSON, so the same request always gets the same id (which is what
+    /// makes a later run resume it). A request repeated in `requests` gets `-2`, `-3`, ... on its
+    /// later copies.
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] if a request cannot be serialised.
+    pub fn keyed_requests(
+        requests: impl IntoIterator<Item = ConverseRequest>,
+    ) -> Result<Vec<BatchRequest<ConverseRequest>>, Error> {
+        use sha2::{Digest, Sha256};
+        use std::collections::HashMap;
+        use std::fmt::Write as _;
+        let mut seen: HashMap<String, u32> = HashMap::new();
+        let mut out = Vec::new();
+        for request in requests {
+            let json = request.to_json()?;
+            let digest = Sha256::digest(json.to_string().as_bytes());
+            let mut id = String::from("req-");
+            for byte in digest.iter().take(8) {
+                let _ = write!(id, "{byte:02x}");
+            }
+            let n = seen.entry(id.clone()).or_insert(0);
+            *n += 1;
+            if *n > 1 {
+                let _ = write!(id, "-{n}");
+            }
+            out.push(BatchRequest::new(id, request));
+        }
+        Ok(out)
+    }
+
+    /// [`ParallelLlmManager::converse_parallel`] with this call's number of regions per request
+    /// (the original's per-call `target_regions_per_request`) instead of the configuration's.
+    ///
+    /// # Errors
+    /// [`Error::Parallel`] for an invalid value (more regions than configured) or duplicate ids.
+    pub async fn converse_parallel_with(
+        &self,
+        requests: Vec<BatchRequest<ConverseRequest>>,
+        target_regions_per_request: Option<usize>,
+    ) -> Result<ParallelResponse<Response, Error>, Error> {
+        let config = self
+            .config
+            .clone()
+            .with_target_regions_per_request(target_regions_per_request);
+        config.validate()?;
+        let mut executor = ParallelExecutor::new(Arc::clone(&self.manager), config)?
+            .with_health(Arc::new(ManagerHealth((*self.manager).clone())));
+        if let Some(progress) = &self.progress {
+            executor = executor.with_progress(Arc::clone(progress));
+        }
+        Ok(executor.run(requests).await?)
+    }
+
     /// Runs every request and returns every outcome, by id and in input order, with statistics.
     ///
     /// # Errors

@@ -216,3 +216,50 @@ async fn a_request_timed_out_by_the_batch_ends_by_the_managers_deadline_with_its
 fn m_health_state(p: &ParallelLlmManager, region: &str) -> llmmanager::retry::TargetHealth {
     p.manager().health().state(HAIKU, region)
 }
+
+#[tokio::test]
+async fn content_keyed_ids_and_per_call_regions_per_request() {
+    let keyed = ParallelLlmManager::keyed_requests(
+        [0, 1, 0]
+            .into_iter()
+            .map(|i| requests(2)[i].request.clone()),
+    )
+    .unwrap();
+    let ids: Vec<String> = keyed.iter().map(|r| r.id.to_string()).collect();
+    assert!(ids[0].starts_with("req-") && ids[0].len() == 20, "{ids:?}");
+    assert_ne!(ids[0], ids[1], "different content, different ids");
+    assert_eq!(ids[2], format!("{}-2", ids[0]), "a repeat gets a suffix");
+    let again = ParallelLlmManager::keyed_requests([requests(1)[0].request.clone()]).unwrap();
+    assert_eq!(
+        again[0].id.to_string(),
+        ids[0],
+        "the same content, the same id"
+    );
+
+    let sim = sim(Scenario::default()).await;
+    let m = manager(&sim)
+        .model(HAIKU)
+        .regions(REGIONS)
+        .build()
+        .await
+        .unwrap();
+    let parallel = ParallelLlmManager::new(m, ParallelConfig::default()).unwrap();
+    let batch = parallel
+        .converse_parallel_with(keyed, Some(2))
+        .await
+        .unwrap();
+    assert!(batch.all_succeeded());
+    assert!(
+        batch
+            .outcomes()
+            .iter()
+            .all(|o| o.assigned_regions.len() == 2),
+        "two regions assigned to each request for this call"
+    );
+    assert!(
+        parallel
+            .converse_parallel_with(requests(1), Some(9))
+            .await
+            .is_err()
+    );
+}
