@@ -214,6 +214,9 @@ pub(crate) struct Ready {
     pub(crate) ends_at: Duration,
     /// Whether `ends_at` is the call's deadline rather than the per-attempt timeout.
     pub(crate) deadline_bound: bool,
+    /// When the call's deadline falls, on the engine's clock (`None`: no deadline). A stream is
+    /// read until then.
+    pub(crate) call_ends_at: Option<Duration>,
 }
 
 /// A call that ended without an answer.
@@ -401,8 +404,10 @@ impl Engine {
             Some(left) if left < per_attempt => (left, true),
             _ => (per_attempt, false),
         };
+        let now = self.now();
         Ok(Ready {
-            ends_at: self.now().saturating_add(budget),
+            ends_at: now.saturating_add(budget),
+            call_ends_at: attempt.time_left.map(|left| now.saturating_add(left)),
             attempt,
             request,
             client,

@@ -170,9 +170,8 @@ impl<'e> Run<'e> {
         let idle = engine.timeouts.stream_idle;
         // Reading the stream is bounded by what is left of the call's deadline.
         let time_left = ready
-            .attempt
-            .time_left
-            .map(|left| left.saturating_sub(engine.now().saturating_sub(self.started)));
+            .call_ends_at
+            .map(|end| end.saturating_sub(engine.now()));
         let call_end = time_left.and_then(|left| tokio::time::Instant::now().checked_add(left));
         // One idle timer per stream, re-armed only when it fires early: creating a timer per
         // event would cost more than handling the event. A timeout too large for the timer never

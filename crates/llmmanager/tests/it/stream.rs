@@ -300,3 +300,36 @@ async fn huge_timeouts_saturate_instead_of_panicking() {
     let answered = m.converse(&hello()).await;
     assert!(answered.is_ok(), "{answered:?}");
 }
+
+#[tokio::test]
+async fn a_later_attempt_may_read_its_stream_until_the_calls_deadline() {
+    // us-east-1 never answers: its attempt ends at the 600 ms attempt timeout. us-west-2 then
+    // streams for about 950 ms, ending about 1.55 s into the call, inside its 1.8 s deadline
+    // (and after 1.2 s, where a read window that counted the first attempt twice would end).
+    let scenario = Scenario::from_json_str(
+        r#"{"latency": {"time_to_first_token_ms": 50, "tokens_per_second": 60},
+            "output_tokens": {"min": 54, "max": 54},
+            "faults": [{"region": "us-east-1", "fault": {"kind": "hang"}}]}"#,
+    )
+    .unwrap();
+    let sim = sim(scenario).await;
+    let m = east_west(&sim)
+        .timeouts(
+            Timeouts::default()
+                .with_per_attempt(Duration::from_millis(600))
+                .with_total(Duration::from_millis(1800))
+                .with_stream_idle(Duration::from_secs(5)),
+        )
+        .build()
+        .await
+        .unwrap();
+    let response = m
+        .converse_stream(&hello())
+        .await
+        .unwrap()
+        .finish()
+        .await
+        .unwrap();
+    assert_eq!(response.region, "us-west-2");
+    assert_eq!(response.attempts.len(), 2);
+}
