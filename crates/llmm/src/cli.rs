@@ -22,6 +22,7 @@ Examples:
   echo \"Summarise this\" | llmm chat -m \"Claude Haiku 4.5\" -r eu-west-1
   llmm batch requests.jsonl --output results.jsonl --concurrency 32
   llmm models --provider Anthropic
+  llmm doctor --profile my-profile
   llmm completions bash > ~/.local/share/bash-completion/completions/llmm
 
 Defaults for --model, --region, --profile and --concurrency come from ~/.config/llmm/config.toml
@@ -29,7 +30,7 @@ Defaults for --model, --region, --profile and --concurrency come from ~/.config/
 LLMM_MODELS, LLMM_REGIONS (comma-separated), LLMM_PROFILE and LLMM_CONCURRENCY; flags override them.
 
 Exit codes: 0 success, 1 some batch requests failed, 2 bad input or usage (nothing sent), \
-3 every attempt failed.")]
+3 every attempt failed, 4 credentials missing or rejected or permission denied.")]
 pub(crate) struct Cli {
     /// Options shared by every command.
     #[command(flatten)]
@@ -139,6 +140,10 @@ pub(crate) enum Command {
     /// Run the Bedrock simulator until Ctrl-C, printing its endpoint URL on stdout.
     #[command(after_help = SIM_EXAMPLES)]
     Sim(SimArgs),
+    /// Check the setup: where credentials come from, the regions, where and how each model
+    /// resolves, and one control-plane call; exit code 0 when all is fine.
+    #[command(after_help = DOCTOR_EXAMPLES)]
+    Doctor,
     /// Print a shell completion script.
     #[command(after_help = COMPLETIONS_EXAMPLES)]
     Completions(CompletionsArgs),
@@ -176,6 +181,12 @@ Examples:
   llmm sim --port 8080
   llmm sim --scenario fixtures/scenarios/flaky-us-east-1.json
   llmm chat --endpoint-url http://127.0.0.1:8080 \"Hello\"";
+
+const DOCTOR_EXAMPLES: &str = "\
+Examples:
+  llmm doctor
+  llmm doctor --profile my-profile -m \"Claude Haiku 4.5\" -r eu-west-1
+  llmm doctor --simulate";
 
 const COMPLETIONS_EXAMPLES: &str = "\
 Examples:

@@ -1,4 +1,5 @@
 //! Exit codes, and the one error type that marks a failure as the caller's (exit code 2).
+//! A call whose last attempt failed for credentials exits with code 4.
 //!
 //! Commands return `anyhow::Result<Exit>`. An error whose chain contains a [`UsageError`] means
 //! the input or the options were wrong and nothing was sent; any other error means the work
@@ -17,7 +18,14 @@ pub(crate) enum Exit {
     Usage,
     /// Every attempt failed, or the command could not do its work (code 3).
     Failed,
+    /// Credentials are missing or rejected, or permissions are denied (code 4).
+    Credentials,
 }
+
+/// What to do about missing or rejected credentials.
+pub(crate) const CREDENTIALS_ADVICE: &str = "set credentials with a profile (--profile / \
+    AWS_PROFILE, after `aws configure` or `aws sso login`) or the AWS_ACCESS_KEY_ID and \
+    AWS_SECRET_ACCESS_KEY environment variables; or try the embedded simulator with --simulate";
 
 impl Exit {
     /// The process exit code.
@@ -27,6 +35,7 @@ impl Exit {
             Self::SomeFailed => 1,
             Self::Usage => 2,
             Self::Failed => 3,
+            Self::Credentials => 4,
         }
     }
 }
@@ -47,10 +56,16 @@ pub(crate) fn usage(message: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(UsageError(message.into()))
 }
 
-/// The exit code for an error that ended a command.
+/// The exit code for an error that ended a command: 2 for the caller's mistakes, 4 for a call
+/// whose last attempt failed for credentials, 3 otherwise.
 pub(crate) fn classify(error: &anyhow::Error) -> Exit {
     if error.chain().any(|e| e.is::<UsageError>()) {
         Exit::Usage
+    } else if error.chain().any(|e| {
+        e.downcast_ref::<llmmanager::Error>()
+            .is_some_and(|e| e.last_class() == Some(llmmanager::ErrorClass::Credentials))
+    }) {
+        Exit::Credentials
     } else {
         Exit::Failed
     }
@@ -102,6 +117,7 @@ mod tests {
         assert_eq!(classify(&e), Exit::Usage);
         assert_eq!(classify(&anyhow::anyhow!("io")), Exit::Failed);
         assert_eq!(Exit::SomeFailed.code(), 1);
+        assert_eq!(Exit::Credentials.code(), 4);
     }
 
     #[derive(Debug, thiserror::Error)]

@@ -16,6 +16,8 @@
 //!   Bedrock API with `--refresh`).
 //! - `llmm sim --scenario FILE`: runs the loopback Bedrock simulator until Ctrl-C and prints its
 //!   endpoint, for use with `--endpoint-url`.
+//! - `llmm doctor`: a short report on where credentials come from, the regions, where and how
+//!   each configured model resolves, and one control-plane probe.
 //! - `llmm completions bash|zsh|fish|powershell`: a shell completion script.
 //!
 //! `llmm chat` with no prompt reads it from stdin, or on a terminal starts a conversation (the
@@ -59,6 +61,7 @@
 //! | 1 | some batch requests failed, or the batch was interrupted with Ctrl-C |
 //! | 2 | bad input or usage; nothing was sent |
 //! | 3 | every attempt failed (chat), or every request of a batch failed |
+//! | 4 | credentials missing or rejected, or permission denied (chat, doctor) |
 //!
 //! # Example
 //!
@@ -80,6 +83,7 @@ mod batch_jobs;
 mod chat;
 mod cli;
 mod config;
+mod doctor;
 mod exit;
 mod input;
 mod models;
@@ -142,6 +146,7 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Models(args) => models::run_models(&cli.global, &args).await,
         Command::Regions(args) => models::run_regions(&cli.global, &args).await,
         Command::Sim(args) => sim::run(&cli.global, &args).await,
+        Command::Doctor => doctor::run(&cli.global).await,
         Command::Completions(args) => {
             completions(args.shell);
             Ok(Exit::Success)

@@ -443,11 +443,11 @@ async fn stream_recovers_mid_answer_on_the_next_region() {
 /// The advice every credentials failure prints.
 const CREDENTIALS_ADVICE: &str = "aws configure";
 
-/// Asserts the output of a call that credentials ended: exit code 3, one attempt, the advice
-/// exactly once, no SDK debug output.
+/// Asserts the output of a call that credentials ended: exit code 4 (credentials), one attempt,
+/// the advice exactly once, no SDK debug output.
 #[track_caller]
 fn assert_one_credentials_attempt(run: &crate::support::Run) {
-    run.assert_code(3);
+    run.assert_code(4);
     let err = &run.stderr;
     assert_eq!(err.matches(CREDENTIALS_ADVICE).count(), 1, "{err}");
     assert!(err.contains("--simulate"), "{err}");
@@ -539,6 +539,23 @@ async fn rejected_credentials_end_after_one_request() {
         sim.stats().requests,
         1,
         "credentials are the same for every target"
+    );
+}
+
+#[tokio::test]
+async fn rejected_credentials_exit_4_when_streaming_too() {
+    let scenario = Scenario::from_json_str(
+        r#"{"faults":[{"fault":{"kind":"error","error":"UnrecognizedClientException"}}]}"#,
+    )
+    .unwrap();
+    let sim = sim(scenario).await;
+    let url = sim.endpoint_url();
+    let run = llmm(&["--endpoint-url", &url, "chat", "--stream", "hi"]).await;
+    run.assert_code(4);
+    assert!(
+        run.stderr.contains("UnrecognizedClientException"),
+        "{}",
+        run.stderr
     );
 }
 

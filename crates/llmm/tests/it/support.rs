@@ -88,6 +88,11 @@ pub(crate) async fn llmm_with_env(args: &[&str], stdin: &str, env: &[(&str, &str
 /// `endpoint` (a local simulator), so that even a request sent with the default credential chain
 /// cannot leave 127.0.0.1.
 pub(crate) async fn llmm_without_credentials(args: &[&str], endpoint: &str) -> Run {
+    llmm_with_only_env(args, endpoint, &[]).await
+}
+
+/// Like [`llmm_without_credentials`], with the variables `env` as the only AWS settings.
+pub(crate) async fn llmm_with_only_env(args: &[&str], endpoint: &str, env: &[(&str, &str)]) -> Run {
     let home = tempfile::tempdir().expect("a temporary home");
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_llmm"))
         .args(args)
@@ -102,6 +107,7 @@ pub(crate) async fn llmm_without_credentials(args: &[&str], endpoint: &str) -> R
             home.path().join("no-credentials"),
         )
         .env("AWS_ENDPOINT_URL", endpoint)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output()

@@ -281,6 +281,23 @@ async fn help_states_the_default_attempt_allowance() {
 }
 
 #[tokio::test]
+async fn help_documents_every_exit_code() {
+    let run = llmm(&["--help"]).await;
+    run.assert_code(0);
+    let out = run.stdout.replace('\n', " ");
+    let codes = &out[out.find("Exit codes:").expect("an exit-code section")..];
+    for text in [
+        "0 success",
+        "1 some batch requests failed",
+        "2 bad input",
+        "3 every attempt failed",
+        "4 credentials missing or rejected or permission denied",
+    ] {
+        assert!(codes.contains(text), "{text}: {codes}");
+    }
+}
+
+#[tokio::test]
 async fn completions_for_every_shell() {
     for shell in ["bash", "zsh", "fish", "powershell"] {
         let run = llmm(&["completions", shell]).await;
@@ -295,7 +312,15 @@ async fn completions_for_every_shell() {
 
 #[tokio::test]
 async fn every_command_help_exits_0_and_ends_with_examples() {
-    for command in ["chat", "batch", "models", "regions", "sim", "completions"] {
+    for command in [
+        "chat",
+        "batch",
+        "models",
+        "regions",
+        "sim",
+        "doctor",
+        "completions",
+    ] {
         let run = llmm(&[command, "--help"]).await;
         run.assert_code(0);
         let examples = run
