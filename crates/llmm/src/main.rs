@@ -66,7 +66,7 @@
 //! # Example
 //!
 //! ```text
-//! cargo run --release -p llmm -- --simulate --scenario fixtures/batch/demo-scenario.json \
+//! cargo run -p llmm -- --simulate --scenario fixtures/batch/demo-scenario.json \
 //!     batch fixtures/batch/demo.jsonl --output target/demo-results.jsonl
 //! ```
 #![forbid(unsafe_code)]
