@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::model::{
     Citation, ContentBlock, Message, PerformanceConfig, RawBlock, ReasoningContentBlock,
-    ToolUseBlock,
+    ToolResultContent, ToolUseBlock,
 };
 
 /// Why the model stopped.
@@ -250,11 +250,19 @@ impl ConverseResponse {
         })
     }
 
-    /// The blocks kept as raw JSON because this library does not model them.
+    /// The blocks kept as raw JSON because this library does not model them, including those
+    /// nested in tool results.
     pub fn unmodelled_blocks(&self) -> impl Iterator<Item = &RawBlock> {
-        self.message().content.iter().filter_map(|b| match b {
-            ContentBlock::Unmodelled(raw) => Some(raw),
-            _ => None,
+        self.message().content.iter().flat_map(|b| {
+            let (top, nested): (Option<&RawBlock>, &[ToolResultContent]) = match b {
+                ContentBlock::Unmodelled(raw) => (Some(raw), &[]),
+                ContentBlock::ToolResult(r) => (None, &r.content),
+                _ => (None, &[]),
+            };
+            top.into_iter().chain(nested.iter().filter_map(|c| match c {
+                ToolResultContent::Unmodelled(raw) => Some(raw),
+                _ => None,
+            }))
         })
     }
 }

@@ -26,7 +26,7 @@ use bedrock_catalog::AccessMethod;
 use bedrock_catalog::{Catalog, ModelInfo};
 use bedrock_messages::Feature;
 use bedrock_messages::{
-    ContentBlock, ConverseRequest, ConverseResponse, GuardrailConfig, InferenceConfig, Limits,
+    ConverseRequest, ConverseResponse, GuardrailConfig, InferenceConfig, Limits,
 };
 use bedrock_retry::{Attempter, Clock, GiveUpReason, HealthTracker, RetryPlanner, Sleep};
 use tracing::{Instrument, debug, info_span};
@@ -575,40 +575,17 @@ async fn send_converse(
 
 /// One warning per kind of content block the library does not model, kept as raw JSON.
 pub(crate) fn unmodelled_warnings(response: &ConverseResponse) -> Vec<String> {
-    let mut kinds: Vec<String> = Vec::new();
-    if let bedrock_messages::ConverseOutput::Message(m) = &response.output {
-        for block in &m.content {
-            collect_unmodelled(block, &mut kinds);
-        }
-    }
-    kinds
-        .into_iter()
-        .map(|kind| {
-            format!("the answer holds a {kind} block, which this library does not model; it is kept as raw JSON")
-        })
-        .collect()
-}
-
-fn collect_unmodelled(block: &ContentBlock, kinds: &mut Vec<String>) {
-    match block {
-        ContentBlock::Unmodelled(raw) => {
-            let kind = raw.kind().to_owned();
-            if !kinds.contains(&kind) {
-                kinds.push(kind);
-            }
-        }
-        ContentBlock::ToolResult(r) => {
-            for c in &r.content {
-                if let bedrock_messages::ToolResultContent::Unmodelled(raw) = c {
-                    let kind = raw.kind().to_owned();
-                    if !kinds.contains(&kind) {
-                        kinds.push(kind);
-                    }
-                }
-            }
-        }
-        _ => {}
-    }
+    let mut warnings = Vec::new();
+    push_unique(
+        &mut warnings,
+        response.unmodelled_blocks().map(|raw| {
+            format!(
+                "the answer holds a {} block, which this library does not model; it is kept as raw JSON",
+                raw.kind()
+            )
+        }),
+    );
+    warnings
 }
 
 pub(crate) fn push_unique(warnings: &mut Vec<String>, new: impl IntoIterator<Item = String>) {
@@ -648,16 +625,16 @@ fn features_of(attempt: &Attempt) -> impl Iterator<Item = Feature> + '_ {
 /// rejected it (the feature was removed for that model only).
 pub(crate) fn dropped_features(attempts: &[AttemptRecord]) -> Vec<String> {
     let mut warnings = Vec::new();
-    for record in attempts {
-        for feature in &record.disabled_features {
-            let warning = format!(
-                "{feature} removed from the request for {}: it rejected them",
-                record.target.model
-            );
-            if !warnings.contains(&warning) {
-                warnings.push(warning);
-            }
-        }
-    }
+    push_unique(
+        &mut warnings,
+        attempts.iter().flat_map(|record| {
+            record.disabled_features.iter().map(move |feature| {
+                format!(
+                    "{feature} removed from the request for {}: it rejected them",
+                    record.target.model
+                )
+            })
+        }),
+    );
     warnings
 }

@@ -165,7 +165,11 @@ impl ParallelLlmManager {
     }
 
     fn executor(&self) -> Result<ParallelExecutor<LlmManager>, Error> {
-        let mut executor = ParallelExecutor::new(Arc::clone(&self.manager), self.config.clone())?
+        self.executor_with(self.config.clone())
+    }
+
+    fn executor_with(&self, config: ParallelConfig) -> Result<ParallelExecutor<LlmManager>, Error> {
+        let mut executor = ParallelExecutor::new(Arc::clone(&self.manager), config)?
             .with_health(Arc::new(ManagerHealth((*self.manager).clone())));
         if let Some(progress) = &self.progress {
             executor = executor.with_progress(Arc::clone(progress));
@@ -221,12 +225,7 @@ impl ParallelLlmManager {
             .clone()
             .with_target_regions_per_request(target_regions_per_request);
         config.validate()?;
-        let mut executor = ParallelExecutor::new(Arc::clone(&self.manager), config)?
-            .with_health(Arc::new(ManagerHealth((*self.manager).clone())));
-        if let Some(progress) = &self.progress {
-            executor = executor.with_progress(Arc::clone(progress));
-        }
-        Ok(executor.run(requests).await?)
+        Ok(self.executor_with(config)?.run(requests).await?)
     }
 
     /// Runs every request and returns every outcome, by id and in input order, with statistics.

@@ -217,8 +217,13 @@ impl<'e> Run<'e> {
             last_event = tokio::time::Instant::now();
             let next = match received {
                 Err(e) => return self.cut_short(AttemptError::from_stream(&e)),
+                Ok(None) if self.answer.message_stopped => {
+                    self.notes
+                        .push("the stream ended without metadata: usage is unknown".to_owned());
+                    return Ok(());
+                }
                 Ok(None) => {
-                    return self.cut_short(AttemptError::Response {
+                    return Err(AttemptError::Response {
                         message: "the stream ended before messageStop".to_owned(),
                     });
                 }
@@ -241,14 +246,9 @@ impl<'e> Run<'e> {
         if !self.answer.message_stopped {
             return Err(error);
         }
-        let note = if matches!(error, AttemptError::Response { .. })
-            && error.to_string().contains("before messageStop")
-        {
-            "the stream ended without metadata: usage is unknown".to_owned()
-        } else {
-            format!("the stream stopped after the answer was complete ({error}): usage is unknown")
-        };
-        self.notes.push(note);
+        self.notes.push(format!(
+            "the stream stopped after the answer was complete ({error}): usage is unknown"
+        ));
         Ok(())
     }
 
