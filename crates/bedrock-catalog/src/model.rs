@@ -118,8 +118,9 @@ pub enum Lifecycle {
 ///
 /// Flags the Bedrock APIs do not report come from `data/overrides.json` (compiled in). Without an
 /// override the defaults are derived: `images` iff the model takes `IMAGE` input, `video` iff it takes
-/// `VIDEO` input, `system_prompt` iff it takes and produces `TEXT`; `tools` and `documents` are
-/// `false` (unknown is treated as unsupported); no prompt caching; no known output limit.
+/// `VIDEO` input, `system_prompt` iff it takes and produces `TEXT`; `tools`, `documents` and
+/// `structured_output` are `false` (unknown is treated as unsupported); no prompt caching; no
+/// known output limit.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Capabilities {
     /// Tool use through Converse `toolConfig`.
@@ -138,6 +139,9 @@ pub struct Capabilities {
     /// Largest `maxTokens` the model accepts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_output_tokens: Option<u32>,
+    /// Bedrock's native structured output (`outputConfig.textFormat` of type `json_schema`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub structured_output: bool,
     /// Key into the overrides file's `sources` for the flags that came from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,

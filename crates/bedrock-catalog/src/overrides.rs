@@ -63,6 +63,9 @@ pub struct ModelOverride {
     /// Prompt caching limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_caching: Option<PromptCachingOverride>,
+    /// Native structured output (`outputConfig.textFormat`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub structured_output: Option<bool>,
     /// Key into [`Overrides::sources`].
     pub source: String,
 }
@@ -151,6 +154,7 @@ impl Overrides {
             c.video = o.video.unwrap_or(c.video);
             c.system_prompt = o.system_prompt.unwrap_or(c.system_prompt);
             c.max_output_tokens = o.max_output_tokens.or(c.max_output_tokens);
+            c.structured_output = o.structured_output.unwrap_or(c.structured_output);
             c.prompt_caching = o.prompt_caching.map(|p| PromptCaching {
                 min_tokens: p.min_tokens,
                 max_points: p.max_points.unwrap_or(DEFAULT_MAX_CACHE_POINTS),
@@ -174,6 +178,7 @@ pub fn derived_capabilities(input: &[String], output: &[String]) -> Capabilities
         system_prompt: text,
         prompt_caching: None,
         max_output_tokens: None,
+        structured_output: false,
         source: None,
     }
 }

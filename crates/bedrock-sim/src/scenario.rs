@@ -1091,9 +1091,9 @@ pub struct ModelCaps {
     pub video: Option<bool>,
     /// Prompt caching facts; absent means no caching.
     pub prompt_caching: Option<PromptCaching>,
-    /// Structured output (`outputConfig.textFormat`) supported. Not part of
-    /// `crates/bedrock-catalog/data/overrides.json`; the default is the simulator's own list
-    /// (newer Claude models), see `docs/simulator.md`.
+    /// Structured output (`outputConfig.textFormat`) supported. Without an entry, the
+    /// simulator's own list (newer Claude models, the same the catalog's overrides mark), see
+    /// `docs/simulator.md`.
     pub structured_output: Option<bool>,
 }
 
