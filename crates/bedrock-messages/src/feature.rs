@@ -30,6 +30,8 @@ pub enum Feature {
     ReasoningContent,
     /// Model-specific `additionalModelRequestFields`.
     AdditionalFields,
+    /// Native structured output (`outputConfig`).
+    StructuredOutput,
 }
 
 /// Phrases saying that something is not supported.
@@ -60,6 +62,8 @@ const FIELD_REJECTIONS: &[&str] = &[
 
 /// Feature keywords, checked in this order once a negation phrase was found.
 const KEYWORDS: &[(&str, Feature)] = &[
+    ("structured output", Feature::StructuredOutput),
+    ("outputconfig", Feature::StructuredOutput),
     ("document", Feature::Documents),
     ("video", Feature::Video),
     ("image", Feature::Images),
@@ -79,7 +83,7 @@ const KEYWORDS: &[(&str, Feature)] = &[
 
 impl Feature {
     /// Every feature, in declaration order.
-    pub const ALL: [Feature; 8] = [
+    pub const ALL: [Feature; 9] = [
         Feature::Documents,
         Feature::Images,
         Feature::Video,
@@ -88,6 +92,7 @@ impl Feature {
         Feature::Guardrails,
         Feature::ReasoningContent,
         Feature::AdditionalFields,
+        Feature::StructuredOutput,
     ];
 
     /// A short lower-case name, used in logs and warnings.
@@ -101,6 +106,7 @@ impl Feature {
             Feature::Guardrails => "guardrails",
             Feature::ReasoningContent => "reasoning_content",
             Feature::AdditionalFields => "additional_fields",
+            Feature::StructuredOutput => "structured_output",
         }
     }
 
@@ -126,6 +132,7 @@ impl Feature {
     /// | `toolUse`, `tool use`, `toolConfig`, `toolChoice`, `tools` | [`Tools`](Feature::Tools) |
     /// | `guardrail` | [`Guardrails`](Feature::Guardrails) |
     /// | `reasoning`, `thinking` | [`ReasoningContent`](Feature::ReasoningContent) |
+    /// | `structured output`, `outputConfig` (checked first) | [`StructuredOutput`](Feature::StructuredOutput) |
     ///
     /// Unlike the original, a bare word such as "tool" or "function" without a negation is not
     /// enough, so ordinary validation errors are not mistaken for feature rejections.
@@ -137,6 +144,7 @@ impl Feature {
     /// assert_eq!(Feature::detect_from_message("The model does not support image input"), Some(Feature::Images));
     /// assert_eq!(Feature::detect_from_message("This model doesn't support tool use in streaming mode."), Some(Feature::Tools));
     /// assert_eq!(Feature::detect_from_message("Malformed input request: extraneous key [top_k] is not permitted"), Some(Feature::AdditionalFields));
+    /// assert_eq!(Feature::detect_from_message("This model doesn't support structured outputs (m). Try again without outputConfig.textFormat."), Some(Feature::StructuredOutput));
     /// assert_eq!(Feature::detect_from_message("Input is too long for requested model."), None);
     /// ```
     pub fn detect_from_message(message: &str) -> Option<Feature> {
@@ -236,6 +244,7 @@ impl ConverseRequest {
                 }
             }
             Feature::AdditionalFields => self.additional_model_request_fields = None,
+            Feature::StructuredOutput => self.output_config = None,
         }
         *self != before
     }
@@ -349,6 +358,24 @@ mod tests {
             "reasoning_config is not supported for this model",
             Some(Feature::ReasoningContent),
         );
+        check(
+            "This model doesn't support structured outputs (amazon.nova-lite-v1:0). Try again without outputConfig.textFormat or with a model that supports it.",
+            Some(Feature::StructuredOutput),
+        );
+    }
+
+    #[test]
+    fn removing_structured_output_drops_the_output_config() {
+        let mut request = crate::ConverseRequest::builder()
+            .message(crate::Message::user().text("hi").build().unwrap())
+            .output_config(crate::OutputConfig::json_schema(
+                &serde_json::json!({"type": "object"}),
+                None,
+            ))
+            .build()
+            .unwrap();
+        assert!(request.remove(Feature::StructuredOutput));
+        assert_eq!(request.output_config, None);
     }
 
     #[test]
