@@ -8,6 +8,7 @@
 //! answered, the others get until the overall deadline. Whatever answered by then is kept, and
 //! failures are classified per region and returned alongside the successful listings.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
@@ -15,6 +16,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_bedrock::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrock::types::InferenceProfileType;
+use bedrock_retry::{Sleep, TokioSleep};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 
@@ -40,6 +42,7 @@ pub struct ApiSource {
     first_answer: Duration,
     deadline: Duration,
     concurrency: usize,
+    sleep: Arc<dyn Sleep>,
 }
 
 impl ApiSource {
@@ -52,6 +55,7 @@ impl ApiSource {
             first_answer: DEFAULT_FIRST_ANSWER_TIMEOUT,
             deadline: DEFAULT_DEADLINE,
             concurrency: DEFAULT_CONCURRENCY,
+            sleep: Arc::new(TokioSleep::new()),
         }
     }
 
@@ -103,6 +107,13 @@ impl ApiSource {
     #[must_use]
     pub fn with_deadline(mut self, d: Duration) -> Self {
         self.deadline = d;
+        self
+    }
+
+    /// The sleeper behind the region, first-answer and overall timeouts (default [`TokioSleep`]).
+    #[must_use]
+    pub fn with_sleep(mut self, sleep: Arc<dyn Sleep>) -> Self {
+        self.sleep = sleep;
         self
     }
 
@@ -167,7 +178,7 @@ impl ApiSource {
             };
             futures::try_join!(models, profiles)
         };
-        match tokio::time::timeout(self.region_timeout, work).await {
+        match bedrock_retry::timeout(self.sleep.as_ref(), self.region_timeout, work).await {
             Ok(Ok((models, profiles))) => Ok((region, RegionListing { models, profiles })),
             Ok(Err((kind, message))) => Err(RegionFailure {
                 region,
@@ -190,16 +201,17 @@ impl CatalogSource for ApiSource {
             let mut stream = futures::stream::iter(regions.iter().cloned())
                 .map(|r| self.fetch_region(r))
                 .buffer_unordered(self.concurrency);
-            let first_answer_by = tokio::time::Instant::now() + self.first_answer;
+            let mut first_answer_by = self.sleep.sleep(self.first_answer);
             let mut pending_reason = format!("still pending at the {:?} deadline", self.deadline);
             let collect = async {
                 loop {
                     let next = if done.iter().any(Result::is_ok) {
                         stream.next().await
                     } else {
-                        match tokio::time::timeout_at(first_answer_by, stream.next()).await {
-                            Ok(next) => next,
-                            Err(_) => {
+                        tokio::select! {
+                            biased;
+                            next = stream.next() => next,
+                            () = &mut first_answer_by => {
                                 pending_reason =
                                     format!("no region answered within {:?}", self.first_answer);
                                 break;
@@ -212,7 +224,7 @@ impl CatalogSource for ApiSource {
                     }
                 }
             };
-            let _ = tokio::time::timeout(self.deadline, collect).await;
+            let _ = bedrock_retry::timeout(self.sleep.as_ref(), self.deadline, collect).await;
             let mut raw = RawCatalog::default();
             for r in done {
                 match r {

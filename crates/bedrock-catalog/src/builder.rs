@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
+use bedrock_retry::{Sleep, TokioSleep};
 
 use crate::api::{
     ApiSource, DEFAULT_CONCURRENCY, DEFAULT_DEADLINE, DEFAULT_FIRST_ANSWER_TIMEOUT,
@@ -73,6 +74,7 @@ pub struct CatalogBuilder {
     deadline: Duration,
     concurrency: usize,
     clock: Arc<dyn WallClock>,
+    sleep: Arc<dyn Sleep>,
 }
 
 impl Default for CatalogBuilder {
@@ -100,6 +102,7 @@ impl CatalogBuilder {
             deadline: DEFAULT_DEADLINE,
             concurrency: DEFAULT_CONCURRENCY,
             clock: Arc::new(SystemClock),
+            sleep: Arc::new(TokioSleep::new()),
         }
     }
 
@@ -178,6 +181,13 @@ impl CatalogBuilder {
     /// Regions queried at once by the API source (default 16).
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n;
+        self
+    }
+
+    /// The sleeper behind every timeout of a fetch (default [`TokioSleep`]; give the catalog the
+    /// timeline the rest of the program uses).
+    pub fn sleep(mut self, sleep: Arc<dyn Sleep>) -> Self {
+        self.sleep = sleep;
         self
     }
 
@@ -322,7 +332,7 @@ impl CatalogBuilder {
                     Some(sdk) => ApiSource::new(sdk.clone()),
                     None => {
                         let load = ApiSource::from_env();
-                        tokio::time::timeout(self.deadline, load)
+                        bedrock_retry::timeout(self.sleep.as_ref(), self.deadline, load)
                             .await
                             .map_err(|_| Error::Timeout {
                                 after: self.deadline,
@@ -333,12 +343,13 @@ impl CatalogBuilder {
                     api.with_region_timeout(self.region_timeout)
                         .with_first_answer_timeout(self.first_answer)
                         .with_deadline(self.deadline)
-                        .with_concurrency(self.concurrency),
+                        .with_concurrency(self.concurrency)
+                        .with_sleep(Arc::clone(&self.sleep)),
                 )
             }
         };
         let limit = self.deadline + SOURCE_GRACE;
-        let raw = tokio::time::timeout(limit, source.fetch(&self.regions))
+        let raw = bedrock_retry::timeout(self.sleep.as_ref(), limit, source.fetch(&self.regions))
             .await
             .map_err(|_| Error::Timeout { after: limit })??;
         for f in &raw.failures {

@@ -19,11 +19,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bedrock_retry::{Clock, Sleep, TokioClock, TokioSleep};
 use futures::future::{BoxFuture, FutureExt};
 use futures::stream::{FuturesUnordered, Stream, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
 use crate::assign::RegionAssigner;
 use crate::{
@@ -110,6 +110,14 @@ pub struct ParallelExecutor<S> {
     config: ParallelConfig,
     health: Option<Arc<dyn RegionHealth>>,
     progress: Option<ProgressCallback>,
+    time: Time,
+}
+
+/// The clock and sleeper behind every duration and timeout of a batch.
+#[derive(Debug, Clone)]
+struct Time {
+    clock: Arc<dyn Clock>,
+    sleep: Arc<dyn Sleep>,
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for ParallelExecutor<S> {
@@ -119,6 +127,7 @@ impl<S: std::fmt::Debug> std::fmt::Debug for ParallelExecutor<S> {
             .field("config", &self.config)
             .field("health", &self.health)
             .field("progress", &self.progress.as_ref().map(|_| "<callback>"))
+            .field("time", &self.time)
             .finish()
     }
 }
@@ -136,7 +145,20 @@ impl<S: ConverseService> ParallelExecutor<S> {
             config,
             health: None,
             progress: None,
+            time: Time {
+                clock: Arc::new(TokioClock::new()),
+                sleep: Arc::new(TokioSleep::new()),
+            },
         })
+    }
+
+    /// Times requests on `clock` and bounds them with timers from `sleep` ([`TokioClock`] and
+    /// [`TokioSleep`] by default, which follow tokio's paused time in tests). Give the service
+    /// the same timeline.
+    #[must_use]
+    pub fn with_time(mut self, clock: Arc<dyn Clock>, sleep: Arc<dyn Sleep>) -> Self {
+        self.time = Time { clock, sleep };
+        self
     }
 
     /// Consults `health` when assigning regions: unhealthy regions are assigned last.
@@ -181,7 +203,7 @@ impl<S: ConverseService> ParallelExecutor<S> {
         S::Error: ErrorStats,
     {
         check_unique_ids(&requests)?;
-        let start = Instant::now();
+        let start = self.time.clock.now();
         let total = requests.len();
         let mut slots: Vec<Option<RequestOutcome<S::Response, S::Error>>> =
             std::iter::repeat_with(|| None).take(total).collect();
@@ -200,7 +222,7 @@ impl<S: ConverseService> ParallelExecutor<S> {
         let stop_reason = stream.stop_reason().map(str::to_owned);
         Ok(ParallelResponse::new(
             outcomes,
-            start.elapsed(),
+            self.time.clock.now().saturating_sub(start),
             stop_reason,
         ))
     }
@@ -265,6 +287,7 @@ impl<S: ConverseService> ParallelExecutor<S> {
             counts: Counts::default(),
             total,
             progress: self.progress.clone(),
+            time: self.time.clone(),
         }
     }
 }
@@ -368,6 +391,7 @@ pub struct OutcomeStream<S: ConverseService> {
     counts: Counts,
     total: Option<usize>,
     progress: Option<ProgressCallback>,
+    time: Time,
 }
 
 impl<S: ConverseService> std::fmt::Debug for OutcomeStream<S> {
@@ -434,9 +458,11 @@ impl<S: ConverseService> OutcomeStream<S> {
             limit,
             self.stop_tx.subscribe(),
             self.request_timeout,
+            self.time.clone(),
         ));
         let handle = AbortOnDrop(task);
-        let dispatched = Instant::now();
+        let clock = Arc::clone(&self.time.clock);
+        let dispatched = clock.now();
         self.in_flight.push(
             async move {
                 let (result, duration, permit) = match handle.await {
@@ -445,7 +471,7 @@ impl<S: ConverseService> OutcomeStream<S> {
                         Err(RequestError::Panicked {
                             message: panic_message(join.into_panic().as_ref()),
                         }),
-                        dispatched.elapsed(),
+                        clock.now().saturating_sub(dispatched),
                         None,
                     ),
                     Err(_) => (
@@ -641,6 +667,7 @@ async fn run_one<S: ConverseService>(
     limit: Option<Arc<Semaphore>>,
     mut stop: watch::Receiver<StopSignal>,
     timeout: Option<Duration>,
+    time: Time,
 ) -> TaskOutput<S> {
     let cancelled = |reason: Option<Arc<str>>| {
         let reason = reason.map_or_else(|| "the batch was dropped".to_owned(), |r| r.to_string());
@@ -667,7 +694,8 @@ async fn run_one<S: ConverseService>(
     if stopped.is_some() {
         return cancelled(stopped);
     }
-    let start = Instant::now();
+    let start = time.clock.now();
+    let elapsed = || time.clock.now().saturating_sub(start);
     let future =
         match std::panic::catch_unwind(AssertUnwindSafe(|| service.call(request, placement))) {
             Ok(future) => AssertUnwindSafe(future).catch_unwind(),
@@ -676,22 +704,20 @@ async fn run_one<S: ConverseService>(
                     Err(RequestError::Panicked {
                         message: panic_message(payload.as_ref()),
                     }),
-                    start.elapsed(),
+                    elapsed(),
                     permit,
                 );
             }
         };
     let caught = match timeout {
-        Some(after) => match tokio::time::timeout(backstop(after), future).await {
-            Ok(caught) => caught,
-            Err(_) => {
-                return (
-                    Err(RequestError::Timeout { after }),
-                    start.elapsed(),
-                    permit,
-                );
+        Some(after) => {
+            match bedrock_retry::timeout(time.sleep.as_ref(), backstop(after), future).await {
+                Ok(caught) => caught,
+                Err(_) => {
+                    return (Err(RequestError::Timeout { after }), elapsed(), permit);
+                }
             }
-        },
+        }
         None => future.await,
     };
     let result = match caught {
@@ -701,7 +727,7 @@ async fn run_one<S: ConverseService>(
             message: panic_message(payload.as_ref()),
         }),
     };
-    (result, start.elapsed(), permit)
+    (result, elapsed(), permit)
 }
 
 #[cfg(test)]

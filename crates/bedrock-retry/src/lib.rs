@@ -134,8 +134,8 @@ pub use plan::{
 };
 pub use planner::RetryPlanner;
 pub use target::{PlanTarget, Target};
-#[cfg(feature = "tokio")]
-pub use time::TokioSleep;
-pub use time::{Clock, Sleep, Sleeping, SystemClock};
+pub use time::{Clock, Elapsed, Sleep, Sleeping, SystemClock, timeout};
 #[cfg(any(test, feature = "test-util"))]
 pub use time::{InstantSleep, ManualClock};
+#[cfg(feature = "tokio")]
+pub use time::{TokioClock, TokioSleep};

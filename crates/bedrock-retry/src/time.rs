@@ -1,9 +1,15 @@
-//! Injected time: a [`Clock`] to read and a [`Sleep`] to wait.
+//! Injected time: a [`Clock`] to read, a [`Sleep`] to wait, and [`timeout`] built on the two.
 //!
-//! The retry core never reads the wall clock and never sleeps by itself. Production code passes
-//! [`SystemClock`] and [`TokioSleep`]; tests pass `ManualClock` and `InstantSleep` (feature
-//! `test-util`), which make
-//! every delay observable and every test instant and deterministic.
+//! This is the workspace's one model of time. The retry core, the catalog's fetches, the parallel
+//! engine, the batch-job poller and the umbrella's attempt and stream-idle timers never read a
+//! clock or start a timer of their own: they receive a `Clock` and a `Sleep`.
+//!
+//! - Production code passes [`TokioClock`] and [`TokioSleep`] (or [`SystemClock`] where there is no
+//!   runtime). Both follow tokio's timer, so under `#[tokio::test(start_paused = true)]` every
+//!   component runs on the same virtual timeline, timeouts included.
+//! - Pure unit tests of the retry core pass `ManualClock` and `InstantSleep` (feature `test-util`),
+//!   which make every delay observable and every test instant and deterministic. `InstantSleep`
+//!   also completes every [`timeout`] at once, so it is not for code that bounds work by time.
 
 use std::fmt;
 use std::future::Future;
@@ -13,6 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 #[cfg(any(test, feature = "test-util"))]
 use std::sync::{Mutex, PoisonError};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 /// The future returned by [`Sleep::sleep`].
@@ -98,6 +105,95 @@ impl Default for SystemClock {
 impl Clock for SystemClock {
     fn now(&self) -> Duration {
         self.origin.elapsed()
+    }
+}
+
+/// The time limit of a [`timeout`] passed before its future completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no answer within {after:?}")]
+pub struct Elapsed {
+    /// The limit that passed.
+    pub after: Duration,
+}
+
+/// Runs `future` for at most `after`, timed by `sleep`.
+///
+/// The future is polled before the timer, so a future that is ready when the limit passes still
+/// wins. Dropping the returned future drops both.
+///
+/// # Errors
+///
+/// [`Elapsed`] when `after` passed first; the future is dropped then.
+///
+/// # Example
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::time::Duration;
+/// use bedrock_retry::{Elapsed, TokioSleep, timeout};
+///
+/// let quick = timeout(&TokioSleep::new(), Duration::from_secs(1), async { 7 }).await;
+/// assert_eq!(quick, Ok(7));
+/// let never = timeout(&TokioSleep::new(), Duration::from_millis(5), std::future::pending::<()>());
+/// assert_eq!(never.await, Err(Elapsed { after: Duration::from_millis(5) }));
+/// # }
+/// ```
+pub async fn timeout<F: Future>(
+    sleep: &dyn Sleep,
+    after: Duration,
+    future: F,
+) -> Result<F::Output, Elapsed> {
+    let mut future = std::pin::pin!(future);
+    let mut timer = sleep.sleep(after);
+    std::future::poll_fn(move |cx| {
+        if let Poll::Ready(output) = future.as_mut().poll(cx) {
+            return Poll::Ready(Ok(output));
+        }
+        timer.as_mut().poll(cx).map(|()| Err(Elapsed { after }))
+    })
+    .await
+}
+
+/// A monotonic [`Clock`] on tokio's timer: outside a paused runtime it reads the system's
+/// monotonic clock; under `#[tokio::test(start_paused = true)]` it reads the paused, virtual time
+/// that [`TokioSleep`] also follows.
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+#[derive(Debug, Clone, Copy)]
+pub struct TokioClock {
+    origin: tokio::time::Instant,
+}
+
+#[cfg(feature = "tokio")]
+impl TokioClock {
+    /// Creates a clock whose origin is now.
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "TokioClock is the production source of monotonic time on tokio"
+    )]
+    pub fn new() -> Self {
+        TokioClock {
+            origin: tokio::time::Instant::now(),
+        }
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl Default for TokioClock {
+    fn default() -> Self {
+        TokioClock::new()
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl Clock for TokioClock {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "TokioClock is the production source of monotonic time on tokio"
+    )]
+    fn now(&self) -> Duration {
+        tokio::time::Instant::now().saturating_duration_since(self.origin)
     }
 }
 
@@ -260,6 +356,48 @@ mod tests {
         let start = tokio::time::Instant::now();
         TokioSleep::new().sleep(Duration::from_secs(30)).await;
         assert!(tokio::time::Instant::now() - start >= Duration::from_secs(30));
+    }
+
+    #[cfg(feature = "tokio")]
+    #[tokio::test(start_paused = true)]
+    async fn tokio_clock_and_timeout_share_the_virtual_timeline() {
+        let clock = TokioClock::new();
+        let sleep = TokioSleep::new();
+        let slow = async {
+            TokioSleep::new().sleep(Duration::from_secs(60)).await;
+            "late"
+        };
+        let cut = timeout(&sleep, Duration::from_secs(20), slow).await;
+        assert_eq!(
+            cut,
+            Err(Elapsed {
+                after: Duration::from_secs(20)
+            })
+        );
+        assert_eq!(clock.now(), Duration::from_secs(20));
+        let fast = async {
+            TokioSleep::new().sleep(Duration::from_secs(5)).await;
+            "early"
+        };
+        assert_eq!(
+            timeout(&sleep, Duration::from_secs(20), fast).await,
+            Ok("early")
+        );
+        assert_eq!(clock.now(), Duration::from_secs(25));
+    }
+
+    #[tokio::test]
+    async fn a_ready_future_beats_a_timer_that_has_passed() {
+        // `InstantSleep` completes at once: the future, polled first, still wins when ready.
+        let sleep = InstantSleep::new();
+        assert_eq!(timeout(&sleep, Duration::ZERO, async { 1 }).await, Ok(1));
+        let pending = timeout(&sleep, Duration::from_secs(3), std::future::pending::<()>());
+        assert_eq!(
+            pending.await,
+            Err(Elapsed {
+                after: Duration::from_secs(3)
+            })
+        );
     }
 
     #[test]

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_bedrockruntime::types::{ContentBlock, ConversationRole, Message};
-use bedrock_retry::{HealthConfig, InstantSleep};
+use bedrock_retry::{HealthConfig, RetryConfig};
 use bedrock_sim::{RegionDown, Scenario, ScriptedReply, Simulator};
 use llmmanager::{Auth, ConverseRequest, LlmManager, StreamEvent};
 
@@ -213,7 +213,12 @@ async fn main() {
         .regions(["us-west-2", "us-east-1", "eu-west-1"])
         .auth(Auth::static_keys("AKIDBENCH", "bench-secret"))
         .endpoint_url(sim_down.endpoint_url())
-        .sleep(Arc::new(InstantSleep::new()))
+        // No backoff: the figure is about attempts, not waiting.
+        .retry(
+            RetryConfig::standard()
+                .with_retry_delay(Duration::ZERO)
+                .with_max_retry_delay(Duration::ZERO),
+        )
         .health(HealthConfig::standard())
         .build()
         .await

@@ -487,6 +487,7 @@ impl Engine {
         loop {
             let timeout = ready.ends_at.saturating_sub(self.now());
             let output = send_converse(
+                self.sleep.as_ref(),
                 &ready.client,
                 &ready.invoke_id,
                 &request,
@@ -543,6 +544,7 @@ impl Engine {
 }
 
 async fn send_converse(
+    sleep: &dyn Sleep,
     client: &aws_sdk_bedrockruntime::Client,
     invoke_id: &str,
     request: &ConverseRequest,
@@ -554,7 +556,8 @@ async fn send_converse(
             .map_err(|e| AttemptError::Construction {
                 message: e.to_string(),
             })?;
-    let (sent, body) = crate::raw::capture(tokio::time::timeout(timeout, builder.send())).await;
+    let (sent, body) =
+        crate::raw::capture(bedrock_retry::timeout(sleep, timeout, builder.send())).await;
     let output = match sent {
         Err(_elapsed) => {
             return Err(AttemptError::Timeout {

@@ -9,7 +9,7 @@ use bedrock_cache::CacheConfig;
 use bedrock_catalog::{AccessMethod, CacheMode, Catalog, ModelInfo};
 use bedrock_messages::{ConverseRequest, GuardrailConfig, InferenceConfig, Limits};
 use bedrock_retry::{
-    Clock, HealthConfig, HealthTracker, RetryBudget, RetryConfig, RetryPlanner, Sleep, SystemClock,
+    Clock, HealthConfig, HealthTracker, RetryBudget, RetryConfig, RetryPlanner, Sleep, TokioClock,
     TokioSleep,
 };
 use tracing::{Instrument, info_span, warn};
@@ -231,13 +231,16 @@ impl LlmManagerBuilder {
         self
     }
 
-    /// Injects the clock used for durations, deadlines and target health (tests use a manual clock).
+    /// Injects the clock used for durations, deadlines and target health ([`TokioClock`] by
+    /// default). Give it the same timeline as [`LlmManagerBuilder::sleep`].
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
         self
     }
 
-    /// Injects the sleeper used for backoff (tests use one that returns at once).
+    /// Injects the sleeper behind every wait of a call: backoff, the attempt and stream-idle
+    /// timeouts, validation delays ([`TokioSleep`] by default). A sleeper that returns at once
+    /// also ends every timeout at once; to skip backoff in tests, set zero retry delays instead.
     pub fn sleep(mut self, sleep: Arc<dyn Sleep>) -> Self {
         self.sleep = Some(sleep);
         self
@@ -328,7 +331,7 @@ impl LlmManagerBuilder {
             }
             model_fields.push((id, fields));
         }
-        let clock: Arc<dyn Clock> = self.clock.unwrap_or_else(|| Arc::new(SystemClock::new()));
+        let clock: Arc<dyn Clock> = self.clock.unwrap_or_else(|| Arc::new(TokioClock::new()));
         let sleep: Arc<dyn Sleep> = self.sleep.unwrap_or_else(|| Arc::new(TokioSleep::new()));
         let health = Arc::new(HealthTracker::new(health_config, clock.clone()));
         let retry = match retry.total_deadline() {

@@ -9,6 +9,8 @@ use bedrock_catalog::{
     FixedClock, RegionFailure, StaticSource, parse_rfc3339,
 };
 
+use bedrock_retry::InstantSleep;
+
 use crate::support::{Counting, Hanging, Reply, control_plane, mini_bedrock, two_region_raw};
 
 const US: [&str; 2] = ["us-east-1", "us-west-2"];
@@ -256,6 +258,27 @@ async fn a_hanging_source_falls_back_to_bundled() {
         c.warnings()
     );
     assert!(c.resolve("Claude 3 Haiku").is_ok());
+}
+
+/// A fetch's timeouts come from the injected sleeper, not from tokio's timer: this runtime's time
+/// is real, yet the hanging source is given up on at once, after the sleeper was asked for the
+/// overall deadline plus the source's grace.
+#[tokio::test]
+async fn the_injected_sleeper_times_the_fetch() {
+    let sleep = InstantSleep::new();
+    let c = Catalog::builder()
+        .cache_mode(CacheMode::None)
+        .regions(US)
+        .source(Arc::new(Hanging))
+        .fetch_deadline(Duration::from_secs(30))
+        .sleep(Arc::new(sleep.clone()))
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(c.metadata().source, DataSource::Bundled);
+    let asked = sleep.requested();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert!(asked[0] >= Duration::from_secs(30), "{asked:?}");
 }
 
 #[tokio::test(start_paused = true)]

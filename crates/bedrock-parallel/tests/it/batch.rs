@@ -7,6 +7,8 @@ use bedrock_parallel::{
     RegionStrategy, RequestError, Usage, converse_parallel,
 };
 
+use bedrock_retry::{Clock, InstantSleep, ManualClock};
+
 use crate::support::{Action, Fake, batch, ms};
 
 fn regions3() -> ParallelConfig {
@@ -434,4 +436,27 @@ async fn empty_batch_is_fine() {
     assert!(response.is_empty());
     assert_eq!(response.success_rate(), 1.0);
     assert_eq!(response.stats().durations.count, 0);
+}
+
+/// Every duration and timeout of a batch comes from the injected clock and sleeper, not from
+/// tokio's timer: this runtime's time is real, yet the hung request ends at once, timed at the
+/// manual clock's 110 ms, because the sleeper advances that clock by what it was asked to wait.
+#[tokio::test]
+async fn the_injected_clock_and_sleeper_time_every_request() {
+    let fake = Fake::new();
+    let clock = ManualClock::new();
+    let sleep = InstantSleep::with_clock(clock.clone());
+    let config = ParallelConfig::default().with_request_timeout(Some(ms(100)));
+    let executor = ParallelExecutor::new(Arc::clone(&fake), config)
+        .unwrap()
+        .with_time(Arc::new(clock.clone()), Arc::new(sleep.clone()));
+    let response = executor.run(batch(&[Action::Hang])).await.unwrap();
+    assert!(matches!(
+        response.outcomes()[0].result,
+        Err(RequestError::Timeout { after }) if after == ms(100)
+    ));
+    // The backstop: the deadline plus a tenth.
+    assert_eq!(sleep.requested(), [ms(110)]);
+    assert_eq!(response.stats().total_duration, ms(110));
+    assert_eq!(clock.now(), ms(110));
 }

@@ -8,24 +8,25 @@ use crate::support::{Kind, packages};
 
 /// Every workspace crate and its layer. A new crate goes here and into ARCHITECTURE.md.
 const LAYERS: &[(&str, u8)] = &[
-    // The bottom: the message model, generic retry, the catalog beside them, parallel on its own
-    // small trait.
+    // The bottom: the message model and generic retry, which is also the one model of time.
     ("bedrock-messages", 0),
     ("bedrock-retry", 0),
-    ("bedrock-catalog", 0),
-    ("bedrock-parallel", 0),
+    // The catalog (its fetch half times out on retry's `Sleep`) and parallel execution on its own
+    // small trait (timed on retry's `Clock` and `Sleep`).
+    ("bedrock-catalog", 1),
+    ("bedrock-parallel", 1),
     // Prompt caching, on messages and the catalog.
-    ("bedrock-cache", 1),
+    ("bedrock-cache", 2),
     // The umbrella, on all of the above.
-    ("llmmanager", 2),
+    ("llmmanager", 3),
     // Batch inference jobs, beside the umbrella's local engine as seen from the command line.
-    ("bedrock-batch", 3),
+    ("bedrock-batch", 4),
     // The command line, on top.
-    ("llmm", 4),
+    ("llmm", 5),
     // The benchmarks and the chaos matrix: they drive the whole stack.
-    ("bench", 5),
+    ("bench", 6),
     // Project automation, aside; it runs the benchmarks' binaries but does not link them.
-    ("xtask", 5),
+    ("xtask", 6),
     // This crate: depends on no workspace crate.
     ("layers", 0),
 ];

@@ -149,7 +149,8 @@ impl<'e> Run<'e> {
         .map_err(|e| AttemptError::Construction {
             message: e.to_string(),
         })?;
-        let mut output = match tokio::time::timeout(headers_timeout, builder.send()).await {
+        let sent = bedrock_retry::timeout(engine.sleep.as_ref(), headers_timeout, builder.send());
+        let mut output = match sent.await {
             Err(_) => {
                 return Err(AttemptError::Timeout {
                     after: headers_timeout,
@@ -168,16 +169,15 @@ impl<'e> Run<'e> {
         self.answer.message_stopped = false;
         self.answer.metadata = false;
         let idle = engine.timeouts.stream_idle;
-        // Reading the stream is bounded by what is left of the call's deadline.
-        let time_left = ready
-            .call_ends_at
-            .map(|end| end.saturating_sub(engine.now()));
-        let call_end = time_left.and_then(|left| tokio::time::Instant::now().checked_add(left));
+        // Reading the stream is bounded by what is left of the call's deadline. Times are on the
+        // engine's clock.
+        let call_end = ready.call_ends_at;
+        let time_left = call_end.map(|end| end.saturating_sub(engine.now()));
         // One idle timer per stream, re-armed only when it fires early: creating a timer per
-        // event would cost more than handling the event. A timeout too large for the timer never
+        // event would cost more than handling the event. A timeout too large for the clock never
         // fires.
-        let mut last_event = tokio::time::Instant::now();
-        let stall_at = |last: tokio::time::Instant| {
+        let mut last_event = engine.now();
+        let stall_at = |last: Duration| {
             let idle_end = last.checked_add(idle);
             match (idle_end, call_end) {
                 (Some(i), Some(c)) => Some(i.min(c)),
@@ -185,15 +185,16 @@ impl<'e> Run<'e> {
             }
         };
         let first = stall_at(last_event);
-        let stall = tokio::time::sleep_until(first.unwrap_or(last_event));
-        tokio::pin!(stall);
         let timer_armed = first.is_some();
+        let mut stall = engine
+            .sleep
+            .sleep(first.map_or(Duration::ZERO, |at| at.saturating_sub(last_event)));
         loop {
             let received = tokio::select! {
                 biased;
                 received = output.stream.recv() => received,
                 () = &mut stall, if timer_armed => {
-                    let now = tokio::time::Instant::now();
+                    let now = engine.now();
                     if call_end.is_some_and(|c| now >= c) {
                         return self.cut_short(AttemptError::Timeout {
                             after: time_left.unwrap_or_default(),
@@ -202,7 +203,7 @@ impl<'e> Run<'e> {
                     }
                     match stall_at(last_event) {
                         Some(at) if now < at => {
-                            stall.as_mut().reset(at);
+                            stall = engine.sleep.sleep(at - now);
                             continue;
                         }
                         _ => {
@@ -214,7 +215,7 @@ impl<'e> Run<'e> {
                     }
                 }
             };
-            last_event = tokio::time::Instant::now();
+            last_event = engine.now();
             let next = match received {
                 Err(e) => return self.cut_short(AttemptError::from_stream(&e)),
                 Ok(None) if self.answer.message_stopped => {

@@ -16,7 +16,7 @@
 //! streams. A row that does not hold reports every path and every difference at once.
 //!
 //! Unless a row says otherwise it uses the library's defaults: `RetryConfig::standard()`,
-//! `HealthConfig::standard()`, `Timeouts::default()`, backoff slept on an `InstantSleep`.
+//! `HealthConfig::standard()`, `Timeouts::default()`, backoff shortened to milliseconds.
 //! `docs/behaviour.md` states the same rules in prose and names the rows that prove them.
 
 use std::sync::Arc;
@@ -24,9 +24,7 @@ use std::time::Duration;
 
 use bedrock_messages::{DocumentFormat, Message};
 use bedrock_parallel::{BatchRequest, ParallelConfig};
-use bedrock_retry::{
-    Clock, ErrorClass, HealthConfig, InstantSleep, RetryConfig, SystemClock, TargetHealth,
-};
+use bedrock_retry::{Clock, ErrorClass, HealthConfig, RetryConfig, SystemClock, TargetHealth};
 use bedrock_sim::{RecordedRequest, Scenario, SimHandle, Simulator};
 use llmmanager::{
     Auth, CallOptions, ConverseRequest, Error, LlmManager, ParallelLlmManager, Timeouts,
@@ -765,10 +763,9 @@ async fn build_manager(row: &Row, sim: &SimHandle) -> Result<LlmManager, String>
     LlmManager::builder()
         .auth(Auth::static_keys("AKIDSIMULATOR", SECRET))
         .endpoint_url(sim.endpoint_url())
-        .sleep(Arc::new(InstantSleep::new()))
         .models(row.models.iter().copied())
         .regions(row.regions.iter().copied())
-        .retry(row.retry.clone())
+        .retry(crate::support::quick(row.retry.clone()))
         .strategy(row.strategy)
         .health(row.health.clone())
         .timeouts(row.timeouts)
@@ -1851,7 +1848,9 @@ async fn an_explicit_max_attempts_caps_the_call() {
     Row::new("an explicit max_attempts caps the attempts of a call")
         .models(BOTH)
         .regions([EAST, WEST, EU])
-        .retry(RetryConfig::standard().with_max_attempts(3))
+        .retry(crate::support::quick(
+            RetryConfig::standard().with_max_attempts(3),
+        ))
         .scenario(scenario().fault(on(error("ServiceUnavailableException"))))
         .expect_attempts([
             (HAIKU, EAST, Some(Transient)),

@@ -106,7 +106,9 @@ async fn all_targets_failing_gives_every_attempt() {
     let m = manager(&sim)
         .models(["Claude 3 Haiku", "Nova Lite"])
         .regions(["us-east-1", "us-west-2"])
-        .retry(RetryConfig::standard().with_max_attempts(4))
+        .retry(crate::support::quick(
+            RetryConfig::standard().with_max_attempts(4),
+        ))
         .build()
         .await
         .unwrap();
@@ -195,7 +197,9 @@ async fn a_bad_request_without_fallback_fails_fast() {
     };
     let sim = sim(Scenario::default().with_model_caps(HAIKU, caps)).await;
     let m = east_west(&sim)
-        .retry(RetryConfig::standard().with_feature_fallback(false))
+        .retry(crate::support::quick(
+            RetryConfig::standard().with_feature_fallback(false),
+        ))
         .build()
         .await
         .unwrap();
@@ -258,7 +262,9 @@ async fn validation_failures_move_to_the_next_target() {
     let validation =
         ValidationConfig::new(|_r| ValidationResult::invalid("never good")).with_retries(1);
     let m = east_west(&sim)
-        .retry(RetryConfig::standard().with_max_attempts(2))
+        .retry(crate::support::quick(
+            RetryConfig::standard().with_max_attempts(2),
+        ))
         .validation(validation)
         .build()
         .await
@@ -303,7 +309,9 @@ async fn the_total_deadline_holds_when_every_target_hangs() {
                 .with_per_attempt(Duration::from_millis(150))
                 .with_total(Duration::from_millis(400)),
         )
-        .retry(RetryConfig::standard().with_max_attempts(50))
+        .retry(crate::support::quick(
+            RetryConfig::standard().with_max_attempts(50),
+        ))
         .build()
         .await
         .unwrap();

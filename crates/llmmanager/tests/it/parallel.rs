@@ -161,7 +161,7 @@ proptest! {
             let m = manager(&sim)
                 .model(HAIKU)
                 .regions(REGIONS)
-                .retry(RetryConfig::standard().with_max_attempts(3))
+                .retry(crate::support::quick(RetryConfig::standard().with_max_attempts(3)))
                 .timeouts(Timeouts::default().with_per_attempt(Duration::from_millis(200)).with_total(Duration::from_secs(2)))
                 .build()
                 .await

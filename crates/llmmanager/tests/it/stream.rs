@@ -219,7 +219,9 @@ async fn an_unrecoverable_stream_ends_with_the_partial_text_and_every_attempt() 
     .await;
     let m = east_west(&sim)
         .stream_recovery(StreamRecovery::Restart)
-        .retry(llmmanager::RetryConfig::standard().with_max_attempts(3))
+        .retry(crate::support::quick(
+            llmmanager::RetryConfig::standard().with_max_attempts(3),
+        ))
         .build()
         .await
         .unwrap();

@@ -1,8 +1,8 @@
 //! Shared helpers: a simulator per test and a manager pointed at it.
 
-use std::sync::Arc;
+use std::time::Duration;
 
-use bedrock_retry::{HealthConfig, InstantSleep, RetryConfig};
+use bedrock_retry::{HealthConfig, RetryConfig};
 use bedrock_sim::{Scenario, SimHandle, Simulator};
 use llmmanager::{Auth, ConverseRequest, LlmManagerBuilder};
 
@@ -14,13 +14,20 @@ pub(crate) async fn sim(scenario: Scenario) -> SimHandle {
     Simulator::start(scenario).await.expect("simulator starts")
 }
 
-/// A manager for `sim` with static fake keys, no real sleeping, and retries that do not wait.
+/// `config` with backoff of milliseconds instead of seconds: tests run on the real timeline (the
+/// attempt and stream timers included), so they shorten the waits rather than skip them.
+pub(crate) fn quick(config: RetryConfig) -> RetryConfig {
+    config
+        .with_retry_delay(Duration::from_millis(1))
+        .with_max_retry_delay(Duration::from_millis(8))
+}
+
+/// A manager for `sim` with static fake keys and backoff of milliseconds.
 pub(crate) fn manager(sim: &SimHandle) -> LlmManagerBuilder {
     llmmanager::LlmManager::builder()
         .auth(Auth::static_keys("AKIDSIMULATOR", SECRET))
         .endpoint_url(sim.endpoint_url())
-        .sleep(Arc::new(InstantSleep::new()))
-        .retry(RetryConfig::standard().with_max_attempts(6))
+        .retry(quick(RetryConfig::standard().with_max_attempts(6)))
         .health(HealthConfig::standard())
 }
 
