@@ -151,7 +151,12 @@ async fn credentials(global: &GlobalArgs, sdk: &SdkConfig) -> Credentials {
     let Some(provider) = sdk.credentials_provider() else {
         return Credentials::Missing("no credential provider is configured".to_owned());
     };
-    let loaded = tokio::time::timeout(CREDENTIALS_TIMEOUT, provider.provide_credentials()).await;
+    let loaded = llmmanager::retry::timeout(
+        &llmmanager::retry::TokioSleep::new(),
+        CREDENTIALS_TIMEOUT,
+        provider.provide_credentials(),
+    )
+    .await;
     let chain = match &global.profile {
         Some(name) => format!("profile {name:?}"),
         None => "the default chain".to_owned(),
