@@ -68,6 +68,8 @@ pub struct CallOptions {
     pub deadline: Option<Duration>,
     /// Response validation for this call, instead of the manager's (`None`: the manager's).
     pub validation: Option<ValidationConfig>,
+    /// How a typed-answer call shapes the request for each target (`crate::structured`).
+    pub(crate) structured: Option<crate::structured::Shape>,
 }
 
 impl Default for CallOptions {
@@ -77,6 +79,7 @@ impl Default for CallOptions {
             allow_other_regions: true,
             deadline: None,
             validation: None,
+            structured: None,
         }
     }
 }
@@ -92,6 +95,7 @@ impl CallOptions {
             allow_other_regions,
             deadline: None,
             validation: None,
+            structured: None,
         }
     }
 
@@ -123,6 +127,7 @@ pub(crate) trait Exchange {
 struct Attempts<'a, X> {
     engine: &'a Engine,
     prepared: &'a ConverseRequest,
+    options: &'a CallOptions,
     warnings: &'a mut Vec<String>,
     exchange: &'a mut X,
 }
@@ -136,7 +141,10 @@ impl<X: Exchange> Attempter<(X::Output, String), AttemptError, Target> for Attem
             region = %attempt.target.region,
             access = %attempt.target.access_method,
         );
-        let ready = self.engine.ready(self.prepared, attempt, self.warnings)?;
+        let mut ready = self.engine.ready(self.prepared, attempt, self.warnings)?;
+        if let Some(shape) = &self.options.structured {
+            shape.apply(self.engine, &mut ready);
+        }
         let invoke_id = ready.invoke_id.clone();
         let result = self.exchange.send(ready).instrument(span).await;
         if let Err(error) = &result {
@@ -241,7 +249,7 @@ impl Engine {
         self.clock.now()
     }
 
-    fn model(&self, id: &str) -> Option<&ModelInfo> {
+    pub(crate) fn model(&self, id: &str) -> Option<&ModelInfo> {
         self.models.iter().find(|m| m.id == id)
     }
 
@@ -441,6 +449,7 @@ impl Engine {
         let attempter = Attempts {
             engine: self,
             prepared,
+            options,
             warnings,
             exchange,
         };

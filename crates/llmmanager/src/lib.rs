@@ -13,6 +13,9 @@
 //! - **Feature fallback**: when a model rejects documents, images, cache points, tools or a
 //!   guardrail, the call can retry without them, and the response says what was dropped.
 //! - **Response validation** with fresh answers: [`ValidationConfig`].
+//! - **Typed answers**: [`LlmManager::converse_structured`] returns a value of a Rust type (or of
+//!   a raw JSON Schema), through each model's best mechanism, validated before it is returned
+//!   ([`structured`]).
 //! - **Every attempt reported**: a [`Response`] or an [`Error`] carries each attempt's target,
 //!   error class, message and duration.
 //!
@@ -59,6 +62,7 @@ mod response;
 mod routing;
 mod stats;
 mod stream;
+pub mod structured;
 mod validation;
 
 pub use auth::{Auth, Secret};
@@ -82,6 +86,9 @@ pub use response::Response;
 pub use routing::{RegionOrder, RetryStrategy, Target};
 pub use stats::{ManagerStats, TargetStats};
 pub use stream::{ConverseStream, Recovery, RecoveryKind, StreamEvent, StreamResponse};
+pub use schemars;
+pub use schemars::JsonSchema;
+pub use structured::{Mechanism, Schema, Structured, StructuredError};
 pub use validation::{ValidationAttempt, ValidationConfig, ValidationContext, ValidationResult};
 
 /// The README's examples, compiled as doctests so they stay true.

@@ -21,6 +21,7 @@ use crate::call::CallOptions;
 use crate::error::Error;
 use crate::manager::LlmManager;
 use crate::response::Response;
+use crate::structured::{StructuredAnswer, StructuredError, StructuredRequest, StructuredService};
 
 impl ConverseService for LlmManager {
     type Request = ConverseRequest;
@@ -238,6 +239,44 @@ impl ParallelLlmManager {
         requests: Vec<BatchRequest<ConverseRequest>>,
     ) -> Result<ParallelResponse<Response, Error>, Error> {
         Ok(self.executor()?.run(requests).await?)
+    }
+
+    /// Runs a batch whose requests may each ask for a typed answer (a [`StructuredRequest`] with
+    /// a schema), every outcome by id and in input order: the validated JSON value, or an error
+    /// listing every rejected answer.
+    ///
+    /// # Errors
+    /// [`Error::Parallel`] before anything runs, for duplicate ids.
+    pub async fn converse_structured_parallel(
+        &self,
+        requests: Vec<BatchRequest<StructuredRequest>>,
+    ) -> Result<ParallelResponse<StructuredAnswer, StructuredError>, Error> {
+        Ok(self.structured_executor()?.run(requests).await?)
+    }
+
+    /// [`ParallelLlmManager::converse_structured_parallel`] pulling requests lazily, yielding
+    /// outcomes as they finish.
+    ///
+    /// # Errors
+    /// [`Error::Parallel`] for an invalid configuration.
+    pub fn converse_structured_parallel_stream<St>(
+        &self,
+        requests: St,
+    ) -> Result<OutcomeStream<StructuredService>, Error>
+    where
+        St: Stream<Item = BatchRequest<StructuredRequest>> + Send + 'static,
+    {
+        Ok(self.structured_executor()?.stream(requests))
+    }
+
+    fn structured_executor(&self) -> Result<ParallelExecutor<StructuredService>, Error> {
+        let service = Arc::new(StructuredService((*self.manager).clone()));
+        let mut executor = ParallelExecutor::new(service, self.config.clone())?
+            .with_health(Arc::new(ManagerHealth((*self.manager).clone())));
+        if let Some(progress) = &self.progress {
+            executor = executor.with_progress(Arc::clone(progress));
+        }
+        Ok(executor)
     }
 
     /// Runs requests pulled lazily from `requests`, yielding outcomes as they finish, so a batch

@@ -15,3 +15,4 @@ mod converse;
 mod parallel;
 mod secrets;
 mod stream;
+mod structured;
