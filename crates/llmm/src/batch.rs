@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use bedrock_parallel::{BatchRequest, ParallelConfig, RequestError, RequestOutcome};
 use futures::StreamExt as _;
-use llmmanager::{ParallelLlmManager, Response};
+use llmmanager::structured::{StructuredAnswer, StructuredRequest};
+use llmmanager::{ParallelLlmManager, StructuredError};
 
 use crate::backend::Backend;
 use crate::cli::{BatchArgs, Engine, GlobalArgs};
@@ -106,10 +107,16 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
         summary.add(&record);
     }
     let requests = source
-        .requests(done.ids, rejected_lines)?
-        .map(|(id, request)| BatchRequest::new(id, request));
+        .typed_requests(done.ids, rejected_lines)?
+        .map(|(id, request, schema)| {
+            let request = match schema {
+                Some(schema) => StructuredRequest::new(request, schema),
+                None => StructuredRequest::plain(request),
+            };
+            BatchRequest::new(id, request)
+        });
     let mut outcomes = parallel
-        .converse_parallel_stream(futures::stream::iter(requests))
+        .converse_structured_parallel_stream(futures::stream::iter(requests))
         .map_err(|e| usage(format!("invalid batch options: {e}")))?;
     let mut interrupted = false;
     // One listener for the whole run, so a Ctrl-C between two outcomes is not missed.
@@ -144,11 +151,13 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
 }
 
 /// The output line of one outcome.
-fn outcome_record(outcome: &RequestOutcome<Response, llmmanager::Error>) -> Record {
+fn outcome_record(outcome: &RequestOutcome<StructuredAnswer, StructuredError>) -> Record {
     let id = Some(outcome.id.to_string());
     match &outcome.result {
-        Ok(response) => Record::success(id, response, outcome.duration),
-        Err(RequestError::Service { source }) => Record::from_error(id, source, outcome.duration),
+        Ok(answer) => Record::from_answer(id, answer, outcome.duration),
+        Err(RequestError::Service { source }) => {
+            Record::from_structured_error(id, source, outcome.duration)
+        }
         Err(error) => {
             let kind = match error {
                 RequestError::Timeout { .. } => "timeout",

@@ -214,6 +214,7 @@ fn record(result: &RecordResult, model_id: &str, elapsed: Duration) -> Record {
         id: Some(result.id.clone()),
         ok: false,
         text: None,
+        structured: None,
         model: Some(model_id.to_owned()),
         invoke_id: Some(result.model_id.clone()),
         region: Some(result.region.clone()),

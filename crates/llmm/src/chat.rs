@@ -38,8 +38,14 @@ pub(crate) async fn run(global: &GlobalArgs, args: ChatArgs) -> anyhow::Result<E
         max_tokens: args.max_tokens,
         temperature: args.temperature,
     })?;
+    let schema = args.schema.as_deref().map(read_schema).transpose()?;
     let backend = Backend::start(global).await?;
     let manager = backend.manager(global).await?;
+    if let Some(schema) = schema {
+        let result = structured(global, &manager, &request, &schema, args.json).await;
+        backend.shutdown().await;
+        return result;
+    }
     if args.stream {
         let result = stream(&manager, &request).await;
         backend.shutdown().await;
@@ -203,6 +209,102 @@ async fn stream(
         }
         Err(ViewError::Write(error)) => Err(manager_error(llmmanager::Error::from(error))),
         Err(ViewError::NoResult) => Err(anyhow::anyhow!("the stream ended without a result")),
+    }
+}
+
+/// Reads and compiles the JSON Schema of `chat --schema`.
+fn read_schema(path: &std::path::Path) -> anyhow::Result<llmmanager::Schema> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage(format!("cannot read schema {}: {e}", path.display())))?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| usage(format!("schema {} is not JSON: {e}", path.display())))?;
+    llmmanager::Schema::new(json).map_err(|e| usage(format!("schema {}: {e}", path.display())))
+}
+
+/// `chat --schema`: the JSON value alone on stdout (one document), or with `--json` the full
+/// response with the value under `json`. Rejected answers are listed on stderr.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a failed call reports its wall-clock duration"
+)]
+async fn structured(
+    global: &GlobalArgs,
+    manager: &llmmanager::LlmManager,
+    request: &llmmanager::ConverseRequest,
+    schema: &llmmanager::Schema,
+    json: bool,
+) -> anyhow::Result<Exit> {
+    let started = Instant::now();
+    let result = manager
+        .converse_structured_value(request, schema, &llmmanager::CallOptions::default())
+        .await;
+    match result {
+        Ok(answer) => {
+            let response = &answer.response;
+            if json {
+                let record = Record::typed(
+                    None,
+                    response,
+                    Some((&answer.json, answer.mechanism)),
+                    response.duration,
+                );
+                print_json(&record)?;
+            } else {
+                let text = serde_json::to_string_pretty(&answer.value)
+                    .context("cannot serialise the answer")?;
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{text}").context("cannot write to stdout")?;
+                out.flush().context("cannot write to stdout")?;
+                if global.verbose > 0 || std::io::stderr().is_terminal() {
+                    eprintln!(
+                        "[{} in {} ({}), {}, {} attempt(s), {} answer(s) rejected, {} ms]",
+                        response.model_id,
+                        response.region,
+                        response.access_method,
+                        answer.mechanism,
+                        response.attempts.len(),
+                        response.validation_failures().count(),
+                        millis(response.duration),
+                    );
+                }
+            }
+            for warning in &response.warnings {
+                eprintln!("warning: {warning}");
+            }
+            Ok(Exit::Success)
+        }
+        Err(error) => {
+            if json {
+                print_json(&Record::from_structured_error(
+                    None,
+                    &error,
+                    started.elapsed(),
+                ))?;
+            }
+            for rejected in error.invalid_answers() {
+                if let llmmanager::ValidationResult::Invalid { message, .. } = &rejected.result {
+                    eprintln!(
+                        "  rejected answer {} from {} in {}: {message}",
+                        rejected.number, rejected.target.model, rejected.target.region
+                    );
+                }
+            }
+            match error {
+                llmmanager::StructuredError::Call { source, .. }
+                    if source.kind() != llmmanager::ErrorKind::Exhausted =>
+                {
+                    Err(manager_error(source))
+                }
+                llmmanager::StructuredError::Call { source, .. } => {
+                    print_attempts(&source);
+                    Err(anyhow::Error::new(source).context("no valid answer for the schema"))
+                }
+                llmmanager::StructuredError::Schema { .. } => {
+                    Err(usage(crate::exit::chain(&error)))
+                }
+                other => Err(anyhow::Error::new(other)),
+            }
+        }
     }
 }
 

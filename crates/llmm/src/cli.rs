@@ -155,6 +155,7 @@ Examples:
   llmm chat \"Why is the sky blue?\" -m \"Claude Haiku 4.5\" -m \"Nova Lite\" -r us-east-1 --stream
   llmm chat \"What is in this picture?\" --image photo.jpg --json
   echo \"Summarise this\" | llmm chat --system \"Be brief.\"
+  llmm chat --schema city.schema.json \"The largest city of France?\" | jq .name
   llmm chat                     (on a terminal: a conversation; /exit or Ctrl-D leaves)";
 
 const BATCH_EXAMPLES: &str = "\
@@ -233,6 +234,10 @@ pub(crate) struct ChatArgs {
     /// Print the full response as JSON, with every attempt.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Ask for a JSON value matching this JSON Schema file and print only the value (with
+    /// `--json`, inside the full response under "json").
+    #[arg(long, value_name = "FILE", conflicts_with = "stream")]
+    pub(crate) schema: Option<PathBuf>,
 }
 
 const BATCH_LONG_ABOUT: &str = "\
@@ -243,6 +248,8 @@ Input: one JSON object per line (blank lines are ignored), each with a unique st
     {\"id\":\"q1\",\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":\"Hi\"}]}],\"system\":[{\"text\":\"Be brief.\"}],\"inferenceConfig\":{\"maxTokens\":100}}
   or the shorthand:
     {\"id\":\"q1\",\"prompt\":\"Hi\",\"system\":\"Be brief.\",\"max_tokens\":100,\"temperature\":0.2}
+Either form may carry \"schema\", an inline JSON Schema object: the answer is then a JSON value
+matching it (validated, asked again when it does not), written under \"json\" in the result line.
 Every line is checked before anything is sent. A malformed line is reported with its line number
 and written as an error line (kind \"invalid_input\", id \"line-N\" when it has none) while the
 other lines go on; a repeated id, or an input with no valid line, exits with code 2.

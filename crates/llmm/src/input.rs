@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bedrock_messages::{ConverseRequest, Limits, Message};
+use llmmanager::Schema;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -110,7 +111,7 @@ impl Source {
                 continue;
             }
             let id = match parse_line(&raw) {
-                Ok((id, _request)) => {
+                Ok((id, _request, _schema)) => {
                     checked.ids.push(id.clone());
                     id
                 }
@@ -151,6 +152,22 @@ impl Source {
         skip: HashSet<String>,
         rejected_lines: HashSet<usize>,
     ) -> anyhow::Result<impl Iterator<Item = (String, ConverseRequest)> + Send + 'static> {
+        Ok(self
+            .typed_requests(skip, rejected_lines)?
+            .map(|(id, request, _schema)| (id, request)))
+    }
+
+    /// [`Source::requests`] with each line's `"schema"`, when it has one.
+    ///
+    /// # Errors
+    /// A usage error when the input cannot be reopened.
+    pub(crate) fn typed_requests(
+        &self,
+        skip: HashSet<String>,
+        rejected_lines: HashSet<usize>,
+    ) -> anyhow::Result<
+        impl Iterator<Item = (String, ConverseRequest, Option<Schema>)> + Send + 'static,
+    > {
         let origin = self.origin();
         Ok(self.lines()?.enumerate().filter_map(move |(index, raw)| {
             let raw = raw.ok()?;
@@ -158,7 +175,7 @@ impl Source {
                 return None;
             }
             match parse_line(&raw) {
-                Ok((id, _)) if skip.contains(&id) => None,
+                Ok((id, _, _)) if skip.contains(&id) => None,
                 Ok(parsed) => Some(parsed),
                 Err(e) => {
                     eprintln!("llmm: {origin}:{}: skipped: {e}", index + 1);
@@ -218,8 +235,9 @@ fn line_id(raw: &str) -> Option<String> {
     }
 }
 
-/// Parses one line into its id and checked request.
-fn parse_line(raw: &str) -> Result<(String, ConverseRequest), String> {
+/// Parses one line into its id, its checked request and the schema of a typed answer (`"schema"`,
+/// an inline JSON Schema object, in either form).
+fn parse_line(raw: &str) -> Result<(String, ConverseRequest, Option<Schema>), String> {
     let value: Value = serde_json::from_str(raw).map_err(|e| format!("invalid JSON: {e}"))?;
     let Value::Object(mut object) = value else {
         return Err("expected a JSON object".into());
@@ -229,6 +247,13 @@ fn parse_line(raw: &str) -> Result<(String, ConverseRequest), String> {
         Some(Value::Number(n)) => n.to_string(),
         Some(_) => return Err("\"id\" must be a non-empty string".into()),
         None => return Err("missing \"id\"".into()),
+    };
+    let schema = match object.remove("schema") {
+        None => None,
+        Some(schema @ Value::Object(_)) => {
+            Some(Schema::new(schema).map_err(|e| format!("invalid \"schema\": {e}"))?)
+        }
+        Some(_) => return Err("\"schema\" must be a JSON Schema object".into()),
     };
     let request = if object.contains_key("prompt") {
         if object.contains_key("messages") {
@@ -256,7 +281,7 @@ fn parse_line(raw: &str) -> Result<(String, ConverseRequest), String> {
             .map_err(|e| e.to_string())?;
         request
     };
-    Ok((id, request))
+    Ok((id, request, schema))
 }
 
 /// What `llmm chat` sends.

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use llmmanager::{AttemptRecord, Response};
+use llmmanager::{AttemptRecord, Response, ValidationAttempt, ValidationResult};
 use serde::Serialize;
 
 /// One result.
@@ -19,6 +19,9 @@ pub(crate) struct Record {
     /// The answer's text.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) text: Option<String>,
+    /// The typed answer, for a request with a schema.
+    #[serde(flatten)]
+    pub(crate) structured: Option<StructuredJson>,
     /// The base model id that answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) model: Option<String>,
@@ -47,6 +50,49 @@ pub(crate) struct Record {
     /// Notes such as features dropped for a model.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) warnings: Vec<String>,
+}
+
+/// The typed answer of a request with a schema: the value, how it was asked for, and every
+/// answer rejected on the way.
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct StructuredJson {
+    /// The value, valid against the schema.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) json: Option<serde_json::Value>,
+    /// `native`, `forced_tool` or `prompted`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) mechanism: Option<String>,
+    /// Every answer rejected by the schema, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) invalid_answers: Vec<InvalidAnswerJson>,
+}
+
+/// One answer rejected by the schema.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct InvalidAnswerJson {
+    /// The model that answered.
+    pub(crate) model: String,
+    /// The region that answered.
+    pub(crate) region: String,
+    /// Why the answer was rejected.
+    pub(crate) message: String,
+}
+
+impl StructuredJson {
+    /// The rejected answers among `validations`.
+    pub(crate) fn rejected(validations: &[ValidationAttempt]) -> Vec<InvalidAnswerJson> {
+        validations
+            .iter()
+            .filter_map(|v| match &v.result {
+                ValidationResult::Invalid { message, .. } => Some(InvalidAnswerJson {
+                    model: v.target.model.clone(),
+                    region: v.target.region.clone(),
+                    message: message.clone(),
+                }),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 /// Why a request failed.
@@ -131,6 +177,7 @@ impl Record {
             id,
             ok: true,
             text: Some(response.text()),
+            structured: None,
             model: Some(response.model_id.clone()),
             invoke_id: Some(response.invoke_id.clone()),
             region: Some(response.region.clone()),
@@ -162,6 +209,7 @@ impl Record {
             id,
             ok: false,
             text: None,
+            structured: None,
             model: None,
             invoke_id: None,
             region: None,
@@ -191,6 +239,75 @@ impl Record {
             error.attempts(),
             duration,
         )
+    }
+}
+
+impl Record {
+    /// The record of a typed answer (or of a plain one, for a batch request without a schema).
+    pub(crate) fn from_answer(
+        id: Option<String>,
+        answer: &llmmanager::structured::StructuredAnswer,
+        duration: Duration,
+    ) -> Self {
+        Self::typed(
+            id,
+            &answer.response,
+            answer.json.as_ref().zip(answer.mechanism),
+            duration,
+        )
+    }
+
+    /// The record of a successful call, with its typed value and mechanism when it has one.
+    pub(crate) fn typed(
+        id: Option<String>,
+        response: &Response,
+        value: Option<(&serde_json::Value, llmmanager::Mechanism)>,
+        duration: Duration,
+    ) -> Self {
+        let mut record = Self::success(id, response, duration);
+        if let Some((json, mechanism)) = value {
+            record.structured = Some(StructuredJson {
+                json: Some(json.clone()),
+                mechanism: Some(mechanism.as_str().to_owned()),
+                invalid_answers: StructuredJson::rejected(&response.validations),
+            });
+        }
+        record
+    }
+
+    /// The record of a failed typed-answer call, with every rejected answer.
+    pub(crate) fn from_structured_error(
+        id: Option<String>,
+        error: &llmmanager::StructuredError,
+        duration: Duration,
+    ) -> Self {
+        let mut record = match error {
+            llmmanager::StructuredError::Call { source, .. } => {
+                Self::from_error(id, source, duration)
+            }
+            llmmanager::StructuredError::Schema { .. } => Self::failure(
+                id,
+                "invalid_request",
+                crate::exit::chain(error),
+                &[],
+                duration,
+            ),
+            _ => Self::failure(
+                id,
+                "exhausted",
+                crate::exit::chain(error),
+                error.attempts(),
+                duration,
+            ),
+        };
+        let invalid_answers = StructuredJson::rejected(error.invalid_answers());
+        if !invalid_answers.is_empty() {
+            record.structured = Some(StructuredJson {
+                invalid_answers,
+                ..StructuredJson::default()
+            });
+        }
+        record
     }
 }
 

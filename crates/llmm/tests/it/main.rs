@@ -14,5 +14,6 @@ mod catalog;
 mod chat;
 mod doctor;
 mod sim;
+mod structured;
 mod support;
 mod usage;
