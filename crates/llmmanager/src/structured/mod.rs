@@ -30,6 +30,11 @@
 //! schema check. A call either returns a value that matches or a [`StructuredError`] that lists
 //! every rejected answer and why.
 
+#![allow(
+    clippy::result_large_err,
+    reason = "StructuredError holds the call's Error itself, so its source chain downcasts to it"
+)]
+
 use std::fmt;
 use std::sync::Arc;
 
@@ -479,7 +484,7 @@ pub enum StructuredError {
     Call {
         /// The call's error, with every attempt.
         #[source]
-        source: Box<Error>,
+        source: Error,
         /// Every rejected answer, in order, with the validation error that rejected it.
         invalid_answers: Vec<ValidationAttempt>,
     },
@@ -530,7 +535,7 @@ impl StructuredError {
 impl From<Error> for StructuredError {
     fn from(source: Error) -> Self {
         Self::Call {
-            source: Box::new(source),
+            source,
             invalid_answers: Vec::new(),
         }
     }
@@ -670,11 +675,11 @@ impl LlmManager {
                 })
             }
             Err(failed) => Err(StructuredError::Call {
-                source: Box::new(Error::Exhausted {
+                source: Error::Exhausted {
                     reason: failed.reason,
                     attempts: failed.attempts,
                     last_error: failed.last_error,
-                }),
+                },
                 invalid_answers: validations
                     .into_iter()
                     .filter(|v| !v.result.is_valid())

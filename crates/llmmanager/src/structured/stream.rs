@@ -124,7 +124,7 @@ impl<T: DeserializeOwned + Send + 'static> State<T> {
     fn fail(&mut self, source: Error) -> Option<Result<StructuredEvent<T>, StructuredError>> {
         self.done = true;
         Some(Err(StructuredError::Call {
-            source: Box::new(source),
+            source,
             invalid_answers: self.rejected(),
         }))
     }
