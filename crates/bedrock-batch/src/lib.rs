@@ -5,8 +5,10 @@
 //! S3, `modelInvocationType` `Converse`), at a lower price than on-demand calls but with hours
 //! rather than seconds of latency. This crate:
 //!
-//! 1. splits requests into jobs per (model, region) within the service quotas ([`plan`],
-//!    [`Limits`]: at least 100 and at most 50,000 records and 1 GB of input per job by default);
+//! 1. places each request on its pinned model and region, or spreads it over the configured
+//!    [`Target`]s, and splits them into jobs per (model, region) within the service quotas
+//!    ([`plan`], [`Limits`]: at least 100 and at most 50,000 records and 1 GB of input per job
+//!    by default);
 //! 2. writes each job's JSONL records (`recordId` + `modelInput`) and uploads them to S3;
 //! 3. creates the jobs with an idempotency token, and polls them with exponential backoff;
 //! 4. resubmits jobs that fail or expire (up to [`BatchConfig::max_resubmits`]), then reports
@@ -14,11 +16,16 @@
 //! 5. downloads the outputs and merges them into one [`RecordResult`] per request, in input
 //!    order: the Converse response body, or a typed [`RecordError`].
 //!
-//! A small state file ([`RunState`]) records every step, so a restarted run over the same
-//! requests picks up the jobs it already created. Job names carry the run id, so even without
-//! the state file a rerun finds its jobs again (`ListModelInvocationJobs`), and job creation
-//! carries an idempotency token (`clientRequestToken`), so a crash between creating a job and
-//! recording it creates nothing twice.
+//! A small state file ([`RunState`]) records every step, so a restarted run picks up the jobs
+//! it already created; earlier jobs are matched by the requests they hold (id and content
+//! hash), not by the exact request set, so a rerun over any subset (for example the requests
+//! still missing from a half-written output) reuses them. Each job's input has an index object
+//! in S3 naming its requests, so even without the state file a rerun finds its jobs again
+//! (`ListModelInvocationJobs`), and job creation carries an idempotency token
+//! (`clientRequestToken`), so a crash between creating a job and recording it creates nothing
+//! twice. Results are appended to a local ledger ([`BatchConfig::ledger_path`]) as soon as a
+//! job's output is read, before the caller writes anything, so results once collected are
+//! never lost or paid for again.
 //!
 //! Main types: [`BatchEngine`] (with [`BatchConfig`]), [`BatchRequest`], [`RecordResult`].
 //!
@@ -27,18 +34,15 @@
 //! Planning is pure and needs no AWS account:
 //!
 //! ```
-//! use bedrock_batch::{BatchRequest, Limits, plan};
+//! use bedrock_batch::{BatchRequest, Limits, Target, plan};
 //!
+//! let body = serde_json::json!({"messages": [{"role": "user", "content": [{"text": "Hi"}]}]});
 //! let requests = (0..150)
-//!     .map(|i| BatchRequest {
-//!         id: format!("q{i}"),
-//!         model_id: "anthropic.claude-3-haiku-20240307-v1:0".to_owned(),
-//!         region: "us-east-1".to_owned(),
-//!         body: serde_json::json!({"messages": [{"role": "user", "content": [{"text": "Hi"}]}]}),
-//!     })
+//!     .map(|i| BatchRequest::new(format!("q{i}"), body.clone()))
 //!     .collect();
+//! let targets = [Target::new("anthropic.claude-3-haiku-20240307-v1:0", "us-east-1")];
 //! let limits = Limits { max_records_per_job: 100, min_records_per_job: 40, ..Limits::default() };
-//! let plan = plan(requests, &limits)?;
+//! let plan = plan(requests, &targets, &limits)?;
 //! let sizes: Vec<usize> = plan.jobs.iter().map(|j| j.records.len()).collect();
 //! assert_eq!(sizes, [100, 50]);
 //! # Ok::<(), bedrock_batch::Error>(())
@@ -51,6 +55,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod engine;
+mod ledger;
 mod plan;
 mod state;
 
@@ -60,7 +65,9 @@ pub use engine::{
     BatchConfig, BatchEngine, PollConfig, RecordError, RecordErrorKind, RecordResult, output_text,
     s3_client,
 };
-pub use plan::{BatchRequest, JobPlan, Limits, Plan, PlannedRecord, Undersized, plan, record_id};
+pub use plan::{
+    BatchRequest, JobPlan, Limits, Plan, PlannedRecord, Target, Undersized, plan, record_id,
+};
 pub use state::{JobState, RunState};
 
 /// Coarse class of an [`Error`].
@@ -95,6 +102,18 @@ pub enum Error {
         /// The limit.
         limit: u64,
     },
+    /// A request fits none of the configured targets.
+    #[error(
+        "request {id:?} (model {model_id:?}, region {region:?}) fits none of the configured batch targets"
+    )]
+    NoTarget {
+        /// The request id.
+        id: String,
+        /// Its pinned model, if any.
+        model_id: Option<String>,
+        /// Its pinned region, if any.
+        region: Option<String>,
+    },
     /// The limits contradict each other.
     #[error("invalid limits: {message}")]
     InvalidLimits {
@@ -104,6 +123,14 @@ pub enum Error {
     /// The engine's configuration is incomplete.
     #[error("invalid batch configuration: {message}")]
     Config {
+        /// Why.
+        message: String,
+    },
+    /// The ledger of collected results cannot be read or written.
+    #[error("result ledger {}: {message}", path.display())]
+    Ledger {
+        /// The file.
+        path: PathBuf,
         /// Why.
         message: String,
     },
@@ -153,8 +180,9 @@ impl Error {
             Self::DuplicateId { .. }
             | Self::RecordTooLarge { .. }
             | Self::InvalidLimits { .. }
+            | Self::NoTarget { .. }
             | Self::Config { .. } => ErrorKind::Input,
-            Self::State { .. } => ErrorKind::State,
+            Self::State { .. } | Self::Ledger { .. } => ErrorKind::State,
             Self::S3 { .. } | Self::Bedrock { .. } | Self::Output { .. } => ErrorKind::Service,
         }
     }

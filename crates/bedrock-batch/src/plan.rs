@@ -10,20 +10,86 @@
 use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use crate::Error;
 
-/// One request to run: an id unique in the set, where to run it, and a Converse request body.
+/// One request to run: an id unique in the set, optionally where to run it, and a Converse
+/// request body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchRequest {
     /// The caller's id, echoed in the result.
     pub id: String,
-    /// Model id (or inference profile id) to run the job with.
-    pub model_id: String,
-    /// Region to run the job in.
-    pub region: String,
+    /// Model id (or inference profile id) to run the job with; `None` leaves the choice to the
+    /// planner (one of the [`Target`]s).
+    pub model_id: Option<String>,
+    /// Region to run the job in; `None` leaves the choice to the planner.
+    pub region: Option<String>,
     /// The Converse request body (`messages`, `system`, `inferenceConfig`, ...), without `modelId`.
     pub body: Value,
+}
+
+impl BatchRequest {
+    /// A request the planner places on one of its targets.
+    pub fn new(id: impl Into<String>, body: Value) -> Self {
+        Self {
+            id: id.into(),
+            model_id: None,
+            region: None,
+            body,
+        }
+    }
+
+    /// The same request pinned to `model_id` in `region`.
+    #[must_use]
+    pub fn on(mut self, model_id: impl Into<String>, region: impl Into<String>) -> Self {
+        self.model_id = Some(model_id.into());
+        self.region = Some(region.into());
+        self
+    }
+
+    /// A content hash of the request: its id, its pinned model and region and its body. A result
+    /// or a job found later (in the ledger, the state file or S3) belongs to this request only
+    /// when the hashes agree, so an edited request is never answered by its old version.
+    #[must_use]
+    pub fn content_hash(&self) -> String {
+        let mut h = Sha256::new();
+        for part in [
+            self.id.as_str(),
+            self.model_id.as_deref().unwrap_or("\u{1}"),
+            self.region.as_deref().unwrap_or("\u{1}"),
+        ] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        h.update(self.body.to_string().as_bytes());
+        hex(&h.finalize()[..8])
+    }
+}
+
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A (model, region) pair that can run batch inference jobs; requests without a pinned model or
+/// region are spread over the targets that fit them.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Target {
+    /// Model id (or inference profile id).
+    pub model_id: String,
+    /// Region.
+    pub region: String,
+}
+
+impl Target {
+    /// A target.
+    pub fn new(model_id: impl Into<String>, region: impl Into<String>) -> Self {
+        Self {
+            model_id: model_id.into(),
+            region: region.into(),
+        }
+    }
 }
 
 /// Per-job limits; the defaults are Bedrock's default service quotas.
@@ -52,6 +118,8 @@ impl Default for Limits {
 pub struct PlannedRecord {
     /// The caller's request id.
     pub request_id: String,
+    /// The request's [`BatchRequest::content_hash`].
+    pub hash: String,
     /// The `recordId` written to the input (11 alphanumeric characters, unique in the job).
     pub record_id: String,
     /// The JSONL line (`{"recordId":..,"modelInput":..}`), without its newline.
@@ -108,12 +176,27 @@ pub fn record_id(n: usize) -> String {
     format!("R{n:010}")
 }
 
-/// Splits `requests` into jobs within `limits`.
+/// A request on its way into a job: id, content hash, body.
+type Pending = (String, String, Value);
+
+/// Splits `requests` into jobs within `limits`, placing each request that has no pinned model
+/// or region on one of `targets`.
+///
+/// A request pinned to both a model and a region runs there. A request pinned to only one of
+/// them may run on any target with that model (or in that region); a request pinned to neither
+/// on any target. Requests with the same choice of targets are spread evenly over as many of
+/// them as the job minimum allows (contiguous runs of requests per target, in input order), so
+/// a large batch uses every configured model and region while a small one still forms jobs.
 ///
 /// # Errors
 /// [`Error::DuplicateId`] when two requests share an id, [`Error::RecordTooLarge`] when one
-/// record alone exceeds the size limit, and [`Error::InvalidLimits`] for contradictory limits.
-pub fn plan(requests: Vec<BatchRequest>, limits: &Limits) -> Result<Plan, Error> {
+/// record alone exceeds the size limit, [`Error::NoTarget`] when a request fits no target, and
+/// [`Error::InvalidLimits`] for contradictory limits.
+pub fn plan(
+    requests: Vec<BatchRequest>,
+    targets: &[Target],
+    limits: &Limits,
+) -> Result<Plan, Error> {
     if limits.max_records_per_job == 0
         || limits.min_records_per_job.saturating_mul(2)
             > limits.max_records_per_job.saturating_add(1)
@@ -126,30 +209,61 @@ pub fn plan(requests: Vec<BatchRequest>, limits: &Limits) -> Result<Plan, Error>
         });
     }
     let mut seen = HashSet::new();
-    let mut groups: BTreeMap<(String, String), Vec<(String, Value)>> = BTreeMap::new();
+    // Requests by the targets they may run on, each choice in first-seen order.
+    let mut choices: Vec<(Vec<Target>, Vec<Pending>)> = Vec::new();
     for r in requests {
         if !seen.insert(r.id.clone()) {
             return Err(Error::DuplicateId { id: r.id });
         }
-        groups
-            .entry((r.model_id, r.region))
-            .or_default()
-            .push((r.id, r.body));
+        let hash = r.content_hash();
+        let fits: Vec<Target> = match (&r.model_id, &r.region) {
+            (Some(m), Some(g)) => vec![Target::new(m, g)],
+            (m, g) => targets
+                .iter()
+                .filter(|t| m.as_ref().is_none_or(|m| *m == t.model_id))
+                .filter(|t| g.as_ref().is_none_or(|g| *g == t.region))
+                .cloned()
+                .collect(),
+        };
+        if fits.is_empty() {
+            return Err(Error::NoTarget {
+                id: r.id,
+                model_id: r.model_id,
+                region: r.region,
+            });
+        }
+        match choices.iter_mut().find(|(t, _)| *t == fits) {
+            Some((_, reqs)) => reqs.push((r.id, hash, r.body)),
+            None => choices.push((fits, vec![(r.id, hash, r.body)])),
+        }
+    }
+    let mut groups: BTreeMap<Target, Vec<Pending>> = BTreeMap::new();
+    for (fits, reqs) in choices {
+        let n = reqs.len();
+        let k = (n / limits.min_records_per_job.max(1)).clamp(1, fits.len());
+        let mut reqs = reqs.into_iter();
+        for (i, target) in fits.into_iter().take(k).enumerate() {
+            let share = n / k + usize::from(i < n % k);
+            groups
+                .entry(target)
+                .or_default()
+                .extend(reqs.by_ref().take(share));
+        }
     }
     let mut out = Plan::default();
-    for ((model_id, region), reqs) in groups {
+    for (Target { model_id, region }, reqs) in groups {
         if reqs.len() < limits.min_records_per_job {
             out.undersized.push(Undersized {
                 model_id,
                 region,
-                request_ids: reqs.into_iter().map(|(id, _)| id).collect(),
+                request_ids: reqs.into_iter().map(|(id, _, _)| id).collect(),
             });
             continue;
         }
-        let mut jobs: Vec<Vec<(String, String)>> = Vec::new();
-        let mut current: Vec<(String, String)> = Vec::new();
+        let mut jobs: Vec<Vec<(String, String, String)>> = Vec::new();
+        let mut current: Vec<(String, String, String)> = Vec::new();
         let mut bytes = 0u64;
-        for (id, body) in reqs {
+        for (id, hash, body) in reqs {
             // Record ids are assigned after splitting; measure with a same-length placeholder.
             let line = json!({ "recordId": record_id(0), "modelInput": body }).to_string();
             let size = line.len() as u64 + 1;
@@ -166,7 +280,7 @@ pub fn plan(requests: Vec<BatchRequest>, limits: &Limits) -> Result<Plan, Error>
                 bytes = 0;
             }
             bytes += size;
-            current.push((id, line));
+            current.push((id, hash, line));
         }
         jobs.push(current);
         rebalance_tail(
@@ -178,10 +292,11 @@ pub fn plan(requests: Vec<BatchRequest>, limits: &Limits) -> Result<Plan, Error>
             let records = job
                 .into_iter()
                 .enumerate()
-                .map(|(n, (request_id, line))| {
+                .map(|(n, (request_id, hash, line))| {
                     let rid = record_id(n);
                     PlannedRecord {
                         request_id,
+                        hash,
                         line: line.replacen(&record_id(0), &rid, 1),
                         record_id: rid,
                     }
@@ -201,7 +316,7 @@ pub fn plan(requests: Vec<BatchRequest>, limits: &Limits) -> Result<Plan, Error>
 /// that is below the minimum, while the donor stays at the minimum and the last job within the
 /// size limit. With `2 * min <= max + 1` this always succeeds when the split was by count; a
 /// split forced by size can leave the last job short, and Bedrock then rejects that job.
-fn rebalance_tail(jobs: &mut [Vec<(String, String)>], min: usize, max_bytes: u64) {
+fn rebalance_tail(jobs: &mut [Vec<(String, String, String)>], min: usize, max_bytes: u64) {
     let n = jobs.len();
     if n < 2 {
         return;
@@ -210,10 +325,10 @@ fn rebalance_tail(jobs: &mut [Vec<(String, String)>], min: usize, max_bytes: u64
     let (Some(prev), Some(last)) = (head.last_mut(), tail.first_mut()) else {
         return;
     };
-    let mut bytes: u64 = last.iter().map(|(_, l)| l.len() as u64 + 1).sum();
+    let mut bytes: u64 = last.iter().map(|(_, _, l)| l.len() as u64 + 1).sum();
     let mut moved = Vec::new();
     while last.len() + moved.len() < min && prev.len() > min {
-        let Some(size) = prev.last().map(|(_, l)| l.len() as u64 + 1) else {
+        let Some(size) = prev.last().map(|(_, _, l)| l.len() as u64 + 1) else {
             break;
         };
         if bytes + size > max_bytes {
@@ -234,12 +349,14 @@ mod tests {
     use super::*;
 
     fn req(id: usize, model: &str, region: &str) -> BatchRequest {
-        BatchRequest {
-            id: format!("q{id}"),
-            model_id: model.to_owned(),
-            region: region.to_owned(),
-            body: json!({"messages":[{"role":"user","content":[{"text":"hi"}]}]}),
-        }
+        free(id).on(model, region)
+    }
+
+    fn free(id: usize) -> BatchRequest {
+        BatchRequest::new(
+            format!("q{id}"),
+            json!({"messages":[{"role":"user","content":[{"text":"hi"}]}]}),
+        )
     }
 
     fn limits(min: usize, max: usize, bytes: u64) -> Limits {
@@ -253,7 +370,7 @@ mod tests {
     #[track_caller]
     fn check(n: usize, l: Limits, expected_sizes: &[usize]) {
         let reqs = (0..n).map(|i| req(i, "m", "r")).collect();
-        let p = plan(reqs, &l).unwrap();
+        let p = plan(reqs, &[], &l).unwrap();
         let sizes: Vec<usize> = p.jobs.iter().map(|j| j.records.len()).collect();
         assert_eq!(sizes, expected_sizes);
         for j in &p.jobs {
@@ -284,7 +401,7 @@ mod tests {
         let mut reqs: Vec<_> = (0..3).map(|i| req(i, "a", "us-east-1")).collect();
         reqs.extend((3..4).map(|i| req(i, "a", "us-west-2")));
         reqs.extend((4..6).map(|i| req(i, "b", "us-east-1")));
-        let p = plan(reqs, &limits(2, 10, u64::MAX)).unwrap();
+        let p = plan(reqs, &[], &limits(2, 10, u64::MAX)).unwrap();
         let keys: Vec<_> = p
             .jobs
             .iter()
@@ -297,7 +414,7 @@ mod tests {
 
     #[test]
     fn record_lines_carry_ids_and_bodies() {
-        let p = plan(vec![req(7, "m", "r")], &limits(1, 10, u64::MAX)).unwrap();
+        let p = plan(vec![req(7, "m", "r")], &[], &limits(1, 10, u64::MAX)).unwrap();
         let line: Value = serde_json::from_str(&p.jobs[0].records[0].line).unwrap();
         assert_eq!(line["recordId"], "R0000000000");
         assert_eq!(line["modelInput"]["messages"][0]["role"], "user");
@@ -307,11 +424,112 @@ mod tests {
 
     #[test]
     fn rejects_duplicates_oversize_and_bad_limits() {
-        let dup = plan(vec![req(1, "m", "r"), req(1, "m", "r")], &Limits::default());
+        let dup = plan(
+            vec![req(1, "m", "r"), req(1, "m", "r")],
+            &[],
+            &Limits::default(),
+        );
         assert!(matches!(dup, Err(Error::DuplicateId { id }) if id == "q1"));
-        let big = plan(vec![req(1, "m", "r")], &limits(1, 10, 5));
+        let big = plan(vec![req(1, "m", "r")], &[], &limits(1, 10, 5));
         assert!(matches!(big, Err(Error::RecordTooLarge { .. })));
-        let bad = plan(vec![], &limits(10, 10, 5));
+        let bad = plan(vec![], &[], &limits(10, 10, 5));
         assert!(matches!(bad, Err(Error::InvalidLimits { .. })));
+    }
+
+    fn placement(p: &Plan) -> Vec<(String, String, usize)> {
+        p.jobs
+            .iter()
+            .map(|j| (j.model_id.clone(), j.region.clone(), j.records.len()))
+            .collect()
+    }
+
+    #[test]
+    fn spreads_free_requests_over_targets_as_far_as_the_minimum_allows() {
+        let targets = [
+            Target::new("a", "us-east-1"),
+            Target::new("a", "us-west-2"),
+            Target::new("b", "us-east-1"),
+        ];
+        let own = |s: &str| s.to_owned();
+        // 30 requests, at least 10 per job: one job per target.
+        let p = plan(
+            (0..30).map(free).collect(),
+            &targets,
+            &limits(10, 100, u64::MAX),
+        )
+        .unwrap();
+        assert_eq!(
+            placement(&p),
+            [
+                (own("a"), own("us-east-1"), 10),
+                (own("a"), own("us-west-2"), 10),
+                (own("b"), own("us-east-1"), 10)
+            ]
+        );
+        // 25 requests: only two targets can get the minimum.
+        let p = plan(
+            (0..25).map(free).collect(),
+            &targets,
+            &limits(10, 100, u64::MAX),
+        )
+        .unwrap();
+        assert_eq!(
+            placement(&p),
+            [
+                (own("a"), own("us-east-1"), 13),
+                (own("a"), own("us-west-2"), 12)
+            ]
+        );
+        // 5 requests: one target, reported as too few.
+        let p = plan(
+            (0..5).map(free).collect(),
+            &targets,
+            &limits(10, 100, u64::MAX),
+        )
+        .unwrap();
+        assert!(p.jobs.is_empty());
+        assert_eq!(p.undersized.len(), 1);
+        // A pinned model runs in the regions that have it; a pinned region with its models.
+        let mut reqs: Vec<_> = (0..20)
+            .map(|i| BatchRequest {
+                model_id: Some(own("b")),
+                ..free(i)
+            })
+            .collect();
+        reqs.extend((20..40).map(|i| BatchRequest {
+            region: Some(own("us-west-2")),
+            ..free(i)
+        }));
+        reqs.push(req(40, "c", "eu-west-1"));
+        let p = plan(reqs, &targets, &limits(1, 100, u64::MAX)).unwrap();
+        assert_eq!(
+            placement(&p),
+            [
+                (own("a"), own("us-west-2"), 20),
+                (own("b"), own("us-east-1"), 20),
+                (own("c"), own("eu-west-1"), 1)
+            ]
+        );
+        let none = plan(
+            vec![BatchRequest {
+                model_id: Some(own("z")),
+                ..free(1)
+            }],
+            &targets,
+            &Limits::default(),
+        );
+        assert!(matches!(none, Err(Error::NoTarget { id, .. }) if id == "q1"));
+    }
+
+    #[test]
+    fn content_hash_covers_id_pins_and_body() {
+        let a = free(1);
+        assert_eq!(a.content_hash(), free(1).content_hash());
+        assert_ne!(a.content_hash(), free(2).content_hash());
+        assert_ne!(a.content_hash(), req(1, "m", "r").content_hash());
+        let mut b = free(1);
+        b.body["messages"][0]["content"][0]["text"] = json!("other");
+        assert_ne!(a.content_hash(), b.content_hash());
+        assert_eq!(a.content_hash().len(), 16);
     }
 }

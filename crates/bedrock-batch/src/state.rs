@@ -1,11 +1,12 @@
 //! The state file that lets a restarted run pick up the jobs it already created.
 //!
 //! A batch can run for hours; the process that started it may not live that long. Each job's
-//! input key, record order, attempt number and job ARN are written here (atomically: a
-//! temporary file renamed over the old one) before and after every step with a side effect, so
-//! a new run over the same requests polls the existing jobs instead of paying for them twice.
-//! Job creation uses a client request token derived from the run id, job number and attempt,
-//! so even a crash between `CreateModelInvocationJob` and the state write creates nothing new.
+//! input key, requests (ids and content hashes, in record order), attempt number and job ARN
+//! are written here (atomically: a temporary file renamed over the old one) before and after
+//! every step with a side effect, so a new run over any of the same requests polls the
+//! existing jobs instead of paying for them twice. Job creation uses a client request token
+//! derived from the job's content key and attempt, so even a crash between
+//! `CreateModelInvocationJob` and the state write creates nothing new.
 
 use std::path::Path;
 
@@ -13,18 +14,21 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 
-/// Everything a run needs to resume.
+/// Everything a run needs to resume: every job planned so far, whichever run planned it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RunState {
-    /// Content hash of the plan; a state file for other requests is not reused.
-    pub run_id: String,
-    /// One entry per planned job, in plan order.
+    /// One entry per planned job, oldest first.
     pub jobs: Vec<JobState>,
 }
 
 /// What is known about one job.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct JobState {
+    /// Content key of the job (a hash of its model, region and requests); it names the job's
+    /// S3 keys, its job name and its client request token.
+    pub key: String,
     /// Model id.
     pub model_id: String,
     /// Region.
@@ -33,13 +37,15 @@ pub struct JobState {
     pub input_key: String,
     /// Request ids in record order (record `n` has `recordId` [`crate::record_id`]`(n)`).
     pub request_ids: Vec<String>,
+    /// The requests' content hashes ([`crate::BatchRequest::content_hash`]), in record order.
+    pub request_hashes: Vec<String>,
     /// 0 for the first submission, then one more per resubmission.
     pub attempt: u32,
     /// Whether the input file is in S3.
     pub uploaded: bool,
     /// ARN of the current attempt's job, once created.
     pub job_arn: Option<String>,
-    /// Last status seen.
+    /// Last status seen (`Rejected` when creation was refused for good).
     pub status: Option<String>,
     /// Messages of failed attempts, oldest first.
     pub failures: Vec<String>,
@@ -93,7 +99,6 @@ mod tests {
         let path = dir.path().join("state.json");
         assert_eq!(RunState::load(&path).unwrap(), None);
         let state = RunState {
-            run_id: "abc".into(),
             jobs: vec![JobState {
                 model_id: "m".into(),
                 region: "us-east-1".into(),
@@ -105,6 +110,18 @@ mod tests {
         };
         state.save(&path).unwrap();
         assert_eq!(RunState::load(&path).unwrap(), Some(state));
+        // A state file of an older version (with a run id, without hashes) still loads.
+        std::fs::write(
+            &path,
+            r#"{"run_id":"x","jobs":[{"model_id":"m","region":"r"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            RunState::load(&path).unwrap().unwrap().jobs[0]
+                .request_hashes
+                .len(),
+            0
+        );
         std::fs::write(&path, "not json").unwrap();
         assert!(matches!(RunState::load(&path), Err(Error::State { .. })));
     }

@@ -180,10 +180,10 @@ pub(crate) struct DoneIds {
 }
 
 pub(crate) fn read_done_ids(path: &Path) -> anyhow::Result<DoneIds> {
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     match File::open(path) {
         Ok(mut file) => {
-            file.read_to_string(&mut text)
+            file.read_to_end(&mut bytes)
                 .with_context(|| format!("cannot read output {}", path.display()))?;
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(DoneIds::default()),
@@ -191,6 +191,9 @@ pub(crate) fn read_done_ids(path: &Path) -> anyhow::Result<DoneIds> {
             return Err(usage(format!("cannot read output {}: {e}", path.display())));
         }
     }
+    // A line cut off by a crash may end inside a multi-byte character: read bytes, and let
+    // such a line (never valid JSON) count as not done.
+    let text = String::from_utf8_lossy(&bytes);
     let ids = text
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())

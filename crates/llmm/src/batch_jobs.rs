@@ -3,18 +3,21 @@
 //!
 //! Local calls answer in seconds but are bound by this machine and the account's on-demand
 //! quotas; batch jobs cost less per token and scale to millions of records, but take minutes
-//! to hours. Every request goes to the first `--model` in the first `--region` (a job runs one
-//! model in one region). Resuming works at two levels: ids already in the output are skipped,
-//! and the state file lets a rerun over the same remaining requests poll the jobs it already
-//! created instead of creating them again.
+//! to hours. Requests are spread over every configured `--model` in every configured `--region`
+//! where the catalog has it (a job runs one model in one region; each pair gets jobs of at
+//! least the per-job minimum). Resuming works at three levels: ids already in the output are
+//! skipped, results already collected come from the engine's local ledger, and the state file
+//! (or, without it, the jobs' index objects in S3) lets a rerun over any of the remaining
+//! requests poll the jobs that hold them instead of creating new ones.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use bedrock_batch::{
-    BatchConfig, BatchEngine, BatchRequest, Limits, PollConfig, RecordResult, output_text,
+    BatchConfig, BatchEngine, BatchRequest, Limits, PollConfig, RecordResult, Target, output_text,
     s3_client,
 };
 use bedrock_catalog::{AccessPreference, Catalog};
@@ -49,20 +52,12 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
         ));
     }
     let poll = poll_interval(jobs.poll_seconds)?;
-    let model = global
-        .models_or_default()
-        .into_iter()
-        .next()
-        .unwrap_or_default();
-    let region = global
-        .regions_or_default()
-        .into_iter()
-        .next()
-        .unwrap_or_default();
     let catalog = Catalog::bundled().context("cannot load the bundled catalog")?;
-    let access = catalog
-        .access(&model, &region, AccessPreference::default())
-        .map_err(|e| usage(format!("cannot run {model:?} in {region}: {e}")))?;
+    let (targets, names) = targets(&catalog, global)?;
+    let region = targets
+        .first()
+        .map(|t| t.region.clone())
+        .unwrap_or_default();
 
     let source = Source::open(&args.input)?;
     let ids = source.check()?.all_valid()?;
@@ -76,12 +71,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
         let body = request
             .to_json()
             .map_err(|e| usage(format!("request {id:?} cannot be encoded: {e}")))?;
-        requests.push(BatchRequest {
-            id,
-            model_id: access.invoke_id.clone(),
-            region: region.clone(),
-            body,
-        });
+        requests.push(BatchRequest::new(id, body));
     }
     let skipped = total_input - requests.len();
     if requests.is_empty() {
@@ -117,13 +107,18 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
             initial: poll,
             max: poll.max(PollConfig::default().max),
         },
+        targets: targets.clone(),
         ..BatchConfig::new(bucket, role_arn, &state_path)
     };
     let engine = BatchEngine::new(&sdk, s3, config).map_err(|e| usage(e.to_string()))?;
+    let places: Vec<String> = targets
+        .iter()
+        .map(|t| format!("{} in {}", t.model_id, t.region))
+        .collect();
     eprintln!(
-        "llmm: submitting {} request(s) to Bedrock batch inference ({} in {region}); state in {}",
+        "llmm: submitting {} request(s) to Bedrock batch inference ({}); state in {}",
         requests.len(),
-        access.invoke_id,
+        places.join(", "),
         state_path.display()
     );
     let started = Instant::now();
@@ -131,9 +126,18 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
     let results = tokio::select! {
         r = engine.run(requests) => r,
         _ = ctrl_c => {
-            eprintln!(
-                "llmm: interrupted; the jobs keep running in Bedrock: run the same command again to collect them"
-            );
+            if jobs.stop_on_interrupt {
+                match engine.stop_all().await {
+                    Ok(n) => eprintln!(
+                        "llmm: interrupted; stopped {n} running job(s); results they finished are collected by the same command"
+                    ),
+                    Err(e) => eprintln!("llmm: interrupted; stopping the jobs failed: {e}"),
+                }
+            } else {
+                eprintln!(
+                    "llmm: interrupted; the jobs keep running in Bedrock: run the same command again to collect them"
+                );
+            }
             if let Some(sim) = sim {
                 sim.shutdown().await;
             }
@@ -155,7 +159,10 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
     let mut output = Output::open(args.output.as_deref(), done.needs_newline, args.overwrite)?;
     let mut summary = Summary::new(total_input, skipped);
     for result in &results {
-        let record = record(result, &access.model_id, elapsed);
+        let model = names
+            .get(&result.model_id)
+            .map_or(result.model_id.as_str(), String::as_str);
+        let record = record(result, model, elapsed);
         output.write_record(&record)?;
         summary.add(&record);
     }
@@ -168,6 +175,45 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
         sim.shutdown().await;
     }
     Ok(summary.exit(false))
+}
+
+/// The (model, region) pairs that can take requests: every configured model in every
+/// configured region where the catalog has it, with the id to invoke it by (a model id or an
+/// inference profile). Also returns the catalog model id of each invoke id, for the output.
+///
+/// # Errors
+/// A usage error naming the pairs that cannot run when none can.
+fn targets(
+    catalog: &Catalog,
+    global: &GlobalArgs,
+) -> anyhow::Result<(Vec<Target>, HashMap<String, String>)> {
+    let mut targets = Vec::new();
+    let mut names = HashMap::new();
+    let mut refused = Vec::new();
+    for model in global.models_or_default() {
+        for region in global.regions_or_default() {
+            match catalog.access(&model, &region, AccessPreference::default()) {
+                Ok(access) => {
+                    names.insert(access.invoke_id.clone(), access.model_id.clone());
+                    let t = Target::new(access.invoke_id, region);
+                    if !targets.contains(&t) {
+                        targets.push(t);
+                    }
+                }
+                Err(e) => refused.push(format!("{model} in {region}: {e}")),
+            }
+        }
+    }
+    if targets.is_empty() {
+        return Err(usage(format!(
+            "no configured model can run in a configured region: {}",
+            refused.join("; ")
+        )));
+    }
+    for r in &refused {
+        eprintln!("llmm: not used for batch jobs: {r}");
+    }
+    Ok((targets, names))
 }
 
 /// The SDK config for the job API: an in-process simulator (with the S3 endpoint put into its

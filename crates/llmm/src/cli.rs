@@ -349,6 +349,10 @@ pub(crate) struct BatchJobArgs {
     /// Most records per job (the service quota).
     #[arg(long, value_name = "N", default_value_t = 50_000)]
     pub(crate) max_records_per_job: usize,
+    /// On Ctrl-C, stop the jobs still running (by default they keep running, and the same
+    /// command collects them later).
+    #[arg(long)]
+    pub(crate) stop_on_interrupt: bool,
 }
 
 /// Arguments of `llmm models`.

@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use aws_sdk_bedrock::types::ModelInvocationJobStatus;
-use bedrock_batch::{RecordErrorKind, RunState, output_text};
+use bedrock_batch::{BatchConfig, RecordErrorKind, RunState, Target, output_text};
 use bedrock_sim::{BedrockErrorKind, Fault, FaultRule, LatencyModel, Operation, Scenario};
 
-use crate::support::{Env, HAIKU3, ROLE, limits, requests};
+use crate::support::{Env, HAIKU3, ROLE, free_request, limits, requests};
 
 #[tokio::test]
 async fn runs_jobs_and_merges_results_in_input_order() {
@@ -103,7 +103,7 @@ async fn writes_bedrock_style_outputs_and_manifest() {
     let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
     let out_key = keys
         .iter()
-        .find(|k| k.ends_with("job-00000.jsonl.out"))
+        .find(|k| k.ends_with("/input.jsonl.out"))
         .unwrap();
     let manifest_key = keys
         .iter()
@@ -188,13 +188,15 @@ async fn restarted_run_reuses_its_jobs() {
     let first = env.engine(config.clone()).run(requests(3)).await.unwrap();
     assert_eq!(env.creates(), 2);
 
-    // Same requests, same state file: nothing is created again, the results are the same.
+    // Same requests: answered from the ledger, nothing is created again.
     let again = env.engine(config.clone()).run(requests(3)).await.unwrap();
     assert_eq!(env.creates(), 2);
     assert_eq!(first, again);
 
-    // A crash between CreateModelInvocationJob and the state write: the job is asked for
-    // again with the same client token, and the service answers with the same job.
+    // Without the ledger, and after a crash between CreateModelInvocationJob and the state
+    // write: the job is asked for again with the same client token, and the service answers
+    // with the same job.
+    std::fs::remove_file(&config.ledger_path).unwrap();
     let mut state = RunState::load(&config.state_path).unwrap().unwrap();
     let arn = state.jobs[0].job_arn.take();
     state.save(&config.state_path).unwrap();
@@ -210,15 +212,18 @@ async fn restarted_run_reuses_its_jobs() {
         .unwrap();
     assert_eq!(listed.invocation_job_summaries().len(), 2);
 
-    // A lost state file: the jobs are found again by name, nothing is created.
+    // A lost state file and ledger: the jobs are found again by the requests they hold.
     std::fs::remove_file(&config.state_path).unwrap();
+    std::fs::remove_file(&config.ledger_path).unwrap();
     let fourth = env.engine(config.clone()).run(requests(3)).await.unwrap();
     assert_eq!(env.creates(), 3);
     assert_eq!(first, fourth);
 
-    // Other requests start a new run.
-    env.engine(config).run(requests(4)).await.unwrap();
-    assert_eq!(env.creates(), 5);
+    // One more request: only it goes into a new job.
+    let fifth = env.engine(config).run(requests(4)).await.unwrap();
+    assert_eq!(env.creates(), 4);
+    assert_eq!(fifth[..3], first[..]);
+    assert!(fifth[3].outcome.is_ok());
 }
 
 #[tokio::test]
@@ -430,4 +435,197 @@ async fn job_api_validates_and_honours_client_tokens() {
             .into_service_error()
             .is_validation_exception()
     );
+}
+
+/// A run over the requests still missing from a half-written output (the caller died while
+/// writing it) answers them without new jobs, whatever is left of the local files.
+#[tokio::test]
+async fn a_half_written_output_loses_no_result() {
+    let env = Env::start(Scenario::default()).await;
+    let config = env.config(limits(3, 10));
+    let first = env.engine(config.clone()).run(requests(6)).await.unwrap();
+    assert!(first.iter().all(|r| r.outcome.is_ok()), "{first:?}");
+    assert_eq!(env.creates(), 1);
+    let rest = || requests(6).split_off(4);
+
+    // With the ledger: the two requests (fewer than a job's minimum) come from it.
+    let again = env.engine(config.clone()).run(rest()).await.unwrap();
+    assert_eq!(again[..], first[4..]);
+
+    // Without the ledger: the state file's job holds them; its output is read again.
+    std::fs::remove_file(&config.ledger_path).unwrap();
+    let again = env.engine(config.clone()).run(rest()).await.unwrap();
+    assert_eq!(again[..], first[4..]);
+
+    // Without either: the job is found in Bedrock by the requests its index names.
+    std::fs::remove_file(&config.ledger_path).unwrap();
+    std::fs::remove_file(&config.state_path).unwrap();
+    let again = env.engine(config.clone()).run(rest()).await.unwrap();
+    assert_eq!(again[..], first[4..]);
+    assert_eq!(env.creates(), 1, "no job was created again");
+
+    // An edited request is not answered by its old version.
+    let mut edited = rest();
+    edited[0].body["messages"][0]["content"][0]["text"] = "changed".into();
+    let got = env.engine(config).run(edited).await.unwrap();
+    assert_eq!(got[1], first[5]);
+    assert_eq!(
+        got[0].outcome.as_ref().unwrap_err().kind,
+        RecordErrorKind::TooFewRecords
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_job_fails_only_its_records_and_is_tried_again_on_rerun() {
+    let scenario = Scenario::default().with_fault(
+        FaultRule::new(Fault::error(BedrockErrorKind::ValidationException))
+            .operations([Operation::CreateModelInvocationJob])
+            .calls([1]),
+    );
+    let env = Env::start(scenario).await;
+    let config = env.config(limits(1, 2));
+    let results = env.engine(config.clone()).run(requests(4)).await.unwrap();
+    assert_eq!(results.len(), 4);
+    let rejected: Vec<_> = results
+        .iter()
+        .filter_map(|r| r.outcome.as_ref().err())
+        .collect();
+    assert_eq!(rejected.len(), 2, "{results:?}");
+    for e in rejected {
+        assert_eq!(e.kind, RecordErrorKind::JobRejected);
+        assert!(e.message.contains("ValidationException"), "{}", e.message);
+    }
+    assert_eq!(results.iter().filter(|r| r.outcome.is_ok()).count(), 2);
+
+    // The rejected job's records are not in the ledger: a rerun creates that job again.
+    let again = env.engine(config).run(requests(4)).await.unwrap();
+    assert!(again.iter().all(|r| r.outcome.is_ok()), "{again:?}");
+    assert_eq!(env.creates(), 3);
+}
+
+#[tokio::test]
+async fn creation_refused_for_a_quota_ends_after_a_bounded_wait() {
+    let scenario = Scenario::default().with_fault(
+        FaultRule::new(Fault::error(
+            BedrockErrorKind::ServiceQuotaExceededException,
+        ))
+        .operations([Operation::CreateModelInvocationJob]),
+    );
+    let env = Env::start(scenario).await;
+    let config = BatchConfig {
+        max_quota_wait: Duration::from_millis(100),
+        ..env.config(limits(1, 2))
+    };
+    let results = env.engine(config).run(requests(3)).await.unwrap();
+    assert_eq!(results.len(), 3);
+    for r in &results {
+        let e = r.outcome.as_ref().unwrap_err();
+        assert_eq!(e.kind, RecordErrorKind::QuotaExceeded, "{e:?}");
+    }
+    // 20 + 40 + 80 ms of recorded waits reach the 100 ms bound.
+    let waits: Vec<u64> = env
+        .sleep
+        .waits
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_millis() as u64)
+        .collect();
+    assert_eq!(waits, [20, 40, 80]);
+}
+
+/// Replaces the output of a finished job with `edit(text)`.
+async fn edit_output(env: &Env, edit: impl Fn(&str) -> Vec<u8>) {
+    let listed = env
+        .s3
+        .list_objects_v2()
+        .bucket(&env.bucket)
+        .send()
+        .await
+        .unwrap();
+    let key = listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key())
+        .find(|k| k.ends_with(".jsonl.out"))
+        .unwrap()
+        .to_owned();
+    let o = env
+        .s3
+        .get_object()
+        .bucket(&env.bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    let text = String::from_utf8(o.body.collect().await.unwrap().into_bytes().to_vec()).unwrap();
+    env.s3
+        .put_object()
+        .bucket(&env.bucket)
+        .key(&key)
+        .body(edit(&text).into())
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn unreadable_output_lines_fail_only_their_records() {
+    let env = Env::start(Scenario::default()).await;
+    let config = env.config(limits(1, 10));
+    let first = env.engine(config.clone()).run(requests(4)).await.unwrap();
+    assert!(first.iter().all(|r| r.outcome.is_ok()));
+    // The second line is garbage and the last one is cut off inside a two-byte character.
+    edit_output(&env, |text| {
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        lines[1] = "{not json".to_owned();
+        let last = lines.pop().unwrap();
+        let cut = last.find("\"modelOutput\"").unwrap();
+        let mut out = lines.join("\n").into_bytes();
+        out.push(b'\n');
+        out.extend_from_slice(&last.as_bytes()[..cut]);
+        out.extend_from_slice(&"é".as_bytes()[..1]);
+        out
+    })
+    .await;
+    std::fs::remove_file(&config.ledger_path).unwrap();
+    let got = env.engine(config).run(requests(4)).await.unwrap();
+    assert_eq!(got[0], first[0]);
+    assert_eq!(got[2], first[2]);
+    let e1 = got[1].outcome.as_ref().unwrap_err();
+    assert_eq!(e1.kind, RecordErrorKind::MissingOutput, "{e1:?}");
+    assert!(e1.message.contains("could not be read"), "{}", e1.message);
+    let e3 = got[3].outcome.as_ref().unwrap_err();
+    assert_eq!(e3.kind, RecordErrorKind::UnreadableOutput, "{e3:?}");
+}
+
+#[tokio::test]
+async fn free_requests_spread_over_models_and_regions() {
+    let env = Env::start(Scenario::default()).await;
+    let config = BatchConfig {
+        targets: vec![
+            Target::new(HAIKU3, "us-east-1"),
+            Target::new(HAIKU3, "us-west-2"),
+        ],
+        ..env.config(limits(2, 10))
+    };
+    let mut reqs: Vec<_> = (0..6).map(free_request).collect();
+    // A pinned request runs where it is pinned.
+    reqs.push(free_request(6).on(HAIKU3, "us-west-2"));
+    let results = env.engine(config).run(reqs).await.unwrap();
+    assert!(results.iter().all(|r| r.outcome.is_ok()), "{results:?}");
+    let regions: Vec<&str> = results.iter().map(|r| r.region.as_str()).collect();
+    assert_eq!(
+        regions,
+        [
+            "us-east-1",
+            "us-east-1",
+            "us-east-1",
+            "us-west-2",
+            "us-west-2",
+            "us-west-2",
+            "us-west-2"
+        ]
+    );
+    assert_eq!(env.creates(), 2, "one job per (model, region)");
 }

@@ -136,14 +136,17 @@ pub(crate) fn limits(min: usize, max: usize) -> Limits {
 
 pub(crate) fn requests(n: usize) -> Vec<BatchRequest> {
     (0..n)
-        .map(|i| BatchRequest {
-            id: format!("q{i}"),
-            model_id: HAIKU3.to_owned(),
-            region: "us-east-1".to_owned(),
-            body: serde_json::json!({
-                "messages": [{"role": "user", "content": [{"text": format!("question {i}")}]}],
-                "inferenceConfig": {"maxTokens": 200}
-            }),
-        })
+        .map(|i| free_request(i).on(HAIKU3, "us-east-1"))
         .collect()
+}
+
+/// Request `q<i>` without a pinned model or region.
+pub(crate) fn free_request(i: usize) -> BatchRequest {
+    BatchRequest::new(
+        format!("q{i}"),
+        serde_json::json!({
+            "messages": [{"role": "user", "content": [{"text": format!("question {i}")}]}],
+            "inferenceConfig": {"maxTokens": 200}
+        }),
+    )
 }

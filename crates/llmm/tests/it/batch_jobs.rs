@@ -102,18 +102,33 @@ async fn batch_engine_writes_the_local_engines_lines_and_resumes() {
         assert_eq!(line["ok"], true, "{line}");
         assert!(!line["text"].as_str().unwrap().is_empty());
         assert_eq!(line["model"], "anthropic.claude-3-haiku-20240307-v1:0");
-        assert_eq!(line["region"], "us-east-1");
         assert_eq!(line["access_method"], "batch_job");
         assert!(line["usage"]["output_tokens"].as_u64().unwrap() > 0);
     }
+    // Spread over the configured regions (the default three), one job in each.
+    let regions: Vec<_> = results
+        .iter()
+        .map(|l| l["region"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        regions,
+        [
+            "us-east-1",
+            "us-east-1",
+            "us-west-2",
+            "us-west-2",
+            "eu-west-1",
+            "eu-west-1"
+        ]
+    );
     let state: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("out.jsonl.jobs.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(
         state["jobs"].as_array().unwrap().len(),
-        2,
-        "6 records at 4 per job"
+        3,
+        "6 records over three regions"
     );
 
     // Everything is in the output: a rerun has nothing to do.
@@ -171,6 +186,8 @@ async fn failed_jobs_are_resubmitted_then_reported_line_by_line() {
     let run = llmm(&[
         "--scenario",
         scenario.to_str().unwrap(),
+        "--region",
+        "us-east-1",
         "batch",
         input.to_str().unwrap(),
         "--output",
@@ -205,6 +222,64 @@ async fn failed_jobs_are_resubmitted_then_reported_line_by_line() {
         );
     }
     for line in &results[2..] {
+        assert_eq!(line["ok"], true, "{line}");
+    }
+}
+
+/// The output was cut off while being written (a kill, a full disk), even inside a multi-byte
+/// character: the rerun writes the missing lines from results already collected, with no new
+/// job, although the requests left are fewer than a job's minimum.
+#[tokio::test]
+async fn batch_engine_resumes_a_cut_off_output_without_losing_results() {
+    let moto = moto_endpoint();
+    let bucket = format!("llmm-cut-{}", std::process::id());
+    create_bucket(&moto, &bucket);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let lines: String = (1..=6)
+        .map(|i| format!("{{\"id\":\"q{i}\",\"prompt\":\"Question {i}\",\"max_tokens\":200}}\n"))
+        .collect();
+    std::fs::write(&input, lines).unwrap();
+    let out = dir.path().join("out.jsonl");
+    let args = [
+        "--simulate",
+        "batch",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--engine",
+        "bedrock-batch",
+        "--bucket",
+        &bucket,
+        "--role-arn",
+        "arn:aws:iam::123456789012:role/batch",
+        "--s3-endpoint-url",
+        &moto,
+        "--min-records-per-job",
+        "3",
+        "--poll-seconds",
+        "0.05",
+    ];
+    llmm(&args).await.assert_code(0);
+    let full = std::fs::read_to_string(&out).unwrap();
+    let kept: Vec<&str> = full.lines().take(4).collect();
+    let mut cut = kept.join("\n").into_bytes();
+    cut.extend_from_slice(b"\n{\"id\":\"q5\",\"ok\":true,\"text\":\"caf");
+    cut.push("é".as_bytes()[0]);
+    std::fs::write(&out, &cut).unwrap();
+
+    let again = llmm(&args).await;
+    again.assert_code(0);
+    assert!(again.stderr.contains("resuming"), "{}", again.stderr);
+    let bytes = std::fs::read(&out).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    let done: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let ids: Vec<_> = done.iter().map(|l| l["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["q1", "q2", "q3", "q4", "q5", "q6"]);
+    for line in &done {
         assert_eq!(line["ok"], true, "{line}");
     }
 }
