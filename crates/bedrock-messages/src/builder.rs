@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::error::Error;
 use crate::format::{self, DocumentFormat, ImageFormat, MediaFormat, VideoFormat, Warning};
 use crate::limits::{Limits, Rule};
+use crate::model::GuardQualifier;
 use crate::model::{
     CachePointBlock, CacheTtl, CitationsConfig, ContentBlock, ConverseRequest, DocumentBlock,
     DocumentSource, GuardContentBlock, GuardText, GuardrailConfig, ImageBlock, InferenceConfig,
@@ -39,18 +40,117 @@ impl Message {
 
 /// Builds one [`Message`].
 ///
-/// File methods (`image_file`, `document_file`, `video_file`) read the file at once; a read or
-/// format error is kept and returned by [`build`](Self::build), and later blocks are ignored.
+/// File methods (`image_file`, `document_file`, `video_file`) read the file at once; a read error
+/// is kept and returned by [`build`](Self::build), and later blocks are ignored.
+///
+/// Media sizes and formats are decided when the limits are known: at [`build`](Self::build)
+/// with this builder's own [`limits`](Self::limits), or, for a builder handed to
+/// [`ConverseRequestBuilder::message_builder`] without limits of its own, with the request
+/// builder's. So limits set once on a request builder (or on a manager that makes request
+/// builders) apply to every message in it.
 #[derive(Debug)]
 #[must_use]
 pub struct MessageBuilder {
     role: Role,
-    blocks: Vec<ContentBlock>,
-    warnings: Vec<Warning>,
+    items: Vec<Item>,
     error: Option<Error>,
-    limits: Limits,
+    limits: Option<Limits>,
     max_file_bytes: Option<u64>,
     sanitize_names: bool,
+}
+
+/// A block, or media whose format and size are checked once the limits are known.
+#[derive(Debug)]
+enum Item {
+    Block(ContentBlock),
+    Media(Media),
+}
+
+#[derive(Debug)]
+struct Media {
+    /// The file or block named in errors and warnings.
+    part: String,
+    /// A file name whose extension hints at the format.
+    file_name: Option<String>,
+    bytes: Bytes,
+    kind: MediaKindClaim,
+}
+
+#[derive(Debug)]
+enum MediaKindClaim {
+    Image(Option<ImageFormat>),
+    Video(Option<VideoFormat>),
+    Document {
+        claimed: Option<DocumentFormat>,
+        name: String,
+        context: Option<String>,
+        citations: Option<CitationsConfig>,
+    },
+}
+
+impl Media {
+    fn detect<F: MediaFormat>(
+        &self,
+        claimed: Option<F>,
+        rule: Rule,
+        limits: &Limits,
+        max_file_bytes: Option<u64>,
+    ) -> Result<(F, Option<Warning>), Error> {
+        let kind = match rule {
+            Rule::ImageSize => limits.max_image_bytes,
+            Rule::DocumentSize => limits.max_document_bytes,
+            _ => limits.max_video_bytes,
+        };
+        let cap = max_file_bytes.map_or(kind, |m| m.min(kind));
+        let len = self.bytes.len() as u64;
+        if len > cap {
+            return Err(Error::limit(&self.part, rule, cap, len));
+        }
+        let d = format::detect_with(
+            self.file_name.as_deref(),
+            &self.bytes,
+            claimed,
+            &self.part,
+            limits.format_policy,
+        )?;
+        Ok((d.format, d.warning))
+    }
+
+    /// The block this media becomes under `limits`.
+    fn resolve(
+        self,
+        limits: &Limits,
+        max_file_bytes: Option<u64>,
+    ) -> Result<(ContentBlock, Option<Warning>), Error> {
+        let source = || MediaSource::Bytes(self.bytes.clone());
+        Ok(match &self.kind {
+            MediaKindClaim::Image(claimed) => {
+                let (format, w) = self.detect(*claimed, Rule::ImageSize, limits, max_file_bytes)?;
+                (image_block(format, source()), w)
+            }
+            MediaKindClaim::Video(claimed) => {
+                let (format, w) = self.detect(*claimed, Rule::VideoSize, limits, max_file_bytes)?;
+                (video_block(format, source()), w)
+            }
+            MediaKindClaim::Document {
+                claimed,
+                name,
+                context,
+                citations,
+            } => {
+                let (format, w) =
+                    self.detect(*claimed, Rule::DocumentSize, limits, max_file_bytes)?;
+                let block = ContentBlock::Document(DocumentBlock {
+                    format,
+                    name: name.clone(),
+                    source: DocumentSource::Bytes(self.bytes.clone()),
+                    context: context.clone(),
+                    citations: *citations,
+                });
+                (block, w)
+            }
+        })
+    }
 }
 
 fn file_name(path: &Path) -> String {
@@ -62,10 +162,9 @@ impl MessageBuilder {
     pub fn new(role: Role) -> Self {
         Self {
             role,
-            blocks: Vec::new(),
-            warnings: Vec::new(),
+            items: Vec::new(),
             error: None,
-            limits: Limits::bedrock(),
+            limits: None,
             max_file_bytes: None,
             sanitize_names: false,
         }
@@ -90,16 +189,18 @@ impl MessageBuilder {
     /// Number of blocks added so far.
     #[must_use]
     pub fn block_count(&self) -> usize {
-        self.blocks.len()
+        self.items.len()
     }
 
-    /// Uses these limits for [`build`](Self::build) (default: [`Limits::bedrock`]).
+    /// Uses these limits (including their [`FormatPolicy`](crate::format::FormatPolicy)) for this
+    /// message, wherever it is built. Without this call, [`build`](Self::build) uses
+    /// [`Limits::bedrock`] and a request builder uses its own limits.
     pub fn limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
+        self.limits = Some(limits);
         self
     }
 
-    /// Caps every media item added after this call at `bytes`, in addition to the per-kind limit
+    /// Caps every media item of this message at `bytes`, in addition to the per-kind limit
     /// (the original's `max_size_mb`). Files are checked before they are read.
     pub fn max_size_bytes(mut self, bytes: u64) -> Self {
         self.max_file_bytes = Some(bytes);
@@ -118,11 +219,15 @@ impl MessageBuilder {
         self
     }
 
-    fn push(mut self, block: ContentBlock) -> Self {
+    fn push_item(mut self, item: Item) -> Self {
         if self.error.is_none() {
-            self.blocks.push(block);
+            self.items.push(item);
         }
         self
+    }
+
+    fn push(self, block: ContentBlock) -> Self {
+        self.push_item(Item::Block(block))
     }
 
     fn fail(mut self, e: Error) -> Self {
@@ -142,94 +247,71 @@ impl MessageBuilder {
         self.push(ContentBlock::Text(text.into()))
     }
 
-    fn cap(&self, rule: Rule) -> u64 {
-        let kind = match rule {
-            Rule::ImageSize => self.limits.max_image_bytes,
-            Rule::DocumentSize => self.limits.max_document_bytes,
-            _ => self.limits.max_video_bytes,
-        };
-        self.max_file_bytes.map_or(kind, |m| m.min(kind))
-    }
-
-    fn detect<F: MediaFormat>(
-        &mut self,
-        name: Option<&str>,
-        bytes: &[u8],
-        claimed: Option<F>,
-        part: &str,
-        rule: Rule,
-    ) -> Result<F, Error> {
-        let cap = self.cap(rule);
-        if bytes.len() as u64 > cap {
-            return Err(Error::limit(part, rule, cap, bytes.len() as u64));
-        }
-        let d = format::detect(name, bytes, claimed, part)?;
-        if let Some(w) = d.warning {
-            self.warnings.push(w);
-        }
-        Ok(d.format)
-    }
-
+    /// Reads a file, checking it first against the caps known now (this builder's own limits
+    /// and [`max_size_bytes`](Self::max_size_bytes)); the limits of the request it joins are
+    /// checked when the message is built.
     fn read(&self, path: &Path, rule: Rule) -> Result<Bytes, Error> {
         let io = |source| Error::Io {
             path: path.to_path_buf(),
             source,
         };
         let len = std::fs::metadata(path).map_err(io)?.len();
-        let cap = self.cap(rule);
-        if len > cap {
+        let own = self.limits.map(|l| match rule {
+            Rule::ImageSize => l.max_image_bytes,
+            Rule::DocumentSize => l.max_document_bytes,
+            _ => l.max_video_bytes,
+        });
+        let cap = match (own, self.max_file_bytes) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(cap) = cap
+            && len > cap
+        {
             return Err(Error::limit(file_name(path), rule, cap, len));
         }
         std::fs::read(path).map(Bytes::from).map_err(io)
     }
 
-    /// Detects the format of media bytes (checking the size cap) and appends the block `make`
-    /// builds, or records the error for `build()`.
-    fn media<F: MediaFormat>(
-        mut self,
+    fn media(
+        self,
+        part: String,
         file_name: Option<&str>,
         bytes: Bytes,
-        claimed: Option<F>,
-        part: String,
-        rule: Rule,
-        make: fn(F, MediaSource) -> ContentBlock,
+        kind: MediaKindClaim,
     ) -> Self {
-        match self.detect(file_name, &bytes, claimed, &part, rule) {
-            Ok(format) => self.push(make(format, MediaSource::Bytes(bytes))),
-            Err(e) => self.fail(e),
-        }
+        self.push_item(Item::Media(Media {
+            part,
+            file_name: file_name.map(str::to_owned),
+            bytes,
+            kind,
+        }))
     }
 
-    /// Reads a media file (checking the size cap before reading) and appends it like
-    /// [`MessageBuilder::media`], named after the file.
-    fn media_file<F: MediaFormat>(
-        self,
-        path: &Path,
-        rule: Rule,
-        make: fn(F, MediaSource) -> ContentBlock,
-    ) -> Self {
+    /// Reads a media file and appends it, named after the file.
+    fn media_file(self, path: &Path, rule: Rule, kind: MediaKindClaim) -> Self {
         let name = file_name(path);
         match self.read(path, rule) {
-            Ok(bytes) => self.media(Some(&name), bytes, None, name.clone(), rule, make),
+            Ok(bytes) => self.media(name.clone(), Some(&name), bytes, kind),
             Err(e) => self.fail(e),
         }
     }
 
     fn part(&self) -> String {
-        format!("content[{}]", self.blocks.len())
+        format!("content[{}]", self.items.len())
     }
 
     /// Appends image bytes of a stated format. When the bytes are another image format, the
-    /// bytes win and a warning is recorded; when they are no image, `build()` fails.
+    /// bytes win and a warning is recorded, unless the limits say
+    /// [`FormatPolicy::ClaimWins`](crate::format::FormatPolicy::ClaimWins); when they are no
+    /// image, `build()` fails.
     pub fn image_bytes(self, bytes: impl Into<Bytes>, format: ImageFormat) -> Self {
         let part = self.part();
         self.media(
+            part,
             None,
             bytes.into(),
-            Some(format),
-            part,
-            Rule::ImageSize,
-            image_block,
+            MediaKindClaim::Image(Some(format)),
         )
     }
 
@@ -237,22 +319,27 @@ impl MessageBuilder {
     /// extension as the claim (like the original's `add_image_bytes(bytes, format=None, filename=..)`).
     pub fn image_bytes_detect(self, bytes: impl Into<Bytes>, file_name: Option<&str>) -> Self {
         let part = file_name.map_or_else(|| self.part(), str::to_owned);
-        self.media::<ImageFormat>(
-            file_name,
-            bytes.into(),
-            None,
-            part,
-            Rule::ImageSize,
-            image_block,
-        )
+        self.media(part, file_name, bytes.into(), MediaKindClaim::Image(None))
     }
 
     /// Reads an image file; the format comes from its content and extension.
     pub fn image_file(self, path: impl AsRef<Path>) -> Self {
-        self.media_file(path.as_ref(), Rule::ImageSize, image_block)
+        self.media_file(path.as_ref(), Rule::ImageSize, MediaKindClaim::Image(None))
     }
 
-    /// Appends an image stored in S3.
+    /// Reads an image file of a stated format (the original's `add_local_image(path, format=..)`).
+    /// As for [`image_bytes`](Self::image_bytes), the content wins over the stated format unless
+    /// the limits say [`FormatPolicy::ClaimWins`](crate::format::FormatPolicy::ClaimWins).
+    pub fn image_file_as(self, path: impl AsRef<Path>, format: ImageFormat) -> Self {
+        self.media_file(
+            path.as_ref(),
+            Rule::ImageSize,
+            MediaKindClaim::Image(Some(format)),
+        )
+    }
+
+    /// Appends an image stored in S3 (add [`with_bucket_owner`](Self::with_bucket_owner) for a
+    /// bucket of another account).
     pub fn image_s3(self, uri: impl Into<String>, format: ImageFormat) -> Self {
         self.push(ContentBlock::Image(ImageBlock {
             format,
@@ -271,54 +358,37 @@ impl MessageBuilder {
         }
     }
 
+    fn document_claim(&self, claimed: Option<DocumentFormat>, name: String) -> MediaKindClaim {
+        MediaKindClaim::Document {
+            claimed,
+            name: self.document_name(name),
+            context: None,
+            citations: None,
+        }
+    }
+
     /// Appends document bytes of a stated format under `name`.
     pub fn document_bytes(
-        mut self,
+        self,
         bytes: impl Into<Bytes>,
         format: DocumentFormat,
         name: impl Into<String>,
     ) -> Self {
-        let bytes = bytes.into();
         let part = self.part();
-        let name = self.document_name(name.into());
-        match self.detect(None, &bytes, Some(format), &part, Rule::DocumentSize) {
-            Ok(format) => self.push(ContentBlock::Document(DocumentBlock {
-                format,
-                name,
-                source: DocumentSource::Bytes(bytes),
-                context: None,
-                citations: None,
-            })),
-            Err(e) => self.fail(e),
-        }
+        let kind = self.document_claim(Some(format), name.into());
+        self.media(part, None, bytes.into(), kind)
     }
 
     /// Appends document bytes whose format is detected from the content and `file_name`'s
     /// extension; the document is named `name`.
     pub fn document_bytes_detect(
-        mut self,
+        self,
         bytes: impl Into<Bytes>,
         file_name: &str,
         name: impl Into<String>,
     ) -> Self {
-        let bytes = bytes.into();
-        let name = self.document_name(name.into());
-        match self.detect::<DocumentFormat>(
-            Some(file_name),
-            &bytes,
-            None,
-            file_name,
-            Rule::DocumentSize,
-        ) {
-            Ok(format) => self.push(ContentBlock::Document(DocumentBlock {
-                format,
-                name,
-                source: DocumentSource::Bytes(bytes),
-                context: None,
-                citations: None,
-            })),
-            Err(e) => self.fail(e),
-        }
+        let kind = self.document_claim(None, name.into());
+        self.media(file_name.to_owned(), Some(file_name), bytes.into(), kind)
     }
 
     /// Reads a document file, named after the file stem (`report.pdf` → `report`).
@@ -332,40 +402,95 @@ impl MessageBuilder {
     }
 
     /// Reads a document file under an explicit name.
-    pub fn document_file_named(mut self, path: impl AsRef<Path>, name: impl Into<String>) -> Self {
-        let path = path.as_ref();
-        let fname = file_name(path);
+    pub fn document_file_named(self, path: impl AsRef<Path>, name: impl Into<String>) -> Self {
+        let kind = self.document_claim(None, name.into());
+        self.media_file(path.as_ref(), Rule::DocumentSize, kind)
+    }
+
+    /// Reads a document file of a stated format under `name` (the original's
+    /// `add_local_document(path, format=.., name=..)`). The content wins over the stated format
+    /// unless the limits say [`FormatPolicy::ClaimWins`](crate::format::FormatPolicy::ClaimWins).
+    pub fn document_file_as(
+        self,
+        path: impl AsRef<Path>,
+        format: DocumentFormat,
+        name: impl Into<String>,
+    ) -> Self {
+        let kind = self.document_claim(Some(format), name.into());
+        self.media_file(path.as_ref(), Rule::DocumentSize, kind)
+    }
+
+    /// Appends a document stored in S3 under `name` (the original's `add_document_s3`); add
+    /// [`with_bucket_owner`](Self::with_bucket_owner) for a bucket of another account, and
+    /// [`with_citations`](Self::with_citations) or [`with_context`](Self::with_context) as for
+    /// any document.
+    pub fn document_s3(
+        self,
+        uri: impl Into<String>,
+        format: DocumentFormat,
+        name: impl Into<String>,
+    ) -> Self {
         let name = self.document_name(name.into());
-        let r = self.read(path, Rule::DocumentSize).and_then(|b| {
-            Ok((
-                self.detect::<DocumentFormat>(Some(&fname), &b, None, &fname, Rule::DocumentSize)?,
-                b,
-            ))
-        });
-        match r {
-            Ok((format, bytes)) => self.push(ContentBlock::Document(DocumentBlock {
-                format,
-                name,
-                source: DocumentSource::Bytes(bytes),
-                context: None,
-                citations: None,
-            })),
-            Err(e) => self.fail(e),
+        self.push(ContentBlock::Document(DocumentBlock {
+            format,
+            name,
+            source: DocumentSource::S3Location(S3Location {
+                uri: uri.into(),
+                bucket_owner: None,
+            }),
+            context: None,
+            citations: None,
+        }))
+    }
+
+    /// Sets the bucket owner (the account id of the bucket, when another account owns it) of
+    /// the last block added, if it is an image, document or video from S3 (no effect otherwise).
+    pub fn with_bucket_owner(mut self, account_id: impl Into<String>) -> Self {
+        let s3 = match self.items.last_mut() {
+            Some(Item::Block(ContentBlock::Image(ImageBlock {
+                source: MediaSource::S3Location(s3),
+                ..
+            })))
+            | Some(Item::Block(ContentBlock::Video(VideoBlock {
+                source: MediaSource::S3Location(s3),
+                ..
+            })))
+            | Some(Item::Block(ContentBlock::Document(DocumentBlock {
+                source: DocumentSource::S3Location(s3),
+                ..
+            }))) => Some(s3),
+            _ => None,
+        };
+        if let Some(s3) = s3 {
+            s3.bucket_owner = Some(account_id.into());
         }
+        self
     }
 
     /// Turns on citations for the last document block added (no effect otherwise).
     pub fn with_citations(mut self) -> Self {
-        if let Some(ContentBlock::Document(d)) = self.blocks.last_mut() {
-            d.citations = Some(CitationsConfig { enabled: true });
+        match self.items.last_mut() {
+            Some(Item::Block(ContentBlock::Document(d))) => {
+                d.citations = Some(CitationsConfig { enabled: true });
+            }
+            Some(Item::Media(Media {
+                kind: MediaKindClaim::Document { citations, .. },
+                ..
+            })) => *citations = Some(CitationsConfig { enabled: true }),
+            _ => {}
         }
         self
     }
 
     /// Sets the context of the last document block added (no effect otherwise).
-    pub fn with_context(mut self, context: impl Into<String>) -> Self {
-        if let Some(ContentBlock::Document(d)) = self.blocks.last_mut() {
-            d.context = Some(context.into());
+    pub fn with_context(mut self, text: impl Into<String>) -> Self {
+        match self.items.last_mut() {
+            Some(Item::Block(ContentBlock::Document(d))) => d.context = Some(text.into()),
+            Some(Item::Media(Media {
+                kind: MediaKindClaim::Document { context, .. },
+                ..
+            })) => *context = Some(text.into()),
+            _ => {}
         }
         self
     }
@@ -374,34 +499,37 @@ impl MessageBuilder {
     pub fn video_bytes(self, bytes: impl Into<Bytes>, format: VideoFormat) -> Self {
         let part = self.part();
         self.media(
+            part,
             None,
             bytes.into(),
-            Some(format),
-            part,
-            Rule::VideoSize,
-            video_block,
+            MediaKindClaim::Video(Some(format)),
         )
     }
 
     /// Appends video bytes whose format is detected from the content and `file_name`'s extension.
     pub fn video_bytes_detect(self, bytes: impl Into<Bytes>, file_name: Option<&str>) -> Self {
         let part = file_name.map_or_else(|| self.part(), str::to_owned);
-        self.media::<VideoFormat>(
-            file_name,
-            bytes.into(),
-            None,
-            part,
-            Rule::VideoSize,
-            video_block,
-        )
+        self.media(part, file_name, bytes.into(), MediaKindClaim::Video(None))
     }
 
     /// Reads a video file.
     pub fn video_file(self, path: impl AsRef<Path>) -> Self {
-        self.media_file(path.as_ref(), Rule::VideoSize, video_block)
+        self.media_file(path.as_ref(), Rule::VideoSize, MediaKindClaim::Video(None))
     }
 
-    /// Appends a video stored in S3.
+    /// Reads a video file of a stated format (the original's `add_local_video(path, format=..)`);
+    /// the content wins unless the limits say
+    /// [`FormatPolicy::ClaimWins`](crate::format::FormatPolicy::ClaimWins).
+    pub fn video_file_as(self, path: impl AsRef<Path>, format: VideoFormat) -> Self {
+        self.media_file(
+            path.as_ref(),
+            Rule::VideoSize,
+            MediaKindClaim::Video(Some(format)),
+        )
+    }
+
+    /// Appends a video stored in S3 (add [`with_bucket_owner`](Self::with_bucket_owner) for a
+    /// bucket of another account).
     pub fn video_s3(self, uri: impl Into<String>, format: VideoFormat) -> Self {
         self.push(ContentBlock::Video(VideoBlock {
             format,
@@ -470,6 +598,34 @@ impl MessageBuilder {
         )))
     }
 
+    /// Appends text for a guardrail with qualifiers saying what the text is to the guardrail's
+    /// contextual grounding check (the original's `add_guard_content(text, qualifiers=..)`).
+    ///
+    /// ```
+    /// use bedrock_messages::{GuardQualifier, Message};
+    ///
+    /// let m = Message::user()
+    ///     .guard_text_qualified("The policy allows 30 days.", [GuardQualifier::GroundingSource])
+    ///     .guard_text_qualified("How many days?", [GuardQualifier::Query])
+    ///     .build()?;
+    /// let json = serde_json::to_value(&m).unwrap();
+    /// assert_eq!(json["content"][1]["guardContent"]["text"]["qualifiers"][0], "query");
+    /// # Ok::<(), bedrock_messages::Error>(())
+    /// ```
+    pub fn guard_text_qualified(
+        self,
+        text: impl Into<String>,
+        qualifiers: impl IntoIterator<Item = GuardQualifier>,
+    ) -> Self {
+        let qualifiers: Vec<GuardQualifier> = qualifiers.into_iter().collect();
+        self.push(ContentBlock::GuardContent(GuardContentBlock::Text(
+            GuardText {
+                text: text.into(),
+                qualifiers: (!qualifiers.is_empty()).then_some(qualifiers),
+            },
+        )))
+    }
+
     /// Appends reasoning text (to replay a model's reasoning).
     pub fn reasoning(self, text: impl Into<String>, signature: Option<String>) -> Self {
         self.push(ContentBlock::ReasoningContent(
@@ -480,17 +636,41 @@ impl MessageBuilder {
         ))
     }
 
-    fn into_parts(self) -> Result<(Message, Vec<Warning>), Error> {
-        match self.error {
-            Some(e) => Err(e),
-            None => Ok((
-                Message {
-                    role: self.role,
-                    content: self.blocks,
-                },
-                self.warnings,
-            )),
+    /// Appends redacted (encrypted) reasoning, to replay a model's reasoning that the model
+    /// returned as `redactedContent` (the original's `add_reasoning_content(redacted_content=..)`).
+    pub fn redacted_reasoning(self, bytes: impl Into<Bytes>) -> Self {
+        self.push(ContentBlock::ReasoningContent(
+            ReasoningContentBlock::RedactedContent(bytes.into()),
+        ))
+    }
+
+    /// The message and its format warnings, with media checked against `inherited` unless this
+    /// builder has limits of its own.
+    fn into_parts(self, inherited: &Limits) -> Result<(Message, Vec<Warning>, Limits), Error> {
+        if let Some(e) = self.error {
+            return Err(e);
         }
+        let limits = self.limits.unwrap_or(*inherited);
+        let mut content = Vec::with_capacity(self.items.len());
+        let mut warnings = Vec::new();
+        for item in self.items {
+            match item {
+                Item::Block(b) => content.push(b),
+                Item::Media(m) => {
+                    let (b, w) = m.resolve(&limits, self.max_file_bytes)?;
+                    content.push(b);
+                    warnings.extend(w);
+                }
+            }
+        }
+        Ok((
+            Message {
+                role: self.role,
+                content,
+            },
+            warnings,
+            limits,
+        ))
     }
 
     /// Finishes the message, checking the per-message rules.
@@ -506,8 +686,7 @@ impl MessageBuilder {
     /// # Errors
     /// The first file, format or rule error.
     pub fn build_with_warnings(self) -> Result<(Message, Vec<Warning>), Error> {
-        let limits = self.limits;
-        let (m, w) = self.into_parts()?;
+        let (m, w, limits) = self.into_parts(&Limits::bedrock())?;
         validate::validate_message(&m, "message", &mut validate::Ctx::new(&limits))?;
         Ok((m, w))
     }
@@ -604,6 +783,22 @@ impl ConverseRequestBuilder {
     pub fn system_block(mut self, block: SystemBlock) -> Self {
         self.system.push(block);
         self
+    }
+
+    /// Appends guarded text to the system prompt, with qualifiers for the guardrail's
+    /// contextual grounding check (none: plain guarded text).
+    pub fn system_guard_text(
+        self,
+        text: impl Into<String>,
+        qualifiers: impl IntoIterator<Item = GuardQualifier>,
+    ) -> Self {
+        let qualifiers: Vec<GuardQualifier> = qualifiers.into_iter().collect();
+        self.system_block(SystemBlock::GuardContent(GuardContentBlock::Text(
+            GuardText {
+                text: text.into(),
+                qualifiers: (!qualifiers.is_empty()).then_some(qualifiers),
+            },
+        )))
     }
 
     /// Appends a cache point to the system prompt.
@@ -717,7 +912,9 @@ impl ConverseRequestBuilder {
         self
     }
 
-    /// Uses these limits (default: [`Limits::bedrock`]).
+    /// Uses these limits (default: [`Limits::bedrock`]), for the request and for every message
+    /// builder appended with [`message_builder`](Self::message_builder) that has no limits of
+    /// its own (their media sizes and formats are decided with them).
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
@@ -740,7 +937,7 @@ impl ConverseRequestBuilder {
             match e {
                 Entry::Built(m) => messages.push(m),
                 Entry::Pending(b) => {
-                    let (m, w) = b.into_parts().map_err(|e| prefix_error(e, i))?;
+                    let (m, w, _) = b.into_parts(&self.limits).map_err(|e| prefix_error(e, i))?;
                     warnings.extend(w.into_iter().map(|w| prefix_warning(w, i)));
                     messages.push(m);
                 }
@@ -810,17 +1007,7 @@ fn prefix_error(e: Error, i: usize) -> Error {
 }
 
 fn prefix_warning(w: Warning, i: usize) -> Warning {
-    match w {
-        Warning::FormatMismatch {
-            part,
-            claimed,
-            detected,
-        } => Warning::FormatMismatch {
-            part: prefix(part, i),
-            claimed,
-            detected,
-        },
-    }
+    w.map_part(|part| prefix(part, i))
 }
 
 fn image_block(format: ImageFormat, source: MediaSource) -> ContentBlock {
@@ -834,6 +1021,7 @@ fn video_block(format: VideoFormat, source: MediaSource) -> ContentBlock {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::FormatPolicy;
 
     const PNG: &[u8] = &[
         0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE,
@@ -858,13 +1046,247 @@ mod tests {
 
     #[test]
     fn the_first_error_wins_and_later_blocks_are_ignored() {
+        // A file that cannot be read fails at once; later blocks are not added.
         let b = Message::user()
-            .image_bytes(b"nope".to_vec(), ImageFormat::Png)
+            .image_file("/nonexistent/picture.png")
             .text("later");
         assert_eq!(b.block_count(), 0);
-        let e = b.build().unwrap_err();
+        assert!(matches!(b.build(), Err(Error::Io { .. })));
+        // Media bytes are checked when the limits are known; the first bad block is reported.
+        let e = Message::user()
+            .image_bytes(b"nope".to_vec(), ImageFormat::Png)
+            .image_bytes(Vec::<u8>::new(), ImageFormat::Png)
+            .build()
+            .unwrap_err();
         assert_eq!(e.part(), Some("content[0]"));
         assert_eq!(e.rule(), Some(Rule::Format));
+    }
+
+    fn png_of(len: usize) -> Vec<u8> {
+        // A PNG signature, padding, and the IEND trailer: a valid-looking PNG of `len` bytes.
+        let mut b = PNG[..8].to_vec();
+        b.resize(len - 8, 0);
+        b.extend_from_slice(&PNG[12..]);
+        b
+    }
+
+    #[test]
+    fn message_builders_use_the_request_builders_limits() {
+        let big = png_of(4_000_000);
+        let user = || {
+            Message::user()
+                .text("x")
+                .image_bytes(big.clone(), ImageFormat::Png)
+        };
+        // Over Bedrock's 3.75 MB image limit: rejected with the default limits.
+        let e = ConverseRequest::builder()
+            .message_builder(user())
+            .build()
+            .unwrap_err();
+        assert_eq!(e.rule(), Some(Rule::ImageSize));
+        assert_eq!(e.part(), Some("messages[0].content[1]"));
+        // Raised once on the request builder, it applies to the message builder too.
+        let raised = Limits::bedrock().with_max_image_bytes(5_000_000);
+        let r = ConverseRequest::builder()
+            .limits(raised)
+            .message_builder(user())
+            .build()
+            .unwrap();
+        assert!(r.validate(&raised).is_ok());
+        assert!(r.validate(&Limits::bedrock()).is_err());
+        // A message builder's own limits win over the request builder's.
+        let e = ConverseRequest::builder()
+            .limits(raised)
+            .message_builder(user().limits(Limits::bedrock()))
+            .build()
+            .unwrap_err();
+        assert_eq!(e.rule(), Some(Rule::ImageSize));
+        // A lowered limit is also inherited.
+        let e = ConverseRequest::builder()
+            .limits(Limits::bedrock().with_max_image_bytes(10))
+            .message_builder(Message::user().text("x").image_bytes(PNG, ImageFormat::Png))
+            .build()
+            .unwrap_err();
+        assert_eq!(e.rule(), Some(Rule::ImageSize));
+    }
+
+    #[test]
+    fn an_insisted_format_wins_over_the_content_with_a_warning() {
+        let gif_claim = || Message::user().text("x").image_bytes(PNG, ImageFormat::Gif);
+        // By default the content wins.
+        let r = ConverseRequest::builder()
+            .message_builder(gif_claim())
+            .build()
+            .unwrap();
+        assert!(
+            matches!(&r.messages[0].content[1], ContentBlock::Image(i) if i.format == ImageFormat::Png)
+        );
+        assert!(matches!(r.warnings()[0], Warning::FormatMismatch { .. }));
+        // Insisting keeps the caller's format, with a warning, and the request validates.
+        let insist = Limits::bedrock().with_format_policy(FormatPolicy::ClaimWins);
+        let r = ConverseRequest::builder()
+            .limits(insist)
+            .message_builder(gif_claim())
+            .build()
+            .unwrap();
+        assert!(
+            matches!(&r.messages[0].content[1], ContentBlock::Image(i) if i.format == ImageFormat::Gif)
+        );
+        match &r.warnings()[0] {
+            Warning::ClaimedFormatKept {
+                part,
+                claimed,
+                detected,
+            } => {
+                assert_eq!(part, "messages[0].content[1]");
+                assert_eq!((claimed.as_str(), detected.as_str()), ("gif", "png"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(r.validate(&insist).is_ok());
+        // Checked against limits that do not insist, the same request is rejected.
+        assert_eq!(
+            r.validate(&Limits::bedrock()).unwrap_err().rule(),
+            Some(Rule::Format)
+        );
+        // An extension is a hint, never a claim: the content still wins when insisting.
+        let (m, w) = Message::user()
+            .limits(insist)
+            .text("x")
+            .image_bytes_detect(PNG, Some("photo.jpg"))
+            .build_with_warnings()
+            .unwrap();
+        assert!(matches!(&m.content[1], ContentBlock::Image(i) if i.format == ImageFormat::Png));
+        assert!(matches!(w[0], Warning::FormatMismatch { .. }));
+    }
+
+    #[test]
+    fn an_insisted_format_applies_to_local_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notes.md");
+        std::fs::write(&path, "<html><body>Release notes</body></html>").unwrap();
+        let doc = |limits: Limits| {
+            Message::user()
+                .limits(limits)
+                .text("Summarise.")
+                .document_file_as(&path, DocumentFormat::Md, "notes")
+                .build_with_warnings()
+                .unwrap()
+        };
+        let (m, w) = doc(Limits::bedrock());
+        assert!(
+            matches!(&m.content[1], ContentBlock::Document(d) if d.format == DocumentFormat::Html)
+        );
+        assert!(matches!(w[0], Warning::FormatMismatch { .. }));
+        let (m, w) = doc(Limits::bedrock().with_format_policy(FormatPolicy::ClaimWins));
+        assert!(
+            matches!(&m.content[1], ContentBlock::Document(d) if d.format == DocumentFormat::Md && d.name == "notes")
+        );
+        assert!(w[0].to_string().contains("insisted on md"), "{}", w[0]);
+        // A stated image format for a file; unrecognised bytes are sent when insisting.
+        let img = dir.path().join("scan.bin");
+        std::fs::write(&img, b"not a known signature").unwrap();
+        let plain = Message::user()
+            .text("x")
+            .image_file_as(&img, ImageFormat::Jpeg);
+        assert_eq!(plain.build().unwrap_err().rule(), Some(Rule::Format));
+        let (m, w) = Message::user()
+            .limits(Limits::bedrock().with_format_policy(FormatPolicy::ClaimWins))
+            .text("x")
+            .image_file_as(&img, ImageFormat::Jpeg)
+            .video_file_as(&img, VideoFormat::Mp4)
+            .build_with_warnings()
+            .unwrap();
+        assert!(matches!(&m.content[1], ContentBlock::Image(i) if i.format == ImageFormat::Jpeg));
+        assert!(matches!(&m.content[2], ContentBlock::Video(v) if v.format == VideoFormat::Mp4));
+        assert_eq!(w.len(), 2);
+    }
+
+    #[test]
+    fn s3_sources_carry_a_bucket_owner_and_are_checked() {
+        let m = Message::user()
+            .text("Compare.")
+            .document_s3("s3://my-bucket/reports/q3.pdf", DocumentFormat::Pdf, "q3")
+            .with_bucket_owner("111122223333")
+            .with_citations()
+            .image_s3("s3://my-bucket/chart.png", ImageFormat::Png)
+            .video_s3("s3://my-bucket/clip.mp4", VideoFormat::Mp4)
+            .with_bucket_owner("444455556666")
+            .build()
+            .unwrap();
+        let json = serde_json::to_value(&m).unwrap();
+        assert_eq!(
+            json["content"][1]["document"],
+            serde_json::json!({
+                "format": "pdf",
+                "name": "q3",
+                "source": {"s3Location": {"uri": "s3://my-bucket/reports/q3.pdf", "bucketOwner": "111122223333"}},
+                "citations": {"enabled": true}
+            })
+        );
+        assert_eq!(
+            json["content"][2]["image"]["source"],
+            serde_json::json!({"s3Location": {"uri": "s3://my-bucket/chart.png"}})
+        );
+        assert_eq!(
+            json["content"][3]["video"]["source"]["s3Location"]["bucketOwner"],
+            "444455556666"
+        );
+        for (uri, owner) in [
+            ("https://my-bucket/x.pdf", None),
+            ("s3://A_bucket/x.pdf", None),
+            ("s3://ab/x.pdf", None),
+            ("s3://my-bucket/x.pdf", Some("12345")),
+        ] {
+            let mut b = Message::user()
+                .text("x")
+                .document_s3(uri, DocumentFormat::Pdf, "x");
+            if let Some(owner) = owner {
+                b = b.with_bucket_owner(owner);
+            }
+            let e = b.build().unwrap_err();
+            assert_eq!(e.rule(), Some(Rule::S3Location), "{uri} {owner:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn guard_qualifiers_and_redacted_reasoning_build() {
+        let r = ConverseRequest::builder()
+            .system_guard_text("Answer from the handbook.", [GuardQualifier::GuardContent])
+            .message_builder(
+                Message::user()
+                    .guard_text_qualified("Leave is 30 days.", [GuardQualifier::GroundingSource])
+                    .guard_text_qualified("How long is leave?", [GuardQualifier::Query])
+                    .guard_text_qualified("plain", []),
+            )
+            .message_builder(
+                Message::assistant()
+                    .redacted_reasoning(vec![1u8, 2, 3])
+                    .text("30 days."),
+            )
+            .user_text("Thanks")
+            .build()
+            .unwrap();
+        let json = r.to_json().unwrap();
+        assert_eq!(
+            json["system"][0],
+            serde_json::json!({"guardContent": {"text": {"text": "Answer from the handbook.", "qualifiers": ["guard_content"]}}})
+        );
+        assert_eq!(
+            json["messages"][0]["content"][0]["guardContent"]["text"]["qualifiers"],
+            serde_json::json!(["grounding_source"])
+        );
+        assert_eq!(
+            json["messages"][0]["content"][2],
+            serde_json::json!({"guardContent": {"text": {"text": "plain"}}})
+        );
+        assert_eq!(
+            json["messages"][1]["content"][0],
+            serde_json::json!({"reasoningContent": {"redactedContent": "AQID"}})
+        );
+        let back: ConverseRequest = serde_json::from_value(json).unwrap();
+        assert_eq!(back.messages, r.messages);
+        assert_eq!(back.system, r.system);
     }
 
     #[test]

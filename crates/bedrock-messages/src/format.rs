@@ -125,6 +125,29 @@ impl DocumentFormat {
     }
 }
 
+/// Who decides the format of media when the caller states one and the content says otherwise.
+///
+/// The default trusts the content: Bedrock rejects bytes that do not match the stated format,
+/// so sending what the bytes are avoids a failed call. A caller who knows better (a Markdown file
+/// that starts with `<html>`, a format the magic numbers misread) insists with
+/// [`FormatPolicy::ClaimWins`]; the stated format is then sent as is, with a
+/// [`Warning::ClaimedFormatKept`] when the content disagrees. Only a format the caller states
+/// (`image_bytes(.., format)`, `image_file_as(.., format)`, ...) can win; a file extension is a
+/// hint, never a claim. Empty bytes are rejected under either policy.
+///
+/// The policy is part of [`Limits`](crate::Limits), so that a policy set once (on a manager, a
+/// request builder) applies to every check of the same request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FormatPolicy {
+    /// The content wins; a disagreeing claim becomes a [`Warning::FormatMismatch`] (the default).
+    #[default]
+    ContentWins,
+    /// The caller's stated format wins, with a [`Warning::ClaimedFormatKept`] when the content
+    /// is another format or no recognised format.
+    ClaimWins,
+}
+
 /// Something worth knowing about a request that was nevertheless accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -138,6 +161,49 @@ pub enum Warning {
         /// What the content is, and what was sent.
         detected: String,
     },
+    /// The caller insisted on a format ([`FormatPolicy::ClaimWins`]) that the content does not
+    /// show; the caller's format was sent.
+    ClaimedFormatKept {
+        /// The file or block.
+        part: String,
+        /// What the caller stated, and what was sent.
+        claimed: String,
+        /// What the content looks like (a format, or a description when none was recognised).
+        detected: String,
+    },
+}
+
+impl Warning {
+    /// The file or block the warning is about.
+    #[must_use]
+    pub fn part(&self) -> &str {
+        match self {
+            Self::FormatMismatch { part, .. } | Self::ClaimedFormatKept { part, .. } => part,
+        }
+    }
+
+    pub(crate) fn map_part(self, f: impl FnOnce(String) -> String) -> Self {
+        match self {
+            Self::FormatMismatch {
+                part,
+                claimed,
+                detected,
+            } => Self::FormatMismatch {
+                part: f(part),
+                claimed,
+                detected,
+            },
+            Self::ClaimedFormatKept {
+                part,
+                claimed,
+                detected,
+            } => Self::ClaimedFormatKept {
+                part: f(part),
+                claimed,
+                detected,
+            },
+        }
+    }
 }
 
 impl fmt::Display for Warning {
@@ -150,6 +216,14 @@ impl fmt::Display for Warning {
             } => write!(
                 f,
                 "{part}: claimed {claimed} but content is {detected}; sending {detected}"
+            ),
+            Self::ClaimedFormatKept {
+                part,
+                claimed,
+                detected,
+            } => write!(
+                f,
+                "{part}: content is {detected} but the caller insisted on {claimed}; sending {claimed}"
             ),
         }
     }
@@ -409,6 +483,56 @@ pub fn detect<F: MediaFormat>(
     claimed: Option<F>,
     part: &str,
 ) -> Result<Detected<F>, Error> {
+    detect_with(name, bytes, claimed, part, FormatPolicy::ContentWins)
+}
+
+/// [`detect`] under a [`FormatPolicy`]: with [`FormatPolicy::ClaimWins`] an explicit `claimed`
+/// format is sent whatever the content is, with a [`Warning::ClaimedFormatKept`] when the
+/// content disagrees or is not recognised.
+///
+/// ```
+/// use bedrock_messages::format::{detect_with, FormatPolicy};
+/// use bedrock_messages::{DocumentFormat, Warning};
+///
+/// let html = b"<html><body>Notes</body></html>";
+/// let d = detect_with(None, html, Some(DocumentFormat::Md), "notes", FormatPolicy::ContentWins)?;
+/// assert_eq!(d.format, DocumentFormat::Html);
+/// let d = detect_with(None, html, Some(DocumentFormat::Md), "notes", FormatPolicy::ClaimWins)?;
+/// assert_eq!(d.format, DocumentFormat::Md);
+/// assert!(matches!(d.warning, Some(Warning::ClaimedFormatKept { .. })));
+/// # Ok::<(), bedrock_messages::Error>(())
+/// ```
+///
+/// # Errors
+/// As for [`detect`]; with `ClaimWins` and a claim, only empty bytes.
+pub fn detect_with<F: MediaFormat>(
+    name: Option<&str>,
+    bytes: &[u8],
+    claimed: Option<F>,
+    part: &str,
+    policy: FormatPolicy,
+) -> Result<Detected<F>, Error> {
+    if let (FormatPolicy::ClaimWins, Some(claim)) = (policy, claimed) {
+        if bytes.is_empty() {
+            return Err(Error::invalid(part, Rule::EmptyBytes, "0 bytes"));
+        }
+        let seen = match F::sniff_bytes(bytes, Some(claim)).0 {
+            Sniff::Found(found) if found == claim => None,
+            Sniff::Found(found) => Some(found.to_string()),
+            Sniff::Text if claim.is_text_format() => None,
+            Sniff::Text => Some("plain text".to_owned()),
+            Sniff::Broken(why) => Some(why.to_owned()),
+            Sniff::Unknown => Some(format!("no known {} signature", F::KIND)),
+        };
+        return Ok(Detected {
+            format: claim,
+            warning: seen.map(|detected| Warning::ClaimedFormatKept {
+                part: part.to_owned(),
+                claimed: claim.to_string(),
+                detected,
+            }),
+        });
+    }
     if bytes.is_empty() {
         return Err(Error::invalid(part, Rule::EmptyBytes, "0 bytes"));
     }

@@ -18,7 +18,9 @@
 //! Builder setters never fail: a file that cannot be read, or bytes that are no known format,
 //! are remembered and returned by `build()`, which also checks every rule of [`Limits`] before
 //! anything is sent. When a claimed format and the content disagree, the content wins and the
-//! built request keeps a [`Warning`] ([`ConverseRequest::warnings`]).
+//! built request keeps a [`Warning`] ([`ConverseRequest::warnings`]), unless the limits say
+//! [`FormatPolicy::ClaimWins`]: then the caller's format is sent, with a warning. Limits given
+//! to a request builder apply to the message builders appended to it.
 //! [`ConverseRequest::to_json_vec`] writes the body with media encoded straight into the buffer.
 //!
 //! ```
@@ -64,7 +66,7 @@ mod validate;
 pub use builder::{ConverseRequestBuilder, MessageBuilder};
 pub use error::{Error, ErrorKind};
 pub use feature::Feature;
-pub use format::{DocumentFormat, ImageFormat, MediaKind, VideoFormat, Warning};
+pub use format::{DocumentFormat, FormatPolicy, ImageFormat, MediaKind, VideoFormat, Warning};
 pub use limits::{Limits, Rule};
 pub use model::{
     CachePointBlock, CachePointType, CacheTtl, Citation, CitationLocation, CitationText,

@@ -16,6 +16,8 @@
 
 use std::fmt;
 
+use crate::format::FormatPolicy;
+
 /// A rule the validator enforces; each one appears in [`LIMITS`] or is a shape rule of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -68,6 +70,9 @@ pub enum Rule {
     ImageDimensions,
     /// A tool configuration lists at least one tool.
     EmptyTools,
+    /// An S3 location: `s3://bucket/key` (bucket 3 to 63 lowercase letters, digits, `.` and
+    /// `-`), and a bucket owner of 12 digits.
+    S3Location,
 }
 
 impl Rule {
@@ -101,6 +106,9 @@ impl Rule {
             Self::Probability => "temperature and topP are within 0 and 1",
             Self::ImageDimensions => "image width and height in pixels",
             Self::EmptyTools => "a tool configuration lists at least one tool",
+            Self::S3Location => {
+                "S3 locations are s3://bucket/key with a 12-digit bucket owner account id"
+            }
         }
     }
 }
@@ -237,6 +245,9 @@ pub struct Limits {
     pub max_cache_points: usize,
     /// Maximum total bytes of inline media per request (the original's `max_size_mb`, request-wide).
     pub max_total_bytes: u64,
+    /// Whether a format the caller states wins over the content ([`FormatPolicy::ContentWins`]
+    /// by default).
+    pub format_policy: FormatPolicy,
 }
 
 fn as_usize(rule: Rule) -> usize {
@@ -257,7 +268,15 @@ impl Limits {
             max_blocks_per_message: as_usize(Rule::BlocksPerMessage),
             max_cache_points: as_usize(Rule::CachePoints),
             max_total_bytes: table_max(Rule::TotalSize),
+            format_policy: FormatPolicy::ContentWins,
         }
+    }
+
+    /// Sets who decides a media format when the caller states one ([`FormatPolicy`]).
+    #[must_use]
+    pub fn with_format_policy(mut self, policy: FormatPolicy) -> Self {
+        self.format_policy = policy;
+        self
     }
 
     /// Sets the request-wide total of inline media bytes.

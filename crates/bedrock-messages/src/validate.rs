@@ -5,11 +5,12 @@
 //! them again with request-wide counters (image and document counts, cache points, total size).
 
 use crate::error::Error;
-use crate::format::{self, DocumentFormat, ImageFormat, MediaFormat, VideoFormat};
+use crate::format::{self, DocumentFormat, FormatPolicy, ImageFormat, MediaFormat, VideoFormat};
 use crate::limits::{Limits, Rule, table_max};
 use crate::model::{
     ContentBlock, ConverseRequest, DocumentBlock, DocumentSource, GuardContentBlock, ImageBlock,
-    Message, Role, SystemBlock, Tool, ToolChoice, ToolResultContent, VideoBlock,
+    MediaSource, Message, Role, S3Location, SystemBlock, Tool, ToolChoice, ToolResultContent,
+    VideoBlock,
 };
 
 /// Request-wide counters.
@@ -81,12 +82,15 @@ fn check_size(part: &str, rule: Rule, limit: u64, len: usize) -> Result<(), Erro
     Ok(())
 }
 
+/// The stated format must be what the bytes are, unless the caller insisted on it
+/// ([`FormatPolicy::ClaimWins`](crate::format::FormatPolicy::ClaimWins)).
 fn check_content_matches<F: MediaFormat>(
     part: &str,
     bytes: &[u8],
     claimed: F,
+    policy: FormatPolicy,
 ) -> Result<(), Error> {
-    let d = format::detect(None, bytes, Some(claimed), part)?;
+    let d = format::detect_with(None, bytes, Some(claimed), part, policy)?;
     if d.format != claimed {
         return Err(Error::UnknownFormat {
             part: part.to_owned(),
@@ -107,9 +111,10 @@ fn check_image(img: &ImageBlock, part: &str, ctx: &mut Ctx<'_>) -> Result<(), Er
             ctx.images as u64,
         ));
     }
+    check_media_source(&img.source, part)?;
     if let Some(b) = img.source.bytes() {
         check_size(part, Rule::ImageSize, ctx.limits.max_image_bytes, b.len())?;
-        check_content_matches::<ImageFormat>(part, b, img.format)?;
+        check_content_matches::<ImageFormat>(part, b, img.format, ctx.limits.format_policy)?;
         if let Some((w, h)) = format::image_dimensions(b, img.format) {
             let max = ctx.limits.max_image_pixels;
             let big = u64::from(w.max(h));
@@ -141,7 +146,7 @@ fn check_document(doc: &DocumentBlock, part: &str, ctx: &mut Ctx<'_>) -> Result<
                 ctx.limits.max_document_bytes,
                 b.len(),
             )?;
-            check_content_matches::<DocumentFormat>(part, b, doc.format)?;
+            check_content_matches::<DocumentFormat>(part, b, doc.format, ctx.limits.format_policy)?;
             ctx.add_bytes(part, b.len())?;
         }
         DocumentSource::Text(t) => {
@@ -163,16 +168,56 @@ fn check_document(doc: &DocumentBlock, part: &str, ctx: &mut Ctx<'_>) -> Result<
                 ));
             }
         }
-        DocumentSource::S3Location(_) => {}
+        DocumentSource::S3Location(s3) => check_s3(s3, part)?,
     }
     Ok(())
 }
 
 fn check_video(v: &VideoBlock, part: &str, ctx: &mut Ctx<'_>) -> Result<(), Error> {
+    check_media_source(&v.source, part)?;
     if let Some(b) = v.source.bytes() {
         check_size(part, Rule::VideoSize, ctx.limits.max_video_bytes, b.len())?;
-        check_content_matches::<VideoFormat>(part, b, v.format)?;
+        check_content_matches::<VideoFormat>(part, b, v.format, ctx.limits.format_policy)?;
         ctx.add_bytes(part, b.len())?;
+    }
+    Ok(())
+}
+
+fn check_media_source(source: &MediaSource, part: &str) -> Result<(), Error> {
+    match source {
+        MediaSource::S3Location(s3) => check_s3(s3, part),
+        MediaSource::Bytes(_) => Ok(()),
+    }
+}
+
+/// Bedrock's shape of an S3 location (`S3Uri` and `AccountId` in the service model):
+/// `s3://` and a bucket of 3 to 63 lowercase letters, digits, `.` and `-` that starts and ends
+/// with a letter or digit, an optional `/key`, at most 1024 characters; an owner of 12 digits.
+fn check_s3(s3: &S3Location, part: &str) -> Result<(), Error> {
+    let bad = |detail: String| Err(Error::invalid(part, Rule::S3Location, detail));
+    let Some(rest) = s3.uri.strip_prefix("s3://") else {
+        return bad(format!("{:?} does not start with s3://", s3.uri));
+    };
+    let bucket = rest.split('/').next().unwrap_or_default();
+    let edge_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let bucket_ok = (3..=63).contains(&bucket.len())
+        && bucket
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+        && edge_ok(bucket.chars().next())
+        && edge_ok(bucket.chars().last());
+    if !bucket_ok {
+        return bad(format!("{:?} has no valid bucket name", s3.uri));
+    }
+    if s3.uri.chars().count() > 1024 {
+        return bad("the uri is longer than 1024 characters".to_owned());
+    }
+    if let Some(owner) = &s3.bucket_owner
+        && !(owner.len() == 12 && owner.chars().all(|c| c.is_ascii_digit()))
+    {
+        return bad(format!(
+            "bucket owner {owner:?} is not a 12-digit account id"
+        ));
     }
     Ok(())
 }

@@ -303,6 +303,48 @@ impl Engine {
         }
     }
 
+    /// The id an attempt sends to: its target's, except that a direct target of a model Bedrock
+    /// refused to invoke on demand goes through the region's inference profile (regional, else
+    /// global), and the router remembers the model for later calls.
+    fn attempt_invoke_id(&self, attempt: &Attempt) -> Option<String> {
+        let target = &attempt.target;
+        if target.access_method == AccessMethod::Direct
+            && attempt
+                .disabled_features
+                .contains(&crate::classify::ON_DEMAND)
+        {
+            let access = self.model(&target.model)?.region_access(&target.region)?;
+            let profile = access
+                .regional_profile
+                .clone()
+                .or_else(|| access.global_profile.clone());
+            if let Some(profile) = profile {
+                self.router.learn_needs_profile(&target.model);
+                return Some(profile);
+            }
+        }
+        self.invoke_id(target)
+    }
+
+    /// How an attempt actually reached its model: its target's method, or the profile that
+    /// [`Engine::attempt_invoke_id`] put in its place.
+    pub(crate) fn access_used(&self, attempt: &Attempt, invoke_id: &str) -> AccessMethod {
+        let target = &attempt.target;
+        if target.access_method != AccessMethod::Direct || invoke_id == target.model {
+            return target.access_method;
+        }
+        let global = self
+            .model(&target.model)
+            .and_then(|m| m.region_access(&target.region))
+            .and_then(|a| a.global_profile.as_deref())
+            .is_some_and(|g| g == invoke_id);
+        if global {
+            AccessMethod::GlobalProfile
+        } else {
+            AccessMethod::RegionalProfile
+        }
+    }
+
     /// Whether the model accepts a final assistant message as the start of its answer.
     pub(crate) fn accepts_prefill(&self, model_id: &str) -> bool {
         self.model(model_id)
@@ -392,7 +434,7 @@ impl Engine {
         warnings: &mut Vec<String>,
     ) -> Result<Ready, AttemptError> {
         let invoke_id =
-            self.invoke_id(&attempt.target)
+            self.attempt_invoke_id(&attempt)
                 .ok_or_else(|| AttemptError::Construction {
                     message: format!(
                         "no {} access for {}",
@@ -641,10 +683,17 @@ pub(crate) fn dropped_features(attempts: &[AttemptRecord]) -> Vec<String> {
         &mut warnings,
         attempts.iter().flat_map(|record| {
             record.disabled_features.iter().map(move |feature| {
-                format!(
-                    "{feature} removed from the request for {}: it rejected them",
-                    record.target.model
-                )
+                if *feature == crate::classify::ON_DEMAND {
+                    format!(
+                        "{} is invoked only through an inference profile: sent through its profile",
+                        record.target.model
+                    )
+                } else {
+                    format!(
+                        "{feature} removed from the request for {}: it rejected them",
+                        record.target.model
+                    )
+                }
             })
         }),
     );

@@ -39,6 +39,7 @@ pub struct LlmManagerBuilder {
     strategy: RetryStrategy,
     region_order: RegionOrder,
     access_preference: Option<AccessMethod>,
+    global_fraction: Option<f64>,
     error_rules: Vec<ErrorRule>,
     default_inference: Option<InferenceConfig>,
     model_fields: Vec<(String, serde_json::Value)>,
@@ -66,6 +67,7 @@ impl LlmManagerBuilder {
             strategy: RetryStrategy::RegionFirst,
             region_order: RegionOrder::Fixed,
             access_preference: None,
+            global_fraction: None,
             error_rules: Vec::new(),
             default_inference: None,
             model_fields: Vec::new(),
@@ -165,6 +167,15 @@ impl LlmManagerBuilder {
     /// the regional, then the global inference profile).
     pub fn access_method_preference(mut self, preference: Option<AccessMethod>) -> Self {
         self.access_preference = preference;
+        self
+    }
+
+    /// Sends this share of calls (0 to 1) through global inference profiles, for targets that
+    /// have one (the Python library's `global_cris_fraction`). The share is exact over any run
+    /// of calls, not random: with 0.25, every fourth call. Other calls follow
+    /// [`LlmManagerBuilder::access_method_preference`]. A value outside 0 to 1 fails the build.
+    pub fn global_profile_fraction(mut self, fraction: f64) -> Self {
+        self.global_fraction = Some(fraction);
         self
     }
 
@@ -277,6 +288,13 @@ impl LlmManagerBuilder {
         if let Some(dup) = first_duplicate(&self.regions) {
             return Err(Error::config(format!("region {dup:?} is listed twice")));
         }
+        if let Some(f) = self.global_fraction
+            && !(0.0..=1.0).contains(&f)
+        {
+            return Err(Error::config(format!(
+                "global_profile_fraction is {f}; give a share from 0 to 1"
+            )));
+        }
         let retry = self.retry.build()?;
         let health_config = self.health.build()?;
         let clients =
@@ -351,7 +369,8 @@ impl LlmManagerBuilder {
                 clients,
                 catalog,
                 planner,
-                router: Router::new(self.strategy, self.region_order, self.access_preference),
+                router: Router::new(self.strategy, self.region_order, self.access_preference)
+                    .with_global_fraction(self.global_fraction),
                 classifier: BedrockClassifier::with_rules(self.error_rules),
                 stats: crate::stats::Stats::default(),
                 default_inference: self.default_inference,
@@ -654,12 +673,13 @@ impl LlmManager {
                 warnings.extend(exchange.warnings);
                 warnings.extend(dropped_features(&done.attempts));
                 tracing::Span::current().record("attempts", done.attempts.len());
+                let access_method = engine.access_used(&done.attempt, &done.invoke_id);
                 Ok(Response {
                     output: done.value,
                     model_id: done.attempt.target.model.clone(),
                     invoke_id: done.invoke_id,
                     region: done.attempt.target.region.clone(),
-                    access_method: done.attempt.target.access_method,
+                    access_method,
                     attempts: done.attempts,
                     duration: engine.now().saturating_sub(started),
                     warnings,

@@ -165,3 +165,89 @@ fn prompt_variables_output_config_and_service_tier_round_trip() {
     let back = request_from_converse_input(&input).unwrap();
     assert_eq!(back, req);
 }
+
+#[test]
+fn s3_sources_guard_qualifiers_and_redacted_reasoning_round_trip() {
+    use bedrock_messages::{GuardQualifier, ImageFormat, VideoFormat};
+    let req = ConverseRequest::builder()
+        .system_guard_text("Answer from the handbook.", [GuardQualifier::GuardContent])
+        .message_builder(
+            Message::user()
+                .text("Compare.")
+                .document_s3("s3://docs-bucket/q3.pdf", DocumentFormat::Pdf, "q3")
+                .with_bucket_owner("111122223333")
+                .image_s3("s3://docs-bucket/chart.png", ImageFormat::Png)
+                .with_bucket_owner("111122223333")
+                .video_s3("s3://docs-bucket/clip.mp4", VideoFormat::Mp4)
+                .guard_text_qualified("Leave is 30 days.", [GuardQualifier::GroundingSource])
+                .guard_text_qualified(
+                    "How long?",
+                    [GuardQualifier::Query, GuardQualifier::GuardContent],
+                ),
+        )
+        .message_builder(
+            Message::assistant()
+                .redacted_reasoning(vec![0u8, 159, 146, 150])
+                .text("30 days."),
+        )
+        .user_text("Thanks")
+        .build()
+        .unwrap();
+    let input = apply_to_converse_input(&req, ConverseInput::builder()).unwrap();
+    // The SDK sees every field.
+    let messages = input.get_messages().as_ref().unwrap();
+    let user = &messages[0].content;
+    match &user[1] {
+        sdk::ContentBlock::Document(d) => match d.source() {
+            Some(sdk::DocumentSource::S3Location(s3)) => {
+                assert_eq!(s3.uri(), "s3://docs-bucket/q3.pdf");
+                assert_eq!(s3.bucket_owner(), Some("111122223333"));
+            }
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+    match &user[4] {
+        sdk::ContentBlock::GuardContent(sdk::GuardrailConverseContentBlock::Text(t)) => {
+            assert_eq!(
+                t.qualifiers(),
+                [sdk::GuardrailConverseContentQualifier::GroundingSource]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match &messages[1].content[0] {
+        sdk::ContentBlock::ReasoningContent(sdk::ReasoningContentBlock::RedactedContent(b)) => {
+            assert_eq!(b.as_ref(), [0u8, 159, 146, 150]);
+        }
+        other => panic!("{other:?}"),
+    }
+    match &input.get_system().as_ref().unwrap()[0] {
+        sdk::SystemContentBlock::GuardContent(sdk::GuardrailConverseContentBlock::Text(t)) => {
+            assert_eq!(
+                t.qualifiers(),
+                [sdk::GuardrailConverseContentQualifier::GuardContent]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // And back, losslessly.
+    let back = request_from_converse_input(&input).unwrap();
+    assert_eq!(back.to_json().unwrap(), req.to_json().unwrap());
+    // An answer with redacted reasoning reads back as bytes.
+    let out = sdk::Message::builder()
+        .role(sdk::ConversationRole::Assistant)
+        .content(sdk::ContentBlock::ReasoningContent(
+            sdk::ReasoningContentBlock::RedactedContent(
+                aws_sdk_bedrockruntime::primitives::Blob::new(vec![7u8, 8]),
+            ),
+        ))
+        .content(sdk::ContentBlock::Text("ok".into()))
+        .build()
+        .unwrap();
+    let m = Message::try_from(&out).unwrap();
+    assert_eq!(
+        serde_json::to_value(&m).unwrap()["content"][0],
+        json!({"reasoningContent": {"redactedContent": "Bwg="}})
+    );
+}
