@@ -483,31 +483,39 @@ impl<T: PlanTarget> CallPlan<T> {
             health.record_failure(target.model(), target.region());
         }
 
-        // 1. Not retryable, or nothing left to try.
+        // 1. A feature the target rejected (once per model), not retryable, or nothing left to
+        // try. A target that cannot serve the request as sent but could without a feature (a
+        // request the model rejects, or an access path it does not offer) is asked again
+        // without it.
         let mut fallback = false;
-        let index = match class {
-            ErrorClass::BadRequest => match classification.unsupported_feature() {
-                Some(feature)
-                    if self.config.feature_fallback_enabled()
-                        && !self
-                            .disabled
-                            .iter()
-                            .any(|(m, d)| m == target.model() && *d == feature) =>
-                {
-                    debug!(
-                        attempt = f.attempt.attempt_number,
-                        feature,
-                        model = target.model(),
-                        "feature fallback: retrying without it"
-                    );
-                    self.disabled.push((target.model().to_owned(), feature));
-                    self.fallbacks = self.fallbacks.saturating_add(1);
-                    fallback = true;
-                    f.index
-                }
-                _ => return self.set_stop(GiveUpReason::NotRetryable { class }),
-            },
-            ErrorClass::TargetUnavailable => {
+        let dropped = classification.unsupported_feature().filter(|feature| {
+            self.config.feature_fallback_enabled()
+                && matches!(
+                    class,
+                    ErrorClass::BadRequest | ErrorClass::TargetUnavailable
+                )
+                && !self
+                    .disabled
+                    .iter()
+                    .any(|(m, d)| m == target.model() && d == feature)
+        });
+        let index = match (class, dropped) {
+            (_, Some(feature)) => {
+                debug!(
+                    attempt = f.attempt.attempt_number,
+                    feature,
+                    model = target.model(),
+                    "feature fallback: retrying without it"
+                );
+                self.disabled.push((target.model().to_owned(), feature));
+                self.fallbacks = self.fallbacks.saturating_add(1);
+                fallback = true;
+                f.index
+            }
+            (ErrorClass::BadRequest, None) => {
+                return self.set_stop(GiveUpReason::NotRetryable { class });
+            }
+            (ErrorClass::TargetUnavailable, None) => {
                 if let Some(s) = self.skipped.get_mut(f.index) {
                     *s = true;
                 }
@@ -520,7 +528,8 @@ impl<T: PlanTarget> CallPlan<T> {
                     }
                 }
             }
-            ErrorClass::Throttled | ErrorClass::Transient => match self.next_index(f.index) {
+            (ErrorClass::Throttled | ErrorClass::Transient, None) => match self.next_index(f.index)
+            {
                 Some(i) => i,
                 None => {
                     return self.set_stop(GiveUpReason::TargetsExhausted {
@@ -1190,6 +1199,49 @@ mod tests {
         };
         assert_eq!(next.target.model, "b");
         assert!(next.disabled_features.is_empty(), "{next:?}");
+    }
+
+    #[test]
+    fn an_unavailable_target_is_asked_again_without_the_feature_it_named_once() {
+        let clock = ManualClock::new();
+        let p = planner(
+            RetryConfig::standard().with_jitter(JitterMode::None),
+            &clock,
+        );
+        let mut plan = p.plan(targets(&["a@r1", "a@r2"])).unwrap();
+        let _ = plan.next_decision();
+        let unavailable = || {
+            Classification::new(ErrorClass::TargetUnavailable)
+                .with_unsupported_feature("direct access")
+        };
+        plan.record_failure(unavailable(), "needs a profile");
+        let Decision::Attempt(again) = plan.next_decision() else {
+            panic!("expected the same target without the feature");
+        };
+        assert_eq!(
+            (again.target.model.as_str(), again.target.region.as_str()),
+            ("a", "r1")
+        );
+        assert_eq!(again.disabled_features, ["direct access"]);
+        assert_eq!(again.delay, Duration::ZERO);
+        // The feature is already gone: the target is skipped as unavailable, the next one keeps
+        // the model's fallback.
+        plan.record_failure(unavailable(), "still unavailable");
+        let Decision::Attempt(next) = plan.next_decision() else {
+            panic!("expected the next target");
+        };
+        assert_eq!(next.target.region, "r2");
+        assert_eq!(next.disabled_features, ["direct access"]);
+        // Without feature fallback an unavailable target is skipped at once.
+        let p = planner(RetryConfig::standard().with_feature_fallback(false), &clock);
+        let mut plan = p.plan(targets(&["a@r1", "a@r2"])).unwrap();
+        let _ = plan.next_decision();
+        plan.record_failure(unavailable(), "needs a profile");
+        let Decision::Attempt(next) = plan.next_decision() else {
+            panic!("expected the next target");
+        };
+        assert_eq!(next.target.region, "r2");
+        assert!(next.disabled_features.is_empty());
     }
 
     #[test]

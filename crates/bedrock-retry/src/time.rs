@@ -133,10 +133,11 @@ pub struct Elapsed {
 /// use std::time::Duration;
 /// use bedrock_retry::{Elapsed, TokioSleep, timeout};
 ///
-/// let quick = timeout(&TokioSleep::new(), Duration::from_secs(1), async { 7 }).await;
+/// let sleep = TokioSleep::new();
+/// let quick = timeout(&sleep, Duration::from_secs(1), async { 7 }).await;
 /// assert_eq!(quick, Ok(7));
-/// let never = timeout(&TokioSleep::new(), Duration::from_millis(5), std::future::pending::<()>());
-/// assert_eq!(never.await, Err(Elapsed { after: Duration::from_millis(5) }));
+/// let never = timeout(&sleep, Duration::from_millis(5), std::future::pending::<()>()).await;
+/// assert_eq!(never, Err(Elapsed { after: Duration::from_millis(5) }));
 /// # }
 /// ```
 pub async fn timeout<F: Future>(

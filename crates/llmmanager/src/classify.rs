@@ -9,7 +9,8 @@
 //! | `InternalServerException`, `ServiceUnavailableException`, `ModelTimeoutException`, `ModelErrorException`, `ModelStreamErrorException` | transient | the target failed this time: try elsewhere |
 //! | timeouts, connection failures, truncated or unparsable responses | transient | nothing reached the model or nothing came back |
 //! | `AccessDeniedException`, `ResourceNotFoundException` | target unavailable | not enabled for this account or absent in this region |
-//! | `ValidationException` naming an invalid model id, on-demand throughput, or region availability | target unavailable | the request is fine; this target cannot serve it |
+//! | `ValidationException` naming on-demand throughput | target unavailable, asked again through an inference profile | the model is invoked only through a profile: the same region is tried through its profile at once, and the model's later calls use profiles |
+//! | `ValidationException` naming an invalid model id or region availability | target unavailable | the request is fine; this target cannot serve it |
 //! | `ValidationException` naming blocked content | content blocked | another target would block it too |
 //! | other `ValidationException`, request construction failures | bad request | fail fast, unless a feature fallback applies |
 //! | `UnrecognizedClientException`, `ExpiredTokenException`, `InvalidSignatureException`, `IncompleteSignatureException`, `MissingAuthenticationTokenException`, missing credentials | credentials | credentials are the same for every target: stop after one attempt |
@@ -352,10 +353,17 @@ fn classify_service(code: &str, message: &str, status: Option<u16>) -> Classific
     }
 }
 
+/// The name under which the plan drops on-demand invocation for a model that Bedrock invokes
+/// only through an inference profile: the same target is then asked again through its profile.
+pub(crate) const ON_DEMAND: &str = "on-demand invocation";
+
 fn classify_validation(lower: &str) -> Classification {
-    const UNAVAILABLE: [&str; 6] = [
+    if lower.contains("on-demand throughput") {
+        return Classification::new(ErrorClass::TargetUnavailable)
+            .with_unsupported_feature(ON_DEMAND);
+    }
+    const UNAVAILABLE: [&str; 5] = [
         "model identifier is invalid",
-        "on-demand throughput",
         "not available in this region",
         "not supported in this region",
         "don't have access to the model",
@@ -453,6 +461,13 @@ mod tests {
             400,
             ErrorClass::TargetUnavailable,
         );
+        let needs_profile = classify_service(
+            "ValidationException",
+            "Invocation of model ID x with on-demand throughput isn\u{2019}t supported. Retry \
+             your request with the ID or ARN of an inference profile that contains this model.",
+            Some(400),
+        );
+        assert_eq!(needs_profile.unsupported_feature(), Some(ON_DEMAND));
         check(
             "ValidationException",
             "maxTokens exceeds the limit",

@@ -3,13 +3,16 @@
 //! A [`Target`] is a configured model in a configured region, reached through one
 //! [`AccessMethod`] (the model id itself, a regional or the global inference profile). The order
 //! is the caller's policy: region-first or model-first pairing ([`RetryStrategy`]), the region
-//! list re-ordered per call or not ([`RegionOrder`]), and an optional preferred access method.
+//! list re-ordered per call or not ([`RegionOrder`]), an optional preferred access method, and
+//! an optional share of calls sent through global profiles. A model that Bedrock refused to
+//! invoke on demand is remembered and reached through a profile from then on.
 //! Target health is applied afterwards, when the call is planned.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bedrock_catalog::AccessMethod;
 use bedrock_retry::{PlanTarget, RandomSource, SeededRandom};
@@ -143,8 +146,13 @@ pub(crate) struct Router {
     pub(crate) strategy: RetryStrategy,
     pub(crate) region_order: RegionOrder,
     pub(crate) access_preference: Option<AccessMethod>,
+    /// The share of calls whose targets use global profiles where they can (`None`: off).
+    pub(crate) global_fraction: Option<f64>,
     random: Arc<dyn RandomSource>,
     calls: AtomicUsize,
+    global_calls: AtomicUsize,
+    /// Models Bedrock refused to invoke on demand: reached through a profile from then on.
+    needs_profile: Mutex<HashSet<String>>,
 }
 
 impl fmt::Debug for Router {
@@ -153,6 +161,7 @@ impl fmt::Debug for Router {
             .field("strategy", &self.strategy)
             .field("region_order", &self.region_order)
             .field("access_preference", &self.access_preference)
+            .field("global_fraction", &self.global_fraction)
             .finish_non_exhaustive()
     }
 }
@@ -167,9 +176,58 @@ impl Router {
             strategy,
             region_order,
             access_preference,
+            global_fraction: None,
             random: Arc::new(SeededRandom::from_entropy()),
             calls: AtomicUsize::new(0),
+            global_calls: AtomicUsize::new(0),
+            needs_profile: Mutex::default(),
         }
+    }
+
+    /// Sends this share of calls (0 to 1) through global profiles where a target has one: call
+    /// `k` (from 0) does when `floor((k + 1) f) > floor(k f)`, so the share holds exactly over
+    /// any run of calls, with no randomness.
+    pub(crate) fn with_global_fraction(mut self, fraction: Option<f64>) -> Self {
+        self.global_fraction = fraction;
+        self
+    }
+
+    /// Remembers that Bedrock refused to invoke `model` on demand: its targets use an inference
+    /// profile from now on, where one exists.
+    pub(crate) fn learn_needs_profile(&self, model: &str) {
+        let mut learned = self
+            .needs_profile
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !learned.contains(model) {
+            tracing::info!(
+                model,
+                "on-demand invocation refused: using its inference profile"
+            );
+            learned.insert(model.to_owned());
+        }
+    }
+
+    fn needs_profile(&self, model: &str) -> bool {
+        self.needs_profile
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(model)
+    }
+
+    /// Whether this call is one of the global-profile share.
+    fn global_turn(&self) -> bool {
+        let Some(f) = self.global_fraction else {
+            return false;
+        };
+        let k = self.global_calls.fetch_add(1, Ordering::Relaxed);
+        // Exact for every k below 2^53, far beyond any process's call count.
+        #[allow(
+            clippy::cast_precision_loss,
+            reason = "call counts stay far below 2^53"
+        )]
+        let (k, next) = (k as f64, (k as f64) + 1.0);
+        (next * f).floor() > (k * f).floor()
     }
 
     /// Replaces the randomness of [`RegionOrder::Shuffle`].
@@ -223,13 +281,21 @@ impl Router {
                 .flat_map(|r| models.iter().map(move |m| (*m, *r)))
                 .collect(),
         };
+        let preference = if self.global_turn() {
+            Some(AccessMethod::GlobalProfile)
+        } else {
+            self.access_preference
+        };
         pairs
             .into_iter()
             .filter_map(|(model, region)| {
-                let available = access(model, region);
-                let chosen = self
-                    .access_preference
+                let mut available = access(model, region);
+                if self.needs_profile(model) && available.iter().copied().any(is_profile) {
+                    available.retain(|m| is_profile(*m));
+                }
+                let chosen = preference
                     .filter(|p| available.contains(p))
+                    .or(self.access_preference.filter(|p| available.contains(p)))
                     .or_else(|| {
                         DEFAULT_ACCESS_ORDER
                             .into_iter()
@@ -239,6 +305,14 @@ impl Router {
             })
             .collect()
     }
+}
+
+/// Whether `method` goes through an inference profile.
+fn is_profile(method: AccessMethod) -> bool {
+    matches!(
+        method,
+        AccessMethod::RegionalProfile | AccessMethod::GlobalProfile
+    )
 }
 
 /// A uniform random permutation (Fisher–Yates) drawn from `random`.
@@ -279,6 +353,52 @@ mod tests {
             .iter()
             .map(|t| format!("{}@{}", t.model, t.region))
             .collect()
+    }
+
+    #[test]
+    fn a_global_fraction_sends_exactly_that_share_of_calls_through_global_profiles() {
+        let both = |_: &str, _: &str| vec![AccessMethod::Direct, AccessMethod::GlobalProfile];
+        for (fraction, expected) in [(0.3, 3), (0.0, 0), (1.0, 10), (0.5, 5)] {
+            let r = router(RetryStrategy::RegionFirst, RegionOrder::Fixed)
+                .with_global_fraction(Some(fraction));
+            let global = (0..10)
+                .filter(|_| {
+                    let t = r.order_targets(&["a"], &["r1"], true, both);
+                    t[0].access_method == AccessMethod::GlobalProfile
+                })
+                .count();
+            assert_eq!(global, expected, "fraction {fraction}");
+        }
+        // A target without a global profile keeps its usual method on a global turn.
+        let r =
+            router(RetryStrategy::RegionFirst, RegionOrder::Fixed).with_global_fraction(Some(1.0));
+        let t = r.order_targets(&["a"], &["r1"], true, direct);
+        assert_eq!(t[0].access_method, AccessMethod::Direct);
+    }
+
+    #[test]
+    fn a_model_refused_on_demand_is_reached_through_a_profile_afterwards() {
+        let all = |_: &str, r: &str| {
+            if r == "r2" {
+                vec![AccessMethod::Direct]
+            } else {
+                vec![AccessMethod::Direct, AccessMethod::RegionalProfile]
+            }
+        };
+        let r = router(RetryStrategy::RegionFirst, RegionOrder::Fixed);
+        r.learn_needs_profile("a");
+        let t = r.order_targets(&["a", "b"], &["r1", "r2"], true, all);
+        let methods: Vec<_> = t.iter().map(|t| t.access_method).collect();
+        // Where no profile exists, the direct target stays: it may still be the only way.
+        assert_eq!(
+            methods,
+            [
+                AccessMethod::RegionalProfile,
+                AccessMethod::Direct,
+                AccessMethod::Direct,
+                AccessMethod::Direct
+            ]
+        );
     }
 
     #[test]

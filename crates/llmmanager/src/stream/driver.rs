@@ -278,7 +278,7 @@ impl<'e> Run<'e> {
             model_id: done.attempt.target.model.clone(),
             invoke_id: done.invoke_id.clone(),
             region: done.attempt.target.region.clone(),
-            access_method: done.attempt.target.access_method,
+            access_method: self.engine.access_used(&done.attempt, &done.invoke_id),
             attempts: done.attempts.clone(),
             recoveries: std::mem::take(&mut self.recoveries),
             time_to_first_token: answer.first_token,

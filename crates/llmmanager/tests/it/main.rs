@@ -9,6 +9,7 @@
 
 mod support;
 
+mod access;
 mod blocking;
 mod conformance;
 mod converse;
