@@ -767,13 +767,14 @@ impl BatchEngine {
         Ok(Created::Yes)
     }
 
-    /// Results for the records of job `i` that this run owns, all with the same error.
+    /// Results for the records of job `i` that this run owns and that have none yet, all with
+    /// the same error.
     fn fail_records(&self, state: &RunState, i: usize, run: &mut Run, error: &RecordError) {
         let Some(js) = state.jobs.get(i) else {
             return;
         };
         for id in &js.request_ids {
-            if run.owns(i, id) {
+            if run.owns(i, id) && !run.results.contains_key(id) {
                 run.results.insert(
                     id.clone(),
                     RecordResult {
@@ -869,7 +870,7 @@ impl BatchEngine {
                     message: format!("batch job {arn} wrote no output line for this request"),
                     code: None,
                 };
-                self.collect(state, i, &arn, run, &missing).await?;
+                self.collect(state, i, &arn, run, Some(&missing)).await?;
                 Ok(Poll::Done)
             }
             Some(
@@ -888,6 +889,16 @@ impl BatchEngine {
                 let resubmit = name != "Stopped" && js.attempt < self.config.max_resubmits;
                 if resubmit {
                     warn!(%message, attempt = js.attempt + 1, "resubmitting batch job");
+                    if name == "Expired" {
+                        // The records it finished keep their results; only the rest run again.
+                        self.collect(state, i, &arn, run, None).await?;
+                        if !self.narrow_input(state, i, run).await? {
+                            return Ok(Poll::Done);
+                        }
+                    }
+                    let Some(js) = state.jobs.get_mut(i) else {
+                        return Ok(Poll::Done);
+                    };
                     js.attempt += 1;
                     js.job_arn = None;
                     js.status = None;
@@ -912,7 +923,7 @@ impl BatchEngine {
                     code: None,
                 };
                 // A stopped or expired job keeps the output of the records it finished.
-                self.collect(state, i, &arn, run, &failed).await?;
+                self.collect(state, i, &arn, run, Some(&failed)).await?;
                 Ok(Poll::Done)
             }
             _ => Ok(Poll::Running),
@@ -920,14 +931,16 @@ impl BatchEngine {
     }
 
     /// Reads job `i`'s output files, turns each line into a result (records without a line get
-    /// `missing`), appends the results to the ledger and then records them in `run`.
+    /// `missing`, or stay open without it), appends the results to the ledger and then
+    /// records them in `run`. Records that already have a result (from an earlier attempt)
+    /// keep it.
     async fn collect(
         &self,
         state: &RunState,
         i: usize,
         arn: &str,
         run: &mut Run,
-        missing: &RecordError,
+        missing: Option<&RecordError>,
     ) -> Result<(), Error> {
         let Some(js) = state.jobs.get(i) else {
             return Ok(());
@@ -1029,7 +1042,7 @@ impl BatchEngine {
                     warn!(%key, "output line without a known recordId ignored");
                     return;
                 };
-                if run.owns(i, id) {
+                if run.owns(i, id) && !run.results.contains_key(*id) {
                     got.insert((*id).clone(), base(id, outcome));
                 }
             };
@@ -1056,7 +1069,10 @@ impl BatchEngine {
         }
         let mut missing_n = 0usize;
         for id in &js.request_ids {
-            if run.owns(i, id) && !got.contains_key(id) {
+            let Some(missing) = missing else {
+                break;
+            };
+            if run.owns(i, id) && !got.contains_key(id) && !run.results.contains_key(id) {
                 missing_n += 1;
                 let mut e = missing.clone();
                 if unreadable > 0 {
@@ -1082,6 +1098,67 @@ impl BatchEngine {
         );
         run.results.extend(got);
         Ok(())
+    }
+
+    /// Writes job `i`'s next input: the lines of its current input whose records have no
+    /// result yet, and points the job at it. Returns `false` when no record is left.
+    async fn narrow_input(&self, state: &mut RunState, i: usize, run: &Run) -> Result<bool, Error> {
+        let Some(js) = state.jobs.get(i) else {
+            return Ok(false);
+        };
+        let open: std::collections::HashSet<String> = js
+            .request_ids
+            .iter()
+            .enumerate()
+            .filter(|(_, id)| run.owns(i, id) && !run.results.contains_key(*id))
+            .map(|(n, _)| crate::plan::record_id(n))
+            .collect();
+        if open.is_empty() {
+            return Ok(false);
+        }
+        let obj = self
+            .s3
+            .get_object()
+            .bucket(&self.config.bucket)
+            .key(&js.input_key)
+            .send()
+            .await
+            .map_err(|e| s3_err("GetObject", &js.input_key, e))?;
+        let bytes = obj
+            .body
+            .collect()
+            .await
+            .map_err(|e| s3_err("GetObject", &js.input_key, e))?
+            .into_bytes();
+        let mut next = Vec::new();
+        for line in bytes.split(|&b| b == b'\n') {
+            let text = String::from_utf8_lossy(line);
+            if salvage_record_id(&text).is_some_and(|r| open.contains(r)) {
+                next.extend_from_slice(line);
+                next.push(b'\n');
+            }
+        }
+        let key = format!(
+            "{}/{}/input-a{}.jsonl",
+            self.prefix(),
+            js.key,
+            js.attempt + 1
+        );
+        self.s3
+            .put_object()
+            .bucket(&self.config.bucket)
+            .key(&key)
+            .content_type("application/jsonl")
+            .body(next.into())
+            .send()
+            .await
+            .map_err(|e| s3_err("PutObject", &key, e))?;
+        info!(job = %js.key, records = open.len(), "resubmitting the records an expired job did not finish");
+        if let Some(js) = state.jobs.get_mut(i) {
+            js.input_key = key;
+        }
+        state.save(&self.config.state_path)?;
+        Ok(true)
     }
 
     /// Stops every job of the state file that is still running (for example on Ctrl-C, when

@@ -46,6 +46,9 @@ pub struct Scenario {
     pub s3_endpoint: Option<String>,
     /// Batch inference jobs, by 1-based creation number, that end `Failed` without output.
     pub failed_jobs: Vec<u64>,
+    /// Batch inference jobs, by 1-based creation number, that reach their timeout half-way:
+    /// they end `Expired` with the output of the records they finished.
+    pub expired_jobs: Vec<u64>,
     /// Share (0.0–1.0) of structured-output answers that are malformed: half of them invalid
     /// JSON, half valid JSON that violates the schema. Drawn from the seed and the request.
     pub malformed_structured_share: f64,

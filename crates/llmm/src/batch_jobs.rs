@@ -108,6 +108,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
             max: poll.max(PollConfig::default().max),
         },
         targets: targets.clone(),
+        timeout_hours: jobs.job_timeout_hours,
         ..BatchConfig::new(bucket, role_arn, &state_path)
     };
     let engine = BatchEngine::new(&sdk, s3, config).map_err(|e| usage(e.to_string()))?;

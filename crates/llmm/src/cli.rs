@@ -349,6 +349,10 @@ pub(crate) struct BatchJobArgs {
     /// Most records per job (the service quota).
     #[arg(long, value_name = "N", default_value_t = 50_000)]
     pub(crate) max_records_per_job: usize,
+    /// Hours after which Bedrock ends a job as `Expired` (24 to 168; Bedrock's default 24);
+    /// an expired job's unfinished records are submitted once more.
+    #[arg(long, value_name = "HOURS")]
+    pub(crate) job_timeout_hours: Option<i32>,
     /// On Ctrl-C, stop the jobs still running (by default they keep running, and the same
     /// command collects them later).
     #[arg(long)]

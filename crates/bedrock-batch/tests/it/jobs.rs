@@ -293,12 +293,17 @@ async fn job_api_lists_filters_and_stops() {
         .await
         .unwrap();
     assert_eq!(*got.status().unwrap(), ModelInvocationJobStatus::Stopped);
-    assert!(got.processed_record_count().unwrap() < 20);
+    let processed = got.processed_record_count().unwrap();
+    assert!(processed < 20);
     assert_eq!(results.len(), 20);
+    // The records the stopped job finished keep their answers; the others failed with it.
+    let ok = results.iter().filter(|r| r.outcome.is_ok()).count();
+    assert_eq!(ok as i64, processed);
     assert!(
         results
             .iter()
-            .all(|r| r.outcome.as_ref().unwrap_err().kind == RecordErrorKind::JobFailed)
+            .filter_map(|r| r.outcome.as_ref().err())
+            .all(|e| e.kind == RecordErrorKind::JobFailed && e.message.contains("Stopped"))
     );
     let missing = client
         .get_model_invocation_job()
@@ -628,4 +633,77 @@ async fn free_requests_spread_over_models_and_regions() {
         ]
     );
     assert_eq!(env.creates(), 2, "one job per (model, region)");
+}
+
+#[tokio::test]
+async fn an_expired_job_keeps_its_finished_records_and_resubmits_the_rest() {
+    let env = Env::start(Scenario {
+        expired_jobs: vec![1],
+        ..Scenario::default()
+    })
+    .await;
+    let config = BatchConfig {
+        timeout_hours: Some(48),
+        ..env.config(limits(1, 10))
+    };
+    let results = env.engine(config.clone()).run(requests(4)).await.unwrap();
+    assert!(results.iter().all(|r| r.outcome.is_ok()), "{results:?}");
+    assert_eq!(env.creates(), 2);
+    let converse = env
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.operation == Operation::Converse)
+        .count();
+    assert_eq!(
+        converse, 4,
+        "two records in the expired job, two in the resubmission"
+    );
+    let client = aws_sdk_bedrock::Client::new(&env.sdk);
+    let state = RunState::load(&config.state_path).unwrap().unwrap();
+    assert!(state.jobs[0].input_key.ends_with("/input-a1.jsonl"));
+    let got = client
+        .get_model_invocation_job()
+        .job_identifier(state.jobs[0].job_arn.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.timeout_duration_in_hours(), Some(48));
+    assert!(got.job_expiration_time().is_some());
+
+    // Without resubmissions the unfinished records fail, the finished ones keep their answers.
+    let env = Env::start(Scenario {
+        expired_jobs: vec![1],
+        ..Scenario::default()
+    })
+    .await;
+    let config = BatchConfig {
+        max_resubmits: 0,
+        ..env.config(limits(1, 10))
+    };
+    let results = env.engine(config).run(requests(4)).await.unwrap();
+    assert!(
+        results[..2].iter().all(|r| r.outcome.is_ok()),
+        "{results:?}"
+    );
+    for r in &results[2..] {
+        let e = r.outcome.as_ref().unwrap_err();
+        assert_eq!(e.kind, RecordErrorKind::JobFailed);
+        assert!(e.message.contains("Expired"), "{}", e.message);
+    }
+
+    // Bedrock's bounds on the timeout.
+    let env = Env::start(Scenario::default()).await;
+    let config = BatchConfig {
+        timeout_hours: Some(12),
+        ..env.config(limits(1, 10))
+    };
+    let results = env.engine(config).run(requests(1)).await.unwrap();
+    let e = results[0].outcome.as_ref().unwrap_err();
+    assert_eq!(e.kind, RecordErrorKind::JobRejected);
+    assert!(
+        e.message.contains("timeoutDurationInHours"),
+        "{}",
+        e.message
+    );
 }

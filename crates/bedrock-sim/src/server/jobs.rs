@@ -8,7 +8,10 @@
 //! fault rules, quotas and scripted replies apply to records too; a record whose call fails
 //! gets an `error` object in the output instead of `modelOutput`.
 //! Jobs whose creation number is listed in `Scenario::failed_jobs` end `Failed` without output,
-//! so that callers can test resubmission.
+//! so that callers can test resubmission; those listed in `Scenario::expired_jobs` reach their
+//! timeout half-way and end `Expired` with the output of the records they finished, as a
+//! stopped job ends `Stopped` with its finished records' output. `timeoutDurationInHours` is
+//! checked (24 to 168, as Bedrock does) and reported, with the job's expiration time.
 //!
 //! This module is a child of `server` (declared there) so that it shares the server's
 //! private call path without widening its visibility.
@@ -85,6 +88,9 @@ struct Job {
     success: u64,
     errors: u64,
     fail: bool,
+    expire: bool,
+    timeout_hours: i64,
+    expiration_time: String,
     stop_requested: bool,
 }
 
@@ -118,6 +124,17 @@ impl Jobs {
 )]
 fn now() -> String {
     DateTime::from(SystemTime::now())
+        .fmt(Format::DateTime)
+        .unwrap_or_default()
+}
+
+#[allow(
+    clippy::disallowed_methods,
+    reason = "job timestamps are wall-clock times, as Bedrock reports them"
+)]
+fn hours_from_now(hours: i64) -> String {
+    let secs = u64::try_from(hours).unwrap_or(0).saturating_mul(3600);
+    DateTime::from(SystemTime::now() + std::time::Duration::from_secs(secs))
         .fmt(Format::DateTime)
         .unwrap_or_default()
 }
@@ -225,6 +242,17 @@ fn create(shared: &Arc<Shared>, region: &str, body: &Value) -> Result<Value, Wir
     let input_uri = required(&["inputDataConfig", "s3InputDataConfig", "s3Uri"])?;
     let output_uri = required(&["outputDataConfig", "s3OutputDataConfig", "s3Uri"])?;
     let token = str_at(body, &["clientRequestToken"]).map(str::to_owned);
+    let timeout_hours = match body.get("timeoutDurationInHours") {
+        None | Some(Value::Null) => 24,
+        Some(v) => match v.as_i64() {
+            Some(h) if (24..=168).contains(&h) => h,
+            _ => {
+                return Err(WireError::validation(format!(
+                    "1 validation error detected: Value {v} at 'timeoutDurationInHours' failed to satisfy constraint: Member must have value between 24 and 168"
+                )));
+            }
+        },
+    };
     let invocation_type = str_at(body, &["modelInvocationType"])
         .unwrap_or("InvokeModel")
         .to_owned();
@@ -262,6 +290,7 @@ fn create(shared: &Arc<Shared>, region: &str, body: &Value) -> Result<Value, Wir
     let id = format!("{h:012x}").chars().take(12).collect::<String>();
     let arn = format!("arn:aws:bedrock:{region}:{ACCOUNT}:model-invocation-job/{id}");
     let t = now();
+    let expiration_time = hours_from_now(timeout_hours);
     st.jobs.push(Job {
         arn: arn.clone(),
         id,
@@ -285,6 +314,9 @@ fn create(shared: &Arc<Shared>, region: &str, body: &Value) -> Result<Value, Wir
         success: 0,
         errors: 0,
         fail: shared.scenario.failed_jobs.contains(&n),
+        expire: shared.scenario.expired_jobs.contains(&n),
+        timeout_hours,
+        expiration_time,
         stop_requested: false,
     });
     drop(st);
@@ -324,7 +356,8 @@ fn summary(j: &Job) -> Value {
         "inputDataConfig": j.input,
         "outputDataConfig": j.output,
         "modelInvocationType": j.invocation_type,
-        "timeoutDurationInHours": 24,
+        "timeoutDurationInHours": j.timeout_hours,
+        "jobExpirationTime": j.expiration_time,
         "totalRecordCount": j.total,
         "processedRecordCount": j.processed,
         "successRecordCount": j.success,
@@ -421,13 +454,30 @@ async fn run_job(shared: Arc<Shared>, arn: String) {
     };
     let (mut input_tokens, mut output_tokens) = (0u64, 0u64);
     for (file, lines) in input {
+        let name = file.rsplit('/').next().unwrap_or(&file).to_owned();
+        let out_key = format!("{dir}/{name}.out");
         let mut out = String::new();
         for line in lines {
-            if jobs
-                .find(&job.region, &arn)
-                .is_some_and(|j| j.stop_requested)
-            {
-                finish("Stopped", None);
+            let halt = match jobs.find(&job.region, &arn) {
+                Some(j) if j.stop_requested => Some(("Stopped", None)),
+                Some(j) if j.expire && j.processed >= j.total / 2 => Some((
+                    "Expired",
+                    Some(format!(
+                        "The job did not finish within its timeout of {} hours.",
+                        j.timeout_hours
+                    )),
+                )),
+                _ => None,
+            };
+            if let Some((status, message)) = halt {
+                // The records finished so far keep their output.
+                if !out.is_empty()
+                    && let Err(e) = s3.put(&out_bucket, &out_key, out.into_bytes()).await
+                {
+                    finish("Failed", Some(e));
+                    return;
+                }
+                finish(status, message);
                 return;
             }
             let record: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
@@ -482,11 +532,7 @@ async fn run_job(shared: Arc<Shared>, arn: String) {
                 }
             });
         }
-        let name = file.rsplit('/').next().unwrap_or(&file).to_owned();
-        if let Err(e) = s3
-            .put(&out_bucket, &format!("{dir}/{name}.out"), out.into_bytes())
-            .await
-        {
+        if let Err(e) = s3.put(&out_bucket, &out_key, out.into_bytes()).await {
             finish("Failed", Some(e));
             return;
         }
@@ -684,6 +730,9 @@ mod tests {
             success: 2,
             errors: 1,
             fail: false,
+            expire: false,
+            timeout_hours: 24,
+            expiration_time: "2026-01-02T00:00:00Z".to_owned(),
             stop_requested: false,
         }
     }
