@@ -25,9 +25,10 @@ Examples:
   llmm doctor --profile my-profile
   llmm completions bash > ~/.local/share/bash-completion/completions/llmm
 
-Defaults for --model, --region, --profile and --concurrency come from ~/.config/llmm/config.toml
-(or $XDG_CONFIG_HOME/llmm/config.toml, or the file LLMM_CONFIG names) and the variables
-LLMM_MODELS, LLMM_REGIONS (comma-separated), LLMM_PROFILE and LLMM_CONCURRENCY; flags override them.
+Defaults for --model, --region, --profile, --concurrency and --otlp-endpoint come from
+~/.config/llmm/config.toml (or $XDG_CONFIG_HOME/llmm/config.toml, or the file LLMM_CONFIG names)
+and the variables LLMM_MODELS, LLMM_REGIONS (comma-separated), LLMM_PROFILE, LLMM_CONCURRENCY and
+LLMM_OTLP_ENDPOINT; flags override them.
 
 Exit codes: 0 success, 1 some batch requests failed, 2 bad input or usage (nothing sent), \
 3 every attempt failed, 4 credentials missing or rejected or permission denied.")]
@@ -87,6 +88,11 @@ pub(crate) struct GlobalArgs {
     /// `RUST_LOG` overrides.
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub(crate) verbose: u8,
+    /// Export OpenTelemetry spans (one per call, one per attempt, with the GenAI semantic
+    /// conventions) and metrics over OTLP/HTTP to this collector, for example
+    /// http://localhost:4318 [default: LLMM_OTLP_ENDPOINT or the config file's otlp_endpoint].
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) otlp_endpoint: Option<String>,
 }
 
 impl GlobalArgs {

@@ -9,11 +9,12 @@
 //! regions = ["eu-west-1", "eu-central-1"]
 //! profile = "bedrock"
 //! concurrency = 32
+//! otlp_endpoint = "http://localhost:4318"
 //! ```
 //!
-//! The variables are `LLMM_MODELS` and `LLMM_REGIONS` (comma-separated), `LLMM_PROFILE` and
-//! `LLMM_CONCURRENCY`. A profile from the configuration applies to real AWS only, never to
-//! `--simulate` or `--endpoint-url`.
+//! The variables are `LLMM_MODELS` and `LLMM_REGIONS` (comma-separated), `LLMM_PROFILE`,
+//! `LLMM_CONCURRENCY` and `LLMM_OTLP_ENDPOINT`. A profile from the configuration applies to real
+//! AWS only, never to `--simulate` or `--endpoint-url`.
 
 use std::path::{Path, PathBuf};
 
@@ -39,6 +40,8 @@ pub(crate) struct Config {
     pub(crate) profile: Option<String>,
     /// Batch requests in flight at once.
     pub(crate) concurrency: Option<usize>,
+    /// OTLP/HTTP collector to export spans and metrics to.
+    pub(crate) otlp_endpoint: Option<String>,
 }
 
 impl Config {
@@ -84,6 +87,9 @@ impl Config {
         if let Some(v) = env("LLMM_PROFILE") {
             self.profile = Some(v.trim().to_owned());
         }
+        if let Some(v) = env("LLMM_OTLP_ENDPOINT") {
+            self.otlp_endpoint = Some(v.trim().to_owned());
+        }
         if let Some(v) = env("LLMM_CONCURRENCY") {
             let n = v
                 .trim()
@@ -118,6 +124,9 @@ impl Config {
             && let Some(regions) = self.regions
         {
             global.regions = regions;
+        }
+        if global.otlp_endpoint.is_none() {
+            global.otlp_endpoint = self.otlp_endpoint;
         }
         if global.profile.is_none() && !global.simulated() && global.endpoint_url.is_none() {
             global.profile = self.profile;
@@ -177,6 +186,10 @@ mod tests {
         assert_eq!(both.regions.as_deref(), Some(&["eu-west-1".to_owned()][..]));
         assert_eq!(both.profile.as_deref(), Some("p"));
         assert_eq!(both.concurrency, Some(32));
+        let otlp = Config::default()
+            .with_env(env(&[("LLMM_OTLP_ENDPOINT", " http://collector:4318 ")]))
+            .unwrap();
+        assert_eq!(otlp.otlp_endpoint.as_deref(), Some("http://collector:4318"));
     }
 
     fn applied(config: &Config, args: &[&str]) -> Cli {
@@ -194,11 +207,16 @@ mod tests {
             regions: Some(vec!["eu-west-1".into()]),
             profile: Some("work".into()),
             concurrency: Some(48),
+            otlp_endpoint: Some("http://127.0.0.1:4318".into()),
         };
         let cli = applied(&config, &["llmm", "batch", "in.jsonl"]);
         assert_eq!(cli.global.models, ["Nova Lite"]);
         assert_eq!(cli.global.regions_or_default(), ["eu-west-1"]);
         assert_eq!(cli.global.profile.as_deref(), Some("work"));
+        assert_eq!(
+            cli.global.otlp_endpoint.as_deref(),
+            Some("http://127.0.0.1:4318")
+        );
         let Command::Batch(batch) = cli.command else {
             panic!("batch")
         };

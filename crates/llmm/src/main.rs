@@ -39,6 +39,14 @@
 //! - `--endpoint-url URL` sends every request to `URL` (for example a running `llmm sim`).
 //! - Otherwise real AWS, with the default credential chain or `--profile NAME`.
 //!
+//! # Telemetry
+//!
+//! `--otlp-endpoint URL` (or `LLMM_OTLP_ENDPOINT`) exports OpenTelemetry spans and metrics over
+//! OTLP/HTTP to a collector at `URL` (feature `otel`, on by default): one span per call and one
+//! per attempt with the GenAI semantic conventions, and the metrics
+//! `gen_ai.client.operation.duration`, `gen_ai.client.token.usage` and
+//! `llmmanager.client.attempts` (see the `telemetry` module).
+//!
 //! # Batch line format
 //!
 //! Each input line is one JSON object with a unique string `id`, in one of two forms:
@@ -92,6 +100,7 @@ mod record;
 mod sim;
 mod stream_view;
 mod summary;
+mod telemetry;
 
 use std::process::ExitCode;
 
@@ -106,7 +115,6 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    init_tracing(cli.global.verbose);
     // Completions need no configuration, so a broken config file cannot block them.
     if let Command::Completions(args) = &cli.command {
         completions(args.shell);
@@ -129,7 +137,20 @@ fn main() -> ExitCode {
             return Exit::Failed.into();
         }
     };
+    let telemetry = match telemetry::init(
+        cli.global.verbose,
+        cli.global.otlp_endpoint.as_deref(),
+        runtime.handle(),
+    ) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("error: {}", exit::join_chain(error.chain()));
+            return exit::classify(&error).into();
+        }
+    };
     let result = runtime.block_on(run(cli));
+    // Outside the runtime, which still runs the last exports.
+    telemetry.shutdown();
     match result {
         Ok(code) => code.into(),
         Err(error) => {
@@ -158,20 +179,4 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
 fn completions(shell: clap_complete::Shell) {
     let mut out = std::io::stdout().lock();
     clap_complete::generate(shell, &mut Cli::command(), "llmm", &mut out);
-}
-
-/// Logs go to stderr; they are off unless `-v` or `RUST_LOG` asks for them, so that progress
-/// bars and answers stay readable.
-fn init_tracing(verbose: u8) {
-    use tracing_subscriber::EnvFilter;
-    let default = match verbose {
-        0 => "off",
-        1 => "warn,llmmanager=info,bedrock_batch=info",
-        _ => "debug",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }

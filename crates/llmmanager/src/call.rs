@@ -29,7 +29,7 @@ use bedrock_messages::{
     ConverseRequest, ConverseResponse, GuardrailConfig, InferenceConfig, Limits,
 };
 use bedrock_retry::{Attempter, Clock, GiveUpReason, HealthTracker, RetryPlanner, Sleep};
-use tracing::{Instrument, debug, info_span};
+use tracing::{Instrument, debug};
 
 use crate::classify::{AttemptError, BedrockClassifier};
 use crate::clients::{Clients, Timeouts};
@@ -134,19 +134,16 @@ struct Attempts<'a, X> {
 
 impl<X: Exchange> Attempter<(X::Output, String), AttemptError, Target> for Attempts<'_, X> {
     async fn attempt(&mut self, attempt: Attempt) -> Result<(X::Output, String), AttemptError> {
-        let span = info_span!(
-            "attempt",
-            n = attempt.attempt_number,
-            model = %attempt.target.model,
-            region = %attempt.target.region,
-            access = %attempt.target.access_method,
-        );
+        let span =
+            crate::telemetry::attempt_span(self.engine, attempt.attempt_number, &attempt.target);
+        let target = attempt.target.clone();
         let mut ready = self.engine.ready(self.prepared, attempt, self.warnings)?;
         if let Some(shape) = &self.options.structured {
             shape.apply(self.engine, &mut ready);
         }
         let invoke_id = ready.invoke_id.clone();
-        let result = self.exchange.send(ready).instrument(span).await;
+        let result = self.exchange.send(ready).instrument(span.clone()).await;
+        crate::telemetry::attempt_outcome(&span, &target, &result);
         if let Err(error) = &result {
             debug!(%error, "attempt failed");
         }

@@ -102,6 +102,8 @@ pub(crate) struct Clients {
     /// The loaded shared configuration (credentials, timeouts), with the endpoint override when
     /// one applies to every region; the catalog's control-plane fetch uses it.
     pub(crate) sdk: aws_config::SdkConfig,
+    /// The explicit endpoints, if any (for `server.address` in telemetry).
+    endpoints: Endpoints,
 }
 
 impl Clients {
@@ -166,7 +168,16 @@ impl Clients {
             Some(url) => sdk.into_builder().endpoint_url(url.clone()).build(),
             None => sdk,
         };
-        Self { by_region, sdk }
+        Self {
+            by_region,
+            sdk,
+            endpoints: endpoints.clone(),
+        }
+    }
+
+    /// The explicit endpoint URL of a region's requests, if one is configured.
+    pub(crate) fn endpoint(&self, region: &str) -> Option<&str> {
+        self.endpoints.for_region(region)
     }
 
     /// The client for a region, if that region is configured.

@@ -63,6 +63,7 @@ mod routing;
 mod stats;
 mod stream;
 pub mod structured;
+mod telemetry;
 mod validation;
 
 pub use auth::{Auth, Secret};

@@ -12,7 +12,7 @@ use bedrock_retry::{
     Clock, HealthConfig, HealthTracker, RetryBudget, RetryConfig, RetryPlanner, Sleep, TokioClock,
     TokioSleep,
 };
-use tracing::{Instrument, info_span, warn};
+use tracing::{Instrument, warn};
 
 use crate::auth::Auth;
 use crate::call::{CallOptions, ConverseExchange, Engine, StreamRecovery, dropped_features};
@@ -23,6 +23,7 @@ use crate::response::Response;
 use crate::routing::{RegionOrder, RetryStrategy, Router, Target};
 use crate::stats::ManagerStats;
 use crate::stream::{self, ConverseStream};
+use crate::telemetry;
 use crate::validation::ValidationConfig;
 
 /// Builds an [`LlmManager`].
@@ -601,11 +602,10 @@ impl LlmManager {
         request: &ConverseRequest,
         options: &CallOptions,
     ) -> Result<Response, Error> {
-        let span = info_span!(
-            "converse",
-            auth = self.inner.auth_kind,
-            attempts = tracing::field::Empty
-        );
+        // The first configured model: ordering the targets here would advance the router's
+        // per-call rotation and global-profile share a second time.
+        let model = self.inner.models.first().map_or("", |m| m.id.as_str());
+        let span = telemetry::call_span(false, self.inner.auth_kind, model);
         // Boxed so that callers nesting many calls in one future keep its type shallow.
         Box::pin(self.converse_inner(request, options).instrument(span)).await
     }
@@ -655,6 +655,7 @@ impl LlmManager {
         let engine = &*self.inner;
         let prepared = engine.prepare(request)?;
         let targets = self.call_targets(options)?;
+        let telemetry = telemetry::Call::begin(engine, tracing::Span::current(), &targets);
         let started = engine.now();
         let mut warnings: Vec<String> =
             request.warnings().iter().map(ToString::to_string).collect();
@@ -672,9 +673,8 @@ impl LlmManager {
             Ok(done) => {
                 warnings.extend(exchange.warnings);
                 warnings.extend(dropped_features(&done.attempts));
-                tracing::Span::current().record("attempts", done.attempts.len());
                 let access_method = engine.access_used(&done.attempt, &done.invoke_id);
-                Ok(Response {
+                let response = Response {
                     output: done.value,
                     model_id: done.attempt.target.model.clone(),
                     invoke_id: done.invoke_id,
@@ -684,15 +684,27 @@ impl LlmManager {
                     duration: engine.now().saturating_sub(started),
                     warnings,
                     validations,
-                })
+                };
+                telemetry.finish(
+                    engine,
+                    telemetry::Outcome::Answered {
+                        model: &response.model_id,
+                        region: &response.region,
+                        usage: Some(response.usage()),
+                        attempts: response.attempts.len(),
+                    },
+                );
+                Ok(response)
             }
             Err(failed) => {
                 warn!(reason = %failed.reason, attempts = failed.attempts.len(), "converse failed");
-                Err(Error::Exhausted {
+                let error = Error::Exhausted {
                     reason: failed.reason,
                     attempts: failed.attempts,
                     last_error: failed.last_error,
-                })
+                };
+                telemetry.finish(engine, telemetry::Outcome::Failed(&error));
+                Err(error)
             }
         }
     }

@@ -16,4 +16,6 @@ mod doctor;
 mod sim;
 mod structured;
 mod support;
+#[cfg(feature = "otel")]
+mod telemetry;
 mod usage;

@@ -60,6 +60,7 @@ pub(crate) async fn llmm_with_env(args: &[&str], stdin: &str, env: &[(&str, &str
         "LLMM_REGIONS",
         "LLMM_PROFILE",
         "LLMM_CONCURRENCY",
+        "LLMM_OTLP_ENDPOINT",
     ] {
         command.env_remove(name);
     }

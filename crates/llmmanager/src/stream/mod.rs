@@ -36,7 +36,7 @@ use std::time::Duration;
 use bedrock_catalog::AccessMethod;
 use bedrock_messages::{ConverseRequest, StopReason, TokenUsage, ToolUseBlock};
 use futures::Stream;
-use tracing::{Instrument, info_span};
+use tracing::Instrument;
 
 mod driver;
 mod fold;
@@ -297,14 +297,24 @@ pub(crate) fn start(
     warnings: Vec<String>,
 ) -> ConverseStream {
     let buffer = Buffer::default();
-    let span = info_span!("converse_stream", auth = engine.auth_kind);
+    let model = targets.first().map_or("", |t| t.model.as_str());
+    let span = crate::telemetry::call_span(true, engine.auth_kind, model);
     let out = buffer.clone();
     let driver = async move {
+        let telemetry = crate::telemetry::Call::begin(&engine, tracing::Span::current(), &targets);
         let mut run = Run::new(&engine, out.clone());
-        let last = run
-            .drive(&prepared, targets, &options, warnings)
-            .await
-            .map(|response| StreamEvent::Completed(Box::new(response)));
+        let result = run.drive(&prepared, targets, &options, warnings).await;
+        let outcome = match &result {
+            Ok(response) => crate::telemetry::Outcome::Answered {
+                model: &response.model_id,
+                region: &response.region,
+                usage: response.usage.as_ref(),
+                attempts: response.attempts.len(),
+            },
+            Err(error) => crate::telemetry::Outcome::Failed(error),
+        };
+        telemetry.finish(&engine, outcome);
+        let last = result.map(|response| StreamEvent::Completed(Box::new(response)));
         out.push(last);
     }
     .instrument(span);
