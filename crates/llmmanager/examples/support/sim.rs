@@ -28,8 +28,13 @@ pub(crate) fn simulate() -> bool {
 impl Backend {
     /// Starts the simulator when `--simulate` was given, on the caller's async runtime.
     pub(crate) async fn from_args() -> Result<Self, Box<dyn Error>> {
+        Self::from_args_with(Scenario::default()).await
+    }
+
+    /// [`Backend::from_args`] with a scenario for the simulator.
+    pub(crate) async fn from_args_with(scenario: Scenario) -> Result<Self, Box<dyn Error>> {
         let sim = if simulate() {
-            Some(Simulator::start(Scenario::default()).await?)
+            Some(Simulator::start(scenario).await?)
         } else {
             None
         };
