@@ -220,11 +220,13 @@ impl<S: ConverseService> ParallelExecutor<S> {
         let outcomes: Vec<_> = slots.into_iter().flatten().collect();
         debug_assert_eq!(outcomes.len(), total, "every request ends exactly once");
         let stop_reason = stream.stop_reason().map(str::to_owned);
-        Ok(ParallelResponse::new(
+        let mut response = ParallelResponse::new(
             outcomes,
             self.time.clock.now().saturating_sub(start),
             stop_reason,
-        ))
+        );
+        response.stats_mut().peak_concurrency = stream.peak_in_flight();
+        Ok(response)
     }
 
     /// Runs requests pulled lazily from `requests` and yields outcomes as they finish.
@@ -284,6 +286,7 @@ impl<S: ConverseService> ParallelExecutor<S> {
             stop_tx,
             stop_reason: None,
             next_index: 0,
+            peak_in_flight: 0,
             counts: Counts::default(),
             total,
             progress: self.progress.clone(),
@@ -388,6 +391,8 @@ pub struct OutcomeStream<S: ConverseService> {
     stop_tx: watch::Sender<StopSignal>,
     stop_reason: Option<Arc<str>>,
     next_index: usize,
+    /// The most requests ever in flight at once.
+    peak_in_flight: usize,
     counts: Counts,
     total: Option<usize>,
     progress: Option<ProgressCallback>,
@@ -414,6 +419,11 @@ impl<S: ConverseService> OutcomeStream<S> {
     /// Requests currently running or waiting for a region slot.
     pub fn in_flight(&self) -> usize {
         self.in_flight.len()
+    }
+
+    /// The most requests in flight at once so far: the concurrency the batch reached.
+    pub fn peak_in_flight(&self) -> usize {
+        self.peak_in_flight
     }
 
     /// Admits one request: either dispatches it or returns the outcome of not running it.
@@ -496,6 +506,7 @@ impl<S: ConverseService> OutcomeStream<S> {
             }
             .boxed(),
         );
+        self.peak_in_flight = self.peak_in_flight.max(self.in_flight.len());
         None
     }
 

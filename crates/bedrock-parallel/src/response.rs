@@ -41,6 +41,10 @@ impl<R: ResponseStats, E: ErrorStats> ParallelResponse<R, E> {
 }
 
 impl<R, E> ParallelResponse<R, E> {
+    pub(crate) fn stats_mut(&mut self) -> &mut BatchStats {
+        &mut self.stats
+    }
+
     /// All outcomes, in input order.
     pub fn outcomes(&self) -> &[RequestOutcome<R, E>] {
         &self.outcomes

@@ -195,6 +195,9 @@ pub struct BatchStats {
     /// Attempts summed over requests that reached the service; one per request whose type does
     /// not report attempts.
     pub attempts: u64,
+    /// The most requests in flight at once: the concurrency the batch reached (at most
+    /// `max_concurrency`; 0 when the statistics were computed from outcomes alone).
+    pub peak_concurrency: usize,
 }
 
 impl BatchStats {

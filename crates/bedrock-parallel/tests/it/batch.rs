@@ -24,6 +24,7 @@ async fn global_concurrency_is_bounded_and_saturated() {
         .unwrap();
     assert!(response.all_succeeded());
     assert_eq!(fake.max_in_flight(), 8);
+    assert_eq!(response.stats().peak_concurrency, 8);
     // 50 requests, 8 at a time, 100 ms each: 7 waves in virtual time.
     assert_eq!(response.stats().total_duration, ms(700));
     assert_eq!(fake.in_flight(), 0);
@@ -459,4 +460,19 @@ async fn the_injected_clock_and_sleeper_time_every_request() {
     assert_eq!(sleep.requested(), [ms(110)]);
     assert_eq!(response.stats().total_duration, ms(110));
     assert_eq!(clock.now(), ms(110));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_concurrency_reached_is_reported() {
+    let fake = Fake::new();
+    let config = ParallelConfig::default().with_max_concurrency(8);
+    let response = converse_parallel(&fake, batch(&[Action::Ok(ms(100)); 3]), &config, None)
+        .await
+        .unwrap();
+    assert_eq!(response.stats().peak_concurrency, 3);
+    let serial = ParallelConfig::default().with_max_concurrency(1);
+    let response = converse_parallel(&fake, batch(&[Action::Ok(ms(10)); 4]), &serial, None)
+        .await
+        .unwrap();
+    assert_eq!(response.stats().peak_concurrency, 1);
 }
