@@ -3,6 +3,9 @@
 //! The configuration is independent of any model or request; the model's limits come from the
 //! catalog at placement time, so one configuration serves every model of a failover list.
 
+use std::time::Duration;
+
+use bedrock_catalog::ModelInfo;
 use bedrock_messages::CacheTtl;
 
 use crate::error::Error;
@@ -128,7 +131,15 @@ pub struct CacheConfig {
     enabled: bool,
     strategy: CacheStrategy,
     ttl: Option<CacheTtl>,
+    point_threshold: Option<u32>,
+    auto_cache_system: bool,
+    unsupported_models: Vec<String>,
+    rejection_memory: Duration,
 }
+
+/// How long a model that rejected cache points is sent none, by default (the original's
+/// `blacklist_duration_minutes=60`).
+pub const DEFAULT_REJECTION_MEMORY: Duration = Duration::from_secs(60 * 60);
 
 impl Default for CacheConfig {
     fn default() -> Self {
@@ -145,6 +156,10 @@ impl CacheConfig {
             enabled: false,
             strategy: CacheStrategy::Conservative,
             ttl: None,
+            point_threshold: None,
+            auto_cache_system: false,
+            unsupported_models: Vec::new(),
+            rejection_memory: DEFAULT_REJECTION_MEMORY,
         }
     }
 
@@ -155,6 +170,10 @@ impl CacheConfig {
             enabled: true,
             strategy: CacheStrategy::Conservative,
             ttl: None,
+            point_threshold: None,
+            auto_cache_system: false,
+            unsupported_models: Vec::new(),
+            rejection_memory: DEFAULT_REJECTION_MEMORY,
         }
     }
 
@@ -165,6 +184,10 @@ impl CacheConfig {
             enabled: true,
             strategy: CacheStrategy::Aggressive,
             ttl: None,
+            point_threshold: None,
+            auto_cache_system: false,
+            unsupported_models: Vec::new(),
+            rejection_memory: DEFAULT_REJECTION_MEMORY,
         }
     }
 
@@ -198,6 +221,10 @@ impl CacheConfig {
             enabled: true,
             strategy: CacheStrategy::Custom(rules),
             ttl: None,
+            point_threshold: None,
+            auto_cache_system: false,
+            unsupported_models: Vec::new(),
+            rejection_memory: DEFAULT_REJECTION_MEMORY,
         })
     }
 
@@ -208,6 +235,85 @@ impl CacheConfig {
     pub fn with_ttl(mut self, ttl: Option<CacheTtl>) -> Self {
         self.ttl = ttl;
         self
+    }
+
+    /// Sets the cache point threshold (the original's `cache_point_threshold`): the fewest
+    /// estimated tokens a prefix needs before an added point. The model's own minimum from the
+    /// catalog still applies, so the threshold can only raise it: a point is placed after at
+    /// least `max(model minimum, threshold)` tokens (cumulatively, per point). `None` (the
+    /// default) uses the model's minimum alone. The original's default of 100 is below every
+    /// caching model's minimum (1,024 or more), which is why this is `None` here.
+    #[must_use]
+    pub fn with_point_threshold(mut self, tokens: Option<u32>) -> Self {
+        self.point_threshold = tokens;
+        self
+    }
+
+    /// Always tries the end of the system prompt first, before the strategy's own positions
+    /// (the original's `auto_cache_system_messages`). The conservative and aggressive
+    /// strategies start there anyway; this makes custom rules do so too. Off by default, so a
+    /// custom strategy places exactly what its rules say.
+    #[must_use]
+    pub fn with_auto_cache_system(mut self, on: bool) -> Self {
+        self.auto_cache_system = on;
+        self
+    }
+
+    /// Lists models that get no cache points at all, whatever the catalog says (the original's
+    /// `custom_unsupported_models`): not added ones, and the caller's own are removed too,
+    /// with a warning. Each entry is a model id, a display name or an alias, matched without
+    /// regard to case.
+    #[must_use]
+    pub fn with_unsupported_models<S: Into<String>>(
+        mut self,
+        models: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.unsupported_models = models.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// How long a model that rejected cache points (Bedrock answered with a validation error
+    /// about them) is sent none (the original's `blacklist_duration_minutes`; default
+    /// [`DEFAULT_REJECTION_MEMORY`], one hour). See [`CacheAvailability`](crate::CacheAvailability).
+    #[must_use]
+    pub fn with_rejection_memory(mut self, duration: Duration) -> Self {
+        self.rejection_memory = duration;
+        self
+    }
+
+    /// The cache point threshold, if set.
+    #[must_use]
+    pub fn point_threshold(&self) -> Option<u32> {
+        self.point_threshold
+    }
+
+    /// Whether the end of the system prompt is tried first.
+    #[must_use]
+    pub fn auto_cache_system(&self) -> bool {
+        self.auto_cache_system
+    }
+
+    /// The models listed as not supporting caching.
+    #[must_use]
+    pub fn unsupported_models(&self) -> &[String] {
+        &self.unsupported_models
+    }
+
+    /// How long a model that rejected cache points is sent none.
+    #[must_use]
+    pub fn rejection_memory(&self) -> Duration {
+        self.rejection_memory
+    }
+
+    /// Whether `model` is listed by [`with_unsupported_models`](Self::with_unsupported_models),
+    /// by id, display name or alias.
+    #[must_use]
+    pub fn lists_unsupported(&self, model: &ModelInfo) -> bool {
+        self.unsupported_models.iter().any(|listed| {
+            listed.eq_ignore_ascii_case(&model.id)
+                || listed.eq_ignore_ascii_case(&model.name)
+                || model.aliases.iter().any(|a| listed.eq_ignore_ascii_case(a))
+        })
     }
 
     /// Turns placement on or off, keeping the strategy and TTL.
@@ -284,6 +390,39 @@ mod tests {
             ok.strategy(),
             &CacheStrategy::Custom(vec![CacheRule::AfterSystem, CacheRule::AllImages])
         );
+    }
+
+    #[test]
+    fn parity_options_default_and_match_models_by_id_name_or_alias() {
+        let c = CacheConfig::conservative();
+        assert_eq!(c.point_threshold(), None);
+        assert!(!c.auto_cache_system());
+        assert!(c.unsupported_models().is_empty());
+        assert_eq!(c.rejection_memory(), DEFAULT_REJECTION_MEMORY);
+        let custom = CacheConfig::custom(vec![CacheRule::AllImages])
+            .unwrap()
+            .with_point_threshold(Some(3000))
+            .with_auto_cache_system(true)
+            .with_rejection_memory(Duration::from_secs(600));
+        assert_eq!(custom.point_threshold(), Some(3000));
+        assert!(custom.auto_cache_system());
+        assert_eq!(custom.rejection_memory(), Duration::from_secs(600));
+
+        let catalog = bedrock_catalog::Catalog::bundled().unwrap();
+        let haiku = catalog.resolve("Claude 3 Haiku").unwrap();
+        let nova = catalog.resolve("Nova Lite").unwrap();
+        for listed in [haiku.id.as_str(), "CLAUDE 3 HAIKU", haiku.name.as_str()] {
+            let c = CacheConfig::aggressive().with_unsupported_models([listed]);
+            assert!(c.lists_unsupported(haiku), "{listed}");
+            assert!(!c.lists_unsupported(nova), "{listed}");
+        }
+        if let Some(alias) = haiku.aliases.first() {
+            assert!(
+                CacheConfig::aggressive()
+                    .with_unsupported_models([alias.to_uppercase()])
+                    .lists_unsupported(haiku)
+            );
+        }
     }
 
     #[test]

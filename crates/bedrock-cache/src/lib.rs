@@ -7,6 +7,13 @@
 //!   by a [`CacheConfig`] strategy, within the model's limits from the catalog
 //!   ([`bedrock_catalog::PromptCaching`]), and returns a [`Placement`]: the new request, every
 //!   point with its estimated prefix ([`PointLocation`]) and warnings.
+//! - [`place_for_model`] does the same for one model of a failover list: no cache points at all
+//!   (the caller's removed too) for a model the configuration lists as unsupported
+//!   ([`CacheConfig::with_unsupported_models`]) or that rejected cache points recently, as a
+//!   [`CacheAvailability`] remembers for [`CacheConfig::rejection_memory`] (an hour by default).
+//! - [`CacheConfig::with_point_threshold`] raises the model's minimum tokens before a point;
+//!   [`CacheConfig::with_auto_cache_system`] makes every strategy try the end of the system
+//!   prompt first.
 //! - [`estimate_request_tokens`] and the per-block functions in [`estimate`] give the token
 //!   estimate placement relies on.
 //! - [`CacheEfficiency`] reads a response's [`TokenUsage`](bedrock_messages::TokenUsage):
@@ -59,7 +66,9 @@
 //! 3. Thresholds are cumulative: the n-th point of the request (the caller's points included,
 //!    in prefix order) needs at least n × `min_tokens` estimated tokens before it, and a new point
 //!    must not push a later point below its threshold. So a prompt shorter than the minimum gets
-//!    no point, and a second point needs twice the minimum.
+//!    no point, and a second point needs twice the minimum. A configured
+//!    [point threshold](CacheConfig::with_point_threshold) above the model's minimum takes its
+//!    place.
 //! 4. A point closes the prefix that ends with the block before it, so it always follows a
 //!    text, image, document, video, tool-use or tool-result block (in the tools list: the last
 //!    tool). It is therefore never the first block of the system prompt, of a message or of the
@@ -134,14 +143,21 @@
 #![forbid(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
 
+mod availability;
 mod config;
 mod efficiency;
 mod error;
 pub mod estimate;
 mod place;
 
-pub use config::{CacheConfig, CacheRule, CacheStrategy, MAX_CACHE_POINTS, MessagePosition};
+pub use availability::CacheAvailability;
+pub use config::{
+    CacheConfig, CacheRule, CacheStrategy, DEFAULT_REJECTION_MEMORY, MAX_CACHE_POINTS,
+    MessagePosition,
+};
 pub use efficiency::{BUNDLED_PRICES, CacheEfficiency, ModelPrice, PriceTable};
 pub use error::{Error, ErrorKind};
 pub use estimate::estimate_request_tokens;
-pub use place::{Placement, PointLocation, PointPosition, cache_points, place_cache_points};
+pub use place::{
+    Placement, PointLocation, PointPosition, cache_points, place_cache_points, place_for_model,
+};

@@ -6,12 +6,15 @@
 //! Nothing here fails: a request that cannot take a point comes back unchanged, with a warning
 //! saying why.
 
-use bedrock_catalog::PromptCaching;
+use std::time::Duration;
+
+use bedrock_catalog::{ModelInfo, PromptCaching};
 use bedrock_messages::{
-    CachePointBlock, CacheTtl, ContentBlock, ConverseRequest, Role, SystemBlock, Tool,
+    CachePointBlock, CacheTtl, ContentBlock, ConverseRequest, Feature, Role, SystemBlock, Tool,
 };
 use serde::Serialize;
 
+use crate::availability::CacheAvailability;
 use crate::config::{CacheConfig, CacheRule, CacheStrategy, MAX_CACHE_POINTS};
 use crate::estimate::{block_tokens, system_block_tokens, tool_tokens};
 
@@ -267,6 +270,10 @@ enum Skip {
 
 fn conservative(plan: &mut Plan<'_>) {
     plan.budget = plan.budget.min(1);
+    if !plan.chosen.is_empty() {
+        // The system prompt's point (auto_cache_system) is the one point.
+        return;
+    }
     if let Some(s) = plan.static_end()
         && plan.try_accept(s).is_ok()
     {
@@ -601,14 +608,25 @@ pub fn place_cache_points(
     }
     let point = ttl.map_or_else(CachePointBlock::new, CachePointBlock::with_ttl);
 
+    let min = caching
+        .min_tokens
+        .max(config.point_threshold().unwrap_or(0));
     let mut plan = Plan {
         slots: &slots,
-        min: u64::from(caching.min_tokens),
+        min: u64::from(min),
         taken: existing.clone(),
         chosen: Vec::new(),
         budget: limit - existing.len(),
         warnings: Vec::new(),
     };
+    if config.auto_cache_system()
+        && let Some(s) = plan.last_slot_of(Sec::System)
+        && let Err(Skip::TooFewTokens(t)) = plan.try_accept(s)
+    {
+        plan.warnings.push(format!(
+            "system prompt not cached: about {t} tokens, fewer than the minimum of {min} before a cache point"
+        ));
+    }
     match strategy {
         CacheStrategy::Conservative => conservative(&mut plan),
         CacheStrategy::Aggressive => aggressive(&mut plan, request),
@@ -633,6 +651,97 @@ pub fn place_cache_points(
         points: cache_points(&placed, &added),
         request: placed,
         warnings,
+    }
+}
+
+/// Cache points for one target's model: what [`place_cache_points`] adds by `config`, after
+/// two checks that remove every cache point (the caller's own included) with a warning:
+///
+/// 1. the model rejected cache points within [`CacheConfig::rejection_memory`] (as recorded in
+///    `availability`, on the caller's clock `now`);
+/// 2. `config` lists the model as unsupported ([`CacheConfig::with_unsupported_models`]).
+///
+/// Without a `config` (caching off) only the first check applies, with
+/// [`DEFAULT_REJECTION_MEMORY`](crate::DEFAULT_REJECTION_MEMORY) as the memory.
+///
+/// ```
+/// use std::time::Duration;
+/// use bedrock_cache::{CacheAvailability, CacheConfig, place_for_model};
+/// use bedrock_catalog::Catalog;
+/// use bedrock_messages::{ConverseRequest, Message};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let catalog = Catalog::bundled()?;
+/// let haiku = catalog.resolve("Claude 3 Haiku")?;
+/// let request = ConverseRequest::builder()
+///     .system("You answer questions about the attached handbook. ".repeat(200))
+///     .message_builder(Message::user().text("What is the leave policy?").cache_point())
+///     .build()?;
+/// let memory = CacheAvailability::new();
+/// let config = CacheConfig::conservative();
+/// let placed = place_for_model(&request, haiku, Some(&config), &memory, Duration::ZERO);
+/// assert_eq!(placed.points.len(), 1, "the caller's own point");
+///
+/// // After Haiku rejected cache points, it gets none for an hour, not even the caller's.
+/// memory.record_rejection(&haiku.id, Duration::ZERO, config.rejection_memory());
+/// let placed = place_for_model(&request, haiku, Some(&config), &memory, Duration::from_secs(60));
+/// assert!(placed.points.is_empty());
+/// assert_eq!(placed.warnings.len(), 1);
+/// let placed = place_for_model(&request, haiku, Some(&config), &memory, Duration::from_secs(3600));
+/// assert_eq!(placed.points.len(), 1, "an hour later, cache points again");
+///
+/// // Listed by name as unsupported: no cache points either.
+/// let listed = CacheConfig::conservative().with_unsupported_models(["claude 3 haiku"]);
+/// let placed = place_for_model(&request, haiku, Some(&listed), &CacheAvailability::new(), Duration::ZERO);
+/// assert!(placed.points.is_empty());
+/// # Ok(())
+/// # }
+/// ```
+#[must_use]
+pub fn place_for_model(
+    request: &ConverseRequest,
+    model: &ModelInfo,
+    config: Option<&CacheConfig>,
+    availability: &CacheAvailability,
+    now: Duration,
+) -> Placement {
+    let reason = if let Some(until) = availability.rejected_until(&model.id, now) {
+        let left = until.saturating_sub(now).as_secs().div_ceil(60);
+        Some(format!(
+            "cache points not sent to {}: it rejected them recently (for about {left} more minutes)",
+            model.id
+        ))
+    } else if config.is_some_and(|c| c.lists_unsupported(model)) {
+        Some(format!(
+            "cache points not sent to {}: it is listed as not supporting prompt caching",
+            model.id
+        ))
+    } else {
+        None
+    };
+    if let Some(reason) = reason {
+        let mut stripped = request.clone();
+        let removed = stripped.remove(Feature::CachePoints);
+        tracing::debug!(model = %model.id, removed, "cache points withheld");
+        return Placement {
+            points: Vec::new(),
+            request: stripped,
+            warnings: if removed || config.is_some_and(CacheConfig::is_enabled) {
+                vec![reason]
+            } else {
+                Vec::new()
+            },
+        };
+    }
+    match config {
+        Some(config) => {
+            place_cache_points(request, model.capabilities.prompt_caching.as_ref(), config)
+        }
+        None => Placement {
+            request: request.clone(),
+            points: cache_points(request, &[]),
+            warnings: Vec::new(),
+        },
     }
 }
 
@@ -706,6 +815,76 @@ mod tests {
 
     fn msg(message: usize, block: usize) -> PointPosition {
         PointPosition::Message { message, block }
+    }
+
+    #[test]
+    fn the_point_threshold_raises_the_models_minimum_but_never_lowers_it() {
+        let r = req(&[1500], &[&[10]]);
+        let cfg = |t| CacheConfig::conservative().with_point_threshold(Some(t));
+        check(&r, &cfg(1400), &[(sys(1), 1500)]);
+        check(&r, &cfg(2000), &[]);
+        // Below the model's minimum of 1000, the threshold changes nothing.
+        check(&req(&[800], &[&[10]]), &cfg(100), &[]);
+        let p = place_cache_points(&r, Some(&HAIKU), &cfg(2000));
+        assert!(
+            p.warnings.iter().any(|w| w.contains("minimum of 2000")),
+            "{:?}",
+            p.warnings
+        );
+        // Cumulative: a second point needs twice the threshold.
+        let two = req(&[1500], &[&[1500], &[10]]);
+        check(
+            &two,
+            &CacheConfig::aggressive().with_point_threshold(Some(1400)),
+            &[(sys(1), 1500), (msg(1, 1), 3010)],
+        );
+        check(
+            &two,
+            &CacheConfig::aggressive().with_point_threshold(Some(1600)),
+            &[(msg(1, 1), 3010)],
+        );
+    }
+
+    #[test]
+    fn auto_cache_system_puts_the_system_prompt_first_for_every_strategy() {
+        let r = req(&[1500], &[&[1500], &[1500], &[10]]);
+        let rules = || {
+            vec![CacheRule::AfterMessage(crate::MessagePosition::FromStart(
+                0,
+            ))]
+        };
+        check(
+            &r,
+            &CacheConfig::custom(rules()).unwrap(),
+            &[(msg(0, 1), 3000)],
+        );
+        check(
+            &r,
+            &CacheConfig::custom(rules())
+                .unwrap()
+                .with_auto_cache_system(true),
+            &[(sys(1), 1500), (msg(0, 1), 3000)],
+        );
+        // Conservative still places one point, the system prompt's.
+        check(
+            &r,
+            &CacheConfig::conservative().with_auto_cache_system(true),
+            &[(sys(1), 1500)],
+        );
+        // A system prompt below the minimum is not cached, and the warning says so.
+        let short = req(&[200], &[&[1500], &[10]]);
+        let cfg = CacheConfig::custom(rules())
+            .unwrap()
+            .with_auto_cache_system(true);
+        let p = place_cache_points(&short, Some(&HAIKU), &cfg);
+        assert!(
+            p.warnings
+                .iter()
+                .any(|w| w.starts_with("system prompt not cached")),
+            "{:?}",
+            p.warnings
+        );
+        check(&short, &cfg, &[(msg(0, 1), 1700)]);
     }
 
     #[test]
