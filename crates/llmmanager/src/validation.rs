@@ -164,8 +164,12 @@ impl ValidationConfig {
         let mut next = request.clone();
         if self.feedback {
             let answer = rejected.text();
+            // An answer that is only a tool call is shown as the call's input.
             let answer = if answer.trim().is_empty() {
-                "(no text)".to_owned()
+                rejected
+                    .tool_uses()
+                    .next()
+                    .map_or_else(|| "(no text)".to_owned(), |tool| tool.input.to_string())
             } else {
                 answer
             };

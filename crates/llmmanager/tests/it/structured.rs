@@ -406,3 +406,21 @@ async fn a_batch_mixes_typed_and_plain_requests() {
     }
     assert_eq!(paid(&sim).len(), 4, "three answers and one re-ask");
 }
+
+#[tokio::test]
+async fn a_rejected_tool_call_is_shown_to_the_model_as_its_input() {
+    let sim = sim(scenario(json!({
+        "replies": [{"calls": [1], "tool_use": {"input": {"name": 3}}}]
+    })))
+    .await;
+    let manager = one_model(&sim, NOVA_LITE).await;
+    let city = manager.converse_structured::<City>(&ask()).await.unwrap();
+    assert_eq!(city.mechanism, Mechanism::ForcedTool);
+    assert_eq!(city.response.validation_failures().count(), 1);
+    let sent = paid(&sim);
+    assert_eq!(sent.len(), 2);
+    let messages = sent[1].body["messages"].as_array().unwrap();
+    let shown = &messages[messages.len() - 2];
+    assert_eq!(shown["role"], "assistant");
+    assert_eq!(shown["content"][0]["text"], r#"{"name":3}"#);
+}
