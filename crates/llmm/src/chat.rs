@@ -308,9 +308,14 @@ async fn structured(
     }
 }
 
-/// Lists the attempts of a failed call on stderr, one line each. The last error follows on the
-/// `error:` line, so the attempt that produced it names only its class there.
+/// Lists the attempts of a failed call on stderr, one line each (none when no attempt connected).
+/// The last error follows on the `error:` line, so the attempt that produced it names only its
+/// class there.
 fn print_attempts(error: &llmmanager::Error) {
+    if crate::exit::is_unreachable(error) {
+        // None connected: the error line says why, in a few words, for all of them.
+        return;
+    }
     let last_error = std::error::Error::source(error).map(ToString::to_string);
     let attempts = error.attempts();
     for (i, attempt) in attempts.iter().enumerate() {

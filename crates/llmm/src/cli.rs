@@ -31,7 +31,8 @@ and the variables LLMM_MODELS, LLMM_REGIONS (comma-separated), LLMM_PROFILE, LLM
 LLMM_OTLP_ENDPOINT; flags override them.
 
 Exit codes: 0 success, 1 some batch requests failed, 2 bad input or usage (nothing sent), \
-3 every attempt failed, 4 credentials missing or rejected or permission denied.")]
+3 every attempt failed, 4 credentials missing or rejected (or an AWS profile that is not defined) \
+or permission denied, 5 Bedrock or the endpoint could not be reached.")]
 pub(crate) struct Cli {
     /// Options shared by every command.
     #[command(flatten)]
@@ -271,7 +272,9 @@ durations (p50, p95, max), attempts and answers per region, token and prompt-cac
 
 Ctrl-C stops the batch after the lines of finished requests are written (exit code 1).
 
-Exit code: 0 all succeeded, 1 some failed, 2 bad input, 3 every request failed.";
+Exit code: 0 all succeeded, 1 some failed, 2 bad input, 3 every request failed, 4 credentials \
+missing or rejected (every request, or an AWS profile that is not defined), 5 Bedrock or the \
+endpoint could not be reached.";
 
 /// Arguments of `llmm batch`.
 #[derive(Debug, Args)]

@@ -286,7 +286,7 @@ fn worse(a: Exit, b: Exit) -> Exit {
     let rank = |e: Exit| match e {
         Exit::Credentials => 3,
         Exit::Usage => 2,
-        Exit::Failed | Exit::SomeFailed => 1,
+        Exit::Failed | Exit::SomeFailed | Exit::Unreachable => 1,
         Exit::Success => 0,
     };
     if rank(b) > rank(a) { b } else { a }

@@ -69,7 +69,8 @@
 //! | 1 | some batch requests failed, or the batch was interrupted with Ctrl-C |
 //! | 2 | bad input or usage; nothing was sent |
 //! | 3 | every attempt failed (chat), or every request of a batch failed |
-//! | 4 | credentials missing or rejected, or permission denied (chat, doctor) |
+//! | 4 | credentials missing or rejected, an AWS profile that is not defined, or permission denied (chat, batch, doctor) |
+//! | 5 | Bedrock or the endpoint could not be reached: no connection (chat, batch) |
 //!
 //! # Example
 //!
@@ -95,6 +96,7 @@ mod doctor;
 mod exit;
 mod input;
 mod models;
+mod preflight;
 mod progress;
 mod record;
 mod sim;
@@ -148,19 +150,23 @@ fn main() -> ExitCode {
             return exit::classify(&error).into();
         }
     };
+    let endpoint = cli.global.endpoint_url.clone();
     let result = runtime.block_on(run(cli));
     // Outside the runtime, which still runs the last exports.
     telemetry.shutdown();
     match result {
         Ok(code) => code.into(),
         Err(error) => {
-            eprintln!("error: {}", exit::join_chain(error.chain()));
+            eprintln!("{}", exit::report(&error, endpoint.as_deref()));
             exit::classify(&error).into()
         }
     }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<Exit> {
+    if matches!(cli.command, Command::Chat(_) | Command::Batch(_)) {
+        preflight::check(&cli.global).await?;
+    }
     match cli.command {
         Command::Chat(args) => chat::run(&cli.global, args).await,
         Command::Batch(args) => batch::run(&cli.global, args).await,

@@ -53,6 +53,10 @@ pub(crate) struct Summary {
     output_tokens: u64,
     cache_read_tokens: u64,
     cache_write_tokens: u64,
+    /// Failed requests whose last attempt failed for credentials.
+    failed_for_credentials: usize,
+    /// Failed requests none of whose attempts connected.
+    failed_unreachable: usize,
 }
 
 impl Summary {
@@ -93,6 +97,22 @@ impl Summary {
             }
         } else {
             self.failed += 1;
+            if record
+                .attempts
+                .last()
+                .is_some_and(|a| a.outcome == "credentials")
+            {
+                self.failed_for_credentials += 1;
+            }
+            if !record.attempts.is_empty()
+                && record.attempts.iter().all(|a| {
+                    a.message
+                        .as_deref()
+                        .is_some_and(|m| m.starts_with("dispatch failure"))
+                })
+            {
+                self.failed_unreachable += 1;
+            }
             let kind = record
                 .error
                 .as_ref()
@@ -110,6 +130,18 @@ impl Summary {
         output: Option<&Path>,
     ) -> anyhow::Result<()> {
         eprint!("{}", self.render(elapsed));
+        match self.exit(false) {
+            Exit::Credentials => eprintln!(
+                "error: every request failed for credentials\n  to fix: {}",
+                crate::exit::CREDENTIALS_ADVICE
+            ),
+            Exit::Unreachable => eprintln!(
+                "error: no request reached Bedrock: every attempt failed to connect\n  to fix: \
+                 check --endpoint-url if given, else the network connection, any proxy \
+                 (HTTPS_PROXY) and the regions (-r)"
+            ),
+            _ => {}
+        }
         if let Some(path) = summary_json {
             let text = serde_json::to_string_pretty(&self.to_json(elapsed))
                 .context("cannot serialise the summary")?;
@@ -123,12 +155,19 @@ impl Summary {
     }
 
     /// The exit code of the batch: success only if nothing failed and the run was not
-    /// interrupted, failed if requests ran and none succeeded, some failed otherwise.
+    /// interrupted; if requests ran and none succeeded, credentials when every request failed
+    /// for credentials, unreachable when none connected, failed otherwise; some failed otherwise.
     pub(crate) fn exit(&self, interrupted: bool) -> Exit {
         if self.failed == 0 && !interrupted {
             Exit::Success
         } else if self.succeeded == 0 && self.ran > 0 {
-            Exit::Failed
+            if self.failed_for_credentials == self.failed {
+                Exit::Credentials
+            } else if self.failed_unreachable == self.failed {
+                Exit::Unreachable
+            } else {
+                Exit::Failed
+            }
         } else {
             Exit::SomeFailed
         }

@@ -478,30 +478,6 @@ async fn missing_credentials_end_after_one_attempt_with_what_to_do() {
     );
 }
 
-#[tokio::test]
-async fn a_missing_profile_ends_after_one_attempt_with_what_to_do() {
-    let sim = sim(Scenario::default()).await;
-    let url = sim.endpoint_url();
-    let run = llmm_without_credentials(
-        &[
-            "--endpoint-url",
-            &url,
-            "--profile",
-            "no-such-profile",
-            "-r",
-            "us-east-1",
-            "-r",
-            "us-west-2",
-            "chat",
-            "hi",
-        ],
-        &url,
-    )
-    .await;
-    assert_one_credentials_attempt(&run);
-    assert_eq!(sim.stats().requests, 0);
-}
-
 fn err_names_missing_credentials(stderr: &str) -> bool {
     stderr.to_ascii_lowercase().contains("credentials")
 }

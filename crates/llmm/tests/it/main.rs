@@ -13,6 +13,7 @@ mod batch_jobs;
 mod catalog;
 mod chat;
 mod doctor;
+mod failures;
 mod sim;
 mod structured;
 mod support;

@@ -291,7 +291,8 @@ async fn help_documents_every_exit_code() {
         "1 some batch requests failed",
         "2 bad input",
         "3 every attempt failed",
-        "4 credentials missing or rejected or permission denied",
+        "4 credentials missing or rejected",
+        "5 Bedrock or the endpoint could not be reached",
     ] {
         assert!(codes.contains(text), "{text}: {codes}");
     }
