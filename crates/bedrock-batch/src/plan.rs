@@ -76,19 +76,44 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// region are spread over the targets that fit them.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Target {
-    /// Model id (or inference profile id).
+    /// Model id (or inference profile id) the jobs are created with.
     pub model_id: String,
     /// Region.
     pub region: String,
+    /// The model this id runs (for an inference profile, its base model id); a request pinned
+    /// to either name may run here.
+    pub model: String,
+    /// Whether requests without a pinned model may run here (its model is a default one).
+    pub any_model: bool,
+    /// Whether requests without a pinned region may run here (its region is a default one).
+    pub any_region: bool,
 }
 
 impl Target {
-    /// A target.
+    /// A target open to requests without a pinned model or region.
     pub fn new(model_id: impl Into<String>, region: impl Into<String>) -> Self {
+        let model_id = model_id.into();
         Self {
-            model_id: model_id.into(),
+            model: model_id.clone(),
+            model_id,
             region: region.into(),
+            any_model: true,
+            any_region: true,
         }
+    }
+
+    /// Whether a request pinned to `model` and `region` (each optional) may run here.
+    #[must_use]
+    pub fn fits(&self, model: Option<&str>, region: Option<&str>) -> bool {
+        let model_ok = match model {
+            Some(m) => m == self.model_id || m == self.model,
+            None => self.any_model,
+        };
+        let region_ok = match region {
+            Some(g) => g == self.region,
+            None => self.any_region,
+        };
+        model_ok && region_ok
     }
 }
 
@@ -220,8 +245,7 @@ pub fn plan(
             (Some(m), Some(g)) => vec![Target::new(m, g)],
             (m, g) => targets
                 .iter()
-                .filter(|t| m.as_ref().is_none_or(|m| *m == t.model_id))
-                .filter(|t| g.as_ref().is_none_or(|g| *g == t.region))
+                .filter(|t| t.fits(m.as_deref(), g.as_deref()))
                 .cloned()
                 .collect(),
         };
@@ -237,7 +261,7 @@ pub fn plan(
             None => choices.push((fits, vec![(r.id, hash, r.body)])),
         }
     }
-    let mut groups: BTreeMap<Target, Vec<Pending>> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, String), Vec<Pending>> = BTreeMap::new();
     for (fits, reqs) in choices {
         let n = reqs.len();
         let k = (n / limits.min_records_per_job.max(1)).clamp(1, fits.len());
@@ -245,13 +269,13 @@ pub fn plan(
         for (i, target) in fits.into_iter().take(k).enumerate() {
             let share = n / k + usize::from(i < n % k);
             groups
-                .entry(target)
+                .entry((target.model_id, target.region))
                 .or_default()
                 .extend(reqs.by_ref().take(share));
         }
     }
     let mut out = Plan::default();
-    for (Target { model_id, region }, reqs) in groups {
+    for ((model_id, region), reqs) in groups {
         if reqs.len() < limits.min_records_per_job {
             out.undersized.push(Undersized {
                 model_id,
@@ -519,6 +543,30 @@ mod tests {
             &Limits::default(),
         );
         assert!(matches!(none, Err(Error::NoTarget { id, .. }) if id == "q1"));
+    }
+
+    #[test]
+    fn targets_outside_the_defaults_take_only_requests_pinned_to_them() {
+        let own = |s: &str| s.to_owned();
+        let extra = Target {
+            model: own("base-x"),
+            any_model: false,
+            ..Target::new("us.x", "us-east-1")
+        };
+        let targets = [Target::new("a", "us-east-1"), extra];
+        let mut reqs: Vec<_> = (0..3).map(free).collect();
+        reqs.push(BatchRequest {
+            model_id: Some(own("base-x")),
+            ..free(3)
+        });
+        let p = plan(reqs, &targets, &limits(1, 100, u64::MAX)).unwrap();
+        assert_eq!(
+            placement(&p),
+            [
+                (own("a"), own("us-east-1"), 3),
+                (own("us.x"), own("us-east-1"), 1)
+            ]
+        );
     }
 
     #[test]

@@ -53,7 +53,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
     }
     let poll = poll_interval(jobs.poll_seconds)?;
     let catalog = Catalog::bundled().context("cannot load the bundled catalog")?;
-    let (targets, names) = targets(&catalog, global)?;
+    let (mut targets, mut names) = targets(&catalog, global)?;
     let region = targets
         .first()
         .map(|t| t.region.clone())
@@ -66,12 +66,28 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
         _ => crate::batch::DoneIds::default(),
     };
     let total_input = ids.len();
+    let placements = source.placements()?;
+    let mut placer = Placer {
+        catalog: &catalog,
+        regions: global.regions_or_default(),
+        models: global.models_or_default(),
+        targets: &mut targets,
+        names: &mut names,
+        moved: Vec::new(),
+    };
     let mut requests = Vec::new();
     for (id, request) in source.requests(done.ids.clone(), std::collections::HashSet::new())? {
         let body = request
             .to_json()
             .map_err(|e| usage(format!("request {id:?} cannot be encoded: {e}")))?;
-        requests.push(BatchRequest::new(id, body));
+        let mut r = BatchRequest::new(id, body);
+        if let Some((model, region)) = placements.get(&r.id) {
+            placer.place(&mut r, model.as_deref(), region.as_deref())?;
+        }
+        requests.push(r);
+    }
+    for m in &placer.moved {
+        eprintln!("llmm: {m}");
     }
     let skipped = total_input - requests.len();
     if requests.is_empty() {
@@ -196,7 +212,10 @@ fn targets(
             match catalog.access(&model, &region, AccessPreference::default()) {
                 Ok(access) => {
                     names.insert(access.invoke_id.clone(), access.model_id.clone());
-                    let t = Target::new(access.invoke_id, region);
+                    let t = Target {
+                        model: access.model_id,
+                        ..Target::new(access.invoke_id, region)
+                    };
                     if !targets.contains(&t) {
                         targets.push(t);
                     }
@@ -215,6 +234,118 @@ fn targets(
         eprintln!("llmm: not used for batch jobs: {r}");
     }
     Ok((targets, names))
+}
+
+/// Places lines that name their own model or region: on a target of the configuration when
+/// one fits, otherwise on a new (model, region) target that only such lines use. A model that
+/// cannot run in the line's region runs in a configured region that has it (with a note); a
+/// line that fits nowhere is a usage error, before anything is uploaded.
+struct Placer<'a> {
+    catalog: &'a Catalog,
+    regions: Vec<String>,
+    models: Vec<String>,
+    targets: &'a mut Vec<Target>,
+    names: &'a mut HashMap<String, String>,
+    /// Notes about lines planned elsewhere than they asked, one per (model, region).
+    moved: Vec<String>,
+}
+
+impl Placer<'_> {
+    fn place(
+        &mut self,
+        r: &mut BatchRequest,
+        model: Option<&str>,
+        region: Option<&str>,
+    ) -> anyhow::Result<()> {
+        match (model, region) {
+            (Some(m), Some(g)) => match self.catalog.access(m, g, AccessPreference::default()) {
+                Ok(access) => {
+                    self.names
+                        .insert(access.invoke_id.clone(), access.model_id.clone());
+                    *r = r.clone().on(access.invoke_id, g);
+                }
+                Err(e) => {
+                    let base = self.model_targets(m, &r.id)?;
+                    let note = format!(
+                        "{m} cannot run in {g} ({e}); its lines run in {}",
+                        self.regions_of(&base)
+                    );
+                    if !self.moved.contains(&note) {
+                        self.moved.push(note);
+                    }
+                    r.model_id = Some(base);
+                }
+            },
+            (Some(m), None) => r.model_id = Some(self.model_targets(m, &r.id)?),
+            (None, Some(g)) => {
+                if !self.targets.iter().any(|t| t.fits(None, Some(g))) {
+                    for m in self.models.clone() {
+                        self.add(&m, g, true, false);
+                    }
+                }
+                if !self.targets.iter().any(|t| t.fits(None, Some(g))) {
+                    return Err(usage(format!(
+                        "request {:?}: no configured model can run in {g}",
+                        r.id
+                    )));
+                }
+                r.region = Some(g.to_owned());
+            }
+            (None, None) => {}
+        }
+        Ok(())
+    }
+
+    /// Makes sure model `m` has targets (in the configured regions) and returns its base id.
+    fn model_targets(&mut self, m: &str, id: &str) -> anyhow::Result<String> {
+        let info = self
+            .catalog
+            .resolve(m)
+            .map_err(|e| usage(format!("request {id:?}: {e}")))?;
+        let base = info.id.clone();
+        if !self.targets.iter().any(|t| t.model == base) {
+            for g in self.regions.clone() {
+                self.add(m, &g, false, true);
+            }
+        }
+        if !self.targets.iter().any(|t| t.model == base) {
+            return Err(usage(format!(
+                "request {id:?}: {m} cannot run in any configured region ({})",
+                self.regions.join(", ")
+            )));
+        }
+        Ok(base)
+    }
+
+    fn regions_of(&self, base: &str) -> String {
+        let regions: Vec<&str> = self
+            .targets
+            .iter()
+            .filter(|t| t.model == base)
+            .map(|t| t.region.as_str())
+            .collect();
+        regions.join(", ")
+    }
+
+    fn add(&mut self, m: &str, g: &str, any_model: bool, any_region: bool) {
+        if let Ok(access) = self.catalog.access(m, g, AccessPreference::default()) {
+            self.names
+                .insert(access.invoke_id.clone(), access.model_id.clone());
+            let t = Target {
+                model: access.model_id,
+                any_model,
+                any_region,
+                ..Target::new(access.invoke_id, g)
+            };
+            if !self
+                .targets
+                .iter()
+                .any(|x| x.model_id == t.model_id && x.region == t.region)
+            {
+                self.targets.push(t);
+            }
+        }
+    }
 }
 
 /// The SDK config for the job API: an in-process simulator (with the S3 endpoint put into its

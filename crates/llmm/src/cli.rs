@@ -257,6 +257,8 @@ Input: one JSON object per line (blank lines are ignored), each with a unique st
     {\"id\":\"q1\",\"prompt\":\"Hi\",\"system\":\"Be brief.\",\"max_tokens\":100,\"temperature\":0.2}
 Either form may carry \"schema\", an inline JSON Schema object: the answer is then a JSON value
 matching it (validated, asked again when it does not), written under \"json\" in the result line.
+With --engine bedrock-batch a line may also carry \"model\" and \"region\" (either or both) to
+pin where it runs; other lines are spread over the configured models and regions.
 Every line is checked before anything is sent. A malformed line is reported with its line number
 and written as an error line (kind \"invalid_input\", id \"line-N\" when it has none) while the
 other lines go on; a repeated id, or an input with no valid line, exits with code 2.

@@ -186,6 +186,34 @@ impl Source {
     }
 }
 
+/// A line's own `"model"` and `"region"`, each optional.
+pub(crate) type Placement = (Option<String>, Option<String>);
+
+impl Source {
+    /// The `"model"` and `"region"` of every line that has either, by request id (lines that
+    /// are not JSON objects with an id are left out; [`Source::check`] reports them).
+    ///
+    /// # Errors
+    /// A usage error when the input cannot be reopened.
+    pub(crate) fn placements(&self) -> anyhow::Result<HashMap<String, Placement>> {
+        let mut out = HashMap::new();
+        for raw in self.lines()? {
+            let Ok(raw) = raw else { continue };
+            let Ok(Value::Object(object)) = serde_json::from_str::<Value>(&raw) else {
+                continue;
+            };
+            let get = |k: &str| object.get(k).and_then(Value::as_str).map(str::to_owned);
+            let (model, region) = (get("model"), get("region"));
+            if (model.is_some() || region.is_some())
+                && let Some(id) = line_id(&raw)
+            {
+                out.insert(id, (model, region));
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// The outcome of [`Source::check`].
 #[derive(Debug, Default)]
 pub(crate) struct Checked {
@@ -248,6 +276,13 @@ fn parse_line(raw: &str) -> Result<(String, ConverseRequest, Option<Schema>), St
         Some(_) => return Err("\"id\" must be a non-empty string".into()),
         None => return Err("missing \"id\"".into()),
     };
+    // Where the line should run (honoured by the batch-job engine); not part of the request.
+    for key in ["model", "region"] {
+        match object.remove(key) {
+            None | Some(Value::String(_)) => {}
+            Some(_) => return Err(format!("\"{key}\" must be a string")),
+        }
+    }
     let schema = match object.remove("schema") {
         None => None,
         Some(schema @ Value::Object(_)) => {

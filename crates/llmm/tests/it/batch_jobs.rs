@@ -283,3 +283,73 @@ async fn batch_engine_resumes_a_cut_off_output_without_losing_results() {
         assert_eq!(line["ok"], true, "{line}");
     }
 }
+
+/// Lines may name their model and region; a model that cannot run in the named region runs in a
+/// configured one, and a line that fits nowhere stops the batch before anything is uploaded.
+#[tokio::test]
+async fn batch_engine_honours_model_and_region_on_lines() {
+    let moto = moto_endpoint();
+    let bucket = format!("llmm-place-{}", std::process::id());
+    create_bucket(&moto, &bucket);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let lines = [
+        r#"{"id":"q1","prompt":"One","max_tokens":50}"#,
+        r#"{"id":"q2","prompt":"Two","max_tokens":50}"#,
+        r#"{"id":"q3","prompt":"Three","max_tokens":50,"region":"us-west-2"}"#,
+        r#"{"id":"q4","prompt":"Four","max_tokens":50,"model":"Nova Lite"}"#,
+        r#"{"id":"q5","prompt":"Five","max_tokens":50,"model":"Claude 3 Haiku","region":"xx-nowhere-1"}"#,
+    ];
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let out = dir.path().join("out.jsonl");
+    let args = |input: &str| {
+        vec![
+            "--simulate".to_owned(),
+            "--region".to_owned(),
+            "us-east-1".to_owned(),
+            "batch".to_owned(),
+            input.to_owned(),
+            "--output".to_owned(),
+            out.to_str().unwrap().to_owned(),
+            "--engine".to_owned(),
+            "bedrock-batch".to_owned(),
+            "--bucket".to_owned(),
+            bucket.clone(),
+            "--role-arn".to_owned(),
+            "arn:aws:iam::123456789012:role/batch".to_owned(),
+            "--s3-endpoint-url".to_owned(),
+            moto.clone(),
+            "--min-records-per-job".to_owned(),
+            "1".to_owned(),
+            "--poll-seconds".to_owned(),
+            "0.05".to_owned(),
+        ]
+    };
+    let a = args(input.to_str().unwrap());
+    let run = llmm(&a.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    run.assert_code(0);
+    assert!(
+        run.stderr.contains("cannot run in xx-nowhere-1"),
+        "{}",
+        run.stderr
+    );
+    let results = parse_lines(&std::fs::read_to_string(&out).unwrap());
+    let by_id = |id: &str| results.iter().find(|l| l["id"] == id).unwrap().clone();
+    assert_eq!(results.len(), 5);
+    for id in ["q1", "q2", "q5"] {
+        let l = by_id(id);
+        assert_eq!(l["region"], "us-east-1", "{l}");
+        assert_eq!(l["model"], "anthropic.claude-3-haiku-20240307-v1:0", "{l}");
+    }
+    assert_eq!(by_id("q3")["region"], "us-west-2");
+    let q4 = by_id("q4");
+    assert!(q4["model"].as_str().unwrap().contains("nova-lite"), "{q4}");
+    assert_eq!(q4["region"], "us-east-1");
+
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, r#"{"id":"z","prompt":"Hi","model":"No Such Model"}"#).unwrap();
+    let b = args(bad.to_str().unwrap());
+    let run = llmm(&b.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    run.assert_code(2);
+    assert!(run.stderr.contains("No Such Model"), "{}", run.stderr);
+}
