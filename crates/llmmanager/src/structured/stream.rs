@@ -5,6 +5,10 @@
 //! type), the model is asked again with the error as feedback, in a new stream, up to the call's
 //! validation budget; the consumer is told to discard the JSON text it holds
 //! ([`StructuredEvent::Restarted`]).
+//!
+//! Two differences from [`LlmManager::converse_structured`], because the engine does not validate
+//! streams itself: the budget counts the fresh answers of the whole call (not per target), and a
+//! validator configured on the call or the manager is not run (only its retry count is used).
 
 use std::marker::PhantomData;
 use std::pin::Pin;
