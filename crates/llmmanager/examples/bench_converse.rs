@@ -20,7 +20,6 @@
               lines on stderr)"
 )]
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_bedrockruntime::types::{ContentBlock, ConversationRole, Message};
