@@ -98,6 +98,12 @@ pub struct ProfileInfo {
     pub geo: Geo,
     /// Regions the profile routes to or is callable from, sorted.
     pub member_regions: Vec<String>,
+    /// Regions the profile sends requests to, sorted: the regions of the model ARNs the control
+    /// plane lists for it. Empty when the data source does not say (the bundled snapshot lists
+    /// only the regions a profile is callable from); then the profile's geography is all that is
+    /// known about where it routes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub destination_regions: Vec<String>,
 }
 
 /// Lifecycle status of a model.

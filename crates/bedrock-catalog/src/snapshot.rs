@@ -112,6 +112,8 @@ impl Snapshot {
             for p in &mut m.profiles {
                 p.member_regions.sort();
                 p.member_regions.dedup();
+                p.destination_regions.sort();
+                p.destination_regions.dedup();
             }
         }
         self.models.retain(|m| !m.regions.is_empty());
@@ -175,7 +177,8 @@ impl Snapshot {
             }
         }
         // Profiles: source region = the region that listed the profile; destinations from the ARNs.
-        let mut profiles: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
+        let mut profiles: BTreeMap<String, (String, BTreeSet<String>, BTreeSet<String>)> =
+            BTreeMap::new();
         for (region, listing) in &raw.listings {
             for p in &listing.profiles {
                 let targets: BTreeSet<(String, String)> = p
@@ -194,12 +197,13 @@ impl Snapshot {
                 attach_profile(&mut models, &p.id, &base, region);
                 let e = profiles
                     .entry(p.id.clone())
-                    .or_insert_with(|| (base, BTreeSet::new()));
+                    .or_insert_with(|| (base, BTreeSet::new(), BTreeSet::new()));
                 e.1.insert(region.clone());
-                e.1.extend(targets.into_iter().map(|(r, _)| r));
+                e.1.extend(targets.iter().map(|(r, _)| r.clone()));
+                e.2.extend(targets.into_iter().map(|(r, _)| r));
             }
         }
-        for (pid, (base, members)) in profiles {
+        for (pid, (base, members, destinations)) in profiles {
             let Some(m) = models.get_mut(&base) else {
                 warnings.push(format!(
                     "inference profile {pid} routes to {base}, which no queried region lists"
@@ -212,6 +216,7 @@ impl Snapshot {
                 id: pid,
                 geo,
                 member_regions: members.into_iter().collect(),
+                destination_regions: destinations.into_iter().collect(),
             });
         }
         let mut snap = Self {
@@ -382,6 +387,7 @@ impl Snapshot {
                         .get(pid)
                         .map(|s| s.iter().cloned().collect())
                         .unwrap_or_default(),
+                    destination_regions: Vec::new(),
                 })
                 .collect();
             if m.regions.values().any(|a| a.direct) {
@@ -506,7 +512,11 @@ fn strip_version_suffix(s: &str) -> &str {
     let minor_ok = parts
         .next()
         .is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-    if major_ok && minor_ok { head } else { s }
+    if major_ok && minor_ok {
+        head
+    } else {
+        s
+    }
 }
 
 /// Human-readable summary of what changed between two snapshots (one line per change).

@@ -1,17 +1,17 @@
 //! Building catalogs: sources, cache modes, faults and fallbacks.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bedrock_catalog::{
-    AccessMethod, AccessPreference, ApiSource, CacheMode, Catalog, DataSource, Error, FailureKind,
-    FixedClock, RegionFailure, StaticSource, parse_rfc3339,
+    parse_rfc3339, AccessMethod, AccessPreference, ApiSource, CacheMode, Catalog, DataSource,
+    Error, FailureKind, FixedClock, RegionFailure, StaticSource,
 };
 
 use bedrock_retry::InstantSleep;
 
-use crate::support::{Counting, Hanging, Reply, control_plane, mini_bedrock, two_region_raw};
+use crate::support::{control_plane, mini_bedrock, two_region_raw, Counting, Hanging, Reply};
 
 const US: [&str; 2] = ["us-east-1", "us-west-2"];
 
@@ -72,6 +72,11 @@ async fn a_source_builds_an_api_catalog() {
     assert_eq!(
         global.member_regions,
         ["ap-northeast-1", "eu-west-1", "us-east-1", "us-west-2"]
+    );
+    // Where requests go: the regions of the listed model ARNs, not the regions listing the profile.
+    assert_eq!(
+        global.destination_regions,
+        ["ap-northeast-1", "eu-west-1", "us-east-1"]
     );
     assert!(!sonnet.regions["us-east-1"].direct);
 }
