@@ -19,6 +19,12 @@
 //! - [`CacheEfficiency`] reads a response's [`TokenUsage`](bedrock_messages::TokenUsage):
 //!   cache reads and writes, hit ratio, tokens saved, and money saved from a [`PriceTable`];
 //!   it adds up over a batch (`+`, `+=`, `Sum`).
+//! - [`PriceTable`] is the price list as data ([`BUNDLED_PRICES`], `data/prices.json`): per
+//!   model, region and access method (direct, geographic or global inference profile), the
+//!   on-demand input, output, cache-write and cache-read prices and the batch discount, each
+//!   entry with its source and date, an unknown price `None`. [`PriceTable::cost`] turns a
+//!   response's [`TokenUsage`](bedrock_messages::TokenUsage) into a [`Cost`] in US dollars that
+//!   names the [`PriceEntry`] it used ([`prices`] explains the choices).
 //!
 //! ```
 //! use bedrock_cache::{CacheConfig, CacheEfficiency, PriceTable, place_cache_points};
@@ -149,15 +155,19 @@ mod efficiency;
 mod error;
 pub mod estimate;
 mod place;
+pub mod prices;
 
 pub use availability::CacheAvailability;
 pub use config::{
     CacheConfig, CacheRule, CacheStrategy, DEFAULT_REJECTION_MEMORY, MAX_CACHE_POINTS,
     MessagePosition,
 };
-pub use efficiency::{BUNDLED_PRICES, CacheEfficiency, ModelPrice, PriceTable};
+pub use efficiency::CacheEfficiency;
 pub use error::{Error, ErrorKind};
 pub use estimate::estimate_request_tokens;
 pub use place::{
     Placement, PointLocation, PointPosition, cache_points, place_cache_points, place_for_model,
+};
+pub use prices::{
+    BUNDLED_PRICES, Billing, Cost, PriceEntry, PriceRef, PriceTable, Rates, access_of_id,
 };
