@@ -135,7 +135,8 @@ impl Feature {
     /// | `structured output`, `outputConfig` (checked first) | [`StructuredOutput`](Feature::StructuredOutput) |
     ///
     /// Unlike the original, a bare word such as "tool" or "function" without a negation is not
-    /// enough, so ordinary validation errors are not mistaken for feature rejections.
+    /// enough, so ordinary validation errors are not mistaken for feature rejections. The word
+    /// "documentation" is ignored: Bedrock's caching rejection ends with "See the documentation".
     ///
     /// ```
     /// use bedrock_messages::Feature;
@@ -148,7 +149,9 @@ impl Feature {
     /// assert_eq!(Feature::detect_from_message("Input is too long for requested model."), None);
     /// ```
     pub fn detect_from_message(message: &str) -> Option<Feature> {
-        let lower = message.to_lowercase();
+        // Words that contain a keyword without naming a feature: Bedrock's caching rejection
+        // ends with "See the documentation", which names no document.
+        let lower = message.to_lowercase().replace("documentation", "");
         let keyword = KEYWORDS
             .iter()
             .find(|(word, _)| lower.contains(word))
@@ -341,6 +344,15 @@ mod tests {
         check(
             "You invoked an unsupported model or your request did not allow prompt caching.",
             Some(Feature::CachePoints),
+        );
+        // Bedrock's full message points to "the documentation", which is no document.
+        check(
+            "You invoked an unsupported model or your request did not allow prompt caching. See the documentation for more information.",
+            Some(Feature::CachePoints),
+        );
+        check(
+            "This model doesn't support documents.",
+            Some(Feature::Documents),
         );
         check(
             "cachePoint is not supported for this model",

@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use bytes::Bytes;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
@@ -242,6 +243,17 @@ impl ConverseResponse {
         })
     }
 
+    /// The model's redacted (encrypted) reasoning blocks, in order: opaque bytes to send back
+    /// unchanged in the next turn (the original's `reasoning_redacted_content`).
+    pub fn redacted_reasoning(&self) -> impl Iterator<Item = &Bytes> {
+        self.message().content.iter().filter_map(|b| match b {
+            ContentBlock::ReasoningContent(ReasoningContentBlock::RedactedContent(bytes)) => {
+                Some(bytes)
+            }
+            _ => None,
+        })
+    }
+
     /// Every citation of the answer, in order.
     pub fn citations(&self) -> impl Iterator<Item = &Citation> {
         self.message().content.iter().flat_map(|b| match b {
@@ -312,6 +324,25 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(r.text(), "A cited");
+    }
+
+    #[test]
+    fn redacted_reasoning_is_read_as_bytes_and_is_not_text() {
+        let r: ConverseResponse = serde_json::from_value(json!({
+            "output": {"message": {"role": "assistant", "content": [
+                {"reasoningContent": {"redactedContent": "AQID"}},
+                {"reasoningContent": {"reasoningText": {"text": "hmm", "signature": "sig"}}},
+                {"text": "ok"}
+            ]}},
+            "stopReason": "end_turn",
+            "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2},
+            "metrics": {"latencyMs": 1}
+        }))
+        .unwrap();
+        let redacted: Vec<&[u8]> = r.redacted_reasoning().map(|b| b.as_ref()).collect();
+        assert_eq!(redacted, [&[1u8, 2, 3][..]]);
+        assert_eq!(r.reasoning_text().as_deref(), Some("hmm"));
+        assert_eq!(r.text(), "ok");
     }
 
     #[test]

@@ -198,6 +198,8 @@ pub(crate) struct Engine {
     pub(crate) auth_kind: &'static str,
     pub(crate) stream_recovery: StreamRecovery,
     pub(crate) cache: Option<CacheConfig>,
+    /// Models that rejected cache points recently, on `clock`: they are sent none for a while.
+    pub(crate) cache_availability: bedrock_cache::CacheAvailability,
     /// Sampling parameters for requests that do not set them.
     pub(crate) default_inference: Option<InferenceConfig>,
     /// Model-native request fields per base model id, merged into that model's requests only.
@@ -390,19 +392,29 @@ impl Engine {
         for feature in features_of(attempt) {
             request.remove(feature);
         }
-        let Some(cache) = self.cache.as_ref().filter(|c| c.is_enabled()) else {
-            return request;
-        };
         if attempt
             .disabled_features
             .contains(&Feature::CachePoints.as_str())
         {
+            // The model rejected cache points in this call; later calls send it none for a while.
+            let memory = self.cache.as_ref().map_or(
+                bedrock_cache::DEFAULT_REJECTION_MEMORY,
+                CacheConfig::rejection_memory,
+            );
+            self.cache_availability
+                .record_rejection(&attempt.target.model, self.now(), memory);
             return request;
         }
-        let caching = self
-            .model(&attempt.target.model)
-            .and_then(|m| m.capabilities.prompt_caching);
-        let placement = bedrock_cache::place_cache_points(&request, caching.as_ref(), cache);
+        let Some(model) = self.model(&attempt.target.model) else {
+            return request;
+        };
+        let placement = bedrock_cache::place_for_model(
+            &request,
+            model,
+            self.cache.as_ref(),
+            &self.cache_availability,
+            self.now(),
+        );
         push_unique(warnings, placement.warnings);
         placement.request
     }

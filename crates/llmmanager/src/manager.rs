@@ -237,7 +237,11 @@ impl LlmManagerBuilder {
         self
     }
 
-    /// Sets the request limits checked before sending.
+    /// Sets the limits every request is checked against before sending (sizes, counts, and
+    /// whether a stated media format wins over the content: [`bedrock_messages::FormatPolicy`]),
+    /// on every way of calling: `converse`, `converse_stream`, the parallel manager and typed
+    /// answers. Build requests with [`LlmManager::request_builder`] so that the request and
+    /// message builders use the same limits (the Python library's `max_size_mb`, set once).
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
@@ -386,6 +390,7 @@ impl LlmManagerBuilder {
                 auth_kind: self.auth.kind(),
                 stream_recovery: self.stream_recovery,
                 cache: self.cache,
+                cache_availability: bedrock_cache::CacheAvailability::new(),
             }),
         })
     }
@@ -532,6 +537,39 @@ impl LlmManager {
     /// The catalog the manager resolves names with.
     pub fn catalog(&self) -> &Catalog {
         &self.inner.catalog
+    }
+
+    /// The limits every request is checked against ([`LlmManagerBuilder::limits`]).
+    pub fn limits(&self) -> Limits {
+        self.inner.limits
+    }
+
+    /// A request builder with this manager's limits, which also apply to the message builders
+    /// appended to it: a size limit (or format policy) set once on the manager applies when the
+    /// request is built and when it is sent.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), llmmanager::Error> {
+    /// use llmmanager::messages::{ImageFormat, Limits};
+    /// use llmmanager::{LlmManager, Message};
+    ///
+    /// let manager = LlmManager::builder()
+    ///     .model("Claude 3 Haiku")
+    ///     .region("us-east-1")
+    ///     .limits(Limits::bedrock().with_max_image_bytes(10_000_000))
+    ///     .build()
+    ///     .await?;
+    /// # let big_png: Vec<u8> = Vec::new();
+    /// let request = manager
+    ///     .request_builder()
+    ///     .message_builder(Message::user().text("Describe it.").image_bytes(big_png, ImageFormat::Png))
+    ///     .build()?;
+    /// let answer = manager.converse(&request).await?;
+    /// println!("{}", answer.text());
+    /// # Ok(()) }
+    /// ```
+    pub fn request_builder(&self) -> bedrock_messages::ConverseRequestBuilder {
+        ConverseRequest::builder().limits(self.inner.limits)
     }
 
     /// Target health, shared by every call of this manager.

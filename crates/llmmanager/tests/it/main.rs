@@ -14,6 +14,8 @@ mod blocking;
 mod conformance;
 mod converse;
 mod parallel;
+mod parity_caching;
+mod parity_messages;
 mod secrets;
 mod stream;
 mod structured;
