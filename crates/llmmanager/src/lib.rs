@@ -16,6 +16,9 @@
 //! - **Typed answers**: [`LlmManager::converse_structured`] returns a value of a Rust type (or of
 //!   a raw JSON Schema), through each model's best mechanism, validated before it is returned
 //!   ([`structured`]).
+//! - **What it cost**: [`Response::cost`] prices the answer's tokens at the model's price in the
+//!   region and access method that answered (a profile call at the profile's price), naming the
+//!   price entry's source and date ([`cost_of`], [`bundled_prices`]).
 //! - **Every attempt reported**: a [`Response`] or an [`Error`] carries each attempt's target,
 //!   error class, message and duration.
 //!
@@ -54,6 +57,7 @@ pub mod blocking;
 mod call;
 pub mod classify;
 mod clients;
+mod cost;
 mod error;
 mod manager;
 mod parallel_manager;
@@ -69,6 +73,7 @@ mod validation;
 pub use auth::{Auth, Secret};
 pub use bedrock_cache as cache;
 pub use bedrock_cache::CacheConfig;
+pub use bedrock_cache::Cost;
 pub use bedrock_catalog as catalog;
 pub use bedrock_catalog::AccessMethod;
 pub use bedrock_messages as messages;
@@ -80,6 +85,7 @@ pub use bedrock_retry::{ErrorClass, RetryConfig};
 pub use call::{AttemptRecord, CallOptions, StreamRecovery};
 pub use classify::AttemptError;
 pub use clients::Timeouts;
+pub use cost::{bundled_prices, cost_of};
 pub use error::{Error, ErrorKind};
 pub use manager::{CatalogOptions, LlmManager, LlmManagerBuilder, PlannedTarget};
 pub use parallel_manager::ParallelLlmManager;

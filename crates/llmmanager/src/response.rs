@@ -1,8 +1,8 @@
 //! What a successful call returns: the answer and the full story of how it was obtained.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
+use bedrock_cache::{Billing, Cost, PriceTable};
 use bedrock_catalog::AccessMethod;
 use bedrock_messages::{ConverseResponse, StopReason, TokenUsage};
 
@@ -58,12 +58,44 @@ impl Response {
     }
 
     /// Prompt-cache efficiency of this response, with the estimated saving when the bundled price
-    /// table knows the model.
+    /// table knows the model in the region and access method that answered.
     pub fn cache_efficiency(&self) -> bedrock_cache::CacheEfficiency {
-        static PRICES: OnceLock<Option<bedrock_cache::PriceTable>> = OnceLock::new();
-        let prices = PRICES.get_or_init(|| bedrock_cache::PriceTable::bundled().ok());
-        let price = prices.as_ref().and_then(|t| t.get(&self.model_id));
+        let price = crate::cost::bundled_prices()
+            .and_then(|t| t.lookup(&self.model_id, &self.region, self.access_method));
         bedrock_cache::CacheEfficiency::from_usage(self.usage(), price)
+    }
+
+    /// What this answer cost at the bundled prices ([`bedrock_cache::BUNDLED_PRICES`]): its
+    /// input, output, cache-read and cache-write tokens at the on-demand price of the model, region
+    /// and access method that answered (a profile call at the profile's price). `None` when the
+    /// table has no price for a kind of token the answer used; never a made-up 0.
+    ///
+    /// Only the answering attempt is priced: a failed attempt returned no usage.
+    ///
+    /// ```no_run
+    /// # async fn demo(manager: llmmanager::LlmManager, request: llmmanager::ConverseRequest)
+    /// # -> Result<(), llmmanager::Error> {
+    /// let response = manager.converse(&request).await?;
+    /// match response.cost() {
+    ///     Some(cost) => println!("${:.6} ({}, {})", cost.usd, cost.price.source, cost.price.date),
+    ///     None => println!("no price for {} in {}", response.model_id, response.region),
+    /// }
+    /// # Ok(()) }
+    /// # let _ = demo;
+    /// ```
+    pub fn cost(&self) -> Option<Cost> {
+        self.cost_with(crate::cost::bundled_prices()?)
+    }
+
+    /// [`cost`](Self::cost) at the prices of a caller's own table.
+    pub fn cost_with(&self, prices: &PriceTable) -> Option<Cost> {
+        prices.cost(
+            &self.model_id,
+            &self.region,
+            self.access_method,
+            Billing::OnDemand,
+            self.usage(),
+        )
     }
 
     /// Whether any answer of this call failed validation (the returned one passed, or there would

@@ -180,6 +180,26 @@ pub struct StreamResponse {
     pub warnings: Vec<String>,
 }
 
+impl StreamResponse {
+    /// What this answer cost at the bundled prices, as [`Response::cost`](crate::Response::cost):
+    /// the final target's usage at its model, region and access method. `None` when the stream
+    /// reported no usage or the table lacks a price it needs.
+    pub fn cost(&self) -> Option<bedrock_cache::Cost> {
+        self.cost_with(crate::cost::bundled_prices()?)
+    }
+
+    /// [`cost`](Self::cost) at the prices of a caller's own table.
+    pub fn cost_with(&self, prices: &bedrock_cache::PriceTable) -> Option<bedrock_cache::Cost> {
+        prices.cost(
+            &self.model_id,
+            &self.region,
+            self.access_method,
+            bedrock_cache::Billing::OnDemand,
+            self.usage.as_ref()?,
+        )
+    }
+}
+
 /// A managed Converse stream: a [`Stream`] of [`StreamEvent`]s ending with
 /// [`StreamEvent::Completed`], or with one `Err` carrying the partial text and every attempt.
 ///

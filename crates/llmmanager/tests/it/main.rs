@@ -13,6 +13,7 @@ mod access;
 mod blocking;
 mod conformance;
 mod converse;
+mod cost;
 mod parallel;
 mod parity_caching;
 mod parity_messages;
