@@ -512,11 +512,7 @@ fn strip_version_suffix(s: &str) -> &str {
     let minor_ok = parts
         .next()
         .is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-    if major_ok && minor_ok {
-        head
-    } else {
-        s
-    }
+    if major_ok && minor_ok { head } else { s }
 }
 
 /// Human-readable summary of what changed between two snapshots (one line per change).

@@ -182,6 +182,8 @@ impl Exchange for ConverseExchange<'_> {
 pub(crate) struct Engine {
     pub(crate) models: Vec<ModelInfo>,
     pub(crate) regions: Vec<String>,
+    /// The residency constraint `models` and `regions` were narrowed to at build time.
+    pub(crate) residency: Option<crate::residency::Residency>,
     pub(crate) clients: Clients,
     pub(crate) catalog: Catalog,
     pub(crate) planner: RetryPlanner,

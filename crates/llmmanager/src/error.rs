@@ -36,6 +36,18 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// The residency constraint leaves no way to serve a model (or no configured region): the
+    /// message names the model and the constraint, and what each region offered. Not retried:
+    /// widen the constraint, add a region inside it, or choose another model.
+    #[error("{} cannot be served inside residency {residency}: {message}", model.as_deref().map_or_else(|| "the configuration".to_owned(), |m| format!("model {m:?}")))]
+    Residency {
+        /// The model as configured, or `None` when no configured region lies inside.
+        model: Option<String>,
+        /// The constraint.
+        residency: crate::residency::Residency,
+        /// What was offered and refused.
+        message: String,
+    },
     /// A model name could not be resolved, or a model is not offered in any configured region.
     #[error(transparent)]
     Catalog {
@@ -102,6 +114,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::Configuration { .. }
+            | Self::Residency { .. }
             | Self::Catalog { .. }
             | Self::Retry { .. }
             | Self::Io { .. } => ErrorKind::Configuration,

@@ -7,6 +7,8 @@
 //!   through a cross-region inference profile.
 //! - **Multi-region failover and multi-model fallback**: [`LlmManager::converse`] tries the
 //!   configured models and regions in order (region-first or model-first) until one answers.
+//! - **Data residency**: a [`Residency`] (a geography such as the EU, or a list of regions)
+//!   keeps every request inside it, regions and inference-profile destinations alike.
 //! - **Retries that know errors**: throttling backs off and moves on, transient failures try
 //!   elsewhere, unavailable targets are skipped for the rest of the call, bad requests fail fast
 //!   (see [`classify`]). Targets that keep failing cool down, so later calls try healthy ones first.
@@ -62,6 +64,7 @@ mod error;
 mod manager;
 mod parallel_manager;
 mod raw;
+mod residency;
 mod response;
 mod routing;
 mod stats;
@@ -89,12 +92,13 @@ pub use cost::{bundled_prices, cost_of};
 pub use error::{Error, ErrorKind};
 pub use manager::{CatalogOptions, LlmManager, LlmManagerBuilder, PlannedTarget};
 pub use parallel_manager::ParallelLlmManager;
+pub use residency::Residency;
 pub use response::Response;
 pub use routing::{RegionOrder, RetryStrategy, Target};
-pub use stats::{ManagerStats, TargetStats};
-pub use stream::{ConverseStream, Recovery, RecoveryKind, StreamEvent, StreamResponse};
 pub use schemars;
 pub use schemars::JsonSchema;
+pub use stats::{ManagerStats, TargetStats};
+pub use stream::{ConverseStream, Recovery, RecoveryKind, StreamEvent, StreamResponse};
 pub use structured::{Mechanism, Schema, Structured, StructuredError};
 pub use validation::{ValidationAttempt, ValidationConfig, ValidationContext, ValidationResult};
 

@@ -19,6 +19,7 @@ use crate::call::{CallOptions, ConverseExchange, Engine, StreamRecovery, dropped
 use crate::classify::{BedrockClassifier, ErrorRule};
 use crate::clients::{Clients, Endpoints, Timeouts};
 use crate::error::Error;
+use crate::residency::Residency;
 use crate::response::Response;
 use crate::routing::{RegionOrder, RetryStrategy, Router, Target};
 use crate::stats::ManagerStats;
@@ -41,6 +42,7 @@ pub struct LlmManagerBuilder {
     region_order: RegionOrder,
     access_preference: Option<AccessMethod>,
     global_fraction: Option<f64>,
+    residency: Option<Residency>,
     error_rules: Vec<ErrorRule>,
     default_inference: Option<InferenceConfig>,
     model_fields: Vec<(String, serde_json::Value)>,
@@ -69,6 +71,7 @@ impl LlmManagerBuilder {
             region_order: RegionOrder::Fixed,
             access_preference: None,
             global_fraction: None,
+            residency: None,
             error_rules: Vec::new(),
             default_inference: None,
             model_fields: Vec::new(),
@@ -177,6 +180,35 @@ impl LlmManagerBuilder {
     /// [`LlmManagerBuilder::access_method_preference`]. A value outside 0 to 1 fails the build.
     pub fn global_profile_fraction(mut self, fraction: f64) -> Self {
         self.global_fraction = Some(fraction);
+        self
+    }
+
+    /// Keeps every request inside `residency`: configured regions outside it are dropped, and
+    /// each model keeps only the inference profiles whose every destination region lies inside
+    /// (under [`Geo::Eu`](bedrock_catalog::Geo::Eu), `eu.` profiles but not `global.` ones).
+    /// This narrows [`LlmManagerBuilder::global_profile_fraction`] and
+    /// [`LlmManagerBuilder::access_method_preference`] to what is left. A model that cannot be
+    /// served inside fails the build with [`Error::Residency`], before any request is sent.
+    ///
+    /// The trade-off: fewer regions and profiles mean less capacity to fail over to, so
+    /// throttling under load is more likely than without the constraint.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), llmmanager::Error> {
+    /// use llmmanager::catalog::Geo;
+    /// use llmmanager::{LlmManager, Residency};
+    ///
+    /// let manager = LlmManager::builder()
+    ///     .models(["Claude Sonnet 4.5", "Nova Lite"])
+    ///     .regions(["eu-central-1", "eu-west-1", "us-east-1"])
+    ///     .residency(Residency::Geography(Geo::Eu))
+    ///     .build()
+    ///     .await?;
+    /// assert_eq!(manager.regions(), ["eu-central-1", "eu-west-1"]);
+    /// # Ok(()) }
+    /// ```
+    pub fn residency(mut self, residency: Residency) -> Self {
+        self.residency = Some(residency);
         self
     }
 
@@ -300,16 +332,34 @@ impl LlmManagerBuilder {
                 "global_profile_fraction is {f}; give a share from 0 to 1"
             )));
         }
+        let mut regions = self.regions;
+        if let Some(residency) = &self.residency {
+            let (inside, outside): (Vec<String>, Vec<String>) = regions
+                .into_iter()
+                .partition(|r| residency.admits_region(r));
+            if inside.is_empty() {
+                return Err(Error::Residency {
+                    model: None,
+                    residency: residency.clone(),
+                    message: format!(
+                        "no configured region lies inside it (configured: {outside:?})"
+                    ),
+                });
+            }
+            if !outside.is_empty() {
+                tracing::info!(%residency, ?outside, "regions outside the residency are not used");
+            }
+            regions = inside;
+        }
         let retry = self.retry.build()?;
         let health_config = self.health.build()?;
-        let clients =
-            Clients::build(&self.auth, &self.regions, &self.endpoints, &self.timeouts).await;
+        let clients = Clients::build(&self.auth, &regions, &self.endpoints, &self.timeouts).await;
         let catalog = match (self.catalog, self.catalog_options) {
             (Some(c), _) => c,
             (None, Some(options)) => {
                 options
                     .builder()
-                    .regions(self.regions.iter().cloned())
+                    .regions(regions.iter().cloned())
                     .sdk_config(clients.sdk.clone())
                     .build()
                     .await?
@@ -319,7 +369,7 @@ impl LlmManagerBuilder {
         let mut models: Vec<ModelInfo> = Vec::new();
         for name in &self.models {
             let info = catalog.resolve(name)?.clone();
-            if !self.regions.iter().any(|r| info.region_access(r).is_some()) {
+            if !regions.iter().any(|r| info.region_access(r).is_some()) {
                 let offered: Vec<&str> = info
                     .regions
                     .iter()
@@ -328,9 +378,27 @@ impl LlmManagerBuilder {
                     .collect();
                 return Err(Error::config(format!(
                     "model {name:?} ({}) is not offered in any configured region {:?}; it is offered in {offered:?}",
-                    info.id, self.regions
+                    info.id, regions
                 )));
             }
+            let info = match &self.residency {
+                Some(residency) => {
+                    let kept = residency.restrict(&info);
+                    if !regions.iter().any(|r| kept.region_access(r).is_some()) {
+                        return Err(Error::Residency {
+                            model: Some(name.clone()),
+                            residency: residency.clone(),
+                            message: if *name == info.id {
+                                residency.explain(&info, &regions)
+                            } else {
+                                format!("it is {}; {}", info.id, residency.explain(&info, &regions))
+                            },
+                        });
+                    }
+                    kept
+                }
+                None => info,
+            };
             if models.iter().any(|m| m.id == info.id) {
                 return Err(Error::config(format!(
                     "model {name:?} resolves to {} which is already listed",
@@ -370,7 +438,8 @@ impl LlmManagerBuilder {
         Ok(LlmManager {
             inner: Arc::new(Engine {
                 models,
-                regions: self.regions,
+                regions,
+                residency: self.residency,
                 clients,
                 catalog,
                 planner,
@@ -524,14 +593,20 @@ impl LlmManager {
         LlmManagerBuilder::new()
     }
 
-    /// The resolved models, in order of preference.
+    /// The resolved models, in order of preference. Under a [`Residency`], each lists only the
+    /// regions and inference profiles the constraint admits.
     pub fn models(&self) -> &[ModelInfo] {
         &self.inner.models
     }
 
-    /// The configured regions, in order of preference.
+    /// The configured regions, in order of preference (under a [`Residency`], those inside it).
     pub fn regions(&self) -> &[String] {
         &self.inner.regions
+    }
+
+    /// The residency constraint every request is kept inside, if one is set.
+    pub fn residency(&self) -> Option<&Residency> {
+        self.inner.residency.as_ref()
     }
 
     /// The catalog the manager resolves names with.

@@ -1,17 +1,17 @@
 //! Building catalogs: sources, cache modes, faults and fallbacks.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bedrock_catalog::{
-    parse_rfc3339, AccessMethod, AccessPreference, ApiSource, CacheMode, Catalog, DataSource,
-    Error, FailureKind, FixedClock, RegionFailure, StaticSource,
+    AccessMethod, AccessPreference, ApiSource, CacheMode, Catalog, DataSource, Error, FailureKind,
+    FixedClock, RegionFailure, StaticSource, parse_rfc3339,
 };
 
 use bedrock_retry::InstantSleep;
 
-use crate::support::{control_plane, mini_bedrock, two_region_raw, Counting, Hanging, Reply};
+use crate::support::{Counting, Hanging, Reply, control_plane, mini_bedrock, two_region_raw};
 
 const US: [&str; 2] = ["us-east-1", "us-west-2"];
 

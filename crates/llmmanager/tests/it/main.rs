@@ -17,6 +17,7 @@ mod cost;
 mod parallel;
 mod parity_caching;
 mod parity_messages;
+mod residency;
 mod secrets;
 mod stream;
 mod structured;
