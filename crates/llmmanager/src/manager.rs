@@ -642,6 +642,7 @@ impl LlmManager {
     /// let answer = manager.converse(&request).await?;
     /// println!("{}", answer.text());
     /// # Ok(()) }
+    /// # let _ = demo;
     /// ```
     pub fn request_builder(&self) -> bedrock_messages::ConverseRequestBuilder {
         ConverseRequest::builder().limits(self.inner.limits)
