@@ -130,7 +130,8 @@ pub use config::RetryConfig;
 pub use error::Error;
 pub use health::{Admission, HealthConfig, HealthTracker, TargetHealth};
 pub use plan::{
-    Attempt, AttemptRecord, Attempter, CallPlan, Decision, Exhausted, GiveUpReason, Succeeded,
+    Attempt, AttemptRecord, Attempter, CallPlan, Decision, Exhausted, GiveUpReason, HedgeLoss,
+    HedgePolicy, Succeeded,
 };
 pub use planner::RetryPlanner;
 pub use target::{PlanTarget, Target};

@@ -25,10 +25,13 @@ use std::time::Duration;
 use tracing::debug;
 
 use crate::planner::RetryPlanner;
+
+mod hedge;
 use crate::{
     Admission, Backoff, Classification, Classify, Clock, ErrorClass, HealthTracker, PlanTarget,
     RandomSource, RetryBudget, RetryConfig, Sleep, Target,
 };
+pub use hedge::HedgePolicy;
 
 /// One attempt to make.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,6 +159,29 @@ pub struct AttemptRecord<T = Target> {
         serde(rename = "duration_ms", serialize_with = "crate::millis::serialize")
     )]
     pub duration: Duration,
+    /// Whether this attempt was started as a hedge: a copy of the request sent to another target
+    /// while an earlier attempt was still in flight ([`CallPlan::run_hedged`]).
+    pub hedge: bool,
+    /// Set when this attempt lost a hedged race: it is neither the call's answer nor a failure
+    /// (`class` is `None`, `message` says which attempt won).
+    pub lost: Option<HedgeLoss>,
+}
+
+/// How an attempt that lost a hedged race ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "snake_case")
+)]
+#[non_exhaustive]
+pub enum HedgeLoss {
+    /// It was still in flight when the other attempt answered: its future was dropped, which
+    /// closes its connection, and no answer of it was read.
+    Cancelled,
+    /// It answered in the same instant as the winner; its answer was read and discarded (paid
+    /// for but not used).
+    Discarded,
 }
 
 /// The next attempt, once scheduled.
@@ -173,6 +199,7 @@ struct InFlight<T> {
     index: usize,
     started: Duration,
     tokens: u32,
+    hedge: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -380,6 +407,7 @@ impl<T: PlanTarget> CallPlan<T> {
             index,
             started: self.clock.now().saturating_add(next.delay),
             tokens: next.tokens,
+            hedge: false,
         });
         Decision::Attempt(attempt)
     }
@@ -447,6 +475,8 @@ impl<T: PlanTarget> CallPlan<T> {
             class,
             message,
             duration: self.clock.now().saturating_sub(f.started),
+            hedge: f.hedge,
+            lost: None,
         });
         Some(f)
     }

@@ -1,0 +1,627 @@
+//! Hedged attempts: when an attempt has not answered after a delay, the same request starts on the
+//! next target and the first answer wins.
+//!
+//! [`CallPlan::run_hedged`] is [`CallPlan::run`] with one addition: while an attempt is in flight,
+//! a [`HedgePolicy`] may start one copy of it on the next target the call has not tried, if that
+//! target is healthy. The two race:
+//!
+//! - the first success is the call's answer; the other attempt is dropped at once (its future is
+//!   dropped, which closes its connection) and recorded as lost ([`HedgeLoss::Cancelled`]), or, if
+//!   it had answered in the same instant, as [`HedgeLoss::Discarded`];
+//! - a retryable failure (throttled, transient, target unavailable) of one is recorded and the
+//!   other goes on alone; when both fail, the loop continues after the later one as usual;
+//! - a failure that ends the call (a bad request, blocked content) ends it: the other attempt is
+//!   dropped and recorded as cancelled.
+//!
+//! A call hedges at most once. A hedge never goes to a target that cools down or waits for its
+//! half-open probe, takes no retry-budget tokens, counts towards the attempt limit, and is bounded
+//! by the call's deadline like any attempt.
+
+use std::future::Future;
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use tracing::{debug, info};
+
+use super::{
+    Attempt, AttemptRecord, Attempter, CallPlan, Decision, Exhausted, HedgeLoss, InFlight, State,
+    Succeeded,
+};
+use crate::{Classify, ErrorClass, PlanTarget, Sleep, Target, TargetHealth};
+
+/// When an attempt of [`CallPlan::run_hedged`] gets a hedge.
+///
+/// A [`Duration`] is the simplest policy: every attempt not answered after it is hedged.
+///
+/// ```
+/// use std::time::Duration;
+/// use bedrock_retry::{Attempt, HedgePolicy, Target};
+///
+/// struct OnlyFirst(Duration);
+///
+/// impl HedgePolicy for OnlyFirst {
+///     fn delay(&self, attempt: &Attempt) -> Option<Duration> {
+///         (attempt.attempt_number == 1).then_some(self.0)
+///     }
+/// }
+///
+/// let policy = OnlyFirst(Duration::from_millis(300));
+/// let first = Attempt {
+///     target: Target::new("m", "us-east-1"),
+///     attempt_number: 1,
+///     delay: Duration::ZERO,
+///     disabled_features: vec![],
+///     time_left: None,
+///     probe: false,
+/// };
+/// assert_eq!(policy.delay(&first), Some(Duration::from_millis(300)));
+/// ```
+pub trait HedgePolicy<T = Target> {
+    /// How long `attempt` may go without an answer before a hedge starts; `None`: not hedged.
+    fn delay(&self, attempt: &Attempt<T>) -> Option<Duration>;
+
+    /// Asked when the delay has passed, with the hedge about to start: `false` keeps the call to
+    /// the one attempt (a cap on the share of hedged calls, a cost limit). Called at most once
+    /// per call.
+    fn admit(&self, attempt: &Attempt<T>, hedge: &Attempt<T>) -> bool {
+        let _ = (attempt, hedge);
+        true
+    }
+}
+
+impl<T> HedgePolicy<T> for Duration {
+    fn delay(&self, _attempt: &Attempt<T>) -> Option<Duration> {
+        Some(*self)
+    }
+}
+
+/// Which of two futures finished first.
+enum Either<A, B> {
+    Left(A),
+    Right(B),
+}
+
+/// Polls `a`, then `b`, until one is ready (`a` wins a tie).
+async fn race<A: Future, B: Future>(
+    mut a: Pin<&mut A>,
+    mut b: Pin<&mut B>,
+) -> Either<A::Output, B::Output> {
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(v) = a.as_mut().poll(cx) {
+            return Poll::Ready(Either::Left(v));
+        }
+        if let Poll::Ready(v) = b.as_mut().poll(cx) {
+            return Poll::Ready(Either::Right(v));
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Polls `f` once, without waiting: its output if it is already done.
+fn ready_now<F: Future>(f: Pin<&mut F>) -> Option<F::Output> {
+    match f.poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => Some(v),
+        Poll::Pending => None,
+    }
+}
+
+impl<T: PlanTarget> CallPlan<T> {
+    /// Drives the whole call like [`CallPlan::run`], and hedges an attempt that has not answered
+    /// after `policy`'s delay: the same request starts on the next untried healthy target, made
+    /// by `spare`, and the first success wins (see the module documentation of `hedge` for the
+    /// rules). `call` makes every other attempt.
+    ///
+    /// Both attempts appear in the records: the hedge with [`AttemptRecord::hedge`] set, the
+    /// loser with [`AttemptRecord::lost`] set. The successful attempt is last.
+    pub async fn run_hedged<V, E, A>(
+        mut self,
+        sleep: &dyn Sleep,
+        classifier: &dyn Classify<E>,
+        policy: &dyn HedgePolicy<T>,
+        mut call: A,
+        mut spare: A,
+    ) -> Result<Succeeded<V, T>, Exhausted<E, T>>
+    where
+        E: std::fmt::Display + 'static,
+        A: Attempter<V, E, T>,
+    {
+        let mut last_error = None;
+        let mut hedged = false;
+        loop {
+            let attempt = match self.next_decision() {
+                Decision::Attempt(attempt) => attempt,
+                Decision::GiveUp(reason) => {
+                    return Err(Exhausted {
+                        reason,
+                        last_error,
+                        records: self.records,
+                    });
+                }
+            };
+            if !attempt.delay.is_zero() {
+                sleep.sleep(attempt.delay).await;
+            }
+            let after = if hedged { None } else { policy.delay(&attempt) };
+            let (attempt, result) = match after {
+                None => {
+                    let result = call.attempt(attempt.clone()).await;
+                    (attempt, result)
+                }
+                Some(after) => {
+                    let mut first = pin!(call.attempt(attempt.clone()));
+                    let mut timer = pin!(sleep.sleep(after));
+                    match race(first.as_mut(), timer.as_mut()).await {
+                        Either::Left(result) => (attempt, result),
+                        Either::Right(()) => match self.start_hedge(policy, &attempt, after) {
+                            None => (attempt, first.await),
+                            Some(hedge) => {
+                                hedged = true;
+                                let second = pin!(spare.attempt(hedge.attempt.clone()));
+                                self.race_hedge(classifier, attempt, first, hedge, second)
+                                    .await
+                            }
+                        },
+                    }
+                }
+            };
+            match result {
+                Ok(value) => {
+                    return Ok(Succeeded {
+                        value,
+                        attempt,
+                        records: self.record_success(),
+                    });
+                }
+                Err(error) => {
+                    self.record_failure(classifier.classify(&error), error.to_string());
+                    last_error = Some(error);
+                }
+            }
+        }
+    }
+
+    /// Starts the hedge of the attempt in flight on the next untried, healthy target, if the
+    /// attempt limit, the deadline and `policy` allow it.
+    fn start_hedge(
+        &mut self,
+        policy: &dyn HedgePolicy<T>,
+        primary: &Attempt<T>,
+        after: Duration,
+    ) -> Option<InFlight<T>> {
+        let State::InFlight(f) = &self.state else {
+            return None;
+        };
+        let current = f.index;
+        if self.attempts
+            >= self
+                .config
+                .attempt_limit(self.targets.len(), self.fallbacks)
+        {
+            debug!(attempt = self.attempts, "no hedge: attempts used up");
+            return None;
+        }
+        let time_left = match self.config.total_deadline() {
+            Some(deadline) => {
+                let left = deadline.saturating_sub(self.elapsed());
+                if left.is_zero() {
+                    return None;
+                }
+                Some(left)
+            }
+            None => None,
+        };
+        let n = self.targets.len();
+        let healthy = |t: &T| {
+            self.health
+                .as_ref()
+                .is_none_or(|h| h.state(t.model(), t.region()) == TargetHealth::Healthy)
+        };
+        let index = (1..n).map(|step| (current + step) % n).find(|&i| {
+            !self.tried.get(i).copied().unwrap_or(true)
+                && !self.skipped.get(i).copied().unwrap_or(true)
+                && self.targets.get(i).is_some_and(healthy)
+        });
+        let Some(index) = index else {
+            debug!(
+                attempt = self.attempts,
+                "no hedge: no untried healthy target"
+            );
+            return None;
+        };
+        let target = self.targets.get(index)?.clone();
+        let attempt = Attempt {
+            disabled_features: self.disabled_features(target.model()),
+            target,
+            attempt_number: self.attempts.saturating_add(1),
+            delay: after,
+            time_left,
+            probe: false,
+        };
+        if !policy.admit(primary, &attempt) {
+            debug!(
+                attempt = primary.attempt_number,
+                "no hedge: the policy declined"
+            );
+            return None;
+        }
+        self.attempts = attempt.attempt_number;
+        if let Some(t) = self.tried.get_mut(index) {
+            *t = true;
+        }
+        info!(
+            attempt = primary.attempt_number,
+            target = %primary.target,
+            hedge = %attempt.target,
+            after_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
+            "hedging: the attempt has not answered; the same request starts on the next target"
+        );
+        Some(InFlight {
+            attempt,
+            index,
+            started: self.clock.now(),
+            tokens: 0,
+            hedge: true,
+        })
+    }
+
+    /// Races the attempt in flight (`first`) against its hedge (`second`). Returns the attempt
+    /// whose outcome the call takes and that outcome; when it returns, that attempt is the one in
+    /// flight and every other attempt is recorded.
+    async fn race_hedge<V, E, F1, F2>(
+        &mut self,
+        classifier: &dyn Classify<E>,
+        primary: Attempt<T>,
+        mut first: Pin<&mut F1>,
+        hedge: InFlight<T>,
+        mut second: Pin<&mut F2>,
+    ) -> (Attempt<T>, Result<V, E>)
+    where
+        E: std::fmt::Display + 'static,
+        F1: Future<Output = Result<V, E>>,
+        F2: Future<Output = Result<V, E>>,
+    {
+        let hedge_attempt = hedge.attempt.clone();
+        match race(first.as_mut(), second.as_mut()).await {
+            Either::Left(Ok(value)) => {
+                let loss = loss_of(ready_now(second));
+                self.push_lost(&hedge, loss, primary.attempt_number);
+                (primary, Ok(value))
+            }
+            Either::Right(Ok(value)) => {
+                let loss = loss_of(ready_now(first));
+                let State::InFlight(f) = std::mem::replace(&mut self.state, State::InFlight(hedge))
+                else {
+                    return (hedge_attempt, Ok(value));
+                };
+                self.push_lost(&f, loss, hedge_attempt.attempt_number);
+                (hedge_attempt, Ok(value))
+            }
+            Either::Left(Err(error)) => {
+                let classification = classifier.classify(&error);
+                if goes_on(&classification) {
+                    // The hedge goes on alone.
+                    let message = error.to_string();
+                    self.note_failure(classification, message);
+                    self.state = State::InFlight(hedge);
+                    (hedge_attempt, second.await)
+                } else {
+                    self.push_lost(&hedge, HedgeLoss::Cancelled, primary.attempt_number);
+                    (primary, Err(error))
+                }
+            }
+            Either::Right(Err(error)) => {
+                let classification = classifier.classify(&error);
+                if goes_on(&classification) {
+                    // The first attempt goes on alone.
+                    let State::InFlight(f) =
+                        std::mem::replace(&mut self.state, State::InFlight(hedge))
+                    else {
+                        return (primary, first.await);
+                    };
+                    self.note_failure(classification, error.to_string());
+                    self.state = State::InFlight(f);
+                    (primary, first.await)
+                } else {
+                    let State::InFlight(f) =
+                        std::mem::replace(&mut self.state, State::InFlight(hedge))
+                    else {
+                        return (hedge_attempt, Err(error));
+                    };
+                    self.push_lost(&f, HedgeLoss::Cancelled, hedge_attempt.attempt_number);
+                    (hedge_attempt, Err(error))
+                }
+            }
+        }
+    }
+
+    /// Records the failure of the attempt in flight and its effect on the target (health, skipped
+    /// for the rest of the call), without deciding what comes next: another attempt of the call
+    /// is still running.
+    fn note_failure(&mut self, classification: crate::Classification, message: String) {
+        let class = classification.class();
+        let Some(f) = self.take_in_flight(Some(class), Some(message)) else {
+            return;
+        };
+        let target = &f.attempt.target;
+        if let Some(health) = &self.health
+            && classification.counts_against_target()
+        {
+            health.record_failure(target.model(), target.region());
+        }
+        if class == ErrorClass::TargetUnavailable
+            && let Some(s) = self.skipped.get_mut(f.index)
+        {
+            *s = true;
+        }
+        debug!(
+            attempt = f.attempt.attempt_number,
+            %class,
+            "hedged attempt failed; the other goes on"
+        );
+    }
+
+    /// Records `f` as the loser of a race that attempt `winner` won.
+    fn push_lost(&mut self, f: &InFlight<T>, loss: HedgeLoss, winner: u32) {
+        let message = match loss {
+            HedgeLoss::Cancelled => format!("cancelled: attempt {winner} answered first"),
+            HedgeLoss::Discarded => {
+                format!("discarded: answered with attempt {winner}, whose answer was used")
+            }
+        };
+        info!(
+            attempt = f.attempt.attempt_number,
+            target = %f.attempt.target,
+            winner,
+            ?loss,
+            "hedging: attempt lost the race"
+        );
+        self.records.push(AttemptRecord {
+            target: f.attempt.target.clone(),
+            attempt_number: f.attempt.attempt_number,
+            delay_before: f.attempt.delay,
+            disabled_features: f.attempt.disabled_features.clone(),
+            class: None,
+            message: Some(message),
+            duration: self.clock.now().saturating_sub(f.started),
+            hedge: f.hedge,
+            lost: Some(loss),
+        });
+    }
+}
+
+/// Whether the other attempt of a race goes on after a failure of this class: only when the loop
+/// would have moved on to another target anyway.
+fn goes_on(classification: &crate::Classification) -> bool {
+    classification.unsupported_feature().is_none()
+        && matches!(
+            classification.class(),
+            ErrorClass::Throttled | ErrorClass::Transient | ErrorClass::TargetUnavailable
+        )
+}
+
+/// How the loser ended, from one poll after the winner answered.
+fn loss_of<V, E>(outcome: Option<Result<V, E>>) -> HedgeLoss {
+    match outcome {
+        Some(Ok(_)) => HedgeLoss::Discarded,
+        _ => HedgeLoss::Cancelled,
+    }
+}
+
+#[cfg(test)]
+#[cfg(feature = "tokio")]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{
+        ClassifyFn, Clock, HealthConfig, HealthTracker, JitterMode, RetryConfig, RetryPlanner,
+        TokioClock, TokioSleep,
+    };
+
+    /// An attempter whose attempts take a fixed time per region, then answer with the region's
+    /// name or fail with `"<region> failed"` for the regions listed in `failing`.
+    #[derive(Clone)]
+    struct Regions {
+        latency: Vec<(&'static str, u64)>,
+        failing: Vec<&'static str>,
+    }
+
+    impl Attempter<String, String> for Regions {
+        async fn attempt(&mut self, attempt: Attempt) -> Result<String, String> {
+            let ms = self
+                .latency
+                .iter()
+                .find(|(r, _)| *r == attempt.target.region)
+                .map_or(0, |(_, ms)| *ms);
+            TokioSleep::new().sleep(Duration::from_millis(ms)).await;
+            if self.failing.contains(&attempt.target.region.as_str()) {
+                Err(format!("{} failed", attempt.target.region))
+            } else {
+                Ok(attempt.target.region.clone())
+            }
+        }
+    }
+
+    struct Declines;
+
+    impl HedgePolicy for Declines {
+        fn delay(&self, _: &Attempt) -> Option<Duration> {
+            Some(Duration::from_millis(100))
+        }
+        fn admit(&self, _: &Attempt, _: &Attempt) -> bool {
+            false
+        }
+    }
+
+    fn planner(health: Option<Arc<HealthTracker>>) -> RetryPlanner {
+        let config = RetryConfig::standard()
+            .with_jitter(JitterMode::None)
+            .build()
+            .unwrap();
+        RetryPlanner::new(config, Arc::new(TokioClock::new())).with_health(health)
+    }
+
+    async fn run(
+        planner: &RetryPlanner,
+        policy: &dyn HedgePolicy,
+        regions: Regions,
+    ) -> (Result<String, String>, Vec<AttemptRecord>, Duration) {
+        let clock = TokioClock::new();
+        let start = clock.now();
+        let plan = planner
+            .plan(vec![
+                Target::new("m", "r1"),
+                Target::new("m", "r2"),
+                Target::new("m", "r3"),
+            ])
+            .unwrap();
+        let classifier = ClassifyFn(|_: &String| ErrorClass::Transient.into());
+        let outcome = plan
+            .run_hedged(
+                &TokioSleep::new(),
+                &classifier,
+                policy,
+                regions.clone(),
+                regions,
+            )
+            .await;
+        let took = clock.now() - start;
+        match outcome {
+            Ok(done) => (Ok(done.value), done.records, took),
+            Err(failed) => (
+                Err(failed.last_error.unwrap_or_default()),
+                failed.records,
+                took,
+            ),
+        }
+    }
+
+    fn summary(records: &[AttemptRecord]) -> Vec<String> {
+        records
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} #{} {}{}",
+                    r.target.region,
+                    r.attempt_number,
+                    match (r.class, r.lost) {
+                        (_, Some(HedgeLoss::Cancelled)) => "cancelled".to_owned(),
+                        (_, Some(HedgeLoss::Discarded)) => "discarded".to_owned(),
+                        (Some(class), None) => class.to_string(),
+                        (None, None) => "ok".to_owned(),
+                    },
+                    if r.hedge { " hedge" } else { "" }
+                )
+            })
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_attempt_is_hedged_and_the_faster_answer_wins() {
+        let regions = Regions {
+            latency: vec![("r1", 5_000), ("r2", 20)],
+            failing: vec![],
+        };
+        let (value, records, took) =
+            run(&planner(None), &Duration::from_millis(100), regions).await;
+        assert_eq!(value.unwrap(), "r2");
+        assert_eq!(summary(&records), ["r1 #1 cancelled", "r2 #2 ok hedge"]);
+        assert_eq!(took, Duration::from_millis(120));
+        assert_eq!(records[0].duration, Duration::from_millis(120));
+        assert_eq!(records[1].duration, Duration::from_millis(20));
+        assert_eq!(records[1].delay_before, Duration::from_millis(100));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_before_the_delay_is_not_hedged() {
+        let regions = Regions {
+            latency: vec![("r1", 50)],
+            failing: vec![],
+        };
+        let (value, records, _) = run(&planner(None), &Duration::from_millis(100), regions).await;
+        assert_eq!(value.unwrap(), "r1");
+        assert_eq!(summary(&records), ["r1 #1 ok"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_declined_hedge_leaves_the_first_attempt_alone() {
+        let regions = Regions {
+            latency: vec![("r1", 5_000), ("r2", 20)],
+            failing: vec![],
+        };
+        let (value, records, took) = run(&planner(None), &Declines, regions).await;
+        assert_eq!(value.unwrap(), "r1");
+        assert_eq!(summary(&records), ["r1 #1 ok"]);
+        assert_eq!(took, Duration::from_secs(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_attempt_wins_when_it_answers_before_the_hedge() {
+        let regions = Regions {
+            latency: vec![("r1", 300), ("r2", 1_000)],
+            failing: vec![],
+        };
+        let (value, records, took) =
+            run(&planner(None), &Duration::from_millis(100), regions).await;
+        assert_eq!(value.unwrap(), "r1");
+        assert_eq!(summary(&records), ["r2 #2 cancelled hedge", "r1 #1 ok"]);
+        assert_eq!(took, Duration::from_millis(300));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn answers_in_the_same_instant_use_one_and_mark_the_other_discarded() {
+        let regions = Regions {
+            latency: vec![("r1", 200), ("r2", 100)],
+            failing: vec![],
+        };
+        let (value, records, _) = run(&planner(None), &Duration::from_millis(100), regions).await;
+        assert_eq!(value.unwrap(), "r1");
+        assert_eq!(summary(&records), ["r2 #2 discarded hedge", "r1 #1 ok"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retryable_failure_of_one_lets_the_other_go_on() {
+        let regions = Regions {
+            latency: vec![("r1", 150), ("r2", 400)],
+            failing: vec!["r1"],
+        };
+        let (value, records, took) =
+            run(&planner(None), &Duration::from_millis(100), regions).await;
+        assert_eq!(value.unwrap(), "r2");
+        assert_eq!(summary(&records), ["r1 #1 transient", "r2 #2 ok hedge"]);
+        assert_eq!(took, Duration::from_millis(500));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn when_both_fail_the_loop_goes_on_after_the_hedge_and_hedges_no_more() {
+        let regions = Regions {
+            latency: vec![("r1", 150), ("r2", 200), ("r3", 1_000)],
+            failing: vec!["r1", "r2"],
+        };
+        let (value, records, _) = run(&planner(None), &Duration::from_millis(100), regions).await;
+        assert_eq!(value.unwrap(), "r3");
+        assert_eq!(
+            summary(&records),
+            ["r1 #1 transient", "r2 #2 transient hedge", "r3 #3 ok"]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hedge_skips_a_target_that_cools_down() {
+        let health = Arc::new(HealthTracker::new(
+            HealthConfig::standard().with_failure_threshold(1),
+            Arc::new(TokioClock::new()),
+        ));
+        health.record_failure("m", "r2");
+        let regions = Regions {
+            latency: vec![("r1", 5_000), ("r2", 10), ("r3", 20)],
+            failing: vec![],
+        };
+        let (value, records, _) =
+            run(&planner(Some(health)), &Duration::from_millis(100), regions).await;
+        assert_eq!(value.unwrap(), "r3");
+        assert_eq!(summary(&records), ["r1 #1 cancelled", "r3 #2 ok hedge"]);
+    }
+}
