@@ -219,10 +219,6 @@ mod otel {
 
     #[async_trait::async_trait]
     impl HttpClient for HyperClient {
-        #[allow(
-            clippy::disallowed_methods,
-            reason = "an export is bounded in real time; no call's injected clock applies"
-        )]
         async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
             let client = self.client.clone();
             let (parts, body) = request.into_parts();
@@ -236,9 +232,10 @@ mod otel {
                     .to_bytes();
                 Ok::<_, HttpError>(Response::from_parts(parts, body))
             };
-            let task = self
-                .runtime
-                .spawn(async move { tokio::time::timeout(EXPORT_TIMEOUT, exchange).await });
+            let task = self.runtime.spawn(async move {
+                let sleep = llmmanager::retry::TokioSleep::new();
+                llmmanager::retry::timeout(&sleep, EXPORT_TIMEOUT, exchange).await
+            });
             match task.await {
                 Ok(Ok(result)) => result,
                 Ok(Err(_elapsed)) => Err(format!(
