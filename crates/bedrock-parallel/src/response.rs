@@ -40,6 +40,35 @@ impl<R: ResponseStats, E: ErrorStats> ParallelResponse<R, E> {
     }
 }
 
+impl<R: ResponseStats, E: ErrorStats> ParallelResponse<R, E> {
+    /// This batch with the outcomes of `rerun` in place of those with the same id, for a pass
+    /// that ran some requests again. Each rerun outcome keeps its request's original input
+    /// position; outcomes whose id this batch does not hold are ignored. The total duration is the
+    /// sum of both passes, the concurrency reached the higher of the two, and the stop reason the
+    /// rerun's (a rerun that did not stop clears it).
+    #[must_use]
+    pub fn merge_rerun(self, rerun: ParallelResponse<R, E>) -> Self {
+        let ParallelResponse {
+            mut outcomes,
+            by_id,
+            stats,
+            ..
+        } = self;
+        let total_duration = stats.total_duration + rerun.stats.total_duration;
+        let peak = stats.peak_concurrency.max(rerun.stats.peak_concurrency);
+        let stop_reason = rerun.stop_reason.clone();
+        for mut outcome in rerun.outcomes {
+            if let Some(slot) = by_id.get(&outcome.id).and_then(|&i| outcomes.get_mut(i)) {
+                outcome.index = slot.index;
+                *slot = outcome;
+            }
+        }
+        let mut merged = ParallelResponse::new(outcomes, total_duration, stop_reason);
+        merged.stats.peak_concurrency = peak;
+        merged
+    }
+}
+
 impl<R, E> ParallelResponse<R, E> {
     pub(crate) fn stats_mut(&mut self) -> &mut BatchStats {
         &mut self.stats
@@ -58,6 +87,11 @@ impl<R, E> ParallelResponse<R, E> {
     /// The outcome of the request with this id.
     pub fn get(&self, id: &str) -> Option<&RequestOutcome<R, E>> {
         self.by_id.get(id).and_then(|&i| self.outcomes.get(i))
+    }
+
+    /// The outcome of the request with this id, to amend (for callers that merge passes).
+    pub fn outcome_mut(&mut self, id: &str) -> Option<&mut RequestOutcome<R, E>> {
+        self.by_id.get(id).and_then(|&i| self.outcomes.get_mut(i))
     }
 
     /// The response of the request with this id, if it succeeded.

@@ -131,6 +131,14 @@ impl Error {
         }
     }
 
+    /// The attempts, to amend (a rerun puts the earlier ones in front).
+    pub(crate) fn attempts_mut(&mut self) -> Option<&mut Vec<AttemptRecord>> {
+        match self {
+            Self::Exhausted { attempts, .. } | Self::StreamFailed { attempts, .. } => Some(attempts),
+            _ => None,
+        }
+    }
+
     /// The class of the last failed attempt, if any attempt ran.
     pub fn last_class(&self) -> Option<ErrorClass> {
         self.attempts().iter().rev().find_map(|a| a.class)

@@ -65,6 +65,7 @@ mod manager;
 mod parallel_manager;
 mod raw;
 mod residency;
+mod rerun;
 mod response;
 mod routing;
 mod stats;

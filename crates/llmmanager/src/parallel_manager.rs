@@ -118,6 +118,7 @@ pub struct ParallelLlmManager {
     manager: Arc<LlmManager>,
     config: ParallelConfig,
     progress: Option<ProgressCallback>,
+    reruns: u32,
 }
 
 impl std::fmt::Debug for ParallelLlmManager {
@@ -126,6 +127,7 @@ impl std::fmt::Debug for ParallelLlmManager {
             .field("manager", &self.manager)
             .field("config", &self.config)
             .field("progress", &self.progress.as_ref().map(|_| "<callback>"))
+            .field("reruns", &self.reruns)
             .finish()
     }
 }
@@ -145,7 +147,73 @@ impl ParallelLlmManager {
             manager: Arc::new(manager),
             config,
             progress: None,
+            reruns: 0,
         })
+    }
+
+    /// Runs a failed request again automatically, up to `rounds` more times, in
+    /// [`ParallelLlmManager::converse_parallel`] and
+    /// [`ParallelLlmManager::converse_parallel_with`] (the Python library's automatic retry of
+    /// failed requests). Only failures another try may cure run again (throttling, transient
+    /// failures, unavailable targets, the batch's timeout); each starts away from the regions
+    /// that failed it; see [`ParallelLlmManager::retry_failed`]. Default 0.
+    #[must_use]
+    pub fn with_reruns(mut self, rounds: u32) -> Self {
+        self.reruns = rounds;
+        self
+    }
+
+    /// Runs again the requests of `previous` that failed for a reason another try may cure
+    /// (throttling, a transient failure, an unavailable target, the batch's timeout, a stop
+    /// before they started), taking each from `requests` by id, and returns `previous` with
+    /// their new outcomes in place.
+    ///
+    /// Each starts in its assigned regions other than those its attempts failed in, then the
+    /// manager's other regions, and the failed regions last. Its earlier attempts stay in front
+    /// of the new ones, so every response or error carries the request's whole history.
+    /// Requests that failed for a reason that would fail again (a bad request, blocked content,
+    /// credentials) keep their outcome, as do those `requests` does not hold.
+    ///
+    /// # Errors
+    /// [`Error::Parallel`] for an invalid configuration; once the pass starts, each request ends
+    /// as a response or an error inside the result.
+    pub async fn retry_failed(
+        &self,
+        previous: ParallelResponse<Response, Error>,
+        requests: &[BatchRequest<ConverseRequest>],
+    ) -> Result<ParallelResponse<Response, Error>, Error> {
+        let (batch, history) = crate::rerun::plan(&previous, requests);
+        if batch.is_empty() {
+            return Ok(previous);
+        }
+        let service = Arc::new(crate::rerun::Rerun((*self.manager).clone()));
+        let mut executor = ParallelExecutor::new(service, self.config.clone())?
+            .with_health(Arc::new(ManagerHealth((*self.manager).clone())));
+        if let Some(progress) = &self.progress {
+            executor = executor.with_progress(Arc::clone(progress));
+        }
+        let mut rerun = executor.run(batch).await?;
+        crate::rerun::prepend_history(&mut rerun, history);
+        Ok(previous.merge_rerun(rerun))
+    }
+
+    /// Runs `requests` with `config`, then the automatic reruns.
+    async fn run_with_reruns(
+        &self,
+        config: ParallelConfig,
+        requests: Vec<BatchRequest<ConverseRequest>>,
+    ) -> Result<ParallelResponse<Response, Error>, Error> {
+        if self.reruns == 0 {
+            return Ok(self.executor_with(config)?.run(requests).await?);
+        }
+        let mut response = self.executor_with(config)?.run(requests.clone()).await?;
+        for _ in 0..self.reruns {
+            if response.all_succeeded() {
+                break;
+            }
+            response = self.retry_failed(response, &requests).await?;
+        }
+        Ok(response)
     }
 
     /// Calls `progress` as each request finishes.
@@ -226,7 +294,7 @@ impl ParallelLlmManager {
             .clone()
             .with_target_regions_per_request(target_regions_per_request);
         config.validate()?;
-        Ok(self.executor_with(config)?.run(requests).await?)
+        self.run_with_reruns(config, requests).await
     }
 
     /// Runs every request and returns every outcome, by id and in input order, with statistics.
@@ -238,7 +306,7 @@ impl ParallelLlmManager {
         &self,
         requests: Vec<BatchRequest<ConverseRequest>>,
     ) -> Result<ParallelResponse<Response, Error>, Error> {
-        Ok(self.executor()?.run(requests).await?)
+        self.run_with_reruns(self.config.clone(), requests).await
     }
 
     /// Runs a batch whose requests may each ask for a typed answer (a [`StructuredRequest`] with

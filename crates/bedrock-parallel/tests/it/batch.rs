@@ -476,3 +476,48 @@ async fn the_concurrency_reached_is_reported() {
         .unwrap();
     assert_eq!(response.stats().peak_concurrency, 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_rerun_replaces_the_outcomes_it_ran_again_and_keeps_the_rest() {
+    let fake = Fake::new();
+    let config = ParallelConfig::default().with_max_concurrency(4);
+    let actions = [
+        Action::Ok(ms(10)),
+        Action::Fail(ms(10)),
+        Action::Ok(ms(10)),
+        Action::Fail(ms(10)),
+    ];
+    let first = converse_parallel(&fake, batch(&actions), &config, None)
+        .await
+        .unwrap();
+    assert_eq!(first.failed_ids(), ["r1".into(), "r3".into()]);
+    // The rerun: r3 succeeds now, r1 fails again; an id the batch never held is ignored.
+    let again = vec![
+        BatchRequest::new("r3", ("r3".to_owned(), Action::Ok(ms(20)))),
+        BatchRequest::new("r1", ("r1".to_owned(), Action::Fail(ms(5)))),
+        BatchRequest::new("stranger", ("stranger".to_owned(), Action::Ok(ms(5)))),
+    ];
+    let rerun = converse_parallel(&fake, again, &config, None)
+        .await
+        .unwrap();
+    let merged = first.merge_rerun(rerun);
+    assert_eq!(merged.len(), 4);
+    assert_eq!(merged.failed_ids(), ["r1".into()]);
+    let ids: Vec<_> = merged
+        .outcomes()
+        .iter()
+        .map(|o| (o.id.to_string(), o.index))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("r0".into(), 0),
+            ("r1".into(), 1),
+            ("r2".into(), 2),
+            ("r3".into(), 3)
+        ]
+    );
+    assert_eq!(merged.stats().succeeded, 3);
+    assert_eq!(merged.stats().total_duration, ms(10) + ms(20));
+    assert_eq!(merged.stats().peak_concurrency, 4);
+}

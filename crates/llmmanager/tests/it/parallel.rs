@@ -263,3 +263,165 @@ async fn content_keyed_ids_and_per_call_regions_per_request() {
             .is_err()
     );
 }
+
+/// East throttles every call; each call may make one attempt, so the requests assigned there
+/// fail in the first pass.
+async fn east_throttles_one_attempt_each() -> (bedrock_sim::SimHandle, ParallelLlmManager) {
+    let scenario = Scenario::default().with_fault(
+        FaultRule::new(Fault::error(BedrockErrorKind::ThrottlingException)).region("us-east-1"),
+    );
+    let sim = sim(scenario).await;
+    let m = manager(&sim)
+        .model(HAIKU)
+        .regions(["us-east-1", "us-west-2"])
+        .retry(crate::support::quick(
+            RetryConfig::standard().with_max_attempts(1),
+        ))
+        .build()
+        .await
+        .unwrap();
+    let config = ParallelConfig::default()
+        .with_target_regions_per_request(Some(1))
+        .with_distribution(RegionStrategy::RoundRobin);
+    (sim, ParallelLlmManager::new(m, config).unwrap())
+}
+
+fn answers(sim: &bedrock_sim::SimHandle) -> Vec<(String, String)> {
+    sim.requests()
+        .into_iter()
+        .filter(|r| r.operation.is_runtime())
+        .map(|r| (r.region, r.outcome))
+        .collect()
+}
+
+#[tokio::test]
+async fn failed_requests_run_again_away_from_the_region_that_failed_them_keeping_their_history() {
+    let (sim, batch) = east_throttles_one_attempt_each().await;
+    let without = batch.converse_parallel(requests(6)).await.unwrap();
+    assert_eq!(
+        without.failed_ids().len(),
+        3,
+        "one attempt each: east's requests fail"
+    );
+
+    let sim2 = {
+        let (sim2, batch) = east_throttles_one_attempt_each().await;
+        let done = batch
+            .with_reruns(2)
+            .converse_parallel(requests(6))
+            .await
+            .unwrap();
+        assert!(done.all_succeeded(), "{:?}", done.failed_ids());
+        let mut rerun = 0;
+        for outcome in done.outcomes() {
+            let response = outcome.result.as_ref().unwrap();
+            let history: Vec<_> = response
+                .attempts
+                .iter()
+                .map(|a| (a.target.region.as_str(), a.class))
+                .collect();
+            // A rerun's outcome names the regions of its last pass; its history names all.
+            if history[0].0 == "us-east-1" {
+                assert_eq!(
+                    history,
+                    [
+                        ("us-east-1", Some(llmmanager::ErrorClass::Throttled)),
+                        ("us-west-2", None)
+                    ],
+                    "{}: the rerun starts away from east, after its first attempt",
+                    outcome.id
+                );
+                assert_eq!(outcome.assigned_regions, ["us-west-2"], "{}", outcome.id);
+                rerun += 1;
+            } else {
+                assert_eq!(history, [("us-west-2", None)], "{}", outcome.id);
+            }
+        }
+        assert_eq!(rerun, 3);
+        assert_eq!(done.stats().succeeded, 6);
+        sim2
+    };
+    // Three throttled calls to east, six answers from west, and nothing bought twice.
+    let seen = answers(&sim2);
+    assert_eq!(seen.iter().filter(|(r, _)| r == "us-east-1").count(), 3);
+    let paid: Vec<_> = seen.iter().filter(|(_, o)| o == "ok").collect();
+    assert_eq!(paid.len(), 6);
+    assert!(paid.iter().all(|(r, _)| r == "us-west-2"));
+    drop(sim);
+}
+
+#[tokio::test]
+async fn retry_failed_on_demand_reruns_only_what_another_try_may_cure() {
+    // East throttles its first two calls (curable), eu-west-1 rejects every request as invalid
+    // (not curable), west answers.
+    let scenario = Scenario::default()
+        .with_fault(
+            FaultRule::new(Fault::error(BedrockErrorKind::ThrottlingException))
+                .region("us-east-1")
+                .calls([1, 2]),
+        )
+        .with_fault(
+            FaultRule::new(Fault::error_with_message(
+                BedrockErrorKind::ValidationException,
+                "maxTokens exceeds the model's limit",
+            ))
+            .region("eu-west-1"),
+        );
+    let sim = sim(scenario).await;
+    let m = manager(&sim)
+        .model(HAIKU)
+        .regions(REGIONS)
+        .retry(crate::support::quick(
+            RetryConfig::standard().with_max_attempts(1),
+        ))
+        .build()
+        .await
+        .unwrap();
+    let config = ParallelConfig::default()
+        .with_target_regions_per_request(Some(1))
+        .with_distribution(RegionStrategy::RoundRobin);
+    let batch = ParallelLlmManager::new(m, config).unwrap();
+    let input = requests(6);
+    let first = batch.converse_parallel(input.clone()).await.unwrap();
+    assert_eq!(first.failed_ids().len(), 4);
+    let sent_before = answers(&sim).len();
+    let second = batch.retry_failed(first, &input).await.unwrap();
+    // East's two throttled requests run again and go to west first; eu-west-1's two rejected
+    // requests do not run again.
+    let seen = answers(&sim);
+    assert_eq!(seen.len(), sent_before + 2);
+    assert!(
+        seen[sent_before..]
+            .iter()
+            .all(|(r, o)| r == "us-west-2" && o == "ok"),
+        "{seen:?}"
+    );
+    assert_eq!(second.len(), 6);
+    assert_eq!(second.stats().succeeded, 4);
+    for outcome in second.outcomes() {
+        let regions: Vec<&str> = match &outcome.result {
+            Ok(r) => r
+                .attempts
+                .iter()
+                .map(|a| a.target.region.as_str())
+                .collect(),
+            Err(e) => e
+                .service_error()
+                .map(|e| {
+                    e.attempts()
+                        .iter()
+                        .map(|a| a.target.region.as_str())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        match regions[0] {
+            "us-east-1" => assert_eq!(regions, ["us-east-1", "us-west-2"], "{}", outcome.id),
+            "us-west-2" => assert_eq!(regions, ["us-west-2"], "{}", outcome.id),
+            _ => {
+                assert!(!outcome.is_success());
+                assert_eq!(regions, ["eu-west-1"], "{}: not run again", outcome.id);
+            }
+        }
+    }
+}
