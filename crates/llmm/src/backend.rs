@@ -60,7 +60,8 @@ impl Backend {
         })
     }
 
-    /// A manager builder with the global options applied (models, regions, timeout, attempts).
+    /// A manager builder with the global options applied (models, regions, timeout, attempts,
+    /// residency).
     pub(crate) fn manager_builder(&self, global: &GlobalArgs) -> LlmManagerBuilder {
         let total = Duration::from_secs(global.timeout.max(1));
         let mut builder = LlmManager::builder()
@@ -77,6 +78,9 @@ impl Backend {
         }
         if let Some(url) = &self.endpoint {
             builder = builder.endpoint_url(url.clone());
+        }
+        if let Some(residency) = &global.residency {
+            builder = builder.residency(residency.clone());
         }
         builder
     }

@@ -40,6 +40,12 @@ const ENGINE_TIMEOUT_MARGIN: Duration = Duration::from_secs(30);
 )]
 pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<Exit> {
     if args.engine == Engine::BedrockBatch {
+        if let Some(residency) = &global.residency {
+            return Err(usage(format!(
+                "--residency {residency} is not supported by --engine bedrock-batch: its jobs \
+                 may use inference profiles that route outside; use the default engine"
+            )));
+        }
         return crate::batch_jobs::run(global, args).await;
     }
     let source = Source::open(&args.input)?;

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
+use llmmanager::Residency;
 
 /// Models used when no `--model` is given.
 pub(crate) const DEFAULT_MODELS: &[&str] = &["Claude 3 Haiku"];
@@ -25,10 +26,10 @@ Examples:
   llmm doctor --profile my-profile
   llmm completions bash > ~/.local/share/bash-completion/completions/llmm
 
-Defaults for --model, --region, --profile, --concurrency and --otlp-endpoint come from
-~/.config/llmm/config.toml (or $XDG_CONFIG_HOME/llmm/config.toml, or the file LLMM_CONFIG names)
-and the variables LLMM_MODELS, LLMM_REGIONS (comma-separated), LLMM_PROFILE, LLMM_CONCURRENCY and
-LLMM_OTLP_ENDPOINT; flags override them.
+Defaults for --model, --region, --profile, --concurrency, --otlp-endpoint and --residency come
+from ~/.config/llmm/config.toml (or $XDG_CONFIG_HOME/llmm/config.toml, or the file LLMM_CONFIG
+names) and the variables LLMM_MODELS, LLMM_REGIONS (comma-separated), LLMM_PROFILE,
+LLMM_CONCURRENCY, LLMM_OTLP_ENDPOINT and LLMM_RESIDENCY; flags override them.
 
 Exit codes: 0 success, 1 some batch requests failed, 2 bad input or usage (nothing sent), \
 3 every attempt failed, 4 credentials missing or rejected (or an AWS profile that is not defined) \
@@ -56,6 +57,14 @@ pub(crate) struct GlobalArgs {
     /// For `models`: show only models callable in these regions.
     #[arg(long = "region", short = 'r', global = true, value_name = "REGION")]
     pub(crate) regions: Vec<String>,
+    /// Keep every request inside this geography (us, us-gov, eu, apac, jp, au, ca, sa) or this
+    /// comma-separated list of regions: regions outside it are not used, nor inference
+    /// profiles that may route outside it (under eu, eu. profiles but not global. ones). A
+    /// model that cannot be served inside is refused before anything is sent. Fewer regions
+    /// and profiles mean less capacity to fail over to [default: LLMM_RESIDENCY or the config
+    /// file's residency]. Not supported by `batch --engine bedrock-batch`.
+    #[arg(long, global = true, value_name = "GEO|REGIONS", value_parser = parse_residency)]
+    pub(crate) residency: Option<Residency>,
     /// Run the Bedrock simulator inside this process and send every request to it, with fake
     /// keys (no AWS account needed). It answers at once with no faults unless `--scenario`
     /// says otherwise.
@@ -118,14 +127,32 @@ impl GlobalArgs {
         }
     }
 
-    /// The regions, or the defaults.
+    /// The regions, or the defaults; under `--residency`, only those inside it (all of them
+    /// when none is, so that building the manager says why nothing can be served).
     pub(crate) fn regions_or_default(&self) -> Vec<String> {
-        if self.regions.is_empty() {
+        let regions: Vec<String> = if self.regions.is_empty() {
             DEFAULT_REGIONS.iter().map(|s| (*s).to_owned()).collect()
         } else {
             self.regions.clone()
-        }
+        };
+        let Some(residency) = &self.residency else {
+            return regions;
+        };
+        let inside: Vec<String> = regions
+            .iter()
+            .filter(|r| residency.admits_region(r))
+            .cloned()
+            .collect();
+        if inside.is_empty() { regions } else { inside }
     }
+}
+
+/// Parses `--residency` (and `LLMM_RESIDENCY`, the config file's `residency`).
+pub(crate) fn parse_residency(s: &str) -> Result<Residency, String> {
+    s.parse::<Residency>().map_err(|e| match e {
+        llmmanager::Error::Configuration { message } => message,
+        other => other.to_string(),
+    })
 }
 
 /// The commands.
@@ -505,5 +532,40 @@ mod tests {
         assert_eq!(cli.global.regions_or_default(), ["x", "y"]);
         let cli = parse(&["llmm", "chat", "hi"]);
         assert_eq!(cli.global.models_or_default(), DEFAULT_MODELS);
+    }
+
+    #[test]
+    fn a_residency_narrows_the_regions_and_bad_ones_are_usage_errors() {
+        let cli = parse(&["llmm", "--residency", "eu", "chat", "hi"]);
+        assert_eq!(
+            cli.global.residency,
+            Some(Residency::Geography(llmmanager::catalog::Geo::Eu))
+        );
+        assert_eq!(cli.global.regions_or_default(), ["eu-west-1"]);
+        let cli = parse(&[
+            "llmm",
+            "chat",
+            "--residency",
+            "eu-central-1,eu-west-1",
+            "hi",
+        ]);
+        assert_eq!(
+            cli.global.residency,
+            Some(Residency::regions(["eu-central-1", "eu-west-1"]))
+        );
+        // No configured region inside: all are kept, so that the build says why.
+        let cli = parse(&[
+            "llmm",
+            "chat",
+            "--residency",
+            "apac",
+            "-r",
+            "us-east-1",
+            "hi",
+        ]);
+        assert_eq!(cli.global.regions_or_default(), ["us-east-1"]);
+        let err = Cli::try_parse_from(["llmm", "--residency", "mars", "chat", "hi"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+        assert!(err.to_string().contains("unknown residency"), "{err}");
     }
 }

@@ -10,10 +10,11 @@
 //! profile = "bedrock"
 //! concurrency = 32
 //! otlp_endpoint = "http://localhost:4318"
+//! residency = "eu"
 //! ```
 //!
 //! The variables are `LLMM_MODELS` and `LLMM_REGIONS` (comma-separated), `LLMM_PROFILE`,
-//! `LLMM_CONCURRENCY` and `LLMM_OTLP_ENDPOINT`. A profile from the configuration applies to real
+//! `LLMM_CONCURRENCY`, `LLMM_OTLP_ENDPOINT` and `LLMM_RESIDENCY`. A profile from the configuration applies to real
 //! AWS only, never to `--simulate` or `--endpoint-url`.
 
 use std::path::{Path, PathBuf};
@@ -22,7 +23,7 @@ use clap::ArgMatches;
 use clap::parser::ValueSource;
 use serde::Deserialize;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, parse_residency};
 use crate::exit::usage;
 
 /// Names the config file explicitly.
@@ -42,6 +43,8 @@ pub(crate) struct Config {
     pub(crate) concurrency: Option<usize>,
     /// OTLP/HTTP collector to export spans and metrics to.
     pub(crate) otlp_endpoint: Option<String>,
+    /// Geography or comma-separated regions every request stays inside (checked on load).
+    pub(crate) residency: Option<String>,
 }
 
 impl Config {
@@ -90,6 +93,12 @@ impl Config {
         if let Some(v) = env("LLMM_OTLP_ENDPOINT") {
             self.otlp_endpoint = Some(v.trim().to_owned());
         }
+        if let Some(v) = env("LLMM_RESIDENCY") {
+            parse_residency(&v).map_err(|e| usage(format!("LLMM_RESIDENCY: {e}")))?;
+            self.residency = Some(v.trim().to_owned());
+        } else if let Some(v) = &self.residency {
+            parse_residency(v).map_err(|e| usage(format!("residency in the config file: {e}")))?;
+        }
         if let Some(v) = env("LLMM_CONCURRENCY") {
             let n = v
                 .trim()
@@ -127,6 +136,10 @@ impl Config {
         }
         if global.otlp_endpoint.is_none() {
             global.otlp_endpoint = self.otlp_endpoint;
+        }
+        if global.residency.is_none() {
+            // Checked when the configuration was loaded.
+            global.residency = self.residency.and_then(|r| parse_residency(&r).ok());
         }
         if global.profile.is_none() && !global.simulated() && global.endpoint_url.is_none() {
             global.profile = self.profile;
@@ -208,6 +221,7 @@ mod tests {
             profile: Some("work".into()),
             concurrency: Some(48),
             otlp_endpoint: Some("http://127.0.0.1:4318".into()),
+            residency: None,
         };
         let cli = applied(&config, &["llmm", "batch", "in.jsonl"]);
         assert_eq!(cli.global.models, ["Nova Lite"]);
@@ -272,5 +286,34 @@ mod tests {
                 .unwrap_err();
             assert!(e.to_string().contains("LLMM_CONCURRENCY"), "{e}");
         }
+        let e = Config::default()
+            .with_env(env(&[("LLMM_RESIDENCY", "mars")]))
+            .unwrap_err();
+        assert!(e.to_string().contains("LLMM_RESIDENCY"), "{e}");
+        let file: Config = toml::from_str("residency = \"global\"").unwrap();
+        let e = file.with_env(env(&[])).unwrap_err();
+        assert!(e.to_string().contains("config file"), "{e}");
+    }
+
+    #[test]
+    fn a_residency_comes_from_the_file_or_the_environment_and_the_flag_wins() {
+        let file: Config = toml::from_str("residency = \"eu\"").unwrap();
+        let config = file.clone().with_env(env(&[])).unwrap();
+        let cli = applied(&config, &["llmm", "chat", "hi"]);
+        assert_eq!(
+            cli.global.residency.map(|r| r.to_string()).as_deref(),
+            Some("eu")
+        );
+        let config = file.with_env(env(&[("LLMM_RESIDENCY", " us ")])).unwrap();
+        let cli = applied(&config, &["llmm", "chat", "hi"]);
+        assert_eq!(
+            cli.global.residency.map(|r| r.to_string()).as_deref(),
+            Some("us")
+        );
+        let cli = applied(&config, &["llmm", "--residency", "apac", "chat", "hi"]);
+        assert_eq!(
+            cli.global.residency.map(|r| r.to_string()).as_deref(),
+            Some("apac")
+        );
     }
 }

@@ -14,6 +14,7 @@ mod catalog;
 mod chat;
 mod doctor;
 mod failures;
+mod residency;
 mod sim;
 mod structured;
 mod support;

@@ -61,6 +61,7 @@ pub(crate) async fn llmm_with_env(args: &[&str], stdin: &str, env: &[(&str, &str
         "LLMM_PROFILE",
         "LLMM_CONCURRENCY",
         "LLMM_OTLP_ENDPOINT",
+        "LLMM_RESIDENCY",
     ] {
         command.env_remove(name);
     }
