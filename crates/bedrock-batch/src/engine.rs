@@ -6,8 +6,8 @@
 //! go to the ledger before they are returned. Waiting uses the SDK config's sleeper (injected,
 //! never the wall clock), with exponential backoff between polls.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
@@ -16,6 +16,7 @@ use aws_sdk_bedrock::types::{
     ModelInvocationJobS3InputDataConfig, ModelInvocationJobS3OutputDataConfig,
     ModelInvocationJobStatus, ModelInvocationType, S3InputFormat,
 };
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_smithy_async::rt::sleep::{AsyncSleep, SharedAsyncSleep};
 use bedrock_retry::{Backoff, JitterMode};
 use serde_json::Value;
@@ -24,7 +25,10 @@ use tracing::{debug, info, warn};
 
 use crate::Error;
 use crate::ledger;
-use crate::plan::{BatchRequest, JobPlan, Limits, Target, hex, plan};
+use crate::plan::{
+    Assigned, BatchRequest, Item, Limits, Target, assign, check_limits, hex, item, record_id,
+    record_line,
+};
 use crate::state::{JobState, RunState};
 
 /// How often to ask for job status: `initial`, doubling up to `max`.
@@ -84,6 +88,10 @@ pub struct BatchConfig {
     /// `quota_exceeded`. While some job of the run is running, a slot is bound to free up and
     /// the wait is not counted.
     pub max_quota_wait: Duration,
+    /// Size of the parts in which job inputs are uploaded (multipart upload; S3 needs at least
+    /// 5 MiB per part but the last). Inputs are streamed: at most one part per job being
+    /// written is held in memory.
+    pub upload_part_bytes: usize,
 }
 
 impl BatchConfig {
@@ -102,6 +110,7 @@ impl BatchConfig {
             targets: Vec::new(),
             ledger_path: ledger_path.into(),
             max_quota_wait: Duration::from_secs(3600),
+            upload_part_bytes: 8 << 20,
             bucket: bucket.into(),
             prefix: "llmm-batch".to_owned(),
             role_arn: role_arn.into(),
@@ -228,18 +237,17 @@ fn bedrock_err(operation: &'static str, region: &str, e: impl std::error::Error)
     }
 }
 
-/// The content key of a planned job: a hash of its model, region and requests.
-fn job_key(job: &JobPlan) -> String {
+/// The content key of a job: a hash of its model, region and requests.
+fn job_key(model_id: &str, region: &str, ids: &[String], hashes: &[u64]) -> String {
     let mut h = Sha256::new();
-    h.update(job.model_id.as_bytes());
+    h.update(model_id.as_bytes());
     h.update([0]);
-    h.update(job.region.as_bytes());
+    h.update(region.as_bytes());
     h.update([0]);
-    for r in &job.records {
-        h.update(r.request_id.as_bytes());
+    for (id, hash) in ids.iter().zip(hashes) {
+        h.update(id.as_bytes());
         h.update([0]);
-        h.update(r.hash.as_bytes());
-        h.update([b'\n']);
+        h.update(hash.to_be_bytes());
     }
     hex(&h.finalize()[..8])
 }
@@ -276,23 +284,74 @@ enum Created {
     Rejected(String),
 }
 
-/// One run's bookkeeping: which job answers which request, and the results so far.
-struct Run {
-    /// Request id to content hash, for every request of the run.
-    hashes: HashMap<String, String>,
-    /// Request id to the index (in the state) of the job that answers it.
-    owner: HashMap<String, usize>,
-    /// Inputs of jobs planned by this run, by state index (until uploaded).
-    inputs: HashMap<usize, JobPlan>,
-    /// Results by request id.
-    results: HashMap<String, RecordResult>,
+/// No job (in [`Entry::owner`]) or no planned job (in the position maps).
+const NONE: u32 = u32::MAX;
+
+/// Results handed to the sink and the ledger at once, at most.
+const EMIT_BATCH: usize = 1000;
+
+/// What the engine knows about one request of the run.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// Position in the input.
+    pos: u32,
+    /// Content hash.
+    hash: u64,
+    /// Index (in the state) of the job that answers it, or [`NONE`].
+    owner: u32,
+    /// Whether its result was handed to the sink.
+    done: bool,
 }
 
-impl Run {
-    /// Whether request `id` (of job `i`) is one this run answers through job `i`.
+/// A record result on its way out.
+type Sink<'s> = &'s mut (dyn FnMut(RecordResult) -> Result<(), Error> + Send);
+
+/// One run's bookkeeping: every request's hash and job, and where results go.
+struct Run<'s> {
+    index: HashMap<String, Entry>,
+    sink: Sink<'s>,
+}
+
+impl Run<'_> {
+    /// Whether request `id` is answered by job `i` and has no result yet.
     fn owns(&self, i: usize, id: &str) -> bool {
-        self.owner.get(id) == Some(&i)
+        self.index
+            .get(id)
+            .is_some_and(|e| !e.done && e.owner != NONE && e.owner as usize == i)
     }
+
+    /// Hands `batch` to the ledger (when given) and then to the sink, leaving out results for
+    /// requests that already have one.
+    fn emit(&mut self, ledger: Option<&Path>, batch: Vec<RecordResult>) -> Result<(), Error> {
+        let batch: Vec<RecordResult> = batch
+            .into_iter()
+            .filter(|r| self.index.get(&r.id).is_some_and(|e| !e.done))
+            .collect();
+        if let Some(path) = ledger {
+            ledger::append(
+                path,
+                batch
+                    .iter()
+                    .filter_map(|r| self.index.get(&r.id).map(|e| (e.hash, r))),
+            )?;
+        }
+        for r in batch {
+            match self.index.get_mut(&r.id) {
+                Some(e) if !e.done => e.done = true,
+                _ => continue,
+            }
+            (self.sink)(r)?;
+        }
+        Ok(())
+    }
+}
+
+/// A job input being uploaded: one `PutObject` when it is small, a multipart upload otherwise.
+struct Upload {
+    key: String,
+    upload_id: Option<String>,
+    buf: Vec<u8>,
+    parts: Vec<CompletedPart>,
 }
 
 impl BatchEngine {
@@ -353,59 +412,125 @@ impl BatchEngine {
 
     /// Runs `requests` to completion and returns one result per request, in input order.
     ///
-    /// Requests with a result in the ledger are answered from it. Requests held by a job of an
-    /// earlier run (same id and content hash; found in the state file, or without one through
-    /// the jobs' index objects in S3) are answered by that job. The rest are planned into new
-    /// jobs, uploaded and submitted. Jobs are then polled until each ends; failed or expired
-    /// jobs are resubmitted, and every record ends with a response or a typed error.
+    /// This is [`BatchEngine::run_with`] over a vector; see there.
+    ///
+    /// # Errors
+    /// As [`BatchEngine::run_with`].
+    pub async fn run(&self, requests: Vec<BatchRequest>) -> Result<Vec<RecordResult>, Error> {
+        let mut results: HashMap<String, RecordResult> = HashMap::with_capacity(requests.len());
+        self.run_with(
+            || Ok(requests.iter().cloned()),
+            |r| {
+                results.insert(r.id.clone(), r);
+                Ok(())
+            },
+        )
+        .await?;
+        Ok(requests
+            .iter()
+            .filter_map(|r| results.remove(&r.id))
+            .collect())
+    }
+
+    /// Runs the requests that `source` yields (it is called twice and must yield the same
+    /// requests each time) and hands each result to `sink` as soon as it is known, so neither
+    /// the requests nor the results are ever all in memory.
+    ///
+    /// Requests with a result in the ledger are answered from it first. Requests held by a job
+    /// of an earlier run (same id and content hash; found in the state file, or without one
+    /// through the jobs' index objects in S3) are answered by that job. The rest are planned
+    /// into new jobs whose inputs are streamed to S3 (multipart uploads) while `source` is read
+    /// the second time. Jobs are then polled until each ends; failed or expired jobs are
+    /// resubmitted, outputs are read line by line, and every request gets exactly one result:
+    /// a response or a typed error. Results from jobs reach the ledger before the sink.
     ///
     /// # Errors
     /// Planning errors ([`Error::DuplicateId`], [`Error::RecordTooLarge`], [`Error::NoTarget`]),
-    /// S3 and Bedrock errors that a retry may cure, and state-file or ledger errors; what was
-    /// done is recorded, so calling again resumes.
-    pub async fn run(&self, requests: Vec<BatchRequest>) -> Result<Vec<RecordResult>, Error> {
-        let order: Vec<String> = requests.iter().map(|r| r.id.clone()).collect();
-        let mut hashes = HashMap::with_capacity(requests.len());
-        for r in &requests {
-            if hashes.insert(r.id.clone(), r.content_hash()).is_some() {
-                return Err(Error::DuplicateId { id: r.id.clone() });
+    /// S3 and Bedrock errors that a retry may cure, state-file or ledger errors, and the
+    /// sink's or the source's errors; what was done is recorded, so calling again resumes.
+    pub async fn run_with<S, I, F>(&self, source: S, mut sink: F) -> Result<(), Error>
+    where
+        S: Fn() -> Result<I, Error> + Sync,
+        I: Iterator<Item = BatchRequest> + Send,
+        F: FnMut(RecordResult) -> Result<(), Error> + Send,
+    {
+        let limits = &self.config.limits;
+        let targets = &self.config.targets;
+        check_limits(limits)?;
+        // Pass 1: ids, hashes and what planning needs; no bodies are kept.
+        let mut index: HashMap<String, Entry> = HashMap::new();
+        let mut items: Vec<Option<Item>> = Vec::new();
+        let mut regions: BTreeSet<String> = targets.iter().map(|t| t.region.clone()).collect();
+        let mut digest = Sha256::new();
+        for r in source()? {
+            let hash = r.content_key();
+            let pos = u32::try_from(items.len()).map_err(|_| Error::Config {
+                message: "more than 4 billion requests in one run".to_owned(),
+            })?;
+            let entry = Entry {
+                pos,
+                hash,
+                owner: NONE,
+                done: false,
+            };
+            if index.insert(r.id.clone(), entry).is_some() {
+                return Err(Error::DuplicateId { id: r.id });
             }
+            if let Some(g) = &r.region {
+                regions.insert(g.clone());
+            }
+            items.push(Some(item(&r, targets, limits)?));
+            digest.update(r.id.as_bytes());
+            digest.update(hash.to_be_bytes());
         }
-        let results = ledger::load(&self.config.ledger_path, &hashes)?;
-        if !results.is_empty() {
+        let digest = hex(&digest.finalize()[..8]);
+        let mut run = Run {
+            index,
+            sink: &mut sink,
+        };
+        let mut from_ledger = 0usize;
+        ledger::replay(&self.config.ledger_path, |hash, result| {
+            let known = run
+                .index
+                .get(&result.id)
+                .is_some_and(|e| e.hash == hash && !e.done);
+            if known {
+                from_ledger += 1;
+                run.emit(None, vec![result])?;
+            }
+            Ok(())
+        })?;
+        if from_ledger > 0 {
             info!(
-                results = results.len(),
-                "answering requests from the ledger of collected results"
+                results = from_ledger,
+                "answered requests from the ledger of collected results"
             );
         }
+
         let path = &self.config.state_path;
         let mut state = match RunState::load(path)? {
             Some(s) => s,
             None => {
                 let mut s = RunState::default();
-                self.adopt_listed_jobs(&mut s, &requests, &hashes, &results)
-                    .await?;
+                self.adopt_listed_jobs(&mut s, &regions, &run.index).await?;
                 s
             }
         };
         // A job whose input never reached S3 created nothing: its requests are planned again.
         state.jobs.retain(|j| j.uploaded);
-        let mut run = Run {
-            hashes,
-            owner: HashMap::new(),
-            inputs: HashMap::new(),
-            results,
-        };
         let mut active = Vec::new();
+        let mut reused = 0usize;
         for (i, js) in state.jobs.iter_mut().enumerate() {
             let mut claims = false;
             for (id, h) in js.request_ids.iter().zip(&js.request_hashes) {
-                if run.hashes.get(id) == Some(h)
-                    && !run.results.contains_key(id)
-                    && !run.owner.contains_key(id)
+                if let Some(e) = run.index.get_mut(id)
+                    && e.hash == *h
+                    && !e.done
+                    && e.owner == NONE
                 {
-                    run.owner.insert(id.clone(), i);
+                    e.owner = u32::try_from(i).unwrap_or(NONE);
                     claims = true;
+                    reused += 1;
                 }
             }
             if claims {
@@ -416,59 +541,28 @@ impl BatchEngine {
                 active.push(i);
             }
         }
-        let fresh: Vec<BatchRequest> = requests
-            .into_iter()
-            .filter(|r| !run.results.contains_key(&r.id) && !run.owner.contains_key(&r.id))
-            .collect();
         if !active.is_empty() {
             info!(
                 jobs = active.len(),
-                requests = run.owner.len(),
+                requests = reused,
                 "reusing batch jobs of an earlier run"
             );
         }
-        let plan = plan(fresh, &self.config.targets, &self.config.limits)?;
-        for u in &plan.undersized {
-            for rid in &u.request_ids {
-                run.results.insert(
-                    rid.clone(),
-                    RecordResult {
-                        id: rid.clone(),
-                        model_id: u.model_id.clone(),
-                        region: u.region.clone(),
-                        job_arn: None,
-                        outcome: Err(RecordError {
-                            kind: RecordErrorKind::TooFewRecords,
-                            message: format!(
-                                "{} request(s) for {} in {}; a batch job needs at least {}",
-                                u.request_ids.len(),
-                                u.model_id,
-                                u.region,
-                                self.config.limits.min_records_per_job
-                            ),
-                            code: None,
-                        }),
-                    },
-                );
+        for e in run.index.values() {
+            if (e.done || e.owner != NONE)
+                && let Some(slot) = items.get_mut(e.pos as usize)
+            {
+                *slot = None;
             }
         }
-        for job in plan.jobs {
-            let key = job_key(&job);
-            let i = state.jobs.len();
-            for r in &job.records {
-                run.owner.insert(r.request_id.clone(), i);
-            }
-            state.jobs.push(JobState {
-                input_key: format!("{}/{key}/input.jsonl", self.prefix()),
-                key,
-                model_id: job.model_id.clone(),
-                region: job.region.clone(),
-                request_ids: job.records.iter().map(|r| r.request_id.clone()).collect(),
-                request_hashes: job.records.iter().map(|r| r.hash.clone()).collect(),
-                ..JobState::default()
-            });
-            run.inputs.insert(i, job);
-            active.push(i);
+        let assigned = assign(&items, targets, limits);
+        let n_items = items.len();
+        drop(items);
+        if !assigned.jobs.is_empty() || !assigned.undersized.is_empty() {
+            let first = state.jobs.len();
+            self.upload_new_jobs(&source, &digest, n_items, assigned, &mut state, &mut run)
+                .await?;
+            active.extend(first..state.jobs.len());
         }
         state.save(path)?;
 
@@ -489,7 +583,7 @@ impl BatchEngine {
                 starved = Duration::ZERO;
             } else if starved >= self.config.max_quota_wait {
                 for i in deferred.drain(..) {
-                    self.give_up_on_quota(&state, i, &mut run);
+                    self.give_up_on_quota(&state, i, &mut run)?;
                 }
             }
             let nothing_runs = still.is_empty();
@@ -509,45 +603,256 @@ impl BatchEngine {
                 self.wait(delay).await;
             }
         }
-        let mut results = run.results;
-        Ok(order.iter().filter_map(|id| results.remove(id)).collect())
+        Ok(())
     }
 
-    /// Without a state file, finds jobs created earlier for any of `requests`: every job named
-    /// `llmm-<key>-<attempt>` whose input lies under this engine's bucket and prefix, whose
-    /// index object (`<prefix>/<key>/index.json`) names a request of this run with the same
-    /// content hash. The latest attempt of each is adopted, so a lost state file does not mean
-    /// paying twice.
+    /// Pass 2: reads `source` again and streams each new job's records to its input object,
+    /// reports the requests of groups below the minimum, then writes each job's index object
+    /// and records the jobs (uploaded) in the state.
+    async fn upload_new_jobs<S, I>(
+        &self,
+        source: &S,
+        digest: &str,
+        n_items: usize,
+        assigned: Assigned,
+        state: &mut RunState,
+        run: &mut Run<'_>,
+    ) -> Result<(), Error>
+    where
+        S: Fn() -> Result<I, Error> + Sync,
+        I: Iterator<Item = BatchRequest> + Send,
+    {
+        let mut job_of = vec![NONE; n_items];
+        let mut record_of = vec![0u32; n_items];
+        let mut fresh: Vec<JobState> = Vec::with_capacity(assigned.jobs.len());
+        for (j, (model_id, region, positions)) in assigned.jobs.into_iter().enumerate() {
+            let j32 = u32::try_from(j).unwrap_or(NONE);
+            for (n, pos) in positions.iter().enumerate() {
+                if let Some(slot) = job_of.get_mut(*pos as usize) {
+                    *slot = j32;
+                }
+                if let Some(slot) = record_of.get_mut(*pos as usize) {
+                    *slot = u32::try_from(n).unwrap_or(NONE);
+                }
+            }
+            fresh.push(JobState {
+                input_key: format!("{}/{digest}/job-{j:05}.jsonl", self.prefix()),
+                model_id,
+                region,
+                request_ids: vec![String::new(); positions.len()],
+                request_hashes: vec![0; positions.len()],
+                ..JobState::default()
+            });
+        }
+        let mut small: HashMap<u32, usize> = HashMap::new();
+        for (g, (_, _, positions)) in assigned.undersized.iter().enumerate() {
+            for pos in positions {
+                small.insert(*pos, g);
+            }
+        }
+        let mut uploads: Vec<Option<Upload>> = (0..fresh.len()).map(|_| None).collect();
+        let mut too_few = Vec::new();
+        for r in source()? {
+            let Some(e) = run.index.get(&r.id).copied() else {
+                continue;
+            };
+            if e.hash != r.content_key() {
+                return Err(Error::Config {
+                    message: format!("request {:?} changed while the batch was planned", r.id),
+                });
+            }
+            let pos = e.pos as usize;
+            let j = job_of.get(pos).copied().unwrap_or(NONE);
+            if j == NONE {
+                if let Some((model_id, region, positions)) =
+                    small.get(&e.pos).and_then(|g| assigned.undersized.get(*g))
+                {
+                    too_few.push(RecordResult {
+                        id: r.id.clone(),
+                        model_id: model_id.clone(),
+                        region: region.clone(),
+                        job_arn: None,
+                        outcome: Err(RecordError {
+                            kind: RecordErrorKind::TooFewRecords,
+                            message: format!(
+                                "{} request(s) for {model_id} in {region}; a batch job needs at least {}",
+                                positions.len(),
+                                self.config.limits.min_records_per_job
+                            ),
+                            code: None,
+                        }),
+                    });
+                }
+                continue;
+            }
+            let n = record_of.get(pos).copied().unwrap_or(0) as usize;
+            let (Some(js), Some(upload)) = (fresh.get_mut(j as usize), uploads.get_mut(j as usize))
+            else {
+                continue;
+            };
+            if let (Some(id), Some(h)) = (js.request_ids.get_mut(n), js.request_hashes.get_mut(n)) {
+                id.clone_from(&r.id);
+                *h = e.hash;
+            }
+            let upload = upload.get_or_insert_with(|| Upload {
+                key: js.input_key.clone(),
+                upload_id: None,
+                buf: Vec::new(),
+                parts: Vec::new(),
+            });
+            upload
+                .buf
+                .extend_from_slice(record_line(&record_id(n), &r.body).as_bytes());
+            upload.buf.push(b'\n');
+            if upload.buf.len() >= self.config.upload_part_bytes {
+                self.upload_part(upload).await?;
+            }
+        }
+        run.emit(None, too_few)?;
+        for (js, upload) in fresh.iter_mut().zip(uploads) {
+            let Some(mut upload) = upload else {
+                continue;
+            };
+            self.finish_upload(&mut upload).await?;
+            js.key = job_key(
+                &js.model_id,
+                &js.region,
+                &js.request_ids,
+                &js.request_hashes,
+            );
+            let index_key = format!("{}/{}/index.json", self.prefix(), js.key);
+            let body = serde_json::to_vec(&*js).map_err(|e| Error::Config {
+                message: e.to_string(),
+            })?;
+            self.s3
+                .put_object()
+                .bucket(&self.config.bucket)
+                .key(&index_key)
+                .content_type("application/json")
+                .body(body.into())
+                .send()
+                .await
+                .map_err(|e| s3_err("PutObject", &index_key, e))?;
+            js.uploaded = true;
+            let i = u32::try_from(state.jobs.len()).unwrap_or(NONE);
+            for id in &js.request_ids {
+                if let Some(e) = run.index.get_mut(id) {
+                    e.owner = i;
+                }
+            }
+            state.jobs.push(std::mem::take(js));
+        }
+        state.save(&self.config.state_path)
+    }
+
+    /// Sends the buffered bytes of `u` as its next part, starting the multipart upload first.
+    async fn upload_part(&self, u: &mut Upload) -> Result<(), Error> {
+        let bucket = &self.config.bucket;
+        let upload_id = match &u.upload_id {
+            Some(id) => id.clone(),
+            None => {
+                let created = self
+                    .s3
+                    .create_multipart_upload()
+                    .bucket(bucket)
+                    .key(&u.key)
+                    .content_type("application/jsonl")
+                    .send()
+                    .await
+                    .map_err(|e| s3_err("CreateMultipartUpload", &u.key, e))?;
+                let id = created.upload_id().unwrap_or_default().to_owned();
+                u.upload_id = Some(id.clone());
+                id
+            }
+        };
+        let number = i32::try_from(u.parts.len() + 1).unwrap_or(i32::MAX);
+        let body = std::mem::take(&mut u.buf);
+        let part = self
+            .s3
+            .upload_part()
+            .bucket(bucket)
+            .key(&u.key)
+            .upload_id(&upload_id)
+            .part_number(number)
+            .body(body.into())
+            .send()
+            .await
+            .map_err(|e| s3_err("UploadPart", &u.key, e))?;
+        u.parts.push(
+            CompletedPart::builder()
+                .set_e_tag(part.e_tag().map(str::to_owned))
+                .part_number(number)
+                .build(),
+        );
+        Ok(())
+    }
+
+    /// Completes an input upload: one `PutObject` when no part was sent yet.
+    async fn finish_upload(&self, u: &mut Upload) -> Result<(), Error> {
+        if u.upload_id.is_none() {
+            let body = std::mem::take(&mut u.buf);
+            self.s3
+                .put_object()
+                .bucket(&self.config.bucket)
+                .key(&u.key)
+                .content_type("application/jsonl")
+                .body(body.into())
+                .send()
+                .await
+                .map_err(|e| s3_err("PutObject", &u.key, e))?;
+            return Ok(());
+        }
+        if !u.buf.is_empty() {
+            self.upload_part(u).await?;
+        }
+        let done = self
+            .s3
+            .complete_multipart_upload()
+            .bucket(&self.config.bucket)
+            .key(&u.key)
+            .set_upload_id(u.upload_id.clone())
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(std::mem::take(&mut u.parts)))
+                    .build(),
+            )
+            .send()
+            .await;
+        match done {
+            Ok(_) => Ok(()),
+            // Some S3-compatible servers (moto) name the answer's root element differently;
+            // the SDK cannot parse it, but a 200 answer means the object is complete.
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 200) => Ok(()),
+            Err(e) => Err(s3_err("CompleteMultipartUpload", &u.key, e)),
+        }
+    }
+
+    /// Without a state file, finds jobs created earlier for any open request: every job named
+    /// `llmm-<key>-<attempt>` in `regions` whose input lies under this engine's bucket and
+    /// prefix, whose index object (`<prefix>/<key>/index.json`) names a request of this run
+    /// with the same content hash. The latest attempt of each is adopted, so a lost state file
+    /// does not mean paying twice.
     async fn adopt_listed_jobs(
         &self,
         state: &mut RunState,
-        requests: &[BatchRequest],
-        hashes: &HashMap<String, String>,
-        done: &HashMap<String, RecordResult>,
+        regions: &BTreeSet<String>,
+        index: &HashMap<String, Entry>,
     ) -> Result<(), Error> {
-        let mut regions: Vec<String> = self
-            .config
-            .targets
-            .iter()
-            .map(|t| t.region.clone())
-            .chain(requests.iter().filter_map(|r| r.region.clone()))
-            .collect();
-        regions.sort();
-        regions.dedup();
         let under = format!("s3://{}/{}/", self.config.bucket, self.prefix());
-        // Job key to (attempt, ARN, status, region), the latest attempt of each.
-        let mut found: BTreeMap<String, (u32, String, Option<String>, String)> = BTreeMap::new();
+        // Job key to (attempt, ARN, status, region, input URI), the latest attempt of each.
+        let mut found: BTreeMap<String, (u32, String, Option<String>, String, String)> =
+            BTreeMap::new();
         for region in regions {
             let mut token = None;
             loop {
                 let page = self
-                    .bedrock(&region)
+                    .bedrock(region)
                     .list_model_invocation_jobs()
                     .name_contains("llmm-")
                     .set_next_token(token.take())
                     .send()
                     .await
-                    .map_err(|e| bedrock_err("ListModelInvocationJobs", &region, e))?;
+                    .map_err(|e| bedrock_err("ListModelInvocationJobs", region, e))?;
                 for job in page.invocation_job_summaries() {
                     let Some((key, attempt)) = job
                         .job_name()
@@ -558,10 +863,12 @@ impl BatchEngine {
                         continue;
                     };
                     let input = match job.input_data_config() {
-                        Some(ModelInvocationJobInputDataConfig::S3InputDataConfig(c)) => c.s3_uri(),
+                        Some(ModelInvocationJobInputDataConfig::S3InputDataConfig(c)) => {
+                            c.s3_uri().to_owned()
+                        }
                         _ => continue,
                     };
-                    if !input.starts_with(&format!("{under}{key}/")) {
+                    if !input.starts_with(&under) {
                         continue;
                     }
                     if found.get(&key).is_none_or(|(a, ..)| attempt > *a) {
@@ -572,6 +879,7 @@ impl BatchEngine {
                                 job.job_arn().to_owned(),
                                 job.status().map(|s| s.as_str().to_owned()),
                                 region.clone(),
+                                input,
                             ),
                         );
                     }
@@ -582,28 +890,30 @@ impl BatchEngine {
                 }
             }
         }
-        for (key, (attempt, arn, status, region)) in found {
+        for (key, (attempt, arn, status, region, input)) in found {
             let index_key = format!("{}/{key}/index.json", self.prefix());
-            let Some(index) = self.read_index(&index_key).await? else {
+            let Some(job) = self.read_index(&index_key).await? else {
                 continue;
             };
-            let wanted = index
+            let wanted = job
                 .request_ids
                 .iter()
-                .zip(&index.request_hashes)
-                .any(|(id, h)| hashes.get(id) == Some(h) && !done.contains_key(id));
-            if !wanted || index.region != region {
+                .zip(&job.request_hashes)
+                .any(|(id, h)| index.get(id).is_some_and(|e| e.hash == *h && !e.done));
+            if !wanted || job.region != region || job.key != key {
                 continue;
             }
             info!(job_arn = %arn, "adopting a batch job created by an earlier run");
+            let input_key = split_s3_uri(&input)
+                .map(|(_, k)| k.to_owned())
+                .unwrap_or(job.input_key.clone());
             state.jobs.push(JobState {
-                input_key: format!("{}/{key}/input.jsonl", self.prefix()),
-                key,
+                input_key,
                 attempt,
                 uploaded: true,
                 job_arn: Some(arn),
                 status,
-                ..index
+                ..job
             });
         }
         Ok(())
@@ -634,55 +944,6 @@ impl BatchEngine {
         Ok(serde_json::from_slice::<JobState>(&bytes).ok())
     }
 
-    /// Uploads job `i`'s input (and its index object) when this run planned it.
-    async fn upload(&self, state: &mut RunState, i: usize, run: &mut Run) -> Result<(), Error> {
-        let Some(js) = state.jobs.get_mut(i) else {
-            return Ok(());
-        };
-        if js.uploaded {
-            return Ok(());
-        }
-        let Some(job) = run.inputs.get(&i) else {
-            return Err(Error::Config {
-                message: format!("job {} has no uploaded input and no plan", js.key),
-            });
-        };
-        self.s3
-            .put_object()
-            .bucket(&self.config.bucket)
-            .key(&js.input_key)
-            .content_type("application/jsonl")
-            .body(job.input_file().into_bytes().into())
-            .send()
-            .await
-            .map_err(|e| s3_err("PutObject", &js.input_key, e))?;
-        let index_key = format!("{}/{}/index.json", self.prefix(), js.key);
-        let index = JobState {
-            key: js.key.clone(),
-            model_id: js.model_id.clone(),
-            region: js.region.clone(),
-            input_key: js.input_key.clone(),
-            request_ids: js.request_ids.clone(),
-            request_hashes: js.request_hashes.clone(),
-            ..JobState::default()
-        };
-        let body = serde_json::to_vec(&index).map_err(|e| Error::Config {
-            message: e.to_string(),
-        })?;
-        self.s3
-            .put_object()
-            .bucket(&self.config.bucket)
-            .key(&index_key)
-            .content_type("application/json")
-            .body(body.into())
-            .send()
-            .await
-            .map_err(|e| s3_err("PutObject", &index_key, e))?;
-        js.uploaded = true;
-        run.inputs.remove(&i);
-        state.save(&self.config.state_path)
-    }
-
     /// The S3 URI of job `js`'s output for its current attempt.
     fn output_uri(&self, js: &JobState) -> String {
         format!(
@@ -693,7 +954,6 @@ impl BatchEngine {
             js.attempt
         )
     }
-
     /// Creates job `i` (its input is uploaded). A creation refused for a quota
     /// (`ServiceQuotaExceededException`, for example too many jobs in progress), throttled, or
     /// failed for a transient reason is deferred; any other refusal rejects the job.
@@ -768,28 +1028,38 @@ impl BatchEngine {
     }
 
     /// Results for the records of job `i` that this run owns and that have none yet, all with
-    /// the same error.
-    fn fail_records(&self, state: &RunState, i: usize, run: &mut Run, error: &RecordError) {
+    /// the same error (in the ledger too when `final_` : the job ran and will not run again).
+    fn fail_records(
+        &self,
+        state: &RunState,
+        i: usize,
+        run: &mut Run<'_>,
+        error: &RecordError,
+        final_: bool,
+    ) -> Result<(), Error> {
         let Some(js) = state.jobs.get(i) else {
-            return;
+            return Ok(());
         };
+        let mut batch = Vec::new();
         for id in &js.request_ids {
-            if run.owns(i, id) && !run.results.contains_key(id) {
-                run.results.insert(
-                    id.clone(),
-                    RecordResult {
-                        id: id.clone(),
-                        model_id: js.model_id.clone(),
-                        region: js.region.clone(),
-                        job_arn: js.job_arn.clone(),
-                        outcome: Err(error.clone()),
-                    },
-                );
+            if run.owns(i, id) {
+                batch.push(RecordResult {
+                    id: id.clone(),
+                    model_id: js.model_id.clone(),
+                    region: js.region.clone(),
+                    job_arn: js.job_arn.clone(),
+                    outcome: Err(error.clone()),
+                });
+                if batch.len() >= EMIT_BATCH {
+                    let ledger = final_.then_some(self.config.ledger_path.as_path());
+                    run.emit(ledger, std::mem::take(&mut batch))?;
+                }
             }
         }
+        run.emit(final_.then_some(self.config.ledger_path.as_path()), batch)
     }
 
-    fn give_up_on_quota(&self, state: &RunState, i: usize, run: &mut Run) {
+    fn give_up_on_quota(&self, state: &RunState, i: usize, run: &mut Run<'_>) -> Result<(), Error> {
         warn!(
             job = i,
             "job creation still refused after the quota wait; its records are reported as failed"
@@ -803,14 +1073,18 @@ impl BatchEngine {
             ),
             code: None,
         };
-        self.fail_records(state, i, run, &error);
+        self.fail_records(state, i, run, &error, false)
     }
 
     /// One round for job `i`: upload and create it if needed, otherwise poll it and, once it
     /// ended, collect, resubmit or fail its records.
-    async fn poll_one(&self, state: &mut RunState, i: usize, run: &mut Run) -> Result<Poll, Error> {
+    async fn poll_one(
+        &self,
+        state: &mut RunState,
+        i: usize,
+        run: &mut Run<'_>,
+    ) -> Result<Poll, Error> {
         let path = &self.config.state_path;
-        self.upload(state, i, run).await?;
         let Some(js) = state.jobs.get(i) else {
             return Ok(Poll::Done);
         };
@@ -824,7 +1098,7 @@ impl BatchEngine {
                         message,
                         code: None,
                     };
-                    self.fail_records(state, i, run, &error);
+                    self.fail_records(state, i, run, &error, false)?;
                     Poll::Done
                 }
             });
@@ -892,7 +1166,15 @@ impl BatchEngine {
                     if name == "Expired" {
                         // The records it finished keep their results; only the rest run again.
                         self.collect(state, i, &arn, run, None).await?;
-                        if !self.narrow_input(state, i, run).await? {
+                        let open = state.jobs.get(i).map_or_else(HashSet::new, |js| {
+                            js.request_ids
+                                .iter()
+                                .enumerate()
+                                .filter(|(_, id)| run.owns(i, id))
+                                .map(|(n, _)| record_id(n))
+                                .collect()
+                        });
+                        if !self.narrow_input(state, i, open).await? {
                             return Ok(Poll::Done);
                         }
                     }
@@ -911,7 +1193,7 @@ impl BatchEngine {
                                 message,
                                 code: None,
                             };
-                            self.fail_records(state, i, run, &error);
+                            self.fail_records(state, i, run, &error, false)?;
                             Poll::Done
                         }
                     });
@@ -924,22 +1206,22 @@ impl BatchEngine {
                 };
                 // A stopped or expired job keeps the output of the records it finished.
                 self.collect(state, i, &arn, run, Some(&failed)).await?;
+                self.fail_records(state, i, run, &failed, true)?;
                 Ok(Poll::Done)
             }
             _ => Ok(Poll::Running),
         }
     }
 
-    /// Reads job `i`'s output files, turns each line into a result (records without a line get
-    /// `missing`, or stay open without it), appends the results to the ledger and then
-    /// records them in `run`. Records that already have a result (from an earlier attempt)
-    /// keep it.
+    /// Reads job `i`'s output files line by line and hands each line's result to the ledger
+    /// and the sink (in batches); with `missing`, records without a line then get that error.
+    /// Records that already have a result (from an earlier attempt) keep it.
     async fn collect(
         &self,
         state: &RunState,
         i: usize,
         arn: &str,
-        run: &mut Run,
+        run: &mut Run<'_>,
         missing: Option<&RecordError>,
     ) -> Result<(), Error> {
         let Some(js) = state.jobs.get(i) else {
@@ -976,22 +1258,11 @@ impl BatchEngine {
                 _ => break,
             }
         }
-        let by_record: HashMap<String, &String> = js
-            .request_ids
-            .iter()
-            .enumerate()
-            .map(|(n, id)| (crate::plan::record_id(n), id))
-            .collect();
-        let base = |id: &str, outcome| RecordResult {
-            id: id.to_owned(),
-            model_id: js.model_id.clone(),
-            region: js.region.clone(),
-            job_arn: Some(arn.to_owned()),
-            outcome,
-        };
-        let mut got: HashMap<String, RecordResult> = HashMap::new();
+        let ledger = Some(self.config.ledger_path.as_path());
+        let mut seen = vec![false; js.request_ids.len()];
         let mut unreadable = 0usize;
         let mut lines = 0usize;
+        let mut batch: Vec<RecordResult> = Vec::new();
         for key in keys {
             let obj = self
                 .s3
@@ -1003,92 +1274,80 @@ impl BatchEngine {
                 .map_err(|e| s3_err("GetObject", &key, e))?;
             let mut body = obj.body;
             let mut buf: Vec<u8> = Vec::new();
-            let mut handle = |line: &[u8], got: &mut HashMap<String, RecordResult>| {
-                let text = String::from_utf8_lossy(line);
-                if text.trim().is_empty() {
-                    return;
-                }
-                lines += 1;
-                let (record, outcome) = match serde_json::from_str::<Value>(&text) {
-                    Ok(v) => {
-                        let record = v.get("recordId").and_then(Value::as_str).map(str::to_owned);
-                        let outcome = match (v.get("modelOutput"), v.get("error")) {
-                            (Some(out), _) => Ok(out.clone()),
-                            (None, err) => Err(RecordError {
-                                kind: RecordErrorKind::Model,
-                                message: err
-                                    .and_then(|e| e.get("errorMessage"))
-                                    .and_then(Value::as_str)
-                                    .unwrap_or("the record has neither modelOutput nor error")
-                                    .to_owned(),
-                                code: err.and_then(|e| e.get("errorCode")).and_then(Value::as_u64),
-                            }),
-                        };
-                        (record, outcome)
-                    }
-                    Err(e) => {
-                        unreadable += 1;
-                        (
-                            salvage_record_id(&text).map(str::to_owned),
-                            Err(RecordError {
-                                kind: RecordErrorKind::UnreadableOutput,
-                                message: format!("the output line in {key} is not JSON: {e}"),
-                                code: None,
-                            }),
-                        )
-                    }
-                };
-                let Some(id) = record.as_deref().and_then(|r| by_record.get(r)) else {
-                    warn!(%key, "output line without a known recordId ignored");
-                    return;
-                };
-                if run.owns(i, id) && !run.results.contains_key(*id) {
-                    got.insert((*id).clone(), base(id, outcome));
-                }
-            };
-            loop {
-                let chunk = body
+            let mut eof = false;
+            while !eof {
+                match body
                     .try_next()
                     .await
-                    .map_err(|e| s3_err("GetObject", &key, e))?;
-                let Some(chunk) = chunk else {
-                    break;
-                };
-                buf.extend_from_slice(&chunk);
+                    .map_err(|e| s3_err("GetObject", &key, e))?
+                {
+                    Some(chunk) => buf.extend_from_slice(&chunk),
+                    None => {
+                        eof = true;
+                        buf.push(b'\n');
+                    }
+                }
                 let mut start = 0;
-                while let Some(n) = buf[start..].iter().position(|&b| b == b'\n') {
-                    handle(&buf[start..start + n], &mut got);
+                while let Some(n) = buf
+                    .get(start..)
+                    .and_then(|b| b.iter().position(|&c| c == b'\n'))
+                {
+                    let line = buf.get(start..start + n).unwrap_or_default();
                     start += n + 1;
+                    let Some((n, outcome)) = parse_output_line(line, &key, &mut unreadable) else {
+                        continue;
+                    };
+                    lines += 1;
+                    let (Some(id), Some(flag)) = (js.request_ids.get(n), seen.get_mut(n)) else {
+                        warn!(%key, "output line with an unknown recordId ignored");
+                        continue;
+                    };
+                    if *flag || !run.owns(i, id) {
+                        continue;
+                    }
+                    *flag = true;
+                    batch.push(RecordResult {
+                        id: id.clone(),
+                        model_id: js.model_id.clone(),
+                        region: js.region.clone(),
+                        job_arn: Some(arn.to_owned()),
+                        outcome,
+                    });
+                    if batch.len() >= EMIT_BATCH {
+                        run.emit(ledger, std::mem::take(&mut batch))?;
+                    }
                 }
                 buf.drain(..start);
             }
-            handle(&buf, &mut got);
         }
+        run.emit(ledger, std::mem::take(&mut batch))?;
         if unreadable > 0 {
             warn!(job_arn = arn, unreadable, "unreadable output lines");
         }
         let mut missing_n = 0usize;
-        for id in &js.request_ids {
-            let Some(missing) = missing else {
-                break;
-            };
-            if run.owns(i, id) && !got.contains_key(id) && !run.results.contains_key(id) {
-                missing_n += 1;
-                let mut e = missing.clone();
-                if unreadable > 0 {
-                    e.message
-                        .push_str(&format!(" ({unreadable} output line(s) could not be read)"));
-                }
-                got.insert(id.clone(), base(id, Err(e)));
+        if let Some(missing) = missing {
+            let mut e = missing.clone();
+            if unreadable > 0 {
+                e.message
+                    .push_str(&format!(" ({unreadable} output line(s) could not be read)"));
             }
+            for (n, id) in js.request_ids.iter().enumerate() {
+                if run.owns(i, id) && !seen.get(n).copied().unwrap_or(true) {
+                    missing_n += 1;
+                    batch.push(RecordResult {
+                        id: id.clone(),
+                        model_id: js.model_id.clone(),
+                        region: js.region.clone(),
+                        job_arn: Some(arn.to_owned()),
+                        outcome: Err(e.clone()),
+                    });
+                    if batch.len() >= EMIT_BATCH {
+                        run.emit(ledger, std::mem::take(&mut batch))?;
+                    }
+                }
+            }
+            run.emit(ledger, batch)?;
         }
-        ledger::append(
-            &self.config.ledger_path,
-            js.request_ids
-                .iter()
-                .zip(&js.request_hashes)
-                .filter_map(|(id, h)| got.get(id).map(|r| (h.as_str(), r))),
-        )?;
         info!(
             job_arn = arn,
             lines,
@@ -1096,23 +1355,20 @@ impl BatchEngine {
             records = js.request_ids.len(),
             "merged batch job output"
         );
-        run.results.extend(got);
         Ok(())
     }
 
     /// Writes job `i`'s next input: the lines of its current input whose records have no
     /// result yet, and points the job at it. Returns `false` when no record is left.
-    async fn narrow_input(&self, state: &mut RunState, i: usize, run: &Run) -> Result<bool, Error> {
+    async fn narrow_input(
+        &self,
+        state: &mut RunState,
+        i: usize,
+        open: HashSet<String>,
+    ) -> Result<bool, Error> {
         let Some(js) = state.jobs.get(i) else {
             return Ok(false);
         };
-        let open: std::collections::HashSet<String> = js
-            .request_ids
-            .iter()
-            .enumerate()
-            .filter(|(_, id)| run.owns(i, id) && !run.results.contains_key(*id))
-            .map(|(n, _)| crate::plan::record_id(n))
-            .collect();
         if open.is_empty() {
             return Ok(false);
         }
@@ -1124,35 +1380,52 @@ impl BatchEngine {
             .send()
             .await
             .map_err(|e| s3_err("GetObject", &js.input_key, e))?;
-        let bytes = obj
-            .body
-            .collect()
-            .await
-            .map_err(|e| s3_err("GetObject", &js.input_key, e))?
-            .into_bytes();
-        let mut next = Vec::new();
-        for line in bytes.split(|&b| b == b'\n') {
-            let text = String::from_utf8_lossy(line);
-            if salvage_record_id(&text).is_some_and(|r| open.contains(r)) {
-                next.extend_from_slice(line);
-                next.push(b'\n');
-            }
-        }
+        let mut body = obj.body;
         let key = format!(
             "{}/{}/input-a{}.jsonl",
             self.prefix(),
             js.key,
             js.attempt + 1
         );
-        self.s3
-            .put_object()
-            .bucket(&self.config.bucket)
-            .key(&key)
-            .content_type("application/jsonl")
-            .body(next.into())
-            .send()
-            .await
-            .map_err(|e| s3_err("PutObject", &key, e))?;
+        let mut upload = Upload {
+            key: key.clone(),
+            upload_id: None,
+            buf: Vec::new(),
+            parts: Vec::new(),
+        };
+        let mut buf: Vec<u8> = Vec::new();
+        let mut eof = false;
+        while !eof {
+            match body
+                .try_next()
+                .await
+                .map_err(|e| s3_err("GetObject", &js.input_key, e))?
+            {
+                Some(chunk) => buf.extend_from_slice(&chunk),
+                None => {
+                    eof = true;
+                    buf.push(b'\n');
+                }
+            }
+            let mut start = 0;
+            while let Some(n) = buf
+                .get(start..)
+                .and_then(|b| b.iter().position(|&c| c == b'\n'))
+            {
+                let line = buf.get(start..start + n).unwrap_or_default();
+                start += n + 1;
+                let text = String::from_utf8_lossy(line);
+                if salvage_record_id(&text).is_some_and(|r| open.contains(r)) {
+                    upload.buf.extend_from_slice(line);
+                    upload.buf.push(b'\n');
+                }
+            }
+            buf.drain(..start);
+            if upload.buf.len() >= self.config.upload_part_bytes {
+                self.upload_part(&mut upload).await?;
+            }
+        }
+        self.finish_upload(&mut upload).await?;
         info!(job = %js.key, records = open.len(), "resubmitting the records an expired job did not finish");
         if let Some(js) = state.jobs.get_mut(i) {
             js.input_key = key;
@@ -1195,6 +1468,50 @@ impl BatchEngine {
             }
         }
         Ok(stopped)
+    }
+}
+
+/// The record number and outcome of one output line; `None` for a blank line or one whose
+/// record cannot be told (counted in `unreadable` when it is not JSON).
+fn parse_output_line(
+    line: &[u8],
+    key: &str,
+    unreadable: &mut usize,
+) -> Option<(usize, Result<Value, RecordError>)> {
+    let text = String::from_utf8_lossy(line);
+    if text.trim().is_empty() {
+        return None;
+    }
+    let number = |r: &str| r.strip_prefix('R').and_then(|n| n.parse::<usize>().ok());
+    match serde_json::from_str::<Value>(&text) {
+        Ok(v) => {
+            let n = v.get("recordId").and_then(Value::as_str).and_then(number)?;
+            let outcome = match (v.get("modelOutput"), v.get("error")) {
+                (Some(out), _) => Ok(out.clone()),
+                (None, err) => Err(RecordError {
+                    kind: RecordErrorKind::Model,
+                    message: err
+                        .and_then(|e| e.get("errorMessage"))
+                        .and_then(Value::as_str)
+                        .unwrap_or("the record has neither modelOutput nor error")
+                        .to_owned(),
+                    code: err.and_then(|e| e.get("errorCode")).and_then(Value::as_u64),
+                }),
+            };
+            Some((n, outcome))
+        }
+        Err(e) => {
+            *unreadable += 1;
+            let n = salvage_record_id(&text).and_then(number)?;
+            Some((
+                n,
+                Err(RecordError {
+                    kind: RecordErrorKind::UnreadableOutput,
+                    message: format!("the output line in {key} is not JSON: {e}"),
+                    code: None,
+                }),
+            ))
+        }
     }
 }
 

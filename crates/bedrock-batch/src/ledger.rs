@@ -10,9 +10,8 @@
 //! again rather than answered with its old result. A line cut off by a crash (even inside a
 //! multi-byte character) is dropped when the ledger is next opened.
 
-use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{Read as _, Write as _};
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::Path;
 
 use serde_json::{Value, json};
@@ -28,51 +27,55 @@ fn err(path: &Path, e: &dyn std::fmt::Display) -> Error {
     }
 }
 
-/// Reads the ledger at `path` and returns the results of the requests in `wanted` (id to
-/// content hash) whose hash matches. A cut-off last line is removed from the file, so that the
-/// next append starts on a line of its own. A missing ledger is empty.
+/// Reads the ledger at `path` line by line and hands each readable entry (content hash and
+/// result) to `f`. A cut-off last line is removed from the file, so that the next append starts
+/// on a line of its own. A missing ledger is empty.
 ///
 /// # Errors
-/// [`Error::Ledger`] when the file exists but cannot be read or truncated.
-pub(crate) fn load(
+/// [`Error::Ledger`] when the file exists but cannot be read or truncated, or `f`'s error.
+pub(crate) fn replay(
     path: &Path,
-    wanted: &HashMap<String, String>,
-) -> Result<HashMap<String, RecordResult>, Error> {
-    let mut bytes = Vec::new();
-    match File::open(path) {
-        Ok(mut f) => {
-            f.read_to_end(&mut bytes).map_err(|e| err(path, &e))?;
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
+    mut f: impl FnMut(u64, RecordResult) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(err(path, &e)),
-    }
-    let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    if complete < bytes.len() {
-        warn!(
-            path = %path.display(),
-            bytes = bytes.len() - complete,
-            "dropping a cut-off last line of the result ledger"
-        );
-        OpenOptions::new()
-            .write(true)
-            .open(path)
-            .and_then(|f| f.set_len(complete as u64))
+    };
+    let mut reader = BufReader::new(file);
+    let mut line = Vec::new();
+    let mut complete: u64 = 0;
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
             .map_err(|e| err(path, &e))?;
-    }
-    let mut out = HashMap::new();
-    for line in bytes[..complete].split(|&b| b == b'\n') {
+        if n == 0 {
+            break;
+        }
+        if line.last() != Some(&b'\n') {
+            warn!(
+                path = %path.display(),
+                bytes = n,
+                "dropping a cut-off last line of the result ledger"
+            );
+            OpenOptions::new()
+                .write(true)
+                .open(path)
+                .and_then(|f| f.set_len(complete))
+                .map_err(|e| err(path, &e))?;
+            break;
+        }
+        complete += n as u64;
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let Some((hash, result)) = parse(line) else {
-            warn!(path = %path.display(), "unreadable ledger line ignored");
-            continue;
-        };
-        if wanted.get(&result.id) == Some(&hash) {
-            out.entry(result.id.clone()).or_insert(result);
+        match parse(&line) {
+            Some((hash, result)) => f(hash, result)?,
+            None => warn!(path = %path.display(), "unreadable ledger line ignored"),
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Appends `results` (with their content hashes) to the ledger and syncs it to disk.
@@ -81,7 +84,7 @@ pub(crate) fn load(
 /// [`Error::Ledger`] when it cannot be written.
 pub(crate) fn append<'a>(
     path: &Path,
-    results: impl IntoIterator<Item = (&'a str, &'a RecordResult)>,
+    results: impl IntoIterator<Item = (u64, &'a RecordResult)>,
 ) -> Result<(), Error> {
     let mut text = String::new();
     for (hash, r) in results {
@@ -103,10 +106,10 @@ pub(crate) fn append<'a>(
     f.sync_data().map_err(|e| err(path, &e))
 }
 
-fn line(hash: &str, r: &RecordResult) -> Value {
+fn line(hash: u64, r: &RecordResult) -> Value {
     let mut v = json!({
         "id": r.id,
-        "hash": hash,
+        "hash": format!("{hash:016x}"),
         "model_id": r.model_id,
         "region": r.region,
         "job_arn": r.job_arn,
@@ -120,7 +123,7 @@ fn line(hash: &str, r: &RecordResult) -> Value {
     v
 }
 
-fn parse(line: &[u8]) -> Option<(String, RecordResult)> {
+fn parse(line: &[u8]) -> Option<(u64, RecordResult)> {
     let v: Value = serde_json::from_slice(line).ok()?;
     let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
     let outcome = match (v.get("output"), v.get("error")) {
@@ -137,7 +140,7 @@ fn parse(line: &[u8]) -> Option<(String, RecordResult)> {
         (None, None) => return None,
     };
     Some((
-        s("hash")?,
+        u64::from_str_radix(&s("hash")?, 16).ok()?,
         RecordResult {
             id: s("id")?,
             model_id: s("model_id")?,
@@ -150,6 +153,8 @@ fn parse(line: &[u8]) -> Option<(String, RecordResult)> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     fn result(id: &str, text: &str) -> RecordResult {
@@ -162,14 +167,21 @@ mod tests {
         }
     }
 
+    fn load(path: &Path) -> HashMap<String, (u64, RecordResult)> {
+        let mut out = HashMap::new();
+        replay(path, |h, r| {
+            out.insert(r.id.clone(), (h, r));
+            Ok(())
+        })
+        .unwrap();
+        out
+    }
+
     #[test]
-    fn round_trips_filters_by_hash_and_drops_a_cut_off_line() {
+    fn round_trips_and_drops_a_cut_off_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ledger.jsonl");
-        let wanted: HashMap<String, String> = [("a", "h1"), ("b", "h2"), ("c", "h3")]
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .into();
-        assert!(load(&path, &wanted).unwrap().is_empty());
+        assert!(load(&path).is_empty());
         let failed = RecordResult {
             outcome: Err(RecordError {
                 kind: RecordErrorKind::Model,
@@ -178,25 +190,20 @@ mod tests {
             }),
             ..result("b", "")
         };
-        append(&path, [("h1", &result("a", "héllo")), ("old", &failed)]).unwrap();
-        append(&path, [("h2", &failed)]).unwrap();
+        append(&path, [(1, &result("a", "héllo")), (u64::MAX, &failed)]).unwrap();
         // A crash half-way through the next line, inside the two bytes of "é".
-        let cut = line("h3", &result("c", "é")).to_string();
+        let cut = line(3, &result("c", "é")).to_string();
         let cut = &cut.as_bytes()[..cut.find('é').unwrap() + 1];
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(cut).unwrap();
         drop(f);
 
-        let got = load(&path, &wanted).unwrap();
-        assert_eq!(
-            got.len(),
-            2,
-            "the old version of b and the cut-off c are not results"
-        );
-        assert_eq!(got["a"], result("a", "héllo"));
-        assert_eq!(got["b"], failed);
+        let got = load(&path);
+        assert_eq!(got.len(), 2, "the cut-off c is not a result");
+        assert_eq!(got["a"], (1, result("a", "héllo")));
+        assert_eq!(got["b"], (u64::MAX, failed));
         // The cut-off line is gone, and the next append starts cleanly.
-        append(&path, [("h3", &result("c", "é"))]).unwrap();
-        assert_eq!(load(&path, &wanted).unwrap()["c"], result("c", "é"));
+        append(&path, [(3, &result("c", "é"))]).unwrap();
+        assert_eq!(load(&path)["c"], (3, result("c", "é")));
     }
 }

@@ -9,12 +9,14 @@
 //!    [`Target`]s, and splits them into jobs per (model, region) within the service quotas
 //!    ([`plan`], [`Limits`]: at least 100 and at most 50,000 records and 1 GB of input per job
 //!    by default);
-//! 2. writes each job's JSONL records (`recordId` + `modelInput`) and uploads them to S3;
+//! 2. streams each job's JSONL records (`recordId` + `modelInput`) to S3 as they are produced
+//!    (multipart uploads), reading the requests a second time rather than keeping them;
 //! 3. creates the jobs with an idempotency token, and polls them with exponential backoff;
 //! 4. resubmits jobs that fail or expire (up to [`BatchConfig::max_resubmits`]), then reports
 //!    their records as failed: no record is ever dropped silently;
-//! 5. downloads the outputs and merges them into one [`RecordResult`] per request, in input
-//!    order: the Converse response body, or a typed [`RecordError`].
+//! 5. reads the outputs line by line and hands one [`RecordResult`] per request to the caller
+//!    as soon as it is known ([`BatchEngine::run_with`]; [`BatchEngine::run`] collects them in
+//!    input order): the Converse response body, or a typed [`RecordError`].
 //!
 //! A small state file ([`RunState`]) records every step, so a restarted run picks up the jobs
 //! it already created; earlier jobs are matched by the requests they hold (id and content

@@ -53,6 +53,11 @@ impl BatchRequest {
     /// when the hashes agree, so an edited request is never answered by its old version.
     #[must_use]
     pub fn content_hash(&self) -> String {
+        format!("{:016x}", self.content_key())
+    }
+
+    /// [`BatchRequest::content_hash`] as a number.
+    pub(crate) fn content_key(&self) -> u64 {
         let mut h = Sha256::new();
         for part in [
             self.id.as_str(),
@@ -63,7 +68,10 @@ impl BatchRequest {
             h.update([0]);
         }
         h.update(self.body.to_string().as_bytes());
-        hex(&h.finalize()[..8])
+        let d = h.finalize();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&d[..8]);
+        u64::from_be_bytes(first)
     }
 }
 
@@ -201,27 +209,37 @@ pub fn record_id(n: usize) -> String {
     format!("R{n:010}")
 }
 
-/// A request on its way into a job: id, content hash, body.
-type Pending = (String, String, Value);
+/// What planning needs to know of one request: its pins and its record size in bytes.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Item {
+    /// Pinned model and region, when either is pinned.
+    pub(crate) pins: Option<Box<(Option<String>, Option<String>)>>,
+    /// Size of its JSONL record, newline included.
+    pub(crate) size: u32,
+}
 
-/// Splits `requests` into jobs within `limits`, placing each request that has no pinned model
-/// or region on one of `targets`.
-///
-/// A request pinned to both a model and a region runs there. A request pinned to only one of
-/// them may run on any target with that model (or in that region); a request pinned to neither
-/// on any target. Requests with the same choice of targets are spread evenly over as many of
-/// them as the job minimum allows (contiguous runs of requests per target, in input order), so
-/// a large batch uses every configured model and region while a small one still forms jobs.
-///
-/// # Errors
-/// [`Error::DuplicateId`] when two requests share an id, [`Error::RecordTooLarge`] when one
-/// record alone exceeds the size limit, [`Error::NoTarget`] when a request fits no target, and
-/// [`Error::InvalidLimits`] for contradictory limits.
-pub fn plan(
-    requests: Vec<BatchRequest>,
-    targets: &[Target],
-    limits: &Limits,
-) -> Result<Plan, Error> {
+/// Jobs as lists of request positions (indexes into the planned items).
+#[derive(Debug, Default)]
+pub(crate) struct Assigned {
+    /// (model id, region, positions in record order) per job.
+    pub(crate) jobs: Vec<(String, String, Vec<u32>)>,
+    /// (model id, region, positions) per group below the minimum.
+    pub(crate) undersized: Vec<(String, String, Vec<u32>)>,
+}
+
+/// The size of the JSONL record of a request body, newline included.
+pub(crate) fn record_size(body: &Value) -> u64 {
+    // `{"recordId":"R0000000000","modelInput":` + body + `}` + newline
+    record_line(&record_id(0), body).len() as u64 + 1
+}
+
+/// The JSONL record of a request body.
+pub(crate) fn record_line(record_id: &str, body: &Value) -> String {
+    json!({ "recordId": record_id, "modelInput": body }).to_string()
+}
+
+/// Checks that the limits do not contradict each other.
+pub(crate) fn check_limits(limits: &Limits) -> Result<(), Error> {
     if limits.max_records_per_job == 0
         || limits.min_records_per_job.saturating_mul(2)
             > limits.max_records_per_job.saturating_add(1)
@@ -233,114 +251,206 @@ pub fn plan(
             ),
         });
     }
-    let mut seen = HashSet::new();
-    // Requests by the targets they may run on, each choice in first-seen order.
-    let mut choices: Vec<(Vec<Target>, Vec<Pending>)> = Vec::new();
-    for r in requests {
-        if !seen.insert(r.id.clone()) {
-            return Err(Error::DuplicateId { id: r.id });
-        }
-        let hash = r.content_hash();
-        let fits: Vec<Target> = match (&r.model_id, &r.region) {
-            (Some(m), Some(g)) => vec![Target::new(m, g)],
-            (m, g) => targets
-                .iter()
-                .filter(|t| t.fits(m.as_deref(), g.as_deref()))
-                .cloned()
-                .collect(),
+    Ok(())
+}
+
+/// The targets a request with these pins may run on (the pinned pair itself when both are
+/// pinned).
+pub(crate) fn fitting(
+    pins: Option<&(Option<String>, Option<String>)>,
+    targets: &[Target],
+) -> Vec<Target> {
+    match pins {
+        Some((Some(m), Some(g))) => vec![Target::new(m.clone(), g.clone())],
+        Some((m, g)) => targets
+            .iter()
+            .filter(|t| t.fits(m.as_deref(), g.as_deref()))
+            .cloned()
+            .collect(),
+        None => targets
+            .iter()
+            .filter(|t| t.fits(None, None))
+            .cloned()
+            .collect(),
+    }
+}
+
+/// Plans `items` (positions `0..items.len()`; `None` items are left out) into jobs. Every
+/// present item must fit a target and be within the size limit (callers check both).
+pub(crate) fn assign(items: &[Option<Item>], targets: &[Target], limits: &Limits) -> Assigned {
+    // Positions by the targets they may run on, each choice in first-seen order.
+    let mut choices: Vec<(Vec<Target>, Vec<u32>)> = Vec::new();
+    let mut free: Option<usize> = None;
+    for (pos, item) in items.iter().enumerate() {
+        let Some(item) = item else { continue };
+        let pos = u32::try_from(pos).unwrap_or(u32::MAX);
+        let slot = match (&item.pins, free) {
+            (None, Some(slot)) => slot,
+            (pins, _) => {
+                let fits = fitting(pins.as_deref(), targets);
+                match choices.iter().position(|(t, _)| *t == fits) {
+                    Some(slot) => slot,
+                    None => {
+                        choices.push((fits, Vec::new()));
+                        choices.len() - 1
+                    }
+                }
+            }
         };
-        if fits.is_empty() {
-            return Err(Error::NoTarget {
-                id: r.id,
-                model_id: r.model_id,
-                region: r.region,
-            });
+        if item.pins.is_none() {
+            free = Some(slot);
         }
-        match choices.iter_mut().find(|(t, _)| *t == fits) {
-            Some((_, reqs)) => reqs.push((r.id, hash, r.body)),
-            None => choices.push((fits, vec![(r.id, hash, r.body)])),
+        if let Some((_, positions)) = choices.get_mut(slot) {
+            positions.push(pos);
         }
     }
-    let mut groups: BTreeMap<(String, String), Vec<Pending>> = BTreeMap::new();
-    for (fits, reqs) in choices {
-        let n = reqs.len();
-        let k = (n / limits.min_records_per_job.max(1)).clamp(1, fits.len());
-        let mut reqs = reqs.into_iter();
+    let mut groups: BTreeMap<(String, String), Vec<u32>> = BTreeMap::new();
+    for (fits, positions) in choices {
+        let n = positions.len();
+        let k = (n / limits.min_records_per_job.max(1)).clamp(1, fits.len().max(1));
+        let mut positions = positions.into_iter();
         for (i, target) in fits.into_iter().take(k).enumerate() {
             let share = n / k + usize::from(i < n % k);
             groups
                 .entry((target.model_id, target.region))
                 .or_default()
-                .extend(reqs.by_ref().take(share));
+                .extend(positions.by_ref().take(share));
         }
     }
-    let mut out = Plan::default();
-    for ((model_id, region), reqs) in groups {
-        if reqs.len() < limits.min_records_per_job {
-            out.undersized.push(Undersized {
-                model_id,
-                region,
-                request_ids: reqs.into_iter().map(|(id, _, _)| id).collect(),
-            });
+    let size = |pos: u32| -> u64 {
+        items
+            .get(pos as usize)
+            .and_then(Option::as_ref)
+            .map_or(0, |i| u64::from(i.size))
+    };
+    let mut out = Assigned::default();
+    for ((model_id, region), positions) in groups {
+        if positions.len() < limits.min_records_per_job {
+            out.undersized.push((model_id, region, positions));
             continue;
         }
-        let mut jobs: Vec<Vec<(String, String, String)>> = Vec::new();
-        let mut current: Vec<(String, String, String)> = Vec::new();
+        let mut jobs: Vec<Vec<u32>> = Vec::new();
+        let mut current: Vec<u32> = Vec::new();
         let mut bytes = 0u64;
-        for (id, hash, body) in reqs {
-            // Record ids are assigned after splitting; measure with a same-length placeholder.
-            let line = json!({ "recordId": record_id(0), "modelInput": body }).to_string();
-            let size = line.len() as u64 + 1;
-            if size > limits.max_input_bytes {
-                return Err(Error::RecordTooLarge {
-                    id,
-                    bytes: size,
-                    limit: limits.max_input_bytes,
-                });
-            }
-            if current.len() == limits.max_records_per_job || bytes + size > limits.max_input_bytes
-            {
+        for pos in positions {
+            let s = size(pos);
+            if current.len() == limits.max_records_per_job || bytes + s > limits.max_input_bytes {
                 jobs.push(std::mem::take(&mut current));
                 bytes = 0;
             }
-            bytes += size;
-            current.push((id, hash, line));
+            bytes += s;
+            current.push(pos);
         }
         jobs.push(current);
         rebalance_tail(
             &mut jobs,
             limits.min_records_per_job,
             limits.max_input_bytes,
+            &size,
         );
         for job in jobs {
-            let records = job
-                .into_iter()
-                .enumerate()
-                .map(|(n, (request_id, hash, line))| {
-                    let rid = record_id(n);
-                    PlannedRecord {
-                        request_id,
-                        hash,
-                        line: line.replacen(&record_id(0), &rid, 1),
-                        record_id: rid,
-                    }
-                })
-                .collect();
-            out.jobs.push(JobPlan {
-                model_id: model_id.clone(),
-                region: region.clone(),
-                records,
-            });
+            out.jobs.push((model_id.clone(), region.clone(), job));
         }
     }
+    out
+}
+
+/// Splits `requests` into jobs within `limits`, placing each request that has no pinned model
+/// or region on one of `targets`.
+///
+/// A request pinned to both a model and a region runs there. A request pinned to only one of
+/// them may run on any target with that model (or in that region); a request pinned to neither
+/// on any target open to it. Requests with the same choice of targets are spread evenly over as
+/// many of them as the job minimum allows (contiguous runs of requests per target, in input
+/// order), so a large batch uses every configured model and region while a small one still
+/// forms jobs.
+///
+/// # Errors
+/// [`Error::DuplicateId`] when two requests share an id, [`Error::RecordTooLarge`] when one
+/// record alone exceeds the size limit, [`Error::NoTarget`] when a request fits no target, and
+/// [`Error::InvalidLimits`] for contradictory limits.
+pub fn plan(
+    requests: Vec<BatchRequest>,
+    targets: &[Target],
+    limits: &Limits,
+) -> Result<Plan, Error> {
+    check_limits(limits)?;
+    let mut seen = HashSet::new();
+    let mut items = Vec::with_capacity(requests.len());
+    for r in &requests {
+        if !seen.insert(r.id.as_str()) {
+            return Err(Error::DuplicateId { id: r.id.clone() });
+        }
+        items.push(Some(item(r, targets, limits)?));
+    }
+    let assigned = assign(&items, targets, limits);
+    let get = |pos: &u32| requests.get(*pos as usize);
+    let mut out = Plan::default();
+    for (model_id, region, positions) in assigned.jobs {
+        let records = positions
+            .iter()
+            .filter_map(get)
+            .enumerate()
+            .map(|(n, r)| {
+                let rid = record_id(n);
+                PlannedRecord {
+                    request_id: r.id.clone(),
+                    hash: r.content_hash(),
+                    line: record_line(&rid, &r.body),
+                    record_id: rid,
+                }
+            })
+            .collect();
+        out.jobs.push(JobPlan {
+            model_id,
+            region,
+            records,
+        });
+    }
+    for (model_id, region, positions) in assigned.undersized {
+        out.undersized.push(Undersized {
+            model_id,
+            region,
+            request_ids: positions
+                .iter()
+                .filter_map(get)
+                .map(|r| r.id.clone())
+                .collect(),
+        });
+    }
     Ok(out)
+}
+
+/// The planning view of `r`, checked: it fits a target and its record the size limit.
+pub(crate) fn item(r: &BatchRequest, targets: &[Target], limits: &Limits) -> Result<Item, Error> {
+    let size = record_size(&r.body);
+    if size > limits.max_input_bytes {
+        return Err(Error::RecordTooLarge {
+            id: r.id.clone(),
+            bytes: size,
+            limit: limits.max_input_bytes,
+        });
+    }
+    let pins = (r.model_id.is_some() || r.region.is_some())
+        .then(|| Box::new((r.model_id.clone(), r.region.clone())));
+    if fitting(pins.as_deref(), targets).is_empty() {
+        return Err(Error::NoTarget {
+            id: r.id.clone(),
+            model_id: r.model_id.clone(),
+            region: r.region.clone(),
+        });
+    }
+    Ok(Item {
+        pins,
+        size: u32::try_from(size).unwrap_or(u32::MAX),
+    })
 }
 
 /// Moves records one by one from the end of the second-to-last job to the front of a last job
 /// that is below the minimum, while the donor stays at the minimum and the last job within the
 /// size limit. With `2 * min <= max + 1` this always succeeds when the split was by count; a
 /// split forced by size can leave the last job short, and Bedrock then rejects that job.
-fn rebalance_tail(jobs: &mut [Vec<(String, String, String)>], min: usize, max_bytes: u64) {
+fn rebalance_tail(jobs: &mut [Vec<u32>], min: usize, max_bytes: u64, size: &dyn Fn(u32) -> u64) {
     let n = jobs.len();
     if n < 2 {
         return;
@@ -349,17 +459,17 @@ fn rebalance_tail(jobs: &mut [Vec<(String, String, String)>], min: usize, max_by
     let (Some(prev), Some(last)) = (head.last_mut(), tail.first_mut()) else {
         return;
     };
-    let mut bytes: u64 = last.iter().map(|(_, _, l)| l.len() as u64 + 1).sum();
+    let mut bytes: u64 = last.iter().map(|p| size(*p)).sum();
     let mut moved = Vec::new();
     while last.len() + moved.len() < min && prev.len() > min {
-        let Some(size) = prev.last().map(|(_, _, l)| l.len() as u64 + 1) else {
+        let Some(s) = prev.last().map(|p| size(*p)) else {
             break;
         };
-        if bytes + size > max_bytes {
+        if bytes + s > max_bytes {
             break;
         }
         if let Some(rec) = prev.pop() {
-            bytes += size;
+            bytes += s;
             moved.push(rec);
         }
     }

@@ -37,8 +37,9 @@ pub struct JobState {
     pub input_key: String,
     /// Request ids in record order (record `n` has `recordId` [`crate::record_id`]`(n)`).
     pub request_ids: Vec<String>,
-    /// The requests' content hashes ([`crate::BatchRequest::content_hash`]), in record order.
-    pub request_hashes: Vec<String>,
+    /// The requests' content hashes ([`crate::BatchRequest::content_hash`], as numbers), in
+    /// record order.
+    pub request_hashes: Vec<u64>,
     /// 0 for the first submission, then one more per resubmission.
     pub attempt: u32,
     /// Whether the input file is in S3.

@@ -28,7 +28,7 @@ use crate::backend::{Backend, load_scenario};
 use crate::batch::{Output, read_done_ids};
 use crate::cli::{BatchArgs, GlobalArgs};
 use crate::exit::{Exit, usage};
-use crate::input::Source;
+use crate::input::{Placement, Source};
 use crate::record::{ErrorJson, Record, UsageJson, millis};
 use crate::summary::Summary;
 
@@ -66,31 +66,9 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
         _ => crate::batch::DoneIds::default(),
     };
     let total_input = ids.len();
-    let placements = source.placements()?;
-    let mut placer = Placer {
-        catalog: &catalog,
-        regions: global.regions_or_default(),
-        models: global.models_or_default(),
-        targets: &mut targets,
-        names: &mut names,
-        moved: Vec::new(),
-    };
-    let mut requests = Vec::new();
-    for (id, request) in source.requests(done.ids.clone(), std::collections::HashSet::new())? {
-        let body = request
-            .to_json()
-            .map_err(|e| usage(format!("request {id:?} cannot be encoded: {e}")))?;
-        let mut r = BatchRequest::new(id, body);
-        if let Some((model, region)) = placements.get(&r.id) {
-            placer.place(&mut r, model.as_deref(), region.as_deref())?;
-        }
-        requests.push(r);
-    }
-    for m in &placer.moved {
-        eprintln!("llmm: {m}");
-    }
-    let skipped = total_input - requests.len();
-    if requests.is_empty() {
+    let skipped = ids.iter().filter(|id| done.ids.contains(*id)).count();
+    drop(ids);
+    if skipped == total_input {
         eprintln!(
             "llmm: nothing to do: all {total_input} request(s) already have a line in the output"
         );
@@ -99,6 +77,52 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
     if skipped > 0 {
         eprintln!("llmm: resuming: {skipped} request(s) already in the output are skipped");
     }
+    // Lines that name their model or region, placed before anything is uploaded.
+    let mut placer = Placer {
+        catalog: &catalog,
+        regions: global.regions_or_default(),
+        models: global.models_or_default(),
+        targets: &mut targets,
+        names: &mut names,
+        moved: Vec::new(),
+    };
+    let mut pins: HashMap<String, Placement> = HashMap::new();
+    for (id, (model, region)) in source.placements()? {
+        if done.ids.contains(&id) {
+            continue;
+        }
+        let mut r = BatchRequest::new(id, Value::Null);
+        placer.place(&mut r, model.as_deref(), region.as_deref())?;
+        pins.insert(r.id, (r.model_id, r.region));
+    }
+    for m in &placer.moved {
+        eprintln!("llmm: {m}");
+    }
+    // The requests, read from the input each time the engine asks (twice).
+    let requests = || {
+        source
+            .requests(done.ids.clone(), std::collections::HashSet::new())
+            .map_err(|e| bedrock_batch::Error::Config {
+                message: format!("{e:#}"),
+            })
+            .map(|it| {
+                it.filter_map(|(id, request)| {
+                    let body = match request.to_json() {
+                        Ok(body) => body,
+                        Err(e) => {
+                            eprintln!("llmm: request {id:?} cannot be encoded and is skipped: {e}");
+                            return None;
+                        }
+                    };
+                    let mut r = BatchRequest::new(id, body);
+                    if let Some((model, region)) = pins.get(&r.id) {
+                        r.model_id.clone_from(model);
+                        r.region.clone_from(region);
+                    }
+                    Some(r)
+                })
+            })
+    };
 
     let (sim, sdk) = sdk_config(global, &region, jobs.s3_endpoint_url.as_deref()).await?;
     let s3 = s3_client(&sdk, jobs.s3_endpoint_url.as_deref());
@@ -134,14 +158,30 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
         .collect();
     eprintln!(
         "llmm: submitting {} request(s) to Bedrock batch inference ({}); state in {}",
-        requests.len(),
+        total_input - skipped,
         places.join(", "),
         state_path.display()
     );
     let started = Instant::now();
+    let mut output = Output::open(args.output.as_deref(), done.needs_newline, args.overwrite)?;
+    let mut summary = Summary::new(total_input, skipped);
+    // Each result is written as soon as the engine has it (and has put it in its ledger).
+    let sink = |result: RecordResult| {
+        let model = names
+            .get(&result.model_id)
+            .map_or(result.model_id.as_str(), String::as_str);
+        let record = record(&result, model, started.elapsed());
+        output
+            .write_record(&record)
+            .map_err(|e| bedrock_batch::Error::Config {
+                message: format!("cannot write the output: {e:#}"),
+            })?;
+        summary.add(&record);
+        Ok(())
+    };
     let ctrl_c = tokio::signal::ctrl_c();
-    let results = tokio::select! {
-        r = engine.run(requests) => r,
+    let ran = tokio::select! {
+        r = engine.run_with(requests, sink) => r,
         _ = ctrl_c => {
             if jobs.stop_on_interrupt {
                 match engine.stop_all().await {
@@ -161,30 +201,16 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
             return Ok(Exit::SomeFailed);
         }
     };
-    let results = match results {
-        Ok(r) => r,
-        Err(e) => {
-            if let Some(sim) = sim {
-                sim.shutdown().await;
-            }
-            return Err(anyhow::Error::new(e).context(
-                "the batch engine stopped; run the same command again to resume from the state file",
-            ));
+    if let Err(e) = ran {
+        if let Some(sim) = sim {
+            sim.shutdown().await;
         }
-    };
-    let elapsed = started.elapsed();
-    let mut output = Output::open(args.output.as_deref(), done.needs_newline, args.overwrite)?;
-    let mut summary = Summary::new(total_input, skipped);
-    for result in &results {
-        let model = names
-            .get(&result.model_id)
-            .map_or(result.model_id.as_str(), String::as_str);
-        let record = record(result, model, elapsed);
-        output.write_record(&record)?;
-        summary.add(&record);
+        return Err(anyhow::Error::new(e).context(
+            "the batch engine stopped; run the same command again to resume (results already collected are kept)",
+        ));
     }
     summary.report(
-        elapsed,
+        started.elapsed(),
         args.summary_json.as_deref(),
         args.output.as_deref(),
     )?;

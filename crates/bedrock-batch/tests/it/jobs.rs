@@ -101,10 +101,7 @@ async fn writes_bedrock_style_outputs_and_manifest() {
         .await
         .unwrap();
     let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
-    let out_key = keys
-        .iter()
-        .find(|k| k.ends_with("/input.jsonl.out"))
-        .unwrap();
+    let out_key = keys.iter().find(|k| k.ends_with(".jsonl.out")).unwrap();
     let manifest_key = keys
         .iter()
         .find(|k| k.ends_with("/manifest.json.out"))
@@ -705,5 +702,49 @@ async fn an_expired_job_keeps_its_finished_records_and_resubmits_the_rest() {
         e.message.contains("timeoutDurationInHours"),
         "{}",
         e.message
+    );
+}
+
+#[tokio::test]
+async fn large_inputs_are_streamed_in_parts() {
+    let env = Env::start(Scenario::default()).await;
+    let config = BatchConfig {
+        upload_part_bytes: 5 << 20,
+        ..env.config(limits(1, 100))
+    };
+    // 60 records of about 100 kB: two parts of at least 5 MiB and one more.
+    let big = "x".repeat(100_000);
+    let reqs: Vec<_> = (0..60)
+        .map(|i| {
+            let mut r = requests(1).remove(0);
+            r.id = format!("q{i}");
+            r.body["messages"][0]["content"][0]["text"] = format!("{i} {big}").into();
+            r
+        })
+        .collect();
+    let results = env.engine(config).run(reqs).await.unwrap();
+    assert_eq!(results.len(), 60);
+    assert!(
+        results.iter().all(|r| r.outcome.is_ok()),
+        "{:?}",
+        results[0]
+    );
+    let listed = env
+        .s3
+        .list_objects_v2()
+        .bucket(&env.bucket)
+        .send()
+        .await
+        .unwrap();
+    let input = listed
+        .contents()
+        .iter()
+        .find(|o| o.key().is_some_and(|k| k.ends_with("job-00000.jsonl")))
+        .unwrap();
+    assert!(input.size().unwrap() > 6_000_000);
+    assert!(
+        input.e_tag().unwrap().trim_matches('"').ends_with("-2"),
+        "a multipart upload of two parts: {:?}",
+        input.e_tag()
     );
 }
