@@ -90,6 +90,25 @@ async fn a_model_offered_only_through_global_is_refused_under_eu_before_anything
         );
     }
     assert_untouched(&sim);
+    // The batch-job engine picks its own profiles: refused rather than ignored.
+    let run = llmm(&[
+        "batch",
+        "fixtures/batch/demo.jsonl",
+        "--endpoint-url",
+        &url,
+        "--residency",
+        "eu",
+        "--engine",
+        "bedrock-batch",
+        "--bucket",
+        "b",
+        "--role-arn",
+        "arn:aws:iam::123456789012:role/r",
+    ])
+    .await;
+    run.assert_code(2);
+    assert!(run.stderr.contains("bedrock-batch"), "{}", run.stderr);
+    assert_untouched(&sim);
     let run = llmm(&["chat", "--residency", "mars", "--simulate", "hi"]).await;
     run.assert_code(2);
     assert!(run.stderr.contains("unknown residency"), "{}", run.stderr);
