@@ -395,6 +395,16 @@ impl LlmManagerBuilder {
                             },
                         });
                     }
+                    let admitted: Vec<String> = regions
+                        .iter()
+                        .filter_map(|r| Some(format!("{r}: {}", describe(kept.region_access(r)?))))
+                        .collect();
+                    tracing::debug!(
+                        model = %kept.id,
+                        %residency,
+                        ?admitted,
+                        "access methods inside the residency"
+                    );
                     kept
                 }
                 None => info,
@@ -463,6 +473,17 @@ impl LlmManagerBuilder {
             }),
         })
     }
+}
+
+/// The access methods of one region, for logs: `direct, eu.anthropic...`.
+fn describe(access: &bedrock_catalog::RegionAccess) -> String {
+    let mut ways: Vec<&str> = Vec::new();
+    if access.direct {
+        ways.push("direct");
+    }
+    ways.extend(access.regional_profile.as_deref());
+    ways.extend(access.global_profile.as_deref());
+    ways.join(", ")
 }
 
 fn first_duplicate(items: &[String]) -> Option<&str> {
