@@ -288,3 +288,39 @@ async fn an_endpoint_that_is_not_an_http_url_is_a_usage_error() {
         run.stderr
     );
 }
+
+#[tokio::test]
+async fn a_streamed_call_exports_the_same_attributes() {
+    let sim = sim(Scenario::default()).await;
+    let receiver = Receiver::start().await;
+    let run = llmm(&[
+        "--endpoint-url",
+        &sim.endpoint_url(),
+        "--otlp-endpoint",
+        &receiver.url,
+        "-r",
+        "us-west-2",
+        "chat",
+        "--stream",
+        "hi",
+    ])
+    .await;
+    run.assert_code(0);
+    let spans = receiver.spans();
+    assert_eq!(
+        spans.len(),
+        2,
+        "one call span, one attempt span: {spans:#?}"
+    );
+    let call = spans
+        .iter()
+        .find(|s| s.parent_span_id.is_empty())
+        .expect("a root span");
+    assert_eq!(call.name, format!("chat {MODEL}"));
+    let a = &call.attributes;
+    assert_attr(a, "gen_ai.system", "aws.bedrock");
+    assert_attr(a, "gen_ai.response.model", MODEL);
+    assert_attr(a, "cloud.region", "us-west-2");
+    assert!(attr(a, "gen_ai.usage.output_tokens").is_some(), "{a:#?}");
+    assert_eq!(receiver.histogram("gen_ai.client.token.usage").len(), 2);
+}
