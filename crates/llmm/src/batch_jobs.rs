@@ -427,6 +427,7 @@ fn record(result: &RecordResult, model_id: &str, elapsed: Duration) -> Record {
         error: None,
         attempts: Vec::new(),
         usage: None,
+        cost: None,
         duration_ms: millis(elapsed),
         warnings: Vec::new(),
     };
@@ -458,7 +459,7 @@ fn record(result: &RecordResult, model_id: &str, elapsed: Duration) -> Record {
             });
         }
     }
-    record
+    record.priced()
 }
 
 /// The longest first wait between status polls: a day (a batch job runs for at most a week).

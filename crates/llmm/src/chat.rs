@@ -65,8 +65,11 @@ pub(crate) async fn run(global: &GlobalArgs, args: ChatArgs) -> anyhow::Result<E
                 out.flush().context("cannot write to stdout")?;
                 if global.verbose > 0 || std::io::stderr().is_terminal() {
                     let u = response.usage();
+                    let cost = response
+                        .cost()
+                        .map_or_else(|| "no price".to_owned(), |c| format!("${:.6}", c.usd));
                     eprintln!(
-                        "[{} in {} ({}), {} attempt(s), {} ms, {} in / {} out tokens]",
+                        "[{} in {} ({}), {} attempt(s), {} ms, {} in / {} out tokens, {cost}]",
                         response.model_id,
                         response.region,
                         response.access_method,

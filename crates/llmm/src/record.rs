@@ -5,7 +5,11 @@
 
 use std::time::Duration;
 
-use llmmanager::{AttemptRecord, Response, ValidationAttempt, ValidationResult};
+use llmmanager::cache::{Billing, access_of_id};
+use llmmanager::messages::TokenUsage;
+use llmmanager::{
+    AccessMethod, AttemptRecord, Cost, Response, ValidationAttempt, ValidationResult,
+};
 use serde::Serialize;
 
 /// One result.
@@ -45,6 +49,9 @@ pub(crate) struct Record {
     /// Token usage of the answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) usage: Option<UsageJson>,
+    /// What the answer cost; absent when the price table does not know a price it needs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) cost: Option<CostJson>,
     /// Wall time of the request, retries included.
     pub(crate) duration_ms: u64,
     /// Notes such as features dropped for a model.
@@ -142,6 +149,59 @@ pub(crate) struct UsageJson {
     pub(crate) cache_write_tokens: u64,
 }
 
+/// What one answer cost, in US dollars, and the price entry used.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct CostJson {
+    /// The total.
+    pub(crate) usd: f64,
+    /// Uncached input tokens.
+    pub(crate) input_usd: f64,
+    /// Output tokens.
+    pub(crate) output_usd: f64,
+    /// Tokens read from the prompt cache.
+    pub(crate) cache_read_usd: f64,
+    /// Tokens written to the prompt cache.
+    pub(crate) cache_write_usd: f64,
+    /// What the prompt cache saved against uncached input (negative when writes outweighed
+    /// reads); absent when unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) cache_savings_usd: Option<f64>,
+    /// The price entry used.
+    pub(crate) price: PriceJson,
+}
+
+/// Which price a cost used.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct PriceJson {
+    /// `direct`, `regional_profile` or `global_profile`.
+    pub(crate) access_method: String,
+    /// `on_demand` or `batch`.
+    pub(crate) billing: String,
+    /// Where the price comes from.
+    pub(crate) source: String,
+    /// When it was last compared with the source.
+    pub(crate) date: String,
+}
+
+impl From<&Cost> for CostJson {
+    fn from(c: &Cost) -> Self {
+        Self {
+            usd: c.usd,
+            input_usd: c.input_usd,
+            output_usd: c.output_usd,
+            cache_read_usd: c.cache_read_usd,
+            cache_write_usd: c.cache_write_usd,
+            cache_savings_usd: c.cache_savings_usd,
+            price: PriceJson {
+                access_method: c.price.access.to_string(),
+                billing: c.price.billing.as_str().to_owned(),
+                source: c.price.source.clone(),
+                date: c.price.date.clone(),
+            },
+        }
+    }
+}
+
 /// Milliseconds, saturating.
 pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
@@ -192,6 +252,7 @@ impl Record {
                 cache_read_tokens: u64::from(u.cache_read_input_tokens.unwrap_or(0)),
                 cache_write_tokens: u64::from(u.cache_write_input_tokens.unwrap_or(0)),
             }),
+            cost: response.cost().as_ref().map(CostJson::from),
             duration_ms: millis(duration),
             warnings: response.warnings.clone(),
         }
@@ -221,6 +282,7 @@ impl Record {
             }),
             attempts: attempts(attempt_records),
             usage: None,
+            cost: None,
             duration_ms: millis(duration),
             warnings: Vec::new(),
         }
@@ -239,6 +301,39 @@ impl Record {
             error.attempts(),
             duration,
         )
+    }
+}
+
+impl Record {
+    /// The record with its cost filled in from its own model, region, access method and usage:
+    /// for the result of a batch-inference job (`batch_job`), at the batch price of the access
+    /// method its invoke id names.
+    pub(crate) fn priced(mut self) -> Self {
+        self.cost = self.price().as_ref().map(CostJson::from);
+        self
+    }
+
+    fn price(&self) -> Option<Cost> {
+        let usage = self.usage.filter(|_| self.ok)?;
+        let model = self.model.as_deref()?;
+        let invoke_id = self.invoke_id.as_deref().unwrap_or(model);
+        let (access, billing) = match self.access_method.as_deref()? {
+            "batch_job" => (access_of_id(invoke_id), Billing::Batch),
+            "direct" => (AccessMethod::Direct, Billing::OnDemand),
+            "regional_profile" => (AccessMethod::RegionalProfile, Billing::OnDemand),
+            "global_profile" => (AccessMethod::GlobalProfile, Billing::OnDemand),
+            _ => return None,
+        };
+        let tokens = |n: u64| u32::try_from(n).ok();
+        let usage = TokenUsage {
+            input_tokens: tokens(usage.input_tokens)?,
+            output_tokens: tokens(usage.output_tokens)?,
+            total_tokens: tokens(usage.total_tokens)?,
+            cache_read_input_tokens: Some(tokens(usage.cache_read_tokens)?),
+            cache_write_input_tokens: Some(tokens(usage.cache_write_tokens)?),
+            ..TokenUsage::default()
+        };
+        llmmanager::cost_of(invoke_id, self.region.as_deref()?, access, billing, &usage)
     }
 }
 
@@ -317,5 +412,59 @@ pub(crate) fn error_kind(error: &llmmanager::Error) -> &'static str {
         llmmanager::ErrorKind::Configuration => "configuration",
         llmmanager::ErrorKind::InvalidRequest => "invalid_request",
         _ => "exhausted",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch_line(invoke_id: &str, region: &str, input: u64, output: u64) -> Record {
+        let mut record = Record::failure(Some("q".into()), "x", String::new(), &[], Duration::ZERO);
+        record.ok = true;
+        record.error = None;
+        record.model = Some("anthropic.claude-haiku-4-5-20251001-v1:0".into());
+        record.invoke_id = Some(invoke_id.into());
+        record.region = Some(region.into());
+        record.access_method = Some("batch_job".into());
+        record.usage = Some(UsageJson {
+            input_tokens: input,
+            output_tokens: output,
+            total_tokens: input + output,
+            ..UsageJson::default()
+        });
+        record.priced()
+    }
+
+    #[test]
+    fn a_batch_job_line_is_priced_at_the_batch_price_of_its_profile() {
+        let global = batch_line(
+            "global.anthropic.claude-haiku-4-5-20251001-v1:0",
+            "us-east-1",
+            1_000_000,
+            1_000_000,
+        );
+        let cost = global.cost.unwrap();
+        // Half of $1 input and $5 output per million tokens through the global profile.
+        assert!((cost.usd - 3.0).abs() < 1e-9, "{cost:?}");
+        assert_eq!(cost.price.billing, "batch");
+        assert_eq!(cost.price.access_method, "global_profile");
+        let regional = batch_line(
+            "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+            "us-east-1",
+            1_000_000,
+            1_000_000,
+        );
+        assert!((regional.cost.unwrap().usd - 3.3).abs() < 1e-9);
+        // No price in a partition the table does not cover: no cost, not a cost of 0.
+        let unknown = batch_line(
+            "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+            "us-gov-west-1",
+            10,
+            10,
+        );
+        assert!(unknown.cost.is_none());
+        let json = serde_json::to_value(&unknown).unwrap();
+        assert!(json.get("cost").is_none(), "{json}");
     }
 }

@@ -1,4 +1,5 @@
-//! The end-of-batch summary: success rate, durations, per-region attempts and answers, tokens.
+//! The end-of-batch summary: success rate, durations, per-region attempts and answers, tokens,
+//! and what the answers cost (total, per model, and what the prompt cache saved).
 //!
 //! Built from the output records of this run, so it describes exactly what was written.
 
@@ -29,6 +30,19 @@ pub(crate) struct RegionLine {
     pub(crate) answered: usize,
 }
 
+/// What the answers of one model cost.
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+pub(crate) struct ModelCost {
+    /// Answers with a price.
+    pub(crate) priced: usize,
+    /// Answers without one (their cost is unknown, not 0).
+    pub(crate) unpriced: usize,
+    /// US dollars over the priced answers.
+    pub(crate) usd: f64,
+    /// What the prompt cache saved over the priced answers, in US dollars.
+    pub(crate) cache_savings_usd: f64,
+}
+
 /// Accumulates records into a summary.
 #[derive(Debug, Default)]
 pub(crate) struct Summary {
@@ -53,6 +67,10 @@ pub(crate) struct Summary {
     output_tokens: u64,
     cache_read_tokens: u64,
     cache_write_tokens: u64,
+    /// Cost per model that answered.
+    costs: BTreeMap<String, ModelCost>,
+    /// The price entries used, as (source, date).
+    price_sources: std::collections::BTreeSet<(String, String)>,
     /// Failed requests whose last attempt failed for credentials.
     failed_for_credentials: usize,
     /// Failed requests none of whose attempts connected.
@@ -94,6 +112,18 @@ impl Summary {
                 self.output_tokens += u.output_tokens;
                 self.cache_read_tokens += u.cache_read_tokens;
                 self.cache_write_tokens += u.cache_write_tokens;
+            }
+            let model = record.model.clone().unwrap_or_default();
+            let line = self.costs.entry(model).or_default();
+            match &record.cost {
+                Some(cost) => {
+                    line.priced += 1;
+                    line.usd += cost.usd;
+                    line.cache_savings_usd += cost.cache_savings_usd.unwrap_or(0.0);
+                    self.price_sources
+                        .insert((cost.price.source.clone(), cost.price.date.clone()));
+                }
+                None => line.unpriced += 1,
             }
         } else {
             self.failed += 1;
@@ -173,6 +203,37 @@ impl Summary {
         }
     }
 
+    /// The cost of every priced answer, what the cache saved, and how many answers had no
+    /// price; `None` when nothing was answered.
+    fn cost_totals(&self) -> Option<(f64, f64, usize)> {
+        if self.costs.is_empty() {
+            return None;
+        }
+        Some(self.costs.values().fold((0.0, 0.0, 0), |(u, s, n), c| {
+            (u + c.usd, s + c.cache_savings_usd, n + c.unpriced)
+        }))
+    }
+
+    /// The cost section of the JSON summary: `usd` is `null` when no answer had a price.
+    fn cost_json(&self) -> Value {
+        let Some((usd, savings, unpriced)) = self.cost_totals() else {
+            return Value::Null;
+        };
+        let priced = self.costs.values().any(|c| c.priced > 0);
+        let prices: Vec<Value> = self
+            .price_sources
+            .iter()
+            .map(|(source, date)| json!({ "source": source, "date": date }))
+            .collect();
+        json!({
+            "usd": priced.then_some(usd),
+            "cache_savings_usd": priced.then_some(savings),
+            "unpriced_answers": unpriced,
+            "by_model": self.costs,
+            "prices": prices,
+        })
+    }
+
     /// The summary as JSON, for `--summary-json`.
     pub(crate) fn to_json(&self, elapsed: Duration) -> Value {
         let d = DurationStats::from_durations(self.durations.clone());
@@ -196,6 +257,7 @@ impl Summary {
                 "cache_read": self.cache_read_tokens,
                 "cache_write": self.cache_write_tokens,
             },
+            "cost": self.cost_json(),
         })
     }
 
@@ -252,6 +314,29 @@ impl Summary {
             "  tokens: input {}, output {}, cache read {}, cache write {}",
             self.input_tokens, self.output_tokens, self.cache_read_tokens, self.cache_write_tokens
         );
+        if let Some((usd, savings, unpriced)) = self.cost_totals() {
+            let unpriced = if unpriced == 0 {
+                String::new()
+            } else {
+                format!("; {unpriced} answer(s) without a price, not counted")
+            };
+            let _ = writeln!(
+                out,
+                "  cost: ${usd:.6} (prompt cache saved ${savings:.6}){unpriced}"
+            );
+            for (model, line) in &self.costs {
+                let unknown = if line.unpriced == 0 {
+                    String::new()
+                } else {
+                    format!(", {} without a price", line.unpriced)
+                };
+                let _ = writeln!(
+                    out,
+                    "  cost {model}: ${:.6} for {} answer(s){unknown}",
+                    line.usd, line.priced
+                );
+            }
+        }
         out
     }
 }

@@ -12,6 +12,7 @@ mod batch;
 mod batch_jobs;
 mod catalog;
 mod chat;
+mod cost;
 mod doctor;
 mod failures;
 mod residency;
