@@ -70,6 +70,9 @@ pub struct CallOptions {
     pub validation: Option<ValidationConfig>,
     /// How a typed-answer call shapes the request for each target (`crate::structured`).
     pub(crate) structured: Option<crate::structured::Shape>,
+    /// Hedging for this call, instead of the manager's (`None`: the manager's;
+    /// [`Hedging::off`](crate::Hedging::off): none). Only Converse calls hedge.
+    pub hedging: Option<crate::hedge::Hedging>,
 }
 
 impl Default for CallOptions {
@@ -80,6 +83,7 @@ impl Default for CallOptions {
             deadline: None,
             validation: None,
             structured: None,
+            hedging: None,
         }
     }
 }
@@ -96,7 +100,25 @@ impl CallOptions {
             deadline: None,
             validation: None,
             structured: None,
+            hedging: None,
         }
+    }
+
+    /// Hedges this call with `hedging` instead of the manager's setting; the manager's share cap
+    /// counts it with the others.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use llmmanager::{CallOptions, Hedging};
+    ///
+    /// let options = CallOptions::default().with_hedging(Hedging::after(Duration::from_millis(300)));
+    /// let never = CallOptions::default().with_hedging(Hedging::off());
+    /// # let _ = (options, never);
+    /// ```
+    #[must_use]
+    pub fn with_hedging(mut self, hedging: crate::hedge::Hedging) -> Self {
+        self.hedging = Some(hedging);
+        self
     }
 
     /// Bounds this call by `deadline` (the manager's total timeout still applies when shorter).
@@ -119,8 +141,28 @@ pub(crate) trait Exchange {
     /// What a successful attempt gives.
     type Output;
 
+    /// Whether an attempt's duration is the time to its whole answer, so it feeds the latencies
+    /// the manager observes per target.
+    const TIMES_ANSWERS: bool = false;
+
     /// Sends the attempt and reads its answer, by `ready.ends_at` at the latest.
     async fn send(&mut self, ready: Ready) -> Result<Self::Output, AttemptError>;
+
+    /// A second exchange for a hedge racing this one; `None`: this exchange is not hedged.
+    fn fork(&self) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        None
+    }
+
+    /// Takes back what a forked exchange collected.
+    fn join(&mut self, other: Self)
+    where
+        Self: Sized,
+    {
+        let _ = other;
+    }
 }
 
 /// The attempt step of the engine: readies each planned attempt, then hands it to the exchange.
@@ -165,6 +207,22 @@ pub(crate) struct ConverseExchange<'a> {
 impl Exchange for ConverseExchange<'_> {
     type Output = ConverseResponse;
 
+    const TIMES_ANSWERS: bool = true;
+
+    fn fork(&self) -> Option<Self> {
+        Some(ConverseExchange {
+            engine: self.engine,
+            validation: self.validation,
+            validations: Vec::new(),
+            warnings: Vec::new(),
+        })
+    }
+
+    fn join(&mut self, other: Self) {
+        self.validations.extend(other.validations);
+        push_unique(&mut self.warnings, other.warnings);
+    }
+
     async fn send(&mut self, ready: Ready) -> Result<ConverseResponse, AttemptError> {
         self.engine
             .converse_attempt(
@@ -206,6 +264,8 @@ pub(crate) struct Engine {
     pub(crate) default_inference: Option<InferenceConfig>,
     /// Model-native request fields per base model id, merged into that model's requests only.
     pub(crate) model_fields: Vec<(String, serde_json::Value)>,
+    /// Hedging and latency-aware order.
+    pub(crate) speed: crate::hedge::Speed,
 }
 
 /// One attempt, ready to send: the request for its target, the client and the time it may take.
@@ -291,8 +351,15 @@ impl Engine {
         }
         // Preferred regions keep their order; the configured region order applies otherwise.
         let reorder = options.preferred_regions.is_empty();
-        self.router
-            .order_targets(&ids, &regions, reorder, |m, r| self.methods(m, r))
+        let mut targets = self
+            .router
+            .order_targets(&ids, &regions, reorder, |m, r| self.methods(m, r));
+        if reorder && self.speed.latency_aware {
+            crate::hedge::order_by_latency(&mut targets, |t| {
+                self.stats.mean_latency(&t.model, &t.region)
+            });
+        }
+        targets
     }
 
     pub(crate) fn invoke_id(&self, target: &Target) -> Option<String> {
@@ -499,22 +566,81 @@ impl Engine {
                 });
             }
         };
-        let attempter = Attempts {
-            engine: self,
-            prepared,
-            options,
-            warnings,
-            exchange,
+        let hedging = options
+            .hedging
+            .as_ref()
+            .or(self.speed.hedging.as_ref())
+            .filter(|h| h.is_on());
+        let spare = hedging.and_then(|_| exchange.fork());
+        let outcome = match (hedging, spare) {
+            (Some(hedging), Some(mut spare)) => {
+                self.speed.count_call();
+                let policy = crate::hedge::CallHedge {
+                    engine: self,
+                    hedging,
+                    request: prepared,
+                };
+                let mut spare_warnings = Vec::new();
+                let outcome = {
+                    let first = Attempts {
+                        engine: self,
+                        prepared,
+                        options,
+                        warnings: &mut *warnings,
+                        exchange: &mut *exchange,
+                    };
+                    let second = Attempts {
+                        engine: self,
+                        prepared,
+                        options,
+                        warnings: &mut spare_warnings,
+                        exchange: &mut spare,
+                    };
+                    plan.run_hedged(
+                        self.sleep.as_ref(),
+                        &self.classifier,
+                        &policy,
+                        first,
+                        second,
+                    )
+                    .await
+                };
+                exchange.join(spare);
+                push_unique(warnings, spare_warnings);
+                outcome
+            }
+            _ => {
+                let attempter = Attempts {
+                    engine: self,
+                    prepared,
+                    options,
+                    warnings,
+                    exchange,
+                };
+                plan.run(self.sleep.as_ref(), &self.classifier, attempter)
+                    .await
+            }
         };
-        let outcome = plan
-            .run(self.sleep.as_ref(), &self.classifier, attempter)
-            .await;
-        match &outcome {
-            Ok(done) => self.stats.record(true, &done.records),
+        let records = match &outcome {
+            Ok(done) => {
+                self.stats.record(true, &done.records);
+                &done.records
+            }
             Err(failed) => {
                 if !failed.records.is_empty() {
                     self.stats.record(false, &failed.records);
                 }
+                &failed.records
+            }
+        };
+        if X::TIMES_ANSWERS {
+            // Answers, and attempts cancelled by a hedge (they took at least that long).
+            for r in records.iter().filter(|r| {
+                (r.class.is_none() && r.lost.is_none())
+                    || r.lost == Some(bedrock_retry::HedgeLoss::Cancelled)
+            }) {
+                self.stats
+                    .observe_latency(&r.target.model, &r.target.region, r.duration);
             }
         }
         match outcome {

@@ -43,6 +43,8 @@ pub struct LlmManagerBuilder {
     access_preference: Option<AccessMethod>,
     global_fraction: Option<f64>,
     residency: Option<Residency>,
+    hedging: Option<crate::hedge::Hedging>,
+    latency_aware: bool,
     error_rules: Vec<ErrorRule>,
     default_inference: Option<InferenceConfig>,
     model_fields: Vec<(String, serde_json::Value)>,
@@ -72,6 +74,8 @@ impl LlmManagerBuilder {
             access_preference: None,
             global_fraction: None,
             residency: None,
+            hedging: None,
+            latency_aware: false,
             error_rules: Vec::new(),
             default_inference: None,
             model_fields: Vec::new(),
@@ -209,6 +213,40 @@ impl LlmManagerBuilder {
     /// ```
     pub fn residency(mut self, residency: Residency) -> Self {
         self.residency = Some(residency);
+        self
+    }
+
+    /// Hedges Converse calls: an attempt that has not answered after the hedging delay gets a
+    /// copy on the next healthy target, and the first answer wins (the other is dropped and shows
+    /// in the attempts as lost). Off unless set. Hedging costs money: a hedged call may be billed
+    /// twice, so [`Hedging::max_share`](crate::Hedging::max_share) caps hedges to a share of calls
+    /// (10% by default), and a cost or input-token limit keeps large requests from being copied.
+    /// Streams are not hedged.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), llmmanager::Error> {
+    /// use std::time::Duration;
+    /// use llmmanager::{Hedging, LlmManager};
+    ///
+    /// let manager = LlmManager::builder()
+    ///     .models(["Claude 3 Haiku"])
+    ///     .regions(["us-east-1", "us-west-2"])
+    ///     .hedging(Hedging::adaptive().max_share(0.05).max_cost_usd(0.01))
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn hedging(mut self, hedging: crate::hedge::Hedging) -> Self {
+        self.hedging = Some(hedging);
+        self
+    }
+
+    /// Orders regions of the same model (and access method) by the latency observed for them,
+    /// fastest first; regions not observed yet go first so each gets measured. The order between
+    /// models, the health check (cooling targets go last) and a call's preferred regions are
+    /// kept. Off by default.
+    pub fn latency_aware(mut self, on: bool) -> Self {
+        self.latency_aware = on;
         self
     }
 
@@ -470,6 +508,7 @@ impl LlmManagerBuilder {
                 stream_recovery: self.stream_recovery,
                 cache: self.cache,
                 cache_availability: bedrock_cache::CacheAvailability::new(),
+                speed: crate::hedge::Speed::new(self.hedging, self.latency_aware),
             }),
         })
     }

@@ -3,11 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 use bedrock_retry::TargetHealth;
 use serde::Serialize;
 
 use crate::call::AttemptRecord;
+use crate::hedge::LatencyWindow;
 
 /// Counters of one (model, region) target.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -23,6 +25,12 @@ pub struct TargetStats {
     pub successes: u64,
     /// Attempts that failed, by error class.
     pub failures: BTreeMap<String, u64>,
+    /// Attempts that lost a hedged race (neither successes nor failures).
+    pub lost: u64,
+    /// The median of the Converse latencies observed recently (`None`: none observed).
+    pub latency_p50_ms: Option<u64>,
+    /// The 95th percentile of those latencies.
+    pub latency_p95_ms: Option<u64>,
     /// The target's health now (`healthy`, `half_open` or `cooling`).
     pub health: String,
 }
@@ -35,18 +43,29 @@ pub struct ManagerStats {
     pub calls_succeeded: u64,
     /// Calls that ended with an error after at least one attempt.
     pub calls_failed: u64,
+    /// Hedges sent: copies of a slow attempt on another target.
+    pub hedges: u64,
+    /// Calls the hedge answered.
+    pub hedges_won: u64,
+    /// Answers read and thrown away because the other attempt of a hedged race answered in the
+    /// same instant (paid for, not used).
+    pub discarded_answers: u64,
     /// Per target, in (model, region) order.
     pub targets: Vec<TargetStats>,
 }
 
-/// Attempts, successes, and failures by class name, of one target.
-type Tally = (u64, u64, BTreeMap<&'static str, u64>);
+/// Attempts, successes, failures by class name, and lost races of one target.
+type Tally = (u64, u64, BTreeMap<&'static str, u64>, u64);
 
 #[derive(Debug, Default)]
 struct Counters {
     calls_succeeded: u64,
     calls_failed: u64,
+    hedges: u64,
+    hedges_won: u64,
+    discarded: u64,
     targets: BTreeMap<(String, String), Tally>,
+    latencies: BTreeMap<(String, String), LatencyWindow>,
 }
 
 /// The live counters, updated once per call.
@@ -68,11 +87,49 @@ impl Stats {
                 .entry((a.target.model.clone(), a.target.region.clone()))
                 .or_default();
             entry.0 += 1;
-            match a.class {
-                None => entry.1 += 1,
-                Some(class) => *entry.2.entry(class.as_str()).or_default() += 1,
+            match (a.lost, a.class) {
+                (Some(loss), _) => {
+                    entry.3 += 1;
+                    if loss == bedrock_retry::HedgeLoss::Discarded {
+                        c.discarded += 1;
+                    }
+                }
+                (None, None) => entry.1 += 1,
+                (None, Some(class)) => *entry.2.entry(class.as_str()).or_default() += 1,
+            }
+            if a.hedge {
+                c.hedges += 1;
+                if a.lost.is_none() && a.class.is_none() {
+                    c.hedges_won += 1;
+                }
             }
         }
+    }
+
+    /// Records how long a Converse attempt of `model` in `region` took to answer.
+    pub(crate) fn observe_latency(&self, model: &str, region: &str, latency: Duration) {
+        let mut c = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        c.latencies
+            .entry((model.to_owned(), region.to_owned()))
+            .or_default()
+            .observe(latency);
+    }
+
+    /// The recent Converse latencies of `model` in `region`.
+    pub(crate) fn latencies(&self, model: &str, region: &str) -> Vec<Duration> {
+        let c = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        c.latencies
+            .get(&(model.to_owned(), region.to_owned()))
+            .map(LatencyWindow::recent)
+            .unwrap_or_default()
+    }
+
+    /// The moving mean of the Converse latencies of `model` in `region`.
+    pub(crate) fn mean_latency(&self, model: &str, region: &str) -> Option<Duration> {
+        let c = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        c.latencies
+            .get(&(model.to_owned(), region.to_owned()))
+            .and_then(LatencyWindow::mean)
     }
 
     /// A snapshot, with each target's health from `health(model, region)`.
@@ -81,11 +138,14 @@ impl Stats {
         ManagerStats {
             calls_succeeded: c.calls_succeeded,
             calls_failed: c.calls_failed,
+            hedges: c.hedges,
+            hedges_won: c.hedges_won,
+            discarded_answers: c.discarded,
             targets: c
                 .targets
                 .iter()
                 .map(
-                    |((model, region), (attempts, successes, failures))| TargetStats {
+                    |((model, region), (attempts, successes, failures, lost))| TargetStats {
                         model: model.clone(),
                         region: region.clone(),
                         attempts: *attempts,
@@ -94,6 +154,17 @@ impl Stats {
                             .iter()
                             .map(|(class, n)| ((*class).to_owned(), *n))
                             .collect(),
+                        lost: *lost,
+                        latency_p50_ms: millis(
+                            c.latencies
+                                .get(&(model.clone(), region.clone()))
+                                .and_then(|w| w.quantile(0.5)),
+                        ),
+                        latency_p95_ms: millis(
+                            c.latencies
+                                .get(&(model.clone(), region.clone()))
+                                .and_then(|w| w.quantile(0.95)),
+                        ),
                         health: match health(model, region) {
                             TargetHealth::Healthy => "healthy",
                             TargetHealth::HalfOpen => "half_open",
@@ -105,4 +176,8 @@ impl Stats {
                 .collect(),
         }
     }
+}
+
+fn millis(d: Option<Duration>) -> Option<u64> {
+    d.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

@@ -57,7 +57,7 @@ use crate::{Classify, ErrorClass, PlanTarget, Sleep, Target, TargetHealth};
 /// };
 /// assert_eq!(policy.delay(&first), Some(Duration::from_millis(300)));
 /// ```
-pub trait HedgePolicy<T = Target> {
+pub trait HedgePolicy<T = Target>: Sync {
     /// How long `attempt` may go without an answer before a hedge starts; `None`: not hedged.
     fn delay(&self, attempt: &Attempt<T>) -> Option<Duration>;
 

@@ -14,6 +14,7 @@ mod blocking;
 mod conformance;
 mod converse;
 mod cost;
+mod hedging;
 mod parallel;
 mod parity_caching;
 mod parity_messages;
