@@ -49,7 +49,7 @@
 //!
 //! // After the call: how well did the cache work?
 //! let usage = TokenUsage { input_tokens: 7, output_tokens: 40, total_tokens: 2_597,
-//!     cache_read_input_tokens: Some(2_550), cache_write_input_tokens: None };
+//!     cache_read_input_tokens: Some(2_550), ..Default::default() };
 //! let prices = PriceTable::bundled()?;
 //! let eff = CacheEfficiency::from_usage(&usage, prices.get(&model.id));
 //! assert!(eff.hit_ratio() > 0.99);

@@ -61,6 +61,7 @@ mod response;
 #[cfg(feature = "sdk")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sdk")))]
 pub mod sdk;
+mod trace;
 mod validate;
 
 pub use builder::{ConverseRequestBuilder, MessageBuilder};
@@ -81,3 +82,8 @@ pub use model::{
     VideoBlock, WebLocation,
 };
 pub use response::{ConverseOutput, ConverseResponse, Metrics, StopReason, TokenUsage};
+pub use trace::{
+    CacheDetails, ContentFilter, ContentPolicy, ContextualGroundingPolicy, GroundingFilter,
+    GuardrailAssessment, GuardrailTopic, GuardrailTraceAssessment, GuardrailWord, PiiEntity,
+    RegexMatch, SensitiveInformationPolicy, TopicPolicy, WordPolicy,
+};

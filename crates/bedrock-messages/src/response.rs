@@ -112,6 +112,9 @@ pub struct TokenUsage {
     /// Input tokens written to the prompt cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_write_input_tokens: Option<u32>,
+    /// Cache writes by time to live, when Bedrock reports them (`cacheDetails`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_details: Option<crate::trace::CacheDetails>,
 }
 
 /// Server-side metrics.
@@ -252,6 +255,14 @@ impl ConverseResponse {
             }
             _ => None,
         })
+    }
+
+    /// The guardrail's trace, when the request's guardrail configuration turned tracing on:
+    /// typed policy findings, with every member this crate does not model kept as JSON. `None`
+    /// when there is none (or it does not parse; the raw JSON stays in [`ConverseResponse::trace`]).
+    pub fn guardrail_trace(&self) -> Option<crate::trace::GuardrailTraceAssessment> {
+        let raw = self.trace.as_ref()?.get("guardrail")?;
+        serde_json::from_value(raw.clone()).ok()
     }
 
     /// Every citation of the answer, in order.

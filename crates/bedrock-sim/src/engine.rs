@@ -125,6 +125,8 @@ pub(crate) struct Analysis {
     pub(crate) service_tier: Option<Value>,
     /// `performanceConfig` as sent (validated), echoed in the response.
     pub(crate) performance: Option<Value>,
+    /// The guardrail identifier, when `guardrailConfig` asks for a trace.
+    pub(crate) guardrail_trace: Option<String>,
 }
 
 fn constraint(value: &str, path: &str, rule: &str) -> WireError {
@@ -485,8 +487,10 @@ pub(crate) fn analyze(body: &Value, model: &ModelInfo) -> Result<Analysis, WireE
     let structured = structured_schema(body, model)?;
     let service_tier = enum_member(body, "serviceTier", "type", &SERVICE_TIERS)?;
     let performance = enum_member(body, "performanceConfig", "latency", &LATENCIES)?;
+    let guardrail_trace = guardrail(body)?;
 
     Ok(Analysis {
+        guardrail_trace,
         response_field_paths,
         structured,
         service_tier,
@@ -502,6 +506,75 @@ pub(crate) fn analyze(body: &Value, model: &ModelInfo) -> Result<Analysis, WireE
 }
 
 const SERVICE_TIERS: [&str; 4] = ["priority", "default", "flex", "reserved"];
+const GUARDRAIL_TRACES: [&str; 3] = ["enabled", "disabled", "enabled_full"];
+
+/// Validates `guardrailConfig` and returns its identifier when it asks for a trace.
+fn guardrail(body: &Value) -> Result<Option<String>, WireError> {
+    let Some(g) = body.get("guardrailConfig") else {
+        return Ok(None);
+    };
+    let id = g
+        .get("guardrailIdentifier")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if id.is_empty() || id.chars().count() > 2048 {
+        return Err(constraint(
+            id,
+            "guardrailConfig.guardrailIdentifier",
+            "Member must have length between 1 and 2048",
+        ));
+    }
+    let version = g
+        .get("guardrailVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let numbered = !version.is_empty()
+        && version.len() <= 8
+        && version.bytes().all(|b| b.is_ascii_digit())
+        && !version.starts_with('0');
+    if version != "DRAFT" && !numbered {
+        return Err(constraint(
+            version,
+            "guardrailConfig.guardrailVersion",
+            "Member must satisfy regular expression pattern: (([1-9][0-9]{0,7})|(DRAFT))",
+        ));
+    }
+    let trace = g.get("trace").and_then(Value::as_str).unwrap_or("disabled");
+    if !GUARDRAIL_TRACES.contains(&trace) {
+        return Err(constraint(
+            trace,
+            "guardrailConfig.trace",
+            "Member must satisfy enum value set: [enabled, disabled, enabled_full]",
+        ));
+    }
+    Ok((trace != "disabled").then(|| id.to_owned()))
+}
+
+/// A guardrail trace in which the guardrail assessed the input and the output and found
+/// nothing: invocation metrics and coverage only, as Bedrock reports a pass.
+pub(crate) fn guardrail_trace(id: &str, input_chars: u64, output_chars: u64) -> Value {
+    let metrics = |chars: u64| {
+        json!({
+            "guardrailProcessingLatency": 40,
+            "usage": {
+                "topicPolicyUnits": 1,
+                "contentPolicyUnits": 1,
+                "wordPolicyUnits": 1,
+                "sensitiveInformationPolicyUnits": 1,
+                "sensitiveInformationPolicyFreeUnits": 0,
+                "contextualGroundingPolicyUnits": 0
+            },
+            "guardrailCoverage": {"textCharacters": {"guarded": chars, "total": chars}}
+        })
+    };
+    json!({
+        "guardrail": {
+            "modelOutput": [],
+            "inputAssessment": {id: {"invocationMetrics": metrics(input_chars)}},
+            "outputAssessments": {id: [{"invocationMetrics": metrics(output_chars)}]}
+        }
+    })
+}
 const LATENCIES: [&str; 2] = ["standard", "optimized"];
 
 /// Validates an object whose one member is an enum (`serviceTier.type`,
@@ -646,6 +719,8 @@ pub(crate) struct Reply {
     pub(crate) service_tier: Option<Value>,
     /// `performanceConfig` echoed likewise.
     pub(crate) performance: Option<Value>,
+    /// `trace`, when the request's guardrail asked for one.
+    pub(crate) trace: Option<Value>,
 }
 
 /// Token usage of one call.
@@ -655,6 +730,8 @@ pub(crate) struct Usage {
     pub(crate) output: u64,
     pub(crate) cache_read: u64,
     pub(crate) cache_write: u64,
+    /// Whether the cache write has a one-hour time to live (else five minutes).
+    pub(crate) cache_write_1h: bool,
 }
 
 impl Usage {
@@ -667,6 +744,10 @@ impl Usage {
         if self.cache_read > 0 || self.cache_write > 0 {
             u["cacheReadInputTokens"] = self.cache_read.into();
             u["cacheWriteInputTokens"] = self.cache_write.into();
+        }
+        if self.cache_write > 0 {
+            let ttl = if self.cache_write_1h { "1h" } else { "5m" };
+            u["cacheDetails"] = json!([{"ttl": ttl, "inputTokens": self.cache_write}]);
         }
         u
     }
@@ -906,6 +987,9 @@ pub(crate) fn converse_json(reply: &Reply, usage: Usage, latency_ms: u64) -> Val
     if let Some(t) = &reply.service_tier {
         out["serviceTier"] = t.clone();
     }
+    if let Some(t) = &reply.trace {
+        out["trace"] = t.clone();
+    }
     out
 }
 
@@ -970,6 +1054,9 @@ pub(crate) fn stream_events(
     }
     if let Some(t) = &reply.service_tier {
         metadata["serviceTier"] = t.clone();
+    }
+    if let Some(t) = &reply.trace {
+        metadata["trace"] = t.clone();
     }
     ev.push(("metadata", metadata));
     ev
@@ -1272,6 +1359,7 @@ mod tests {
             output: tool.output_tokens,
             cache_read: 0,
             cache_write: 0,
+            cache_write_1h: false,
         };
         insta::assert_json_snapshot!("converse_tool_use", converse_json(&tool, usage, 812));
         let events: Vec<Value> = stream_events(&tool, usage, 812, 3)
@@ -1290,6 +1378,7 @@ mod tests {
             output: 5,
             cache_read: 2048,
             cache_write: 0,
+            cache_write_1h: false,
         };
         insta::assert_json_snapshot!("converse_text_cached", converse_json(&text, usage, 20));
     }

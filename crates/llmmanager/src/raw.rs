@@ -1,11 +1,12 @@
-//! Keeping content blocks the SDK cannot name.
+//! Keeping what the SDK's types drop: content blocks it cannot name, and the guardrail trace.
 //!
 //! The SDK parses a union member it does not know (a content block kind newer than the SDK) as
 //! `Unknown`, without its data. An answer that holds one was still paid for, so the manager keeps
 //! it: an interceptor, installed once on every client, copies the raw response body only when the
-//! parsed output holds such a member, into a slot local to the calling task ([`capture`]); the
-//! blocks are then restored as raw JSON at their positions ([`restore`]). Calls that hold no
-//! unknown member pay for one check of the parsed output, nothing more.
+//! parsed output holds such a member or a guardrail trace, into a slot local to the calling task
+//! ([`capture`]); the blocks are then restored as raw JSON at their positions, and the trace is
+//! kept as Bedrock sent it ([`restore`]). Calls with neither pay for one check of the parsed
+//! output, nothing more.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -46,6 +47,9 @@ pub(crate) fn restore(body: Option<Vec<u8>>, response: &mut ConverseResponse) {
     let Ok(json) = serde_json::from_slice::<Value>(&body) else {
         return;
     };
+    if let Some(trace) = json.get("trace") {
+        response.trace = Some(trace.clone());
+    }
     let Some(raw_blocks) = json
         .pointer("/output/message/content")
         .and_then(Value::as_array)
@@ -82,7 +86,10 @@ pub(crate) fn restore(body: Option<Vec<u8>>, response: &mut ConverseResponse) {
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct KeepUnknownBlocks;
 
-fn holds_unknown(output: &SdkConverseOutput) -> bool {
+fn needs_body(output: &SdkConverseOutput) -> bool {
+    if output.trace().and_then(|t| t.guardrail()).is_some() {
+        return true;
+    }
     let Some(SdkOutput::Message(message)) = output.output() else {
         return false;
     };
@@ -107,7 +114,7 @@ impl Intercept for KeepUnknownBlocks {
             .output_or_error()
             .ok()
             .and_then(|o| o.downcast_ref::<SdkConverseOutput>())
-            .is_some_and(holds_unknown);
+            .is_some_and(needs_body);
         if unknown && let Some(bytes) = context.response().body().bytes() {
             // Outside `capture` (no slot in this task) there is nowhere to keep it.
             let _ = BODY.try_with(|b| *b.borrow_mut() = Some(bytes.to_vec()));

@@ -78,16 +78,16 @@ fn rerunnable(outcome: &RequestOutcome<Response, Error>) -> Option<&[AttemptReco
     }
 }
 
+/// Each rerun request's earlier attempts, by id.
+pub(crate) type History = Vec<(String, Vec<AttemptRecord>)>;
+
 /// The requests of `previous` to run again, from `requests` (matched by id), each with the
 /// regions its attempts failed in (its assigned regions when it made none), and their earlier
 /// attempts by id.
 pub(crate) fn plan(
     previous: &ParallelResponse<Response, Error>,
     requests: &[BatchRequest<ConverseRequest>],
-) -> (
-    Vec<BatchRequest<RerunRequest>>,
-    Vec<(String, Vec<AttemptRecord>)>,
-) {
+) -> (Vec<BatchRequest<RerunRequest>>, History) {
     let mut batch = Vec::new();
     let mut history = Vec::new();
     for outcome in previous.outcomes() {
@@ -119,10 +119,7 @@ pub(crate) fn plan(
 }
 
 /// Puts each request's earlier attempts in front of those of its rerun.
-pub(crate) fn prepend_history(
-    rerun: &mut ParallelResponse<Response, Error>,
-    history: Vec<(String, Vec<AttemptRecord>)>,
-) {
+pub(crate) fn prepend_history(rerun: &mut ParallelResponse<Response, Error>, history: History) {
     for (id, earlier) in history {
         let Some(outcome) = rerun.outcome_mut(&id) else {
             continue;

@@ -435,6 +435,7 @@ mod tests {
             total_tokens: 15,
             cache_read_input_tokens: Some(100),
             cache_write_input_tokens: Some(1000),
+            ..TokenUsage::default()
         };
         assert_eq!(input_tokens(&usage), 1110);
     }

@@ -28,6 +28,18 @@ impl TryFrom<&sdk::TokenUsage> for TokenUsage {
                 .cache_write_input_tokens()
                 .map(|v| non_negative("usage.cacheWriteInputTokens", v))
                 .transpose()?,
+            cache_details: match u.cache_details() {
+                [] => None,
+                details => {
+                    let mut out = crate::CacheDetails::default();
+                    for d in details {
+                        let tokens =
+                            non_negative("usage.cacheDetails.inputTokens", d.input_tokens)?;
+                        out.add(d.ttl.as_str(), tokens);
+                    }
+                    Some(out)
+                }
+            },
         })
     }
 }

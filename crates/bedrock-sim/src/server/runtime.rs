@@ -170,6 +170,28 @@ pub(super) async fn runtime(
     if let Some((_, prefix)) = &prefill {
         engine::continue_after(&mut reply, prefix);
     }
+    if let Some(id) = &analysis.guardrail_trace {
+        let output_chars = reply.text.as_ref().map_or(0, |t| t.chars().count() as u64);
+        reply.trace = Some(engine::guardrail_trace(
+            id,
+            analysis.input_tokens.saturating_mul(4),
+            output_chars,
+        ));
+    }
+    // The write belongs to the last cache point long enough to count; its time to live decides
+    // the write's.
+    let cache_write_1h = model.caps.cache_ttl_1h
+        && analysis
+            .cache_points
+            .iter()
+            .rev()
+            .find(|p| {
+                model
+                    .caps
+                    .cache_min_tokens
+                    .is_some_and(|m| p.tokens >= u64::from(m))
+            })
+            .is_some_and(|p| p.ttl_1h);
     let usage = Usage {
         input: analysis
             .input_tokens
@@ -177,6 +199,7 @@ pub(super) async fn runtime(
         output: reply.output_tokens,
         cache_read,
         cache_write,
+        cache_write_1h,
     };
     engine::answer_field_paths(&mut reply, &analysis.response_field_paths, model, usage);
     // Settle the quota reservation to the actual token count.

@@ -760,3 +760,50 @@ async fn reasoning_citations_and_unmodelled_blocks_are_read_from_the_answer() {
     );
     assert_eq!(r.attempts.len(), 1);
 }
+
+/// The guardrail's trace, which the SDK's types drop, reaches the caller typed; cache writes come
+/// with their time to live.
+#[tokio::test]
+async fn a_guardrail_trace_and_cache_details_reach_the_caller() {
+    use bedrock_messages::{GuardrailConfig, GuardrailTrace};
+    let sim = sim(Scenario::default()).await;
+    let m = east_west(&sim).build().await.unwrap();
+    let long_system = "You answer in one word. ".repeat(400);
+    let request = ConverseRequest::builder()
+        .system(long_system)
+        .system_cache_point()
+        .user_text("Say hello.")
+        .max_tokens(64)
+        .guardrail(GuardrailConfig {
+            guardrail_identifier: "gr-policy".to_owned(),
+            guardrail_version: "DRAFT".to_owned(),
+            trace: Some(GuardrailTrace::Enabled),
+            stream_processing_mode: None,
+        })
+        .build()
+        .unwrap();
+    let response = m.converse(&request).await.unwrap();
+    let trace = response
+        .output
+        .guardrail_trace()
+        .expect("the guardrail trace is kept");
+    assert!(
+        trace.input_assessment.contains_key("gr-policy"),
+        "{trace:?}"
+    );
+    assert_eq!(trace.output_assessments["gr-policy"].len(), 1);
+    assert!(
+        trace.interventions().is_empty(),
+        "the simulator's guardrail passes everything"
+    );
+    let usage = response.usage();
+    let written = usage.cache_write_input_tokens.unwrap_or(0);
+    assert!(written > 0, "{usage:?}");
+    let details = usage.cache_details.expect("cache details");
+    assert_eq!((details.five_minutes, details.one_hour), (written, 0));
+    // Without a trace asked for, there is none.
+    let mut plain = request.clone();
+    plain.guardrail_config = None;
+    let response = m.converse(&plain).await.unwrap();
+    assert!(response.output.guardrail_trace().is_none());
+}
