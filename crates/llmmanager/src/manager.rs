@@ -210,6 +210,7 @@ impl LlmManagerBuilder {
     ///     .await?;
     /// assert_eq!(manager.regions(), ["eu-central-1", "eu-west-1"]);
     /// # Ok(()) }
+    /// # let _ = demo;
     /// ```
     pub fn residency(mut self, residency: Residency) -> Self {
         self.residency = Some(residency);
