@@ -12,6 +12,14 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestId(Arc<str>);
 
+/// The id as a JSON string.
+#[cfg(feature = "serde")]
+impl serde::Serialize for RequestId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
 impl RequestId {
     /// Wraps an id.
     pub fn new(id: impl Into<Arc<str>>) -> Self {
@@ -73,6 +81,11 @@ impl<Req> BatchRequest<Req> {
 /// count as failures for a [`FailurePolicy`](crate::FailurePolicy); the other variants describe
 /// requests that never reached the service.
 #[derive(Debug, thiserror::Error)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(tag = "kind", rename_all = "snake_case")
+)]
 #[non_exhaustive]
 pub enum RequestError<E> {
     /// The service answered with an error.
@@ -86,6 +99,13 @@ pub enum RequestError<E> {
     #[error("request timed out after {after:?}")]
     Timeout {
         /// The timeout that elapsed.
+        #[cfg_attr(
+            feature = "serde",
+            serde(
+                rename = "after_ms",
+                serialize_with = "bedrock_retry::millis::serialize"
+            )
+        )]
         after: Duration,
     },
     /// The request never reached the service because the batch stopped.
@@ -152,6 +172,26 @@ pub struct RequestOutcome<R, E> {
     pub duration: Duration,
     /// Regions passed to the service as preferred, best first.
     pub assigned_regions: Vec<String>,
+}
+
+/// One JSON object per outcome: `id`, `index`, `duration_ms`, `assigned_regions`, then
+/// `response` or `error` (an object whose `kind` is `service`, `timeout`, `cancelled`,
+/// `panicked` or `duplicate_id`).
+#[cfg(feature = "serde")]
+impl<R: serde::Serialize, E: serde::Serialize> serde::Serialize for RequestOutcome<R, E> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(5))?;
+        map.serialize_entry("id", &self.id)?;
+        map.serialize_entry("index", &self.index)?;
+        map.serialize_entry("duration_ms", &(self.duration.as_secs_f64() * 1000.0))?;
+        map.serialize_entry("assigned_regions", &self.assigned_regions)?;
+        match &self.result {
+            Ok(response) => map.serialize_entry("response", response)?,
+            Err(error) => map.serialize_entry("error", error)?,
+        }
+        map.end()
+    }
 }
 
 impl<R, E> RequestOutcome<R, E> {

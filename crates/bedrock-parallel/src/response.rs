@@ -40,6 +40,19 @@ impl<R: ResponseStats, E: ErrorStats> ParallelResponse<R, E> {
     }
 }
 
+/// `{"outcomes": [...], "stats": {...}, "stop_reason": ...}`, outcomes in input order.
+#[cfg(feature = "serde")]
+impl<R: serde::Serialize, E: serde::Serialize> serde::Serialize for ParallelResponse<R, E> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = serializer.serialize_struct("ParallelResponse", 3)?;
+        st.serialize_field("outcomes", &self.outcomes)?;
+        st.serialize_field("stats", &self.stats)?;
+        st.serialize_field("stop_reason", &self.stop_reason)?;
+        st.end()
+    }
+}
+
 impl<R: ResponseStats, E: ErrorStats> ParallelResponse<R, E> {
     /// This batch with the outcomes of `rerun` in place of those with the same id, for a pass
     /// that ran some requests again. Each rerun outcome keeps its request's original input

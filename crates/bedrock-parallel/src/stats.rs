@@ -13,6 +13,7 @@ use crate::{RequestError, RequestOutcome};
 
 /// Token usage of one response or of a whole batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct Usage {
     /// Input tokens not read from or written to the prompt cache.
@@ -113,19 +114,43 @@ impl ErrorStats for std::io::Error {}
 
 /// Per-request duration summary over the requests that reached the service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct DurationStats {
     /// Number of durations summarised.
     pub count: usize,
     /// Arithmetic mean.
+    #[cfg_attr(
+        feature = "serde",
+        serde(
+            rename = "average_ms",
+            serialize_with = "bedrock_retry::millis::serialize"
+        )
+    )]
     pub average: Duration,
     /// Shortest.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "min_ms", serialize_with = "bedrock_retry::millis::serialize")
+    )]
     pub min: Duration,
     /// Median (nearest rank).
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "p50_ms", serialize_with = "bedrock_retry::millis::serialize")
+    )]
     pub p50: Duration,
     /// 95th percentile (nearest rank).
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "p95_ms", serialize_with = "bedrock_retry::millis::serialize")
+    )]
     pub p95: Duration,
     /// Longest.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "max_ms", serialize_with = "bedrock_retry::millis::serialize")
+    )]
     pub max: Duration,
 }
 
@@ -156,6 +181,7 @@ impl DurationStats {
 
 /// Counts for one region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct RegionCounts {
     /// Requests with this region anywhere in their assignment.
@@ -170,6 +196,7 @@ pub struct RegionCounts {
 
 /// Statistics of a finished batch.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct BatchStats {
     /// Requests in the batch.
@@ -185,6 +212,13 @@ pub struct BatchStats {
     /// Requests that never ran (batch stopped, or duplicate id in the streaming form).
     pub not_run: usize,
     /// Wall time of the whole batch.
+    #[cfg_attr(
+        feature = "serde",
+        serde(
+            rename = "total_duration_ms",
+            serialize_with = "bedrock_retry::millis::serialize"
+        )
+    )]
     pub total_duration: Duration,
     /// Durations of the requests that reached the service.
     pub durations: DurationStats,

@@ -109,6 +109,42 @@ pub enum Error {
     },
 }
 
+impl ErrorKind {
+    /// The kind's name in JSON: `configuration`, `invalid_request` or `exhausted`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Configuration => "configuration",
+            ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::Exhausted => "exhausted",
+        }
+    }
+}
+
+/// `{"kind": ..., "message": ..., "last_class": ..., "attempts": [...]}`: the message is the
+/// whole chain of causes joined with `": "`, so a failed request in a batch's JSON says what
+/// happened and keeps every attempt.
+impl serde::Serialize for Error {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut message = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !message.contains(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
+            source = cause.source();
+        }
+        let mut st = serializer.serialize_struct("Error", 4)?;
+        st.serialize_field("kind", self.kind().as_str())?;
+        st.serialize_field("message", &message)?;
+        st.serialize_field("last_class", &self.last_class())?;
+        st.serialize_field("attempts", self.attempts())?;
+        st.end()
+    }
+}
+
 impl Error {
     /// The coarse kind of this error.
     pub fn kind(&self) -> ErrorKind {
@@ -134,7 +170,9 @@ impl Error {
     /// The attempts, to amend (a rerun puts the earlier ones in front).
     pub(crate) fn attempts_mut(&mut self) -> Option<&mut Vec<AttemptRecord>> {
         match self {
-            Self::Exhausted { attempts, .. } | Self::StreamFailed { attempts, .. } => Some(attempts),
+            Self::Exhausted { attempts, .. } | Self::StreamFailed { attempts, .. } => {
+                Some(attempts)
+            }
             _ => None,
         }
     }

@@ -8,5 +8,6 @@
 
 mod batch;
 mod faults;
+mod json;
 mod stream;
 mod support;

@@ -425,3 +425,35 @@ async fn retry_failed_on_demand_reruns_only_what_another_try_may_cure() {
         }
     }
 }
+
+/// A batch's results, successes and failures alike, are one `serde_json` call away; a failure
+/// keeps its message and every attempt.
+#[tokio::test]
+async fn a_batch_serialises_with_its_failures_and_their_attempts() {
+    let (_sim, batch) = east_throttles_one_attempt_each().await;
+    let done = batch.converse_parallel(requests(2)).await.unwrap();
+    let value = serde_json::to_value(&done).unwrap();
+    let outcomes = value["outcomes"].as_array().unwrap();
+    assert_eq!(outcomes.len(), 2);
+    let failed = outcomes
+        .iter()
+        .find(|o| o.get("error").is_some())
+        .expect("east's request failed");
+    let error = &failed["error"]["source"];
+    assert_eq!(error["kind"], "exhausted");
+    assert_eq!(error["last_class"], "throttled");
+    assert_eq!(error["attempts"][0]["target"]["region"], "us-east-1");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("ThrottlingException"),
+        "{error}"
+    );
+    let answered = outcomes
+        .iter()
+        .find(|o| o.get("response").is_some())
+        .unwrap();
+    assert_eq!(answered["response"]["region"], "us-west-2");
+    assert_eq!(value["stats"]["succeeded"], 1);
+}
