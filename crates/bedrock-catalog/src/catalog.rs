@@ -275,6 +275,36 @@ impl Catalog {
             .collect())
     }
 
+    /// The regions where Bedrock serves at least one model, sorted, optionally only those in
+    /// `geo`: region discovery (the Python library's `BedrockRegionDiscovery`). The answer is as
+    /// fresh as the catalog: from the control plane with the catalog's file cache and its
+    /// maximum age when built with [`Catalog::builder`], from the bundled snapshot otherwise (and
+    /// when the API cannot be reached).
+    ///
+    /// ```
+    /// use bedrock_catalog::{Catalog, Geo};
+    ///
+    /// let catalog = Catalog::bundled()?;
+    /// let eu = catalog.regions(Some(&Geo::Eu));
+    /// assert!(eu.iter().any(|r| r == "eu-west-1"));
+    /// assert!(eu.iter().all(|r| r.starts_with("eu-")));
+    /// # Ok::<(), bedrock_catalog::Error>(())
+    /// ```
+    #[must_use]
+    pub fn regions(&self, geo: Option<&Geo>) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .inner
+            .models
+            .iter()
+            .flat_map(|m| m.regions.iter())
+            .filter(|(r, a)| a.is_callable() && geo.is_none_or(|g| g.contains_region(r)))
+            .map(|(r, _)| r.clone())
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
     /// All providers, sorted and deduplicated.
     #[must_use]
     pub fn providers(&self) -> Vec<&str> {

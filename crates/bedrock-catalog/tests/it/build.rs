@@ -468,3 +468,34 @@ async fn unreachable_network_gives_up_after_the_first_answer_timeout() {
         sdk_free.warnings()
     );
 }
+
+/// Region discovery follows the control plane: a region that does not answer is not a Bedrock
+/// region of this catalog, and the geography filter keeps only its own regions.
+#[tokio::test]
+async fn discovered_regions_are_those_that_answered_filtered_by_geography() {
+    let url = mini_bedrock(eu_hangs_ap_denied).await;
+    let source = ApiSource::for_endpoint(&url)
+        .await
+        .with_region_timeout(Duration::from_millis(300))
+        .with_deadline(Duration::from_secs(10));
+    let c = Catalog::builder()
+        .cache_mode(CacheMode::None)
+        .regions(["us-east-1", "eu-west-1", "ap-northeast-1"])
+        .source(Arc::new(source))
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(c.metadata().source, DataSource::Api);
+    assert_eq!(c.regions(None), ["us-east-1"]);
+    assert_eq!(c.regions(Some(&bedrock_catalog::Geo::Us)), ["us-east-1"]);
+    assert!(c.regions(Some(&bedrock_catalog::Geo::Eu)).is_empty());
+    // The bundled snapshot, the fallback, knows many.
+    let bundled = Catalog::bundled().unwrap();
+    assert!(bundled.regions(None).len() > 10);
+    assert!(
+        bundled
+            .regions(Some(&bedrock_catalog::Geo::Eu))
+            .iter()
+            .all(|r| r.starts_with("eu-"))
+    );
+}
