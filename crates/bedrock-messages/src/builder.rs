@@ -715,6 +715,7 @@ pub struct ConverseRequestBuilder {
     prompt_variables: BTreeMap<String, PromptVariable>,
     output_config: Option<OutputConfig>,
     service_tier: Option<ServiceTier>,
+    extra_fields: std::collections::BTreeMap<String, Value>,
     limits: Limits,
 }
 
@@ -741,6 +742,7 @@ impl ConverseRequestBuilder {
             prompt_variables: BTreeMap::new(),
             output_config: None,
             service_tier: None,
+            extra_fields: std::collections::BTreeMap::new(),
             limits: Limits::bedrock(),
         }
     }
@@ -912,6 +914,14 @@ impl ConverseRequestBuilder {
         self
     }
 
+    /// Adds a field of the request body that the request model does not name (a Converse field
+    /// newer than this crate), sent verbatim at the top level of the body (the Python library's
+    /// `extra_request_fields`). A field the model names fails the build.
+    pub fn extra_field(mut self, name: impl Into<String>, value: Value) -> Self {
+        self.extra_fields.insert(name.into(), value);
+        self
+    }
+
     /// Uses these limits (default: [`Limits::bedrock`]), for the request and for every message
     /// builder appended with [`message_builder`](Self::message_builder) that has no limits of
     /// its own (their media sizes and formats are decided with them).
@@ -964,6 +974,7 @@ impl ConverseRequestBuilder {
             prompt_variables: self.prompt_variables,
             output_config: self.output_config,
             service_tier: self.service_tier,
+            extra_fields: self.extra_fields,
             warnings,
         };
         validate::validate_request(&req, &self.limits)?;

@@ -81,6 +81,7 @@ pub use model::{
     ToolInputSchema, ToolResultBlock, ToolResultContent, ToolResultStatus, ToolSpec, ToolUseBlock,
     VideoBlock, WebLocation,
 };
+pub use model::REQUEST_FIELDS;
 pub use response::{ConverseOutput, ConverseResponse, Metrics, StopReason, TokenUsage};
 pub use trace::{
     CacheDetails, ContentFilter, ContentPolicy, ContextualGroundingPolicy, GroundingFilter,

@@ -73,6 +73,8 @@ pub enum Rule {
     /// An S3 location: `s3://bucket/key` (bucket 3 to 63 lowercase letters, digits, `.` and
     /// `-`), and a bucket owner of 12 digits.
     S3Location,
+    /// An extra request field may not be one the request model names, nor empty.
+    ExtraField,
 }
 
 impl Rule {
@@ -106,6 +108,9 @@ impl Rule {
             Self::Probability => "temperature and topP are within 0 and 1",
             Self::ImageDimensions => "image width and height in pixels",
             Self::EmptyTools => "a tool configuration lists at least one tool",
+            Self::ExtraField => {
+                "extra request fields must be non-empty and not a field the request model names"
+            }
             Self::S3Location => {
                 "S3 locations are s3://bucket/key with a 12-digit bucket owner account id"
             }

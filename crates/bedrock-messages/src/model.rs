@@ -846,9 +846,32 @@ pub struct ConverseRequest {
     /// The service tier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_tier: Option<ServiceTier>,
+    /// Fields of the request body this model does not name (a field newer than this crate),
+    /// sent verbatim at the top level. A field the model names is refused when the request is
+    /// built ([`crate::Rule::ExtraField`]).
+    #[serde(flatten)]
+    pub extra_fields: BTreeMap<String, Value>,
     #[serde(skip)]
     pub(crate) warnings: Vec<Warning>,
 }
+
+/// The top-level fields of a Converse request body that [`ConverseRequest`] names; an extra
+/// field may not use one of them.
+pub const REQUEST_FIELDS: [&str; 13] = [
+    "modelId",
+    "messages",
+    "system",
+    "inferenceConfig",
+    "toolConfig",
+    "guardrailConfig",
+    "additionalModelRequestFields",
+    "additionalModelResponseFieldPaths",
+    "requestMetadata",
+    "performanceConfig",
+    "promptVariables",
+    "outputConfig",
+    "serviceTier",
+];
 
 impl ConverseRequest {
     /// Starts a validated request.

@@ -344,6 +344,15 @@ pub(crate) fn validate_message(m: &Message, prefix: &str, ctx: &mut Ctx<'_>) -> 
 /// Every rule, on a whole request.
 pub(crate) fn validate_request(req: &ConverseRequest, limits: &Limits) -> Result<(), Error> {
     let mut ctx = Ctx::new(limits);
+    for name in req.extra_fields.keys() {
+        if name.is_empty() || crate::model::REQUEST_FIELDS.contains(&name.as_str()) {
+            return Err(Error::invalid(
+                format!("extra field {name:?}"),
+                Rule::ExtraField,
+                "set the request's own field instead",
+            ));
+        }
+    }
     // Bedrock's cache prefix order is tools, system, messages; count cache points in that order.
     if let Some(tc) = &req.tool_config {
         if tc.tools.is_empty() {
@@ -463,6 +472,7 @@ mod tests {
             prompt_variables: Default::default(),
             output_config: None,
             service_tier: None,
+            extra_fields: Default::default(),
             warnings: Vec::new(),
         }
     }

@@ -311,6 +311,17 @@ fn parse_line(raw: &str) -> Result<(String, ConverseRequest, Option<Schema>), St
         object.remove("id");
         let request: ConverseRequest = serde_json::from_value(Value::Object(object))
             .map_err(|e| format!("invalid Converse request: {e}"))?;
+        // The library sends fields it does not name verbatim; a line's unknown key is more
+        // likely a typo, so it is refused here, before anything is sent.
+        if !request.extra_fields.is_empty() {
+            let keys: Vec<&str> = request.extra_fields.keys().map(String::as_str).collect();
+            return Err(format!(
+                "unknown field(s) {}: a line holds \"id\", \"model\", \"region\", \"schema\" and the \
+                 Converse request's own fields ({})",
+                keys.join(", "),
+                bedrock_messages::REQUEST_FIELDS[1..].join(", ")
+            ));
+        }
         request
             .validate(&Limits::bedrock())
             .map_err(|e| e.to_string())?;
@@ -432,6 +443,10 @@ mod tests {
             "unknown field",
         );
         check_err("{\"id\":\"a\",\"messages\":[]}\n", "<stdin>:1:");
+        check_err(
+            "{\"id\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":\"Hi\"}]}],\"inferenceconfig\":{}}\n",
+            "unknown field(s) inferenceconfig",
+        );
         check_err(
             "{\"id\":\"a\",\"prompt\":\"x\"}\n{\"id\":\"b\",\"prompt\":\"y\"}\n{\"id\":\"a\",\"prompt\":\"z\"}\n",
             "<stdin>:3: duplicate id \"a\" (first used on line 1)",

@@ -744,8 +744,11 @@ async fn send_converse(
             .map_err(|e| AttemptError::Construction {
                 message: e.to_string(),
             })?;
-    let (sent, body) =
-        crate::raw::capture(bedrock_retry::timeout(sleep, timeout, builder.send())).await;
+    let (sent, body) = crate::raw::capture(crate::raw::with_extra_fields(
+        &request.extra_fields,
+        bedrock_retry::timeout(sleep, timeout, builder.send()),
+    ))
+    .await;
     let output = match sent {
         Err(_elapsed) => {
             return Err(AttemptError::Timeout {

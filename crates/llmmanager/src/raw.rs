@@ -7,16 +7,24 @@
 //! ([`capture`]); the blocks are then restored as raw JSON at their positions, and the trace is
 //! kept as Bedrock sent it ([`restore`]). Calls with neither pay for one check of the parsed
 //! output, nothing more.
+//!
+//! The same interceptor adds a request's extra fields (`ConverseRequest::extra_fields`, fields of
+//! the body the SDK does not name) to the serialised body before it is signed, when the calling
+//! task set them ([`with_extra_fields`]).
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::future::Future;
 
 use aws_sdk_bedrockruntime::operation::converse::ConverseOutput as SdkConverseOutput;
 use aws_sdk_bedrockruntime::types::{ContentBlock as SdkBlock, ConverseOutput as SdkOutput};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::AfterDeserializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextMut,
+};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::ConfigBag;
 use bedrock_messages::{
     ContentBlock, ConverseOutput, ConverseResponse, RawBlock, ToolResultContent,
@@ -26,6 +34,33 @@ use serde_json::Value;
 tokio::task_local! {
     /// The body copied for the call running in this task, if any.
     static BODY: RefCell<Option<Vec<u8>>>;
+    /// Extra top-level fields for the request body sent by this task.
+    static EXTRA: BTreeMap<String, Value>;
+}
+
+/// Runs `call` (a Converse or ConverseStream send) with `fields` added to the top level of the
+/// request body it sends. No fields: `call` runs as it is.
+pub(crate) async fn with_extra_fields<F: Future>(
+    fields: &BTreeMap<String, Value>,
+    call: F,
+) -> F::Output {
+    // Boxed: the SDK's send future is large, and both branches would hold it.
+    let call = Box::pin(call);
+    if fields.is_empty() {
+        call.await
+    } else {
+        EXTRA.scope(fields.clone(), call).await
+    }
+}
+
+/// `body` with `fields` added at its top level; `None` when it is not a JSON object.
+fn add_fields(body: &[u8], fields: &BTreeMap<String, Value>) -> Option<Vec<u8>> {
+    let mut json = serde_json::from_slice::<Value>(body).ok()?;
+    let object = json.as_object_mut()?;
+    for (name, value) in fields {
+        object.insert(name.clone(), value.clone());
+    }
+    serde_json::to_vec(&json).ok()
 }
 
 /// Runs `call` (a Converse send) with a slot for the raw body, and returns its output with the
@@ -102,6 +137,26 @@ fn needs_body(output: &SdkConverseOutput) -> bool {
 impl Intercept for KeepUnknownBlocks {
     fn name(&self) -> &'static str {
         "KeepUnknownBlocks"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Ok(Some(body)) = EXTRA.try_with(|fields| {
+            let request = context.request();
+            request.body().bytes().and_then(|b| add_fields(b, fields))
+        }) else {
+            return Ok(());
+        };
+        let request = context.request_mut();
+        request
+            .headers_mut()
+            .insert("content-length", body.len().to_string());
+        *request.body_mut() = SdkBody::from(body);
+        Ok(())
     }
 
     fn read_after_deserialization(

@@ -170,6 +170,9 @@ macro_rules! apply_parts {
 ///
 /// # Errors
 /// [`Error::Conversion`] or [`Error::SdkBuild`] if a value has no SDK equivalent.
+///
+/// [`ConverseRequest::extra_fields`] have no place in the SDK's input and are not applied here;
+/// `llmmanager` adds them to the serialised body.
 pub fn apply_to_converse(
     req: &ConverseRequest,
     b: ConverseFluentBuilder,
@@ -285,6 +288,8 @@ pub fn request_from_converse_input(b: &ConverseInputBuilder) -> Result<ConverseR
             .as_ref()
             .and_then(|t| t.r#type().as_str().parse::<ServiceTierType>().ok())
             .map(|tier| ServiceTier { tier }),
+        // The SDK's input has no place for fields it does not name.
+        extra_fields: std::collections::BTreeMap::new(),
         warnings: Vec::new(),
     })
 }

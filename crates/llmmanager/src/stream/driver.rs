@@ -149,7 +149,10 @@ impl<'e> Run<'e> {
         .map_err(|e| AttemptError::Construction {
             message: e.to_string(),
         })?;
-        let sent = bedrock_retry::timeout(engine.sleep.as_ref(), headers_timeout, builder.send());
+        let sent = crate::raw::with_extra_fields(
+            &request.extra_fields,
+            bedrock_retry::timeout(engine.sleep.as_ref(), headers_timeout, builder.send()),
+        );
         let mut output = match sent.await {
             Err(_) => {
                 return Err(AttemptError::Timeout {

@@ -807,3 +807,38 @@ async fn a_guardrail_trace_and_cache_details_reach_the_caller() {
     let response = m.converse(&plain).await.unwrap();
     assert!(response.output.guardrail_trace().is_none());
 }
+
+/// A field of the request body newer than the request model goes out verbatim at the top level
+/// of the body, on every path; one the model names is refused before anything is sent.
+#[tokio::test]
+async fn extra_request_fields_are_sent_at_the_top_of_the_body() {
+    let sim = sim(Scenario::default()).await;
+    let m = east_west(&sim).build().await.unwrap();
+    let request = ConverseRequest::builder()
+        .user_text("Say hello.")
+        .max_tokens(32)
+        .extra_field("futureSetting", serde_json::json!({"level": 2}))
+        .build()
+        .unwrap();
+    m.converse(&request).await.unwrap();
+    let stream = m.converse_stream(&request).await.unwrap();
+    stream.finish().await.unwrap();
+    let sent = sim.requests();
+    assert_eq!(sent.len(), 2);
+    for r in &sent {
+        assert_eq!(
+            r.body["futureSetting"],
+            serde_json::json!({"level": 2}),
+            "{r:?}"
+        );
+        assert_eq!(r.body["inferenceConfig"]["maxTokens"], 32);
+        assert_eq!(r.outcome, "ok");
+    }
+    let refused = ConverseRequest::builder()
+        .user_text("Say hello.")
+        .extra_field("inferenceConfig", serde_json::json!({"maxTokens": 5}))
+        .build()
+        .unwrap_err();
+    assert_eq!(refused.rule(), Some(bedrock_messages::Rule::ExtraField));
+    assert!(refused.to_string().contains("inferenceConfig"), "{refused}");
+}
