@@ -104,6 +104,16 @@ impl CallOptions {
         }
     }
 
+    /// The options of a batch request placed by `bedrock-parallel`: its assigned regions first
+    /// (then the others, if the placement allows), and the batch's deadline, so the call ends a
+    /// late request itself, with its attempts.
+    pub(crate) fn for_placement(placement: bedrock_parallel::Placement) -> Self {
+        let mut options =
+            Self::prefer_regions(placement.preferred_regions, placement.allow_other_regions);
+        options.deadline = placement.deadline;
+        options
+    }
+
     /// Hedges this call with `hedging` instead of the manager's setting; the manager's share cap
     /// counts it with the others.
     ///

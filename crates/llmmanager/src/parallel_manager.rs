@@ -35,13 +35,9 @@ impl ConverseService for LlmManager {
     ) -> BoxFuture<'static, Result<Response, Error>> {
         let manager = self.clone();
         Box::pin(async move {
-            let mut options = CallOptions::prefer_regions(
-                placement.preferred_regions,
-                placement.allow_other_regions,
-            );
             // The call ends by the batch's deadline itself, so a timed-out request keeps its
             // attempts; the engine's timer is only a backstop.
-            options.deadline = placement.deadline;
+            let options = CallOptions::for_placement(placement);
             manager.converse_with(&request, &options).await
         })
     }

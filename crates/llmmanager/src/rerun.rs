@@ -43,6 +43,8 @@ impl ConverseService for Rerun {
     ) -> BoxFuture<'static, Result<Response, Error>> {
         let manager = self.0.clone();
         Box::pin(async move {
+            // The assigned regions that did not fail this request, then the manager's other
+            // regions that did not; the failed regions stay allowed, after every other one.
             let fresh = |r: &String| !rerun.failed_in.contains(r);
             let mut preferred: Vec<String> = placement
                 .preferred_regions
@@ -55,9 +57,9 @@ impl ConverseService for Rerun {
                     preferred.push(region.clone());
                 }
             }
-            // The failed regions stay allowed, after every other one.
-            let mut options = CallOptions::prefer_regions(preferred, true);
-            options.deadline = placement.deadline;
+            let options = CallOptions::for_placement(
+                Placement::new(preferred, true).with_deadline(placement.deadline),
+            );
             manager.converse_with(&rerun.request, &options).await
         })
     }

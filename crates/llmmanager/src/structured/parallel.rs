@@ -83,11 +83,7 @@ impl ConverseService for StructuredService {
     ) -> BoxFuture<'static, Result<StructuredAnswer, StructuredError>> {
         let manager = self.0.clone();
         Box::pin(async move {
-            let mut options = CallOptions::prefer_regions(
-                placement.preferred_regions,
-                placement.allow_other_regions,
-            );
-            options.deadline = placement.deadline;
+            let options = CallOptions::for_placement(placement);
             match &request.schema {
                 Some(schema) => {
                     let answer = manager
