@@ -303,12 +303,49 @@ struct Entry {
     done: bool,
 }
 
+/// Every request of the run by id: a vector sorted by id, about half the memory of a hash
+/// map (a million requests are some 70 MB here).
+#[derive(Debug, Default)]
+struct Index {
+    entries: Vec<(Box<str>, Entry)>,
+}
+
+impl Index {
+    fn push(&mut self, id: &str, entry: Entry) {
+        self.entries.push((id.into(), entry));
+    }
+
+    /// Sorts the entries for lookups; returns an id that occurs twice, if any.
+    fn seal(&mut self) -> Option<String> {
+        self.entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        self.entries
+            .iter()
+            .zip(self.entries.iter().skip(1))
+            .find(|(a, b)| a.0 == b.0)
+            .map(|(a, _)| a.0.to_string())
+    }
+
+    fn get(&self, id: &str) -> Option<&Entry> {
+        let i = self.entries.binary_search_by(|(k, _)| (**k).cmp(id)).ok()?;
+        self.entries.get(i).map(|(_, e)| e)
+    }
+
+    fn get_mut(&mut self, id: &str) -> Option<&mut Entry> {
+        let i = self.entries.binary_search_by(|(k, _)| (**k).cmp(id)).ok()?;
+        self.entries.get_mut(i).map(|(_, e)| e)
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter().map(|(_, e)| e)
+    }
+}
+
 /// A record result on its way out.
 type Sink<'s> = &'s mut (dyn FnMut(RecordResult) -> Result<(), Error> + Send);
 
 /// One run's bookkeeping: every request's hash and job, and where results go.
 struct Run<'s> {
-    index: HashMap<String, Entry>,
+    index: Index,
     sink: Sink<'s>,
 }
 
@@ -458,7 +495,7 @@ impl BatchEngine {
         let targets = &self.config.targets;
         check_limits(limits)?;
         // Pass 1: ids, hashes and what planning needs; no bodies are kept.
-        let mut index: HashMap<String, Entry> = HashMap::new();
+        let mut index = Index::default();
         let mut items: Vec<Option<Item>> = Vec::new();
         let mut regions: BTreeSet<String> = targets.iter().map(|t| t.region.clone()).collect();
         let mut digest = Sha256::new();
@@ -473,9 +510,7 @@ impl BatchEngine {
                 owner: NONE,
                 done: false,
             };
-            if index.insert(r.id.clone(), entry).is_some() {
-                return Err(Error::DuplicateId { id: r.id });
-            }
+            index.push(&r.id, entry);
             if let Some(g) = &r.region {
                 regions.insert(g.clone());
             }
@@ -484,6 +519,9 @@ impl BatchEngine {
             digest.update(hash.to_be_bytes());
         }
         let digest = hex(&digest.finalize()[..8]);
+        if let Some(id) = index.seal() {
+            return Err(Error::DuplicateId { id });
+        }
         let mut run = Run {
             index,
             sink: &mut sink,
@@ -709,6 +747,14 @@ impl BatchEngine {
             }
         }
         run.emit(None, too_few)?;
+        if fresh
+            .iter()
+            .any(|js| js.request_ids.iter().any(String::is_empty))
+        {
+            return Err(Error::Config {
+                message: "the requests changed between the two readings of the input".to_owned(),
+            });
+        }
         for (js, upload) in fresh.iter_mut().zip(uploads) {
             let Some(mut upload) = upload else {
                 continue;
@@ -836,7 +882,7 @@ impl BatchEngine {
         &self,
         state: &mut RunState,
         regions: &BTreeSet<String>,
-        index: &HashMap<String, Entry>,
+        index: &Index,
     ) -> Result<(), Error> {
         let under = format!("s3://{}/{}/", self.config.bucket, self.prefix());
         // Job key to (attempt, ARN, status, region, input URI), the latest attempt of each.

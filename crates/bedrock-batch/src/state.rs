@@ -82,10 +82,14 @@ impl RunState {
             path: path.to_owned(),
             message: e.to_string(),
         };
-        let text = serde_json::to_vec_pretty(self).map_err(|e| err(&e))?;
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(".tmp");
-        std::fs::write(&tmp, text).map_err(|e| err(&e))?;
+        // Streamed: a state for a million requests is tens of megabytes.
+        let file = std::fs::File::create(&tmp).map_err(|e| err(&e))?;
+        let mut out = std::io::BufWriter::new(file);
+        serde_json::to_writer(&mut out, self).map_err(|e| err(&e))?;
+        let file = out.into_inner().map_err(|e| err(&e))?;
+        file.sync_data().map_err(|e| err(&e))?;
         std::fs::rename(&tmp, path).map_err(|e| err(&e))
     }
 }
