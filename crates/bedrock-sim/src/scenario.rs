@@ -52,6 +52,10 @@ pub struct Scenario {
     /// Share (0.0–1.0) of structured-output answers that are malformed: half of them invalid
     /// JSON, half valid JSON that violates the schema. Drawn from the seed and the request.
     pub malformed_structured_share: f64,
+    /// Length of a quota window in milliseconds (default: 60 000, Bedrock's minute). A shorter
+    /// window runs quota scenarios in compressed time: `requests_per_minute` and
+    /// `tokens_per_minute` then count per window.
+    pub quota_window_ms: Option<u64>,
 }
 
 impl Scenario {
@@ -115,6 +119,13 @@ impl Scenario {
     #[must_use]
     pub fn with_quota(mut self, quota: TokenQuota) -> Self {
         self.quotas.push(quota);
+        self
+    }
+
+    /// Sets the length of a quota window (default: one minute); quotas count per window.
+    #[must_use]
+    pub fn with_quota_window(mut self, window: std::time::Duration) -> Self {
+        self.quota_window_ms = Some(u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1));
         self
     }
 
@@ -999,7 +1010,7 @@ impl RegionDown {
 
 /// A per-minute token (and optional request) quota.
 ///
-/// Minutes are fixed windows counted from simulator start. A call is throttled with
+/// Minutes are fixed windows counted from simulator start (see `Scenario::quota_window_ms`). A call is throttled with
 /// "Too many tokens, please wait before trying again." when the tokens already used in the
 /// window plus this call's reservation (input tokens + `maxTokens`, or the model maximum)
 /// exceed `tokens_per_minute`. Successful calls then charge their actual input + output tokens.

@@ -83,7 +83,8 @@ pub(super) async fn runtime(
 
     // Quotas, scripted reply selection and prompt cache under one short lock.
     let now = Instant::now();
-    let minute = shared.start.elapsed().as_secs() / 60;
+    let window_ms = shared.scenario.quota_window_ms.unwrap_or(60_000).max(1);
+    let minute = u64::try_from(shared.start.elapsed().as_millis()).unwrap_or(u64::MAX) / window_ms;
     let reservation = analysis.input_tokens
         + u64::from(analysis.max_tokens.unwrap_or(model.caps.max_output_tokens));
     let (reply_idx, cache_read, cache_write) = {
