@@ -7,7 +7,10 @@
 //! a panic in the service is caught twice (around `call` and its future with `catch_unwind`,
 //! and by the task's `JoinHandle` as a last resort), a timeout drops the service future, and a
 //! stop (fail-fast) turns every request that has not reached the service into
-//! [`RequestError::Cancelled`]. Dropping the stream aborts the tasks still in flight.
+//! [`RequestError::Cancelled`]. An [`Admission`] hook, when given, is asked before each
+//! request starts: a refused request waits while others are in flight (their end may leave
+//! room) and ends as [`RequestError::NotAdmitted`] once none is. Dropping the stream aborts the
+//! tasks still in flight.
 //! The vector form is the stream collected back into input order.
 
 use std::any::Any;
@@ -27,9 +30,9 @@ use tokio::task::JoinHandle;
 
 use crate::assign::RegionAssigner;
 use crate::{
-    BatchRequest, ConverseService, Error, ErrorStats, FailurePolicy, ParallelConfig,
+    Admission, BatchRequest, ConverseService, Error, ErrorStats, FailurePolicy, ParallelConfig,
     ParallelResponse, Placement, RegionHealth, RequestError, RequestId, RequestOutcome,
-    ResponseStats, StreamDuplicateIds,
+    Reservation, ResponseStats, StreamDuplicateIds,
 };
 
 /// Progress of a batch, reported once per finished request.
@@ -110,6 +113,7 @@ pub struct ParallelExecutor<S> {
     config: ParallelConfig,
     health: Option<Arc<dyn RegionHealth>>,
     progress: Option<ProgressCallback>,
+    admission: Option<Arc<dyn Admission<S>>>,
     time: Time,
 }
 
@@ -127,6 +131,7 @@ impl<S: std::fmt::Debug> std::fmt::Debug for ParallelExecutor<S> {
             .field("config", &self.config)
             .field("health", &self.health)
             .field("progress", &self.progress.as_ref().map(|_| "<callback>"))
+            .field("admission", &self.admission.as_ref().map(|_| "<hook>"))
             .field("time", &self.time)
             .finish()
     }
@@ -145,6 +150,7 @@ impl<S: ConverseService> ParallelExecutor<S> {
             config,
             health: None,
             progress: None,
+            admission: None,
             time: Time {
                 clock: Arc::new(TokioClock::new()),
                 sleep: Arc::new(TokioSleep::new()),
@@ -172,6 +178,15 @@ impl<S: ConverseService> ParallelExecutor<S> {
     #[must_use]
     pub fn with_progress(mut self, progress: ProgressCallback) -> Self {
         self.progress = Some(progress);
+        self
+    }
+
+    /// Asks `admission` before each request starts (see [`Admission`]): a refused request
+    /// waits while others are in flight, and ends as [`RequestError::NotAdmitted`] when it is
+    /// still refused with none in flight.
+    #[must_use]
+    pub fn with_admission(mut self, admission: Arc<dyn Admission<S>>) -> Self {
+        self.admission = Some(admission);
         self
     }
 
@@ -290,6 +305,8 @@ impl<S: ConverseService> ParallelExecutor<S> {
             counts: Counts::default(),
             total,
             progress: self.progress.clone(),
+            admission: self.admission.clone(),
+            held: None,
             time: self.time.clone(),
         }
     }
@@ -370,6 +387,8 @@ struct Finished<S: ConverseService> {
     /// The region slot, released only after the failure policy has seen the outcome, so a
     /// request waiting for the slot observes a stop caused by this one.
     permit: Option<OwnedSemaphorePermit>,
+    /// What the admission hook reserved for the request.
+    reservation: Option<Reservation>,
 }
 
 /// Outcomes of a batch, yielded as requests finish (in completion order).
@@ -396,6 +415,11 @@ pub struct OutcomeStream<S: ConverseService> {
     counts: Counts,
     total: Option<usize>,
     progress: Option<ProgressCallback>,
+    admission: Option<Arc<dyn Admission<S>>>,
+    /// A request the admission hook refused while others were in flight, asked again as they
+    /// end.
+    /// (Boxed, so the stream stays `Unpin` whatever the request type.)
+    held: Option<Box<(BatchRequest<S::Request>, usize)>>,
     time: Time,
 }
 
@@ -406,6 +430,7 @@ impl<S: ConverseService> std::fmt::Debug for OutcomeStream<S> {
             .field("next_index", &self.next_index)
             .field("input_done", &self.input.is_none())
             .field("stop_reason", &self.stop_reason)
+            .field("held", &self.held.as_ref().map(|h| &h.0.id))
             .finish_non_exhaustive()
     }
 }
@@ -426,32 +451,78 @@ impl<S: ConverseService> OutcomeStream<S> {
         self.peak_in_flight
     }
 
-    /// Admits one request: either dispatches it or returns the outcome of not running it.
+    /// Admits one request: dispatches it, holds it (see [`OutcomeStream::gate`]), or returns
+    /// the outcome of not running it.
     fn admit(
         &mut self,
         request: BatchRequest<S::Request>,
         index: usize,
     ) -> Option<RequestOutcome<S::Response, S::Error>> {
-        let BatchRequest { id, request } = request;
         if let Some(seen) = &mut self.seen {
-            if let Some(&first_index) = seen.get(&id) {
+            let id = &request.id;
+            if let Some(&first_index) = seen.get(id) {
                 return Some(not_run(
                     id.clone(),
                     index,
-                    RequestError::DuplicateId { id, first_index },
+                    RequestError::DuplicateId {
+                        id: id.clone(),
+                        first_index,
+                    },
                 ));
             }
             seen.insert(id.clone(), index);
         }
+        self.gate(request, index)
+    }
+
+    /// Dispatches a request the batch's stop and admission hook let start; ends it when the
+    /// batch stopped, or when the hook refuses it with nothing in flight; holds it in
+    /// `self.held` when the hook refuses it while other requests are in flight.
+    fn gate(
+        &mut self,
+        request: BatchRequest<S::Request>,
+        index: usize,
+    ) -> Option<RequestOutcome<S::Response, S::Error>> {
         if let Some(reason) = &self.stop_reason {
             return Some(not_run(
-                id,
+                request.id,
                 index,
                 RequestError::Cancelled {
                     reason: reason.to_string(),
                 },
             ));
         }
+        let reservation = match &self.admission {
+            None => None,
+            Some(admission) => match admission.admit(&request.id, &request.request) {
+                Ok(reservation) => Some(reservation),
+                Err(refusal) if self.in_flight.is_empty() => {
+                    return Some(not_run(
+                        request.id,
+                        index,
+                        RequestError::NotAdmitted {
+                            reason: refusal.reason().to_owned(),
+                        },
+                    ));
+                }
+                Err(_) => {
+                    self.held = Some(Box::new((request, index)));
+                    return None;
+                }
+            },
+        };
+        self.dispatch(request, index, reservation);
+        None
+    }
+
+    /// Starts a request on its own task.
+    fn dispatch(
+        &mut self,
+        request: BatchRequest<S::Request>,
+        index: usize,
+        reservation: Option<Reservation>,
+    ) {
+        let BatchRequest { id, request } = request;
         let assigned = self.assigner.assign();
         let primary = assigned.first().copied();
         let assigned_regions: Vec<String> = assigned
@@ -502,12 +573,12 @@ impl<S: ConverseService> OutcomeStream<S> {
                     },
                     primary,
                     permit,
+                    reservation,
                 }
             }
             .boxed(),
         );
         self.peak_in_flight = self.peak_in_flight.max(self.in_flight.len());
-        None
     }
 
     fn apply_failure_policy(&mut self, outcome: &RequestOutcome<S::Response, S::Error>) {
@@ -577,6 +648,18 @@ impl<S: ConverseService> Stream for OutcomeStream<S> {
         // Pull input while there is room; once stopped, drain it (requests end as cancelled
         // without taking a slot).
         while this.in_flight.len() < this.max_concurrency || this.stop_reason.is_some() {
+            // A held request goes first, in input order; while it is still refused, nothing
+            // more is pulled.
+            if let Some(held) = this.held.take() {
+                let (request, index) = *held;
+                if let Some(outcome) = this.gate(request, index) {
+                    return Poll::Ready(Some(this.emit(outcome)));
+                }
+                if this.held.is_some() {
+                    break;
+                }
+                continue;
+            }
             let Some(input) = this.input.as_mut() else {
                 break;
             };
@@ -586,6 +669,9 @@ impl<S: ConverseService> Stream for OutcomeStream<S> {
                     this.next_index += 1;
                     if let Some(outcome) = this.admit(request, index) {
                         return Poll::Ready(Some(this.emit(outcome)));
+                    }
+                    if this.held.is_some() {
+                        break;
                     }
                 }
                 Poll::Ready(None) => this.input = None,
@@ -597,20 +683,24 @@ impl<S: ConverseService> Stream for OutcomeStream<S> {
                 outcome,
                 primary,
                 permit,
+                reservation,
             })) => {
                 this.assigner.release(primary);
+                if let (Some(admission), Some(reservation)) = (&this.admission, reservation) {
+                    admission.settle(reservation, &outcome.result);
+                }
                 let outcome = this.emit(outcome);
                 drop(permit);
                 Poll::Ready(Some(outcome))
             }
-            Poll::Ready(None) if this.input.is_none() => Poll::Ready(None),
+            Poll::Ready(None) if this.input.is_none() && this.held.is_none() => Poll::Ready(None),
             // Nothing in flight but the input is pending: its waker is registered.
             Poll::Ready(None) | Poll::Pending => Poll::Pending,
         }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let in_flight = self.in_flight.len();
+        let in_flight = self.in_flight.len() + usize::from(self.held.is_some());
         match &self.input {
             None => (in_flight, Some(in_flight)),
             Some(input) => {

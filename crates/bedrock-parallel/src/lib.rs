@@ -78,6 +78,7 @@
 #![forbid(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
 
+mod admission;
 mod assign;
 mod config;
 mod engine;
@@ -87,6 +88,7 @@ mod response;
 mod service;
 mod stats;
 
+pub use admission::{Admission, Refusal, Reservation};
 pub use assign::RegionHealth;
 pub use config::{FailurePolicy, ParallelConfig, RegionStrategy, StreamDuplicateIds};
 pub use engine::{

@@ -128,6 +128,13 @@ pub enum RequestError<E> {
         /// Input index of the first request with this id.
         first_index: usize,
     },
+    /// The batch's [`Admission`](crate::Admission) hook refused the request (for example a
+    /// budget it would pass) with no other request in flight; it was not run.
+    #[error("request not admitted: {reason}")]
+    NotAdmitted {
+        /// The hook's reason.
+        reason: String,
+    },
 }
 
 impl<E> RequestError<E> {
@@ -142,6 +149,11 @@ impl<E> RequestError<E> {
     /// True for [`RequestError::Cancelled`].
     pub fn is_cancelled(&self) -> bool {
         matches!(self, Self::Cancelled { .. })
+    }
+
+    /// True for [`RequestError::NotAdmitted`].
+    pub fn is_not_admitted(&self) -> bool {
+        matches!(self, Self::NotAdmitted { .. })
     }
 
     /// True for [`RequestError::Timeout`].
@@ -176,7 +188,7 @@ pub struct RequestOutcome<R, E> {
 
 /// One JSON object per outcome: `id`, `index`, `duration_ms`, `assigned_regions`, then
 /// `response` or `error` (an object whose `kind` is `service`, `timeout`, `cancelled`,
-/// `panicked` or `duplicate_id`).
+/// `panicked`, `duplicate_id` or `not_admitted`).
 #[cfg(feature = "serde")]
 impl<R: serde::Serialize, E: serde::Serialize> serde::Serialize for RequestOutcome<R, E> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

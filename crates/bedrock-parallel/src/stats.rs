@@ -305,7 +305,9 @@ impl BatchStats {
                         stats.panicked += 1;
                         stats.attempts += 1;
                     }
-                    RequestError::Cancelled { .. } | RequestError::DuplicateId { .. } => {
+                    RequestError::Cancelled { .. }
+                    | RequestError::DuplicateId { .. }
+                    | RequestError::NotAdmitted { .. } => {
                         stats.not_run += 1;
                     }
                 },

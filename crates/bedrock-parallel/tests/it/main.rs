@@ -6,6 +6,7 @@
     reason = "test helpers fail loudly; allow-unwrap-in-tests covers only #[test] functions"
 )]
 
+mod admission;
 mod batch;
 mod faults;
 mod json;
