@@ -56,6 +56,7 @@
 
 pub mod auth;
 pub mod blocking;
+pub mod budget;
 mod call;
 pub mod classify;
 mod clients;

@@ -17,6 +17,7 @@ use bedrock_retry::TargetHealth;
 use futures::Stream;
 use futures::future::BoxFuture;
 
+use crate::budget::{Budget, BudgetGate};
 use crate::call::CallOptions;
 use crate::error::Error;
 use crate::manager::LlmManager;
@@ -115,6 +116,7 @@ pub struct ParallelLlmManager {
     config: ParallelConfig,
     progress: Option<ProgressCallback>,
     reruns: u32,
+    budget: Option<Budget>,
 }
 
 impl std::fmt::Debug for ParallelLlmManager {
@@ -124,6 +126,7 @@ impl std::fmt::Debug for ParallelLlmManager {
             .field("config", &self.config)
             .field("progress", &self.progress.as_ref().map(|_| "<callback>"))
             .field("reruns", &self.reruns)
+            .field("budget", &self.budget)
             .finish()
     }
 }
@@ -144,6 +147,33 @@ impl ParallelLlmManager {
             config,
             progress: None,
             reruns: 0,
+            budget: None,
+        })
+    }
+
+    /// Keeps this manager's batches within `budget` (see [`Budget`]): no request starts once
+    /// the actual cost of the finished requests plus the estimates of those in flight would
+    /// pass it; the others end as
+    /// [`RequestError::NotAdmitted`](crate::parallel::RequestError::NotAdmitted), unsent, and a
+    /// later batch with a larger budget can run them. Applies to every form (vector, stream,
+    /// typed answers, reruns).
+    #[must_use]
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// The budget, if one is set.
+    pub fn budget(&self) -> Option<&Budget> {
+        self.budget.as_ref()
+    }
+
+    fn gate(&self) -> Option<Arc<BudgetGate>> {
+        self.budget.as_ref().map(|budget| {
+            Arc::new(BudgetGate {
+                budget: budget.clone(),
+                manager: (*self.manager).clone(),
+            })
         })
     }
 
@@ -187,6 +217,9 @@ impl ParallelLlmManager {
             .with_health(Arc::new(ManagerHealth((*self.manager).clone())));
         if let Some(progress) = &self.progress {
             executor = executor.with_progress(Arc::clone(progress));
+        }
+        if let Some(gate) = self.gate() {
+            executor = executor.with_admission(gate);
         }
         let mut rerun = executor.run(batch).await?;
         crate::rerun::prepend_history(&mut rerun, history);
@@ -238,6 +271,9 @@ impl ParallelLlmManager {
             .with_health(Arc::new(ManagerHealth((*self.manager).clone())));
         if let Some(progress) = &self.progress {
             executor = executor.with_progress(Arc::clone(progress));
+        }
+        if let Some(gate) = self.gate() {
+            executor = executor.with_admission(gate);
         }
         Ok(executor)
     }
@@ -339,6 +375,9 @@ impl ParallelLlmManager {
             .with_health(Arc::new(ManagerHealth((*self.manager).clone())));
         if let Some(progress) = &self.progress {
             executor = executor.with_progress(Arc::clone(progress));
+        }
+        if let Some(gate) = self.gate() {
+            executor = executor.with_admission(gate);
         }
         Ok(executor)
     }

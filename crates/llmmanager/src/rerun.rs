@@ -22,7 +22,7 @@ use crate::response::Response;
 /// A request run again, with the regions its earlier attempts failed in.
 #[derive(Debug, Clone)]
 pub(crate) struct RerunRequest {
-    request: ConverseRequest,
+    pub(crate) request: ConverseRequest,
     failed_in: Vec<String>,
 }
 

@@ -11,6 +11,7 @@ mod support;
 
 mod access;
 mod blocking;
+mod budget;
 mod conformance;
 mod converse;
 mod cost;
