@@ -50,6 +50,9 @@ pub struct ManagerStats {
     /// Answers read and thrown away because the other attempt of a hedged race answered in the
     /// same instant (paid for, not used).
     pub discarded_answers: u64,
+    /// Calls that cache affinity sent first to the region holding their cached prefix, rather
+    /// than the routing order's first region.
+    pub affinity_routed: u64,
     /// Per target, in (model, region) order.
     pub targets: Vec<TargetStats>,
 }
@@ -141,6 +144,7 @@ impl Stats {
             hedges: c.hedges,
             hedges_won: c.hedges_won,
             discarded_answers: c.discarded,
+            affinity_routed: 0,
             targets: c
                 .targets
                 .iter()

@@ -15,6 +15,10 @@ use crate::routing::Target;
 impl Exchange for Run<'_> {
     type Output = ();
 
+    fn usage(&self, _output: &()) -> Option<bedrock_messages::TokenUsage> {
+        self.answer.usage
+    }
+
     async fn send(&mut self, ready: Ready) -> Result<(), AttemptError> {
         let target = ready.attempt.target.clone();
         let result = self.attempt(ready).await;
