@@ -82,7 +82,10 @@ impl Backend {
         if let Some(residency) = &global.residency {
             builder = builder.residency(residency.clone());
         }
-        builder
+        if let Some(hedging) = global.hedging() {
+            builder = builder.hedging(hedging);
+        }
+        builder.latency_aware(global.latency_aware)
     }
 
     /// Builds the manager.

@@ -103,9 +103,41 @@ pub(crate) struct GlobalArgs {
     /// http://localhost:4318 [default: LLMM_OTLP_ENDPOINT or the config file's otlp_endpoint].
     #[arg(long, global = true, value_name = "URL")]
     pub(crate) otlp_endpoint: Option<String>,
+    /// Hedge calls: when an attempt has not answered after MS milliseconds, the same request
+    /// starts on the next region and the first answer wins (the other is cancelled). This costs
+    /// money, since both requests may be billed: at most --hedge-share of calls hedge. Streamed
+    /// answers are not hedged.
+    #[arg(
+        long,
+        global = true,
+        value_name = "MS",
+        conflicts_with = "hedge_adaptive"
+    )]
+    pub(crate) hedge_after: Option<u64>,
+    /// Hedge calls after the 95th percentile of the latencies seen for their region (one
+    /// second until 20 are known).
+    #[arg(long, global = true)]
+    pub(crate) hedge_adaptive: bool,
+    /// The largest share of calls that may hedge, from 0 to 1.
+    #[arg(long, global = true, value_name = "SHARE", default_value_t = llmmanager::Hedging::DEFAULT_SHARE)]
+    pub(crate) hedge_share: f64,
+    /// Try the regions of a model fastest first, by the latency seen for each (the order between
+    /// models stays).
+    #[arg(long, global = true)]
+    pub(crate) latency_aware: bool,
 }
 
 impl GlobalArgs {
+    /// The hedging the flags ask for, if any.
+    pub(crate) fn hedging(&self) -> Option<llmmanager::Hedging> {
+        let hedging = match (self.hedge_after, self.hedge_adaptive) {
+            (Some(ms), _) => llmmanager::Hedging::after(std::time::Duration::from_millis(ms)),
+            (None, true) => llmmanager::Hedging::adaptive(),
+            (None, false) => return None,
+        };
+        Some(hedging.max_share(self.hedge_share))
+    }
+
     /// Whether requests go to the in-process simulator (`--simulate`, or `--scenario`).
     pub(crate) fn simulated(&self) -> bool {
         self.simulate || self.scenario.is_some()
@@ -532,6 +564,40 @@ mod tests {
         assert_eq!(cli.global.regions_or_default(), ["x", "y"]);
         let cli = parse(&["llmm", "chat", "hi"]);
         assert_eq!(cli.global.models_or_default(), DEFAULT_MODELS);
+    }
+
+    #[test]
+    fn hedging_flags() {
+        let cli = parse(&["llmm", "chat", "hi"]);
+        assert_eq!(cli.global.hedging(), None);
+        assert!(!cli.global.latency_aware);
+        let cli = parse(&[
+            "llmm",
+            "--hedge-after",
+            "250",
+            "--hedge-share",
+            "0.05",
+            "chat",
+            "hi",
+        ]);
+        assert_eq!(
+            cli.global.hedging(),
+            Some(llmmanager::Hedging::after(std::time::Duration::from_millis(250)).max_share(0.05))
+        );
+        let cli = parse(&["llmm", "chat", "--hedge-adaptive", "--latency-aware", "hi"]);
+        assert_eq!(cli.global.hedging(), Some(llmmanager::Hedging::adaptive()));
+        assert!(cli.global.latency_aware);
+        assert!(
+            Cli::try_parse_from([
+                "llmm",
+                "--hedge-after",
+                "9",
+                "--hedge-adaptive",
+                "chat",
+                "hi"
+            ])
+            .is_err()
+        );
     }
 
     #[test]

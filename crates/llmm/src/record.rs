@@ -120,8 +120,13 @@ pub(crate) struct AttemptJson {
     pub(crate) region: String,
     /// How the model was reached.
     pub(crate) access_method: String,
-    /// `ok`, or the error class (`throttled`, `transient`, `target_unavailable`, ...).
+    /// `ok`, the error class (`throttled`, `transient`, `target_unavailable`, ...), or for the
+    /// loser of a hedged race `hedge_cancelled` (dropped before it answered) or
+    /// `hedge_discarded` (answered in the same instant; not used).
     pub(crate) outcome: String,
+    /// Whether the attempt was a hedge: a copy of a slow attempt sent to the next region.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) hedge: bool,
     /// The error message, for a failed attempt.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) message: Option<String>,
@@ -214,9 +219,12 @@ fn attempts(records: &[AttemptRecord]) -> Vec<AttemptJson> {
             model: a.target.model.clone(),
             region: a.target.region.clone(),
             access_method: a.target.access_method.to_string(),
-            outcome: a
-                .class
-                .map_or_else(|| "ok".to_owned(), |c| c.as_str().to_owned()),
+            outcome: match (a.lost, a.class) {
+                (Some(llmmanager::retry::HedgeLoss::Discarded), _) => "hedge_discarded".to_owned(),
+                (Some(_), _) => "hedge_cancelled".to_owned(),
+                (None, class) => class.map_or_else(|| "ok".to_owned(), |c| c.as_str().to_owned()),
+            },
+            hedge: a.hedge,
             message: a.message.clone(),
             delay_ms: millis(a.delay_before),
             duration_ms: millis(a.duration),
