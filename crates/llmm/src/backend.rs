@@ -82,6 +82,9 @@ impl Backend {
         if let Some(residency) = &global.residency {
             builder = builder.residency(residency.clone());
         }
+        if global.cache_affinity {
+            builder = builder.cache_affinity(true);
+        }
         if let Some(hedging) = global.hedging() {
             builder = builder.hedging(hedging);
         }

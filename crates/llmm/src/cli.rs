@@ -65,6 +65,13 @@ pub(crate) struct GlobalArgs {
     /// file's residency]. Not supported by `batch --engine bedrock-batch`.
     #[arg(long, global = true, value_name = "GEO|REGIONS", value_parser = parse_residency)]
     pub(crate) residency: Option<Residency>,
+    /// Cache affinity: a request whose cached prompt prefix (tools, system prompt and messages
+    /// up to a cache point) was written or read in one region goes back to that region first
+    /// while the cache lives (5 minutes, 1 hour for `1h` cache points), so it reads the cache
+    /// instead of writing it again elsewhere. It can concentrate load: requests sharing a prefix
+    /// go to the same region (a throttled region still cools down and is skipped).
+    #[arg(long, global = true)]
+    pub(crate) cache_affinity: bool,
     /// Run the Bedrock simulator inside this process and send every request to it, with fake
     /// keys (no AWS account needed). It answers at once with no faults unless `--scenario`
     /// says otherwise.
@@ -470,6 +477,15 @@ mod tests {
 
     fn parse(args: &[&str]) -> Cli {
         Cli::try_parse_from(args).unwrap()
+    }
+
+    #[test]
+    fn cache_affinity_is_off_unless_asked_for() {
+        assert!(!parse(&["llmm", "chat", "hi"]).global.cache_affinity);
+        let chat = parse(&["llmm", "--cache-affinity", "chat", "hi"]);
+        assert!(chat.global.cache_affinity);
+        let batch = parse(&["llmm", "batch", "in.jsonl", "--cache-affinity"]);
+        assert!(batch.global.cache_affinity);
     }
 
     #[test]
