@@ -28,7 +28,9 @@ use bedrock_messages::Feature;
 use bedrock_messages::{
     ConverseRequest, ConverseResponse, GuardrailConfig, InferenceConfig, Limits,
 };
-use bedrock_retry::{Attempter, Clock, GiveUpReason, HealthTracker, RetryPlanner, Sleep};
+use bedrock_retry::{
+    Attempter, Classify, Clock, ErrorClass, GiveUpReason, HealthTracker, RetryPlanner, Sleep,
+};
 use tracing::{Instrument, debug};
 
 use crate::classify::{AttemptError, BedrockClassifier};
@@ -73,9 +75,6 @@ pub struct CallOptions {
     /// Hedging for this call, instead of the manager's (`None`: the manager's;
     /// [`Hedging::off`](crate::Hedging::off): none). Only Converse calls hedge.
     pub hedging: Option<crate::hedge::Hedging>,
-    /// Whether the preferred regions are a batch's spread rather than the caller's choice: cache
-    /// affinity may put another region first.
-    pub(crate) placed: bool,
 }
 
 impl Default for CallOptions {
@@ -87,7 +86,6 @@ impl Default for CallOptions {
             validation: None,
             structured: None,
             hedging: None,
-            placed: false,
         }
     }
 }
@@ -105,7 +103,6 @@ impl CallOptions {
             validation: None,
             structured: None,
             hedging: None,
-            placed: false,
         }
     }
 
@@ -116,7 +113,6 @@ impl CallOptions {
         let mut options =
             Self::prefer_regions(placement.preferred_regions, placement.allow_other_regions);
         options.deadline = placement.deadline;
-        options.placed = true;
         options
     }
 
@@ -172,8 +168,9 @@ pub(crate) trait Exchange {
         None
     }
 
-    /// The token usage of a successful attempt's output, when known (it feeds cache affinity).
-    fn usage(&self, output: &Self::Output) -> Option<bedrock_messages::TokenUsage> {
+    /// The tokens (input plus output) a successful attempt used, when known; pacing gives back
+    /// the rest of what it reserved.
+    fn used_tokens(output: &Self::Output) -> Option<u64> {
         let _ = output;
         None
     }
@@ -197,16 +194,21 @@ struct Attempts<'a, X> {
 }
 
 impl<X: Exchange> Attempter<(X::Output, String), AttemptError, Target> for Attempts<'_, X> {
-    async fn attempt(&mut self, attempt: Attempt) -> Result<(X::Output, String), AttemptError> {
+    async fn attempt(&mut self, mut attempt: Attempt) -> Result<(X::Output, String), AttemptError> {
         let span =
             crate::telemetry::attempt_span(self.engine, attempt.attempt_number, &attempt.target);
         let target = attempt.target.clone();
+        let paced = self.engine.pace(self.prepared, &mut attempt).await?;
         let mut ready = self.engine.ready(self.prepared, attempt, self.warnings)?;
         if let Some(shape) = &self.options.structured {
             shape.apply(self.engine, &mut ready);
         }
         let invoke_id = ready.invoke_id.clone();
         let result = self.exchange.send(ready).instrument(span.clone()).await;
+        if let Some(reserved) = paced {
+            let used = result.as_ref().ok().and_then(X::used_tokens);
+            self.engine.paced(&target, reserved, &result, used);
+        }
         crate::telemetry::attempt_outcome(&span, &target, &result);
         if let Err(error) = &result {
             debug!(%error, "attempt failed");
@@ -240,8 +242,8 @@ impl Exchange for ConverseExchange<'_> {
         })
     }
 
-    fn usage(&self, output: &ConverseResponse) -> Option<bedrock_messages::TokenUsage> {
-        Some(output.usage)
+    fn used_tokens(output: &ConverseResponse) -> Option<u64> {
+        Some(u64::from(output.usage.input_tokens) + u64::from(output.usage.output_tokens))
     }
 
     fn join(&mut self, other: Self) {
@@ -292,8 +294,8 @@ pub(crate) struct Engine {
     pub(crate) model_fields: Vec<(String, serde_json::Value)>,
     /// Hedging and latency-aware order.
     pub(crate) speed: crate::hedge::Speed,
-    /// Where cached prefixes were last written (`None`: cache affinity off).
-    pub(crate) affinity: Option<crate::affinity::Affinity>,
+    /// Adaptive pacing per target (`None`: off).
+    pub(crate) pacer: Option<crate::pacing::Pacer>,
 }
 
 /// One attempt, ready to send: the request for its target, the client and the time it may take.
@@ -516,51 +518,6 @@ impl Engine {
         placement.request
     }
 
-    /// The cache points of `prepared` as sent to `model_id`, for cache affinity.
-    fn prefix_points(
-        &self,
-        prepared: &ConverseRequest,
-        model_id: &str,
-    ) -> Vec<crate::affinity::PrefixPoint> {
-        let Some(model) = self.model(model_id) else {
-            return Vec::new();
-        };
-        if model.capabilities.prompt_caching.is_none() {
-            return Vec::new();
-        }
-        let placement = bedrock_cache::place_for_model(
-            prepared,
-            model,
-            self.cache.as_ref(),
-            &self.cache_availability,
-            self.now(),
-        );
-        crate::affinity::prefix_points(model, &placement.request)
-    }
-
-    /// Cache affinity: moves the target holding the longest live cached prefix of `prepared` to
-    /// the front, unless the caller chose the preferred regions.
-    fn apply_affinity(
-        &self,
-        prepared: &ConverseRequest,
-        targets: &mut [Target],
-        options: &CallOptions,
-    ) {
-        let Some(affinity) = &self.affinity else {
-            return;
-        };
-        if !options.preferred_regions.is_empty() && !options.placed {
-            return;
-        }
-        let Some(model) = targets.first().map(|t| t.model.clone()) else {
-            return;
-        };
-        let points = self.prefix_points(prepared, &model);
-        if let Some(region) = affinity.region_for(&points, self.now()) {
-            affinity.prefer(targets, &region);
-        }
-    }
-
     /// The targets for one call, or `None` when the options leave none.
     pub(crate) fn call_targets(&self, options: &CallOptions) -> Option<Vec<Target>> {
         let targets = self.ordered_targets(options);
@@ -575,6 +532,106 @@ impl Engine {
             .total_deadline()
             .unwrap_or(self.timeouts.total);
         options.deadline.map_or(total, |d| d.min(total))
+    }
+
+    /// The tokens pacing reserves for `prepared` on `model_id`: its estimated input and its
+    /// `maxTokens` (else the model's maximum), as Bedrock reserves them when a request starts.
+    fn paced_tokens(&self, prepared: &ConverseRequest, model_id: &str) -> u64 {
+        let output = prepared
+            .inference_config
+            .as_ref()
+            .and_then(|c| c.max_tokens)
+            .or_else(|| {
+                self.model(model_id)
+                    .and_then(|m| m.capabilities.max_output_tokens)
+            })
+            .map_or(0, u64::from);
+        bedrock_cache::estimate_request_tokens(prepared).saturating_add(output)
+    }
+
+    /// Pacing, when on: moves the targets with capacity now ahead of those that would wait (the
+    /// order among each kept).
+    fn by_capacity(&self, prepared: &ConverseRequest, targets: Vec<Target>) -> Vec<Target> {
+        let Some(pacer) = &self.pacer else {
+            return targets;
+        };
+        let mut keyed: Vec<(bool, Target)> = targets
+            .into_iter()
+            .map(|t| {
+                let tokens = self.paced_tokens(prepared, &t.model);
+                let waits = !pacer
+                    .wait(&t.model, &t.region, tokens, self.clock.as_ref())
+                    .is_zero();
+                (waits, t)
+            })
+            .collect();
+        keyed.sort_by_key(|(waits, _)| *waits);
+        keyed.into_iter().map(|(_, t)| t).collect()
+    }
+
+    /// Pacing, when on: reserves capacity for the attempt on its target and waits for it, at most
+    /// nine tenths of the time the attempt has left (which shrinks by the wait). Returns the
+    /// tokens reserved, or fails the attempt with [`AttemptError::NoCapacity`] when the wait
+    /// would be longer; nothing is reserved then.
+    async fn pace(
+        &self,
+        prepared: &ConverseRequest,
+        attempt: &mut Attempt,
+    ) -> Result<Option<u64>, AttemptError> {
+        let Some(pacer) = &self.pacer else {
+            return Ok(None);
+        };
+        let target = &attempt.target;
+        let tokens = self.paced_tokens(prepared, &target.model);
+        let time_left = attempt.time_left.unwrap_or(self.timeouts.per_attempt);
+        let max_wait = time_left.saturating_sub(time_left / 10);
+        match pacer
+            .store
+            .reserve(&target.model, &target.region, tokens, self.now(), max_wait)
+        {
+            Ok(wait) => {
+                if !wait.is_zero() {
+                    debug!(?wait, %target, "paced: waiting for capacity");
+                    self.sleep.sleep(wait).await;
+                    attempt.time_left = attempt.time_left.map(|left| left.saturating_sub(wait));
+                }
+                Ok(Some(tokens))
+            }
+            Err(wait) => Err(AttemptError::NoCapacity {
+                target: target.to_string(),
+                wait,
+                time_left,
+            }),
+        }
+    }
+
+    /// Tells pacing how a paced attempt ended: a throttle cuts its target's rate, an answer gives
+    /// back the reserved tokens it did not use and grows the rate.
+    fn paced<T>(
+        &self,
+        target: &Target,
+        reserved: u64,
+        result: &Result<T, AttemptError>,
+        used: Option<u64>,
+    ) {
+        let Some(pacer) = &self.pacer else {
+            return;
+        };
+        let now = self.now();
+        match result {
+            Ok(_) => pacer
+                .store
+                .succeeded(&target.model, &target.region, reserved, used, now),
+            Err(error @ AttemptError::Service { message, .. })
+                if self.classifier.classify(error).class() == ErrorClass::Throttled =>
+            {
+                let limit = crate::pacing::Pacer::limit_of(message);
+                pacer
+                    .store
+                    .throttled(&target.model, &target.region, limit, now);
+            }
+            Err(_) => {}
+        }
     }
 
     /// Turns a planned attempt into one ready to send.
@@ -628,8 +685,7 @@ impl Engine {
         warnings: &mut Vec<String>,
         exchange: &mut X,
     ) -> Result<Done<X::Output>, Failed> {
-        let mut targets = targets;
-        self.apply_affinity(prepared, &mut targets, options);
+        let targets = self.by_capacity(prepared, targets);
         let deadline = self.deadline(options);
         let plan = match self.planner.plan(targets) {
             Ok(plan) => plan.with_total_deadline(deadline),
@@ -696,13 +752,6 @@ impl Engine {
                     .await
             }
         };
-        if let (Some(affinity), Ok(done)) = (&self.affinity, &outcome)
-            && let Some(usage) = exchange.usage(&done.value.0)
-        {
-            let target = &done.attempt.target;
-            let points = self.prefix_points(prepared, &target.model);
-            affinity.record(target, &points, &usage, self.now());
-        }
         let records = match &outcome {
             Ok(done) => {
                 self.stats.record(true, &done.records);

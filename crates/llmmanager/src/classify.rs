@@ -87,6 +87,17 @@ pub enum AttemptError {
         /// What failed.
         message: String,
     },
+    /// Pacing found no capacity on the target within the time the attempt had left; nothing
+    /// was sent.
+    #[error("no capacity on {target} within {time_left:?} (next in {wait:?}); nothing was sent")]
+    NoCapacity {
+        /// The target, as `model in region`.
+        target: String,
+        /// The wait pacing asked for.
+        wait: Duration,
+        /// The time the attempt had left.
+        time_left: Duration,
+    },
     /// The answer failed response validation every time it was asked for.
     #[error("response validation failed {attempts} time(s): {message}")]
     ValidationFailed {
@@ -318,6 +329,9 @@ pub fn classify(error: &AttemptError) -> Classification {
         | AttemptError::Dispatch { .. }
         | AttemptError::Response { .. } => ErrorClass::Transient.into(),
         AttemptError::Construction { .. } => ErrorClass::BadRequest.into(),
+        AttemptError::NoCapacity { .. } => {
+            Classification::new(ErrorClass::Throttled).sparing_target()
+        }
         AttemptError::Unreadable { .. } => {
             Classification::new(ErrorClass::BadRequest).sparing_target()
         }

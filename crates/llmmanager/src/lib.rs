@@ -54,7 +54,6 @@
 #![forbid(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
 
-mod affinity;
 pub mod auth;
 pub mod blocking;
 pub mod budget;
@@ -65,6 +64,7 @@ mod cost;
 mod error;
 mod hedge;
 mod manager;
+pub mod pacing;
 mod parallel_manager;
 mod raw;
 mod residency;

@@ -44,8 +44,8 @@ pub struct LlmManagerBuilder {
     global_fraction: Option<f64>,
     residency: Option<Residency>,
     hedging: Option<crate::hedge::Hedging>,
+    pacing: Option<crate::pacing::Pacing>,
     latency_aware: bool,
-    cache_affinity: bool,
     error_rules: Vec<ErrorRule>,
     default_inference: Option<InferenceConfig>,
     model_fields: Vec<(String, serde_json::Value)>,
@@ -76,8 +76,8 @@ impl LlmManagerBuilder {
             global_fraction: None,
             residency: None,
             hedging: None,
+            pacing: None,
             latency_aware: false,
-            cache_affinity: false,
             error_rules: Vec::new(),
             default_inference: None,
             model_fields: Vec::new(),
@@ -244,39 +244,40 @@ impl LlmManagerBuilder {
         self
     }
 
+    /// Paces calls per target (model, region) to a request rate and a token rate, seeded from
+    /// configured quotas and learned from throttling, so a busy manager stays under its quotas
+    /// instead of being throttled: an attempt waits for capacity on its target while its call has
+    /// time left, and a target with capacity now goes before one that would wait. Off unless
+    /// set. The trade-off: a paced call waits rather than failing over at once, so its latency
+    /// grows with the queue on its target; a call that cannot get capacity before its deadline
+    /// ends with a `NoCapacity` attempt (throttled, not held against the target's health).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), llmmanager::Error> {
+    /// use llmmanager::LlmManager;
+    /// use llmmanager::pacing::{Pacing, Quota};
+    ///
+    /// let manager = LlmManager::builder()
+    ///     .models(["Claude 3 Haiku"])
+    ///     .regions(["us-east-1", "us-west-2"])
+    ///     .pacing(Pacing::adaptive().quota(
+    ///         Quota::new("Claude 3 Haiku").requests_per_minute(600).tokens_per_minute(400_000),
+    ///     ))
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn pacing(mut self, pacing: crate::pacing::Pacing) -> Self {
+        self.pacing = Some(pacing);
+        self
+    }
+
     /// Orders regions of the same model (and access method) by the latency observed for them,
     /// fastest first; regions not observed yet go first so each gets measured. The order between
     /// models, the health check (cooling targets go last) and a call's preferred regions are
     /// kept. Off by default.
     pub fn latency_aware(mut self, on: bool) -> Self {
         self.latency_aware = on;
-        self
-    }
-
-    /// Cache affinity: a call whose cached prefix (model, tools, system prompt and messages up to
-    /// a cache point) was last written or read in one region goes to that region first, while
-    /// the cache entry lives (five minutes, one hour for `ttl: 1h` points), so a conversation
-    /// reads its prompt cache instead of writing it again elsewhere. Only the first model's
-    /// regions are re-ordered; residency, the order between models and the health check (a
-    /// cooling region goes last) still hold, and a call's own preferred regions keep their
-    /// order (a [`ParallelLlmManager`](crate::ParallelLlmManager) batch's round-robin regions
-    /// do not). Off by default: it concentrates calls that share a prefix on one region, which
-    /// spends that region's quota faster. The map holds at most 10,000 prefixes.
-    ///
-    /// ```no_run
-    /// # async fn demo() -> Result<(), llmmanager::Error> {
-    /// use llmmanager::LlmManager;
-    ///
-    /// let manager = LlmManager::builder()
-    ///     .models(["Claude 3.7 Sonnet"])
-    ///     .regions(["us-east-1", "us-east-2", "us-west-2"])
-    ///     .cache_affinity(true)
-    ///     .build()
-    ///     .await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn cache_affinity(mut self, on: bool) -> Self {
-        self.cache_affinity = on;
         self
     }
 
@@ -513,6 +514,9 @@ impl LlmManagerBuilder {
             .with_health(Some(health.clone()))
             .with_budget(Some(Arc::new(RetryBudget::standard())))
             .with_probe_hold(probe_hold);
+        let pacer = self
+            .pacing
+            .map(|p| crate::pacing::Pacer::local(p.resolved(&models)));
         Ok(LlmManager {
             inner: Arc::new(Engine {
                 models,
@@ -539,9 +543,7 @@ impl LlmManagerBuilder {
                 cache: self.cache,
                 cache_availability: bedrock_cache::CacheAvailability::new(),
                 speed: crate::hedge::Speed::new(self.hedging, self.latency_aware),
-                affinity: self.cache_affinity.then(|| {
-                    crate::affinity::Affinity::new(crate::affinity::DEFAULT_MAX_ENTRIES)
-                }),
+                pacer,
             }),
         })
     }
@@ -773,16 +775,9 @@ impl LlmManager {
     /// What this manager's calls did so far: calls succeeded and failed, and per target the
     /// attempts, their outcomes by error class, and the target's health now.
     pub fn stats(&self) -> ManagerStats {
-        let mut stats = self
-            .inner
+        self.inner
             .stats
-            .snapshot(|model, region| self.inner.health.state(model, region));
-        stats.affinity_routed = self
-            .inner
-            .affinity
-            .as_ref()
-            .map_or(0, crate::affinity::Affinity::routed);
-        stats
+            .snapshot(|model, region| self.inner.health.state(model, region))
     }
 
     /// The targets of one call with `options`, or a configuration error when they leave none.

@@ -132,6 +132,7 @@ pub(crate) fn error_type(error: &AttemptError) -> std::borrow::Cow<'_, str> {
         AttemptError::Response { .. } => "response",
         AttemptError::Construction { .. } => "construction",
         AttemptError::ValidationFailed { .. } => "validation_failed",
+        AttemptError::NoCapacity { .. } => "no_capacity",
     };
     kind.into()
 }

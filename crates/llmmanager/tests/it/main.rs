@@ -10,13 +10,13 @@
 mod support;
 
 mod access;
-mod affinity;
 mod blocking;
 mod budget;
 mod conformance;
 mod converse;
 mod cost;
 mod hedging;
+mod pacing;
 mod parallel;
 mod parity_caching;
 mod parity_messages;

@@ -1,0 +1,702 @@
+//! Adaptive pacing: a request-rate and token-rate limiter per target (model, region), so a batch
+//! stays under the account's quotas instead of being sent into throttles.
+//!
+//! Each (model, region) has a lane with two rates, requests and tokens per second, both kept as a
+//! generic cell rate (GCRA): a request may go when the lane's theoretical arrival time is at most
+//! one burst ahead of now, and each request moves it on by its cost at the lane's rate. A request
+//! costs its estimated input tokens plus its `maxTokens` (what Bedrock reserves when a request
+//! starts); the difference to the tokens actually used is given back with the answer.
+//!
+//! Rates come from configured quotas ([`Quota`]) and are learned from throttling (additive
+//! increase, multiplicative decrease): a `ThrottlingException` cuts the lane's rate (a lane
+//! without one starts at what it served in the last quota window) and holds it for a moment; a
+//! success grows it slowly again, never above the configured quota.
+//!
+//! The lanes live behind [`PaceStore`], so a store shared by several processes can back them.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bedrock_retry::Clock;
+
+/// A configured quota for one model, in one region or in every region.
+///
+/// # Example
+///
+/// ```
+/// use llmmanager::pacing::Quota;
+///
+/// let quota = Quota::new("anthropic.claude-3-haiku-20240307-v1:0")
+///     .region("us-east-1")
+///     .requests_per_minute(600)
+///     .tokens_per_minute(200_000);
+/// assert_eq!(quota.model_id(), "anthropic.claude-3-haiku-20240307-v1:0");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quota {
+    model: String,
+    region: Option<String>,
+    requests_per_minute: Option<u64>,
+    tokens_per_minute: Option<u64>,
+}
+
+impl Quota {
+    /// A quota for `model` (a base model id) in every region, with no limit set yet.
+    pub fn new(model: impl Into<String>) -> Self {
+        Self {
+            model: model.into(),
+            region: None,
+            requests_per_minute: None,
+            tokens_per_minute: None,
+        }
+    }
+
+    /// Applies the quota in `region` only.
+    #[must_use]
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// Requests per minute.
+    #[must_use]
+    pub fn requests_per_minute(mut self, rpm: u64) -> Self {
+        self.requests_per_minute = Some(rpm);
+        self
+    }
+
+    /// Tokens (input plus output) per minute.
+    #[must_use]
+    pub fn tokens_per_minute(mut self, tpm: u64) -> Self {
+        self.tokens_per_minute = Some(tpm);
+        self
+    }
+
+    /// The model the quota applies to.
+    pub fn model_id(&self) -> &str {
+        &self.model
+    }
+
+    /// The region the quota applies to (`None`: every region).
+    pub fn region_name(&self) -> Option<&str> {
+        self.region.as_deref()
+    }
+
+    fn applies(&self, model: &str, region: &str) -> bool {
+        self.model == model && self.region.as_deref().is_none_or(|r| r == region)
+    }
+}
+
+/// Adaptive pacing per target, off unless set with
+/// [`LlmManagerBuilder::pacing`](crate::LlmManagerBuilder::pacing).
+///
+/// A paced call waits for capacity on its target for as long as its attempt has time left (the
+/// call's deadline), and prefers a target with capacity now over one it would wait for. A call
+/// that cannot get capacity in time fails that attempt as "no capacity" (throttled, not held
+/// against the target's health) and the plan moves on.
+///
+/// # Example
+///
+/// ```
+/// use llmmanager::pacing::{Pacing, Quota};
+///
+/// let pacing = Pacing::adaptive()
+///     .quota(Quota::new("anthropic.claude-3-haiku-20240307-v1:0").requests_per_minute(600))
+///     .headroom(0.95);
+/// assert_eq!(pacing.quotas().len(), 1);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pacing {
+    quotas: Vec<Quota>,
+    headroom: f64,
+    learn: bool,
+    decrease: f64,
+    increase: f64,
+    window: Duration,
+}
+
+impl Pacing {
+    /// Pacing seeded from the quotas added with [`Pacing::quota`] and learned from throttling.
+    pub fn adaptive() -> Self {
+        Self {
+            quotas: Vec::new(),
+            headroom: 0.95,
+            learn: true,
+            decrease: 0.7,
+            increase: 0.05,
+            window: Duration::from_secs(60),
+        }
+    }
+
+    /// Pacing to the configured quotas only: throttling does not change the rates.
+    pub fn fixed() -> Self {
+        Self {
+            learn: false,
+            ..Self::adaptive()
+        }
+    }
+
+    /// Adds a configured quota (the first one that applies to a target wins).
+    #[must_use]
+    pub fn quota(mut self, quota: Quota) -> Self {
+        self.quotas.push(quota);
+        self
+    }
+
+    /// The share of a configured quota to use (default 0.95, clamped to 0.05–1.0): the rest is
+    /// room for the quota windows' edges and for requests this process does not see.
+    #[must_use]
+    pub fn headroom(mut self, share: f64) -> Self {
+        self.headroom = if share.is_finite() {
+            share.clamp(0.05, 1.0)
+        } else {
+            0.95
+        };
+        self
+    }
+
+    /// The factor a throttle cuts a learned rate by (default 0.7, clamped to 0.1–0.95).
+    #[must_use]
+    pub fn decrease(mut self, factor: f64) -> Self {
+        self.decrease = if factor.is_finite() {
+            factor.clamp(0.1, 0.95)
+        } else {
+            0.7
+        };
+        self
+    }
+
+    /// How much a rate grows per quota window without throttling, as a share of itself
+    /// (default 0.05, clamped to 0–1).
+    #[must_use]
+    pub fn increase(mut self, share: f64) -> Self {
+        self.increase = if share.is_finite() {
+            share.clamp(0.0, 1.0)
+        } else {
+            0.05
+        };
+        self
+    }
+
+    /// The service's quota window (default one minute, Bedrock's): quotas count per window (a
+    /// [`Quota`]'s "per minute" is per window), a lane may run a sixtieth of a window ahead of
+    /// its rate, and what a lane served in the last window is where a learned rate starts.
+    #[must_use]
+    pub fn window(mut self, window: Duration) -> Self {
+        self.window = window.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The quotas with model names and aliases replaced by the ids of `models`.
+    pub(crate) fn resolved(mut self, models: &[bedrock_catalog::ModelInfo]) -> Self {
+        for quota in &mut self.quotas {
+            let named = models.iter().find(|m| {
+                m.name.eq_ignore_ascii_case(&quota.model)
+                    || m.aliases
+                        .iter()
+                        .any(|a| a.eq_ignore_ascii_case(&quota.model))
+            });
+            if let Some(model) = named
+                && !models.iter().any(|m| m.id == quota.model)
+            {
+                quota.model.clone_from(&model.id);
+            }
+        }
+        self
+    }
+
+    /// The configured quotas.
+    pub fn quotas(&self) -> &[Quota] {
+        &self.quotas
+    }
+
+    /// Whether throttling changes the rates.
+    pub fn learns(&self) -> bool {
+        self.learn
+    }
+}
+
+impl Default for Pacing {
+    fn default() -> Self {
+        Self::adaptive()
+    }
+}
+
+/// Which limit a throttle named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Limit {
+    Requests,
+    Tokens,
+}
+
+/// Where the lanes live: this process ([`LocalPace`]), or a store several processes share.
+/// Times are on the caller's clock.
+pub(crate) trait PaceStore: Send + Sync + fmt::Debug {
+    /// How long a request of `tokens` on `model` in `region` would wait at `now` (nothing
+    /// reserved).
+    fn wait(&self, model: &str, region: &str, tokens: u64, now: Duration) -> Duration;
+
+    /// Reserves a place for a request of `tokens` when it is at most `max_wait` away: `Ok(wait)`
+    /// to send after `wait`, `Err(wait)` without reserving anything when it is further.
+    fn reserve(
+        &self,
+        model: &str,
+        region: &str,
+        tokens: u64,
+        now: Duration,
+        max_wait: Duration,
+    ) -> Result<Duration, Duration>;
+
+    /// A request reserved with `reserved` tokens was answered and used `used` (when known).
+    fn succeeded(&self, model: &str, region: &str, reserved: u64, used: Option<u64>, now: Duration);
+
+    /// A request was throttled on `limit`.
+    fn throttled(&self, model: &str, region: &str, limit: Limit, now: Duration);
+}
+
+/// One rate, as a generic cell rate: `per_sec` (`None`: unlimited) and the theoretical arrival
+/// time `tat`.
+#[derive(Debug, Clone, Default)]
+struct Rate {
+    per_sec: Option<f64>,
+    /// The most the rate grows to, per second: the configured quota times the headroom, else
+    /// what the lane served in a window when it was throttled (which itself creeps up slowly).
+    ceiling: Option<f64>,
+    /// Whether `ceiling` is configured rather than learned.
+    configured: bool,
+    /// How far ahead of now the lane may run: a sixtieth of the quota window.
+    burst: Duration,
+    tat: Duration,
+    /// The lane may not send before this (a hold after a throttle).
+    hold_until: Duration,
+    /// Consecutive throttles without a success, for the hold's length.
+    strikes: u32,
+    last_cut: Option<Duration>,
+    last_growth: Duration,
+}
+
+impl Rate {
+    fn seeded(per_window: Option<u64>, config: &Pacing) -> Self {
+        let window = config.window.as_secs_f64();
+        #[allow(clippy::cast_precision_loss, reason = "quotas are far below 2^52")]
+        let per_sec = per_window.map(|q| (q as f64 * config.headroom / window).max(1e-6));
+        Self {
+            per_sec,
+            ceiling: per_sec,
+            configured: per_sec.is_some(),
+            burst: config.window / 60,
+            ..Self::default()
+        }
+    }
+
+    fn cost(&self, units: u64) -> Duration {
+        match self.per_sec {
+            #[allow(clippy::cast_precision_loss, reason = "costs are far below 2^52")]
+            Some(rate) => Duration::try_from_secs_f64(units as f64 / rate).unwrap_or(Duration::MAX),
+            None => Duration::ZERO,
+        }
+    }
+
+    fn wait(&self, now: Duration) -> Duration {
+        let hold = self.hold_until.saturating_sub(now);
+        if self.per_sec.is_none() {
+            return hold;
+        }
+        hold.max(self.tat.saturating_sub(self.burst).saturating_sub(now))
+    }
+
+    fn take(&mut self, now: Duration, units: u64) {
+        if self.per_sec.is_some() {
+            // Behind any hold: waiters queue after it at the lane's rate.
+            self.tat = self
+                .tat
+                .max(now)
+                .max(self.hold_until)
+                .saturating_add(self.cost(units));
+        }
+    }
+
+    fn give_back(&mut self, now: Duration, units: u64) {
+        if self.per_sec.is_some() {
+            self.tat = self
+                .tat
+                .saturating_sub(self.cost(units))
+                .max(now.min(self.tat));
+        }
+    }
+
+    /// A throttle: the lane holds for a while (longer with each throttle in a row), and the rate
+    /// is cut once per hold: multiplied by `decrease`, or, when it had none, set to what the lane
+    /// served in the last window (times the headroom). Without a configured quota, what it served
+    /// becomes the ceiling the rate grows back to.
+    fn cut(&mut self, now: Duration, served: u64, config: &Pacing) {
+        let hold = (config.window / 20)
+            .saturating_mul(1 << self.strikes.min(4))
+            .min(config.window);
+        self.strikes = self.strikes.saturating_add(1);
+        self.hold_until = self.hold_until.max(now.saturating_add(hold));
+        if !config.learn
+            || self
+                .last_cut
+                .is_some_and(|at| now < at.saturating_add(hold))
+        {
+            return;
+        }
+        self.last_cut = Some(now);
+        self.last_growth = now;
+        #[allow(clippy::cast_precision_loss, reason = "counts are far below 2^52")]
+        let served = (served.max(1) as f64 / config.window.as_secs_f64()) * config.headroom;
+        let learned = self.per_sec.map_or(served, |rate| rate * config.decrease);
+        if !self.configured {
+            self.ceiling = Some(served.max(learned));
+        }
+        self.per_sec = Some(learned.max(1e-6));
+    }
+
+    /// A success: the hold ends its strikes, a learned rate grows by `increase` per window up to
+    /// the ceiling, and a learned ceiling by a tenth of that.
+    fn grow(&mut self, now: Duration, config: &Pacing) {
+        self.strikes = 0;
+        let Some(rate) = self.per_sec else {
+            return;
+        };
+        if !config.learn {
+            return;
+        }
+        let windows =
+            now.saturating_sub(self.last_growth).as_secs_f64() / config.window.as_secs_f64();
+        self.last_growth = now;
+        if !self.configured {
+            self.ceiling = self
+                .ceiling
+                .map(|c| c * (1.0 + config.increase / 10.0 * windows));
+        }
+        let grown = rate * (1.0 + config.increase * windows);
+        self.per_sec = Some(match self.ceiling {
+            Some(ceiling) => grown.min(ceiling),
+            None => grown,
+        });
+    }
+}
+
+/// The pacing state of one (model, region).
+#[derive(Debug, Clone, Default)]
+struct Lane {
+    requests: Rate,
+    tokens: Rate,
+    /// Answers in the last window: when and how many tokens they used.
+    served: VecDeque<(Duration, u64)>,
+}
+
+impl Lane {
+    fn wait(&self, now: Duration) -> Duration {
+        self.requests.wait(now).max(self.tokens.wait(now))
+    }
+
+    fn forget_before(&mut self, now: Duration, window: Duration) {
+        while self
+            .served
+            .front()
+            .is_some_and(|(at, _)| now.saturating_sub(*at) > window)
+        {
+            self.served.pop_front();
+        }
+    }
+}
+
+/// The lanes of this process.
+#[derive(Debug)]
+pub(crate) struct LocalPace {
+    config: Pacing,
+    lanes: Mutex<HashMap<(String, String), Lane>>,
+}
+
+impl LocalPace {
+    pub(crate) fn new(config: Pacing) -> Self {
+        Self {
+            config,
+            lanes: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn with_lane<R>(&self, model: &str, region: &str, f: impl FnOnce(&mut Lane) -> R) -> R {
+        let mut lanes = self.lanes.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = (model.to_owned(), region.to_owned());
+        let lane = lanes.entry(key).or_insert_with(|| {
+            let quota = self.config.quotas.iter().find(|q| q.applies(model, region));
+            Lane {
+                requests: Rate::seeded(quota.and_then(|q| q.requests_per_minute), &self.config),
+                tokens: Rate::seeded(quota.and_then(|q| q.tokens_per_minute), &self.config),
+                served: VecDeque::new(),
+            }
+        });
+        f(lane)
+    }
+}
+
+impl PaceStore for LocalPace {
+    fn wait(&self, model: &str, region: &str, _tokens: u64, now: Duration) -> Duration {
+        self.with_lane(model, region, |lane| lane.wait(now))
+    }
+
+    fn reserve(
+        &self,
+        model: &str,
+        region: &str,
+        tokens: u64,
+        now: Duration,
+        max_wait: Duration,
+    ) -> Result<Duration, Duration> {
+        self.with_lane(model, region, |lane| {
+            let wait = lane.wait(now);
+            if wait > max_wait {
+                return Err(wait);
+            }
+            lane.requests.take(now, 1);
+            lane.tokens.take(now, tokens);
+            Ok(wait)
+        })
+    }
+
+    fn succeeded(
+        &self,
+        model: &str,
+        region: &str,
+        reserved: u64,
+        used: Option<u64>,
+        now: Duration,
+    ) {
+        let window = self.config.window;
+        self.with_lane(model, region, |lane| {
+            let used = used.unwrap_or(reserved);
+            lane.tokens.give_back(now, reserved.saturating_sub(used));
+            lane.served.push_back((now, used));
+            lane.forget_before(now, window);
+            lane.requests.grow(now, &self.config);
+            lane.tokens.grow(now, &self.config);
+        });
+    }
+
+    fn throttled(&self, model: &str, region: &str, limit: Limit, now: Duration) {
+        let window = self.config.window;
+        self.with_lane(model, region, |lane| {
+            lane.forget_before(now, window);
+            match limit {
+                Limit::Requests => {
+                    let served = lane.served.len() as u64;
+                    lane.requests.cut(now, served, &self.config);
+                }
+                Limit::Tokens => {
+                    let served = lane.served.iter().map(|(_, t)| t).sum();
+                    lane.tokens.cut(now, served, &self.config);
+                    // Hold the request side too: the lane sends nothing until the hold ends.
+                    lane.requests.hold_until = lane.requests.hold_until.max(lane.tokens.hold_until);
+                }
+            }
+        });
+    }
+}
+
+/// The pacer of one manager: its store and clock.
+#[derive(Debug, Clone)]
+pub(crate) struct Pacer {
+    pub(crate) store: Arc<dyn PaceStore>,
+}
+
+impl Pacer {
+    pub(crate) fn local(config: Pacing) -> Self {
+        Self {
+            store: Arc::new(LocalPace::new(config)),
+        }
+    }
+
+    /// Which limit a `ThrottlingException`'s message names (requests unless it says tokens).
+    pub(crate) fn limit_of(message: &str) -> Limit {
+        if message.to_ascii_lowercase().contains("token") {
+            Limit::Tokens
+        } else {
+            Limit::Requests
+        }
+    }
+
+    /// The wait of a request on a target now, for ordering targets.
+    pub(crate) fn wait(
+        &self,
+        model: &str,
+        region: &str,
+        tokens: u64,
+        clock: &dyn Clock,
+    ) -> Duration {
+        self.store.wait(model, region, tokens, clock.now())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+
+    use super::*;
+    use bedrock_retry::ManualClock;
+
+    const M: &str = "m";
+    const R: &str = "us-east-1";
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// Sends as many requests as the lane lets through in `span`, one every `step`, each sent
+    /// when its reservation is due; returns how many were sent.
+    fn offer(store: &LocalPace, clock: &ManualClock, span: Duration, step: Duration) -> u32 {
+        let end = clock.now() + span;
+        let mut sent = 0;
+        while clock.now() < end {
+            if store.reserve(M, R, 10, clock.now(), Duration::ZERO).is_ok() {
+                store.succeeded(M, R, 10, Some(10), clock.now());
+                sent += 1;
+            }
+            clock.advance(step);
+        }
+        sent
+    }
+
+    #[test]
+    fn a_seeded_quota_paces_to_its_headroom_per_minute() {
+        let clock = ManualClock::new();
+        let store = LocalPace::new(
+            Pacing::fixed()
+                .quota(Quota::new(M).requests_per_minute(600))
+                .headroom(0.9),
+        );
+        let sent = offer(&store, &clock, Duration::from_secs(60), ms(10));
+        // 540 a minute plus one second of burst.
+        assert!((540..=550).contains(&sent), "{sent}");
+    }
+
+    #[test]
+    fn a_reservation_further_than_the_wait_allowed_reserves_nothing() {
+        let clock = ManualClock::new();
+        let store = LocalPace::new(
+            Pacing::fixed()
+                .quota(Quota::new(M).requests_per_minute(60))
+                .headroom(1.0),
+        );
+        // One a second, one second of burst: two go at once, the third waits a second.
+        assert_eq!(
+            store.reserve(M, R, 0, clock.now(), Duration::ZERO),
+            Ok(Duration::ZERO)
+        );
+        assert_eq!(
+            store.reserve(M, R, 0, clock.now(), Duration::ZERO),
+            Ok(Duration::ZERO)
+        );
+        assert_eq!(
+            store.reserve(M, R, 0, clock.now(), ms(500)),
+            Err(Duration::from_secs(1))
+        );
+        assert_eq!(
+            store.reserve(M, R, 0, clock.now(), Duration::from_secs(2)),
+            Ok(Duration::from_secs(1))
+        );
+        // The queue moved on: the next one is two seconds away.
+        assert_eq!(store.wait(M, R, 0, clock.now()), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn token_rate_counts_reservations_and_gives_back_what_was_not_used() {
+        let clock = ManualClock::new();
+        let store = LocalPace::new(
+            Pacing::fixed()
+                .quota(Quota::new(M).tokens_per_minute(6000))
+                .headroom(1.0),
+        );
+        // 100 tokens a second; a 1000-token reservation runs the lane 10 s ahead.
+        store
+            .reserve(M, R, 1000, clock.now(), Duration::ZERO)
+            .unwrap();
+        assert_eq!(store.wait(M, R, 0, clock.now()), Duration::from_secs(9));
+        // It used 100: 9 s are given back.
+        store.succeeded(M, R, 1000, Some(100), clock.now());
+        assert_eq!(store.wait(M, R, 0, clock.now()), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_throttle_on_an_unknown_lane_starts_it_at_what_it_served_and_holds_it() {
+        let clock = ManualClock::new();
+        let store = LocalPace::new(
+            Pacing::adaptive()
+                .headroom(1.0)
+                .window(Duration::from_secs(60)),
+        );
+        // Unlimited: 120 go in 12 s.
+        assert_eq!(offer(&store, &clock, Duration::from_secs(12), ms(100)), 120);
+        store.throttled(M, R, Limit::Requests, clock.now());
+        // Held for a twentieth of the window.
+        assert_eq!(store.wait(M, R, 0, clock.now()), Duration::from_secs(3));
+        clock.advance(Duration::from_secs(3));
+        // Then paced at what it served in the window: 120 a minute, two a second.
+        let sent = offer(&store, &clock, Duration::from_secs(30), ms(10));
+        assert!((60..=66).contains(&sent), "{sent}");
+    }
+
+    #[test]
+    fn throttles_cut_a_rate_multiplicatively_and_successes_grow_it_back_to_the_ceiling() {
+        let clock = ManualClock::new();
+        let store = LocalPace::new(
+            Pacing::adaptive()
+                .quota(Quota::new(M).requests_per_minute(600))
+                .headroom(1.0)
+                .decrease(0.5)
+                .increase(0.5),
+        );
+        let rate = |store: &LocalPace| store.with_lane(M, R, |l| l.requests.per_sec.unwrap());
+        assert!((rate(&store) - 10.0).abs() < 1e-9);
+        store.throttled(M, R, Limit::Requests, clock.now());
+        assert!((rate(&store) - 5.0).abs() < 1e-9);
+        // A second throttle within the hold does not cut again.
+        store.throttled(M, R, Limit::Requests, clock.now() + ms(10));
+        assert!((rate(&store) - 5.0).abs() < 1e-9);
+        // One window of successes grows it by half, then the ceiling stops it.
+        clock.advance(Duration::from_secs(60));
+        store.succeeded(M, R, 0, None, clock.now());
+        assert!((rate(&store) - 7.5).abs() < 1e-9);
+        clock.advance(Duration::from_secs(120));
+        store.succeeded(M, R, 0, None, clock.now());
+        assert!((rate(&store) - 10.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn fixed_pacing_does_not_learn_and_lanes_are_separate() {
+        let clock = ManualClock::new();
+        let store =
+            LocalPace::new(Pacing::fixed().quota(Quota::new(M).region(R).requests_per_minute(60)));
+        store.throttled(M, R, Limit::Requests, clock.now());
+        assert!(
+            store.with_lane(M, R, |l| l.requests.per_sec)
+                == Rate::seeded(Some(60), &Pacing::fixed()).per_sec
+        );
+        // Held, but other regions and models are not.
+        assert!(store.wait(M, R, 0, clock.now()) > Duration::ZERO);
+        assert_eq!(store.wait(M, "eu-west-1", 0, clock.now()), Duration::ZERO);
+        assert_eq!(store.wait("other", R, 0, clock.now()), Duration::ZERO);
+        assert!(
+            store
+                .with_lane(M, "eu-west-1", |l| l.requests.per_sec)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_token_throttle_is_named_by_its_message() {
+        assert_eq!(
+            Pacer::limit_of("Too many tokens, please wait before trying again."),
+            Limit::Tokens
+        );
+        assert_eq!(
+            Pacer::limit_of("Too many requests, please wait before trying again."),
+            Limit::Requests
+        );
+    }
+}
