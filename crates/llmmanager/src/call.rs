@@ -75,6 +75,9 @@ pub struct CallOptions {
     /// Hedging for this call, instead of the manager's (`None`: the manager's;
     /// [`Hedging::off`](crate::Hedging::off): none). Only Converse calls hedge.
     pub hedging: Option<crate::hedge::Hedging>,
+    /// Whether the preferred regions are a batch's spread rather than the caller's choice: cache
+    /// affinity may put another region first.
+    pub(crate) placed: bool,
 }
 
 impl Default for CallOptions {
@@ -86,6 +89,7 @@ impl Default for CallOptions {
             validation: None,
             structured: None,
             hedging: None,
+            placed: false,
         }
     }
 }
@@ -103,6 +107,7 @@ impl CallOptions {
             validation: None,
             structured: None,
             hedging: None,
+            placed: false,
         }
     }
 
@@ -113,6 +118,7 @@ impl CallOptions {
         let mut options =
             Self::prefer_regions(placement.preferred_regions, placement.allow_other_regions);
         options.deadline = placement.deadline;
+        options.placed = true;
         options
     }
 
@@ -165,6 +171,12 @@ pub(crate) trait Exchange {
     where
         Self: Sized,
     {
+        None
+    }
+
+    /// The token usage of a successful attempt's output, when known (it feeds cache affinity).
+    fn usage(&self, output: &Self::Output) -> Option<bedrock_messages::TokenUsage> {
+        let _ = output;
         None
     }
 
@@ -242,6 +254,10 @@ impl Exchange for ConverseExchange<'_> {
         })
     }
 
+    fn usage(&self, output: &ConverseResponse) -> Option<bedrock_messages::TokenUsage> {
+        Some(output.usage)
+    }
+
     fn used_tokens(output: &ConverseResponse) -> Option<u64> {
         Some(u64::from(output.usage.input_tokens) + u64::from(output.usage.output_tokens))
     }
@@ -296,6 +312,8 @@ pub(crate) struct Engine {
     pub(crate) speed: crate::hedge::Speed,
     /// Adaptive pacing per target (`None`: off).
     pub(crate) pacer: Option<crate::pacing::Pacer>,
+    /// Where cached prefixes were last written (`None`: cache affinity off).
+    pub(crate) affinity: Option<crate::affinity::Affinity>,
 }
 
 /// One attempt, ready to send: the request for its target, the client and the time it may take.
@@ -518,6 +536,51 @@ impl Engine {
         placement.request
     }
 
+    /// The cache points of `prepared` as sent to `model_id`, for cache affinity.
+    fn prefix_points(
+        &self,
+        prepared: &ConverseRequest,
+        model_id: &str,
+    ) -> Vec<crate::affinity::PrefixPoint> {
+        let Some(model) = self.model(model_id) else {
+            return Vec::new();
+        };
+        if model.capabilities.prompt_caching.is_none() {
+            return Vec::new();
+        }
+        let placement = bedrock_cache::place_for_model(
+            prepared,
+            model,
+            self.cache.as_ref(),
+            &self.cache_availability,
+            self.now(),
+        );
+        crate::affinity::prefix_points(model, &placement.request)
+    }
+
+    /// Cache affinity: moves the target holding the longest live cached prefix of `prepared` to
+    /// the front, unless the caller chose the preferred regions.
+    fn apply_affinity(
+        &self,
+        prepared: &ConverseRequest,
+        targets: &mut [Target],
+        options: &CallOptions,
+    ) {
+        let Some(affinity) = &self.affinity else {
+            return;
+        };
+        if !options.preferred_regions.is_empty() && !options.placed {
+            return;
+        }
+        let Some(model) = targets.first().map(|t| t.model.clone()) else {
+            return;
+        };
+        let points = self.prefix_points(prepared, &model);
+        if let Some(region) = affinity.region_for(&points, self.now()) {
+            affinity.prefer(targets, &region);
+        }
+    }
+
     /// The targets for one call, or `None` when the options leave none.
     pub(crate) fn call_targets(&self, options: &CallOptions) -> Option<Vec<Target>> {
         let targets = self.ordered_targets(options);
@@ -685,6 +748,8 @@ impl Engine {
         warnings: &mut Vec<String>,
         exchange: &mut X,
     ) -> Result<Done<X::Output>, Failed> {
+        let mut targets = targets;
+        self.apply_affinity(prepared, &mut targets, options);
         let targets = self.by_capacity(prepared, targets);
         let deadline = self.deadline(options);
         let plan = match self.planner.plan(targets) {
@@ -752,6 +817,13 @@ impl Engine {
                     .await
             }
         };
+        if let (Some(affinity), Ok(done)) = (&self.affinity, &outcome)
+            && let Some(usage) = exchange.usage(&done.value.0)
+        {
+            let target = &done.attempt.target;
+            let points = self.prefix_points(prepared, &target.model);
+            affinity.record(target, &points, &usage, self.now());
+        }
         let records = match &outcome {
             Ok(done) => {
                 self.stats.record(true, &done.records);

@@ -54,6 +54,7 @@
 #![forbid(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
 
+mod affinity;
 pub mod auth;
 pub mod blocking;
 pub mod budget;

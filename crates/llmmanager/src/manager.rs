@@ -46,6 +46,7 @@ pub struct LlmManagerBuilder {
     hedging: Option<crate::hedge::Hedging>,
     pacing: Option<crate::pacing::Pacing>,
     latency_aware: bool,
+    cache_affinity: bool,
     error_rules: Vec<ErrorRule>,
     default_inference: Option<InferenceConfig>,
     model_fields: Vec<(String, serde_json::Value)>,
@@ -78,6 +79,7 @@ impl LlmManagerBuilder {
             hedging: None,
             pacing: None,
             latency_aware: false,
+            cache_affinity: false,
             error_rules: Vec::new(),
             default_inference: None,
             model_fields: Vec::new(),
@@ -278,6 +280,33 @@ impl LlmManagerBuilder {
     /// kept. Off by default.
     pub fn latency_aware(mut self, on: bool) -> Self {
         self.latency_aware = on;
+        self
+    }
+
+    /// Cache affinity: a call whose cached prefix (model, tools, system prompt and messages up to
+    /// a cache point) was last written or read in one region goes to that region first, while
+    /// the cache entry lives (five minutes, one hour for `ttl: 1h` points), so a conversation
+    /// reads its prompt cache instead of writing it again elsewhere. Only the first model's
+    /// regions are re-ordered; residency, the order between models and the health check (a
+    /// cooling region goes last) still hold, and a call's own preferred regions keep their
+    /// order (a [`ParallelLlmManager`](crate::ParallelLlmManager) batch's round-robin regions
+    /// do not). Off by default: it concentrates calls that share a prefix on one region, which
+    /// spends that region's quota faster. The map holds at most 10,000 prefixes.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), llmmanager::Error> {
+    /// use llmmanager::LlmManager;
+    ///
+    /// let manager = LlmManager::builder()
+    ///     .models(["Claude 3.7 Sonnet"])
+    ///     .regions(["us-east-1", "us-east-2", "us-west-2"])
+    ///     .cache_affinity(true)
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn cache_affinity(mut self, on: bool) -> Self {
+        self.cache_affinity = on;
         self
     }
 
@@ -544,6 +573,9 @@ impl LlmManagerBuilder {
                 cache_availability: bedrock_cache::CacheAvailability::new(),
                 speed: crate::hedge::Speed::new(self.hedging, self.latency_aware),
                 pacer,
+                affinity: self.cache_affinity.then(|| {
+                    crate::affinity::Affinity::new(crate::affinity::DEFAULT_MAX_ENTRIES)
+                }),
             }),
         })
     }
@@ -775,9 +807,16 @@ impl LlmManager {
     /// What this manager's calls did so far: calls succeeded and failed, and per target the
     /// attempts, their outcomes by error class, and the target's health now.
     pub fn stats(&self) -> ManagerStats {
-        self.inner
+        let mut stats = self
+            .inner
             .stats
-            .snapshot(|model, region| self.inner.health.state(model, region))
+            .snapshot(|model, region| self.inner.health.state(model, region));
+        stats.affinity_routed = self
+            .inner
+            .affinity
+            .as_ref()
+            .map_or(0, crate::affinity::Affinity::routed);
+        stats
     }
 
     /// The targets of one call with `options`, or a configuration error when they leave none.

@@ -10,6 +10,7 @@
 mod support;
 
 mod access;
+mod affinity;
 mod blocking;
 mod budget;
 mod conformance;
