@@ -9,6 +9,10 @@
 //! reading the input a second time as the engine asks for more requests (memory stays bounded
 //! by the concurrency, not the batch), and write each result line whole as it finishes, so an
 //! interrupted run loses nothing written.
+//!
+//! With `--max-cost`, requests that would pass the budget are not sent; each gets a
+//! `budget_exceeded` line, which resuming does not count as done: a later run sends them and
+//! appends their results (the later line for an id is the one that counts).
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
@@ -19,6 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use bedrock_parallel::{BatchRequest, ParallelConfig, RequestError, RequestOutcome};
 use futures::StreamExt as _;
+use llmmanager::budget::Budget;
 use llmmanager::structured::{StructuredAnswer, StructuredRequest};
 use llmmanager::{ParallelLlmManager, StructuredError};
 
@@ -30,6 +35,10 @@ use crate::progress::Progress;
 use crate::record::Record;
 use crate::summary::Summary;
 
+/// The error kind of a request not sent because `--max-cost` would have been passed; such
+/// lines do not count as done, so a later run sends their requests.
+pub(crate) const BUDGET_EXCEEDED: &str = "budget_exceeded";
+
 /// Extra time the engine allows a request beyond the manager's own deadline before dropping it.
 const ENGINE_TIMEOUT_MARGIN: Duration = Duration::from_secs(30);
 
@@ -39,6 +48,15 @@ const ENGINE_TIMEOUT_MARGIN: Duration = Duration::from_secs(30);
     reason = "the summary reports the batch's wall-clock duration"
 )]
 pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<Exit> {
+    if args.estimate {
+        return crate::estimate::run(global, &args);
+    }
+    if args.max_cost.is_some() && args.engine != Engine::Local {
+        return Err(usage(
+            "--max-cost applies to --engine local only: batch jobs are submitted whole, so a \
+             budget cannot stop them part-way",
+        ));
+    }
     if args.engine == Engine::BedrockBatch {
         if let Some(residency) = &global.residency {
             return Err(usage(format!(
@@ -83,8 +101,11 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
 
     let backend = Backend::start(global).await?;
     let manager = backend.manager(global).await?;
-    let parallel = ParallelLlmManager::new(manager, config)
+    let mut parallel = ParallelLlmManager::new(manager, config)
         .map_err(|e| usage(format!("invalid batch options: {e}")))?;
+    if let Some(usd) = args.max_cost {
+        parallel = parallel.with_budget(Budget::usd(usd));
+    }
 
     if todo == 0 && rejected.is_empty() {
         eprintln!(
@@ -99,6 +120,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
     let mut output = Output::open(args.output.as_deref(), done.needs_newline, args.overwrite)?;
     let mut progress = Progress::new(todo, args.quiet);
     let mut summary = Summary::new(total_input, skipped);
+    summary.max_cost_usd = args.max_cost;
     let started = Instant::now();
     for line in rejected {
         eprintln!("llmm: {}", line.message);
@@ -170,6 +192,7 @@ fn outcome_record(outcome: &RequestOutcome<StructuredAnswer, StructuredError>) -
                 RequestError::Cancelled { .. } => "cancelled",
                 RequestError::Panicked { .. } => "panicked",
                 RequestError::DuplicateId { .. } => "duplicate_id",
+                RequestError::NotAdmitted { .. } => BUDGET_EXCEEDED,
                 _ => "failed",
             };
             Record::failure(id, kind, crate::exit::chain(error), &[], outcome.duration)
@@ -203,6 +226,7 @@ pub(crate) fn read_done_ids(path: &Path) -> anyhow::Result<DoneIds> {
     let ids = text
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|v| v.pointer("/error/kind").and_then(|k| k.as_str()) != Some(BUDGET_EXCEEDED))
         .filter_map(|v| v.get("id").and_then(|id| id.as_str()).map(str::to_owned))
         .collect();
     Ok(DoneIds {

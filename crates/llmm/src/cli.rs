@@ -383,8 +383,40 @@ pub(crate) struct BatchArgs {
     /// bound by this machine's quotas, but results take minutes to hours).
     #[arg(long, value_enum, default_value_t = Engine::Local)]
     pub(crate) engine: Engine,
+    /// Stop starting requests once what the answers cost plus the estimates of the requests in
+    /// flight would pass USD dollars (bundled on-demand prices); the remaining requests get
+    /// `budget_exceeded` lines, which a later run (with a larger --max-cost) resumes.
+    /// --engine local only.
+    #[arg(long, value_name = "USD", value_parser = parse_usd)]
+    pub(crate) max_cost: Option<f64>,
+    /// Send nothing: read the input and print the estimated tokens, the cost with
+    /// --engine local and with --engine bedrock-batch, and how long it would take at
+    /// --quota-rpm/--quota-tpm.
+    #[arg(long)]
+    pub(crate) estimate: bool,
+    /// With --estimate: print one JSON document instead of text.
+    #[arg(long, requires = "estimate")]
+    pub(crate) json: bool,
+    /// With --estimate: the requests per minute one model may take in one region (the
+    /// account's on-demand quota).
+    #[arg(long, value_name = "N", requires = "estimate")]
+    pub(crate) quota_rpm: Option<u32>,
+    /// With --estimate: the tokens (input and output) per minute one model may take in one
+    /// region.
+    #[arg(long, value_name = "N", requires = "estimate")]
+    pub(crate) quota_tpm: Option<u64>,
     #[command(flatten)]
     pub(crate) jobs: BatchJobArgs,
+}
+
+/// A dollar amount: a finite number, at least 0.
+fn parse_usd(text: &str) -> Result<f64, String> {
+    match text.trim().trim_start_matches('$').parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!(
+            "expected an amount in US dollars such as 2.50, got {text:?}"
+        )),
+    }
 }
 
 /// Which engine runs `llmm batch`.
@@ -614,6 +646,40 @@ mod tests {
             ])
             .is_err()
         );
+    }
+
+    #[test]
+    fn budget_and_estimate_flags() {
+        let cli = parse(&["llmm", "batch", "in.jsonl", "--max-cost", "$2.50"]);
+        let Command::Batch(args) = cli.command else {
+            panic!("batch")
+        };
+        assert_eq!(args.max_cost, Some(2.5));
+        assert!(!args.estimate);
+        for bad in ["-1", "nan", "inf", "two"] {
+            assert!(
+                Cli::try_parse_from(["llmm", "batch", "in.jsonl", "--max-cost", bad]).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(Cli::try_parse_from(["llmm", "batch", "in.jsonl", "--json"]).is_err());
+        assert!(Cli::try_parse_from(["llmm", "batch", "in.jsonl", "--quota-rpm", "5"]).is_err());
+        let cli = parse(&[
+            "llmm",
+            "batch",
+            "in.jsonl",
+            "--estimate",
+            "--json",
+            "--quota-rpm",
+            "50",
+            "--quota-tpm",
+            "40000",
+        ]);
+        let Command::Batch(args) = cli.command else {
+            panic!("batch")
+        };
+        assert!(args.estimate && args.json);
+        assert_eq!((args.quota_rpm, args.quota_tpm), (Some(50), Some(40_000)));
     }
 
     #[test]

@@ -93,6 +93,7 @@ mod chat;
 mod cli;
 mod config;
 mod doctor;
+mod estimate;
 mod exit;
 mod input;
 mod models;
@@ -164,7 +165,12 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<Exit> {
-    if matches!(cli.command, Command::Chat(_) | Command::Batch(_)) {
+    let sends = match &cli.command {
+        Command::Chat(_) => true,
+        Command::Batch(args) => !args.estimate,
+        _ => false,
+    };
+    if sends {
         preflight::check(&cli.global).await?;
     }
     match cli.command {

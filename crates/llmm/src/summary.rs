@@ -75,6 +75,10 @@ pub(crate) struct Summary {
     failed_for_credentials: usize,
     /// Failed requests none of whose attempts connected.
     failed_unreachable: usize,
+    /// The `--max-cost` budget, if given.
+    pub(crate) max_cost_usd: Option<f64>,
+    /// Requests not sent because they would have passed the budget (not counted as run).
+    pub(crate) budget_exceeded: usize,
 }
 
 impl Summary {
@@ -89,6 +93,14 @@ impl Summary {
 
     /// Adds one finished request.
     pub(crate) fn add(&mut self, record: &Record) {
+        if record
+            .error
+            .as_ref()
+            .is_some_and(|e| e.kind == crate::batch::BUDGET_EXCEEDED)
+        {
+            self.budget_exceeded += 1;
+            return;
+        }
         self.ran += 1;
         self.durations
             .push(Duration::from_millis(record.duration_ms));
@@ -184,11 +196,11 @@ impl Summary {
         Ok(())
     }
 
-    /// The exit code of the batch: success only if nothing failed and the run was not
-    /// interrupted; if requests ran and none succeeded, credentials when every request failed
+    /// The exit code of the batch: success only if nothing failed, no request was left unsent
+    /// by the budget, and the run was not interrupted; if requests ran and none succeeded, credentials when every request failed
     /// for credentials, unreachable when none connected, failed otherwise; some failed otherwise.
     pub(crate) fn exit(&self, interrupted: bool) -> Exit {
-        if self.failed == 0 && !interrupted {
+        if self.failed == 0 && self.budget_exceeded == 0 && !interrupted {
             Exit::Success
         } else if self.succeeded == 0 && self.ran > 0 {
             if self.failed_for_credentials == self.failed {
@@ -258,6 +270,8 @@ impl Summary {
                 "cache_write": self.cache_write_tokens,
             },
             "cost": self.cost_json(),
+            "max_cost_usd": self.max_cost_usd,
+            "budget_exceeded": self.budget_exceeded,
         })
     }
 
@@ -280,6 +294,19 @@ impl Summary {
             "summary: {} of {} request(s) run, {} succeeded, {} failed ({rate:.1}% success) in {secs:.2}s ({throughput:.1} req/s); {} skipped as already done",
             self.ran, self.total_input, self.succeeded, self.failed, self.skipped
         );
+        if let Some(limit) = self.max_cost_usd {
+            let _ = writeln!(
+                out,
+                "  budget: ${limit:.6}; {} request(s) not sent as they would pass it \
+                 (budget_exceeded lines){}",
+                self.budget_exceeded,
+                if self.budget_exceeded > 0 {
+                    "; run the same command with a larger --max-cost to send them"
+                } else {
+                    ""
+                }
+            );
+        }
         if !self.failures_by_kind.is_empty() {
             let kinds: Vec<String> = self
                 .failures_by_kind

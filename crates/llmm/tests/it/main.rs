@@ -10,6 +10,7 @@
 
 mod batch;
 mod batch_jobs;
+mod budget;
 mod catalog;
 mod chat;
 mod cost;
