@@ -236,10 +236,16 @@ impl LlmManagerBuilder {
     /// let manager = LlmManager::builder()
     ///     .models(["Claude 3 Haiku"])
     ///     .regions(["us-east-1", "us-west-2"])
-    ///     .hedging(Hedging::adaptive().max_share(0.05).max_cost_usd(0.01))
+    ///     .hedging(
+    ///         Hedging::after(Duration::from_millis(400))
+    ///             .max_share(0.05)
+    ///             .max_cost_usd(0.01),
+    ///     )
     ///     .build()
     ///     .await?;
+    /// # drop(manager);
     /// # Ok(()) }
+    /// # let _ = demo;
     /// ```
     pub fn hedging(mut self, hedging: crate::hedge::Hedging) -> Self {
         self.hedging = Some(hedging);
