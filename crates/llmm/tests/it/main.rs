@@ -16,6 +16,7 @@ mod chat;
 mod cost;
 mod doctor;
 mod failures;
+mod hedging;
 mod residency;
 mod sim;
 mod structured;
