@@ -237,9 +237,14 @@ fn bedrock_err(operation: &'static str, region: &str, e: impl std::error::Error)
     }
 }
 
-/// The content key of a job: a hash of its model, region and requests.
-fn job_key(model_id: &str, region: &str, ids: &[String], hashes: &[u64]) -> String {
+/// The content key of a job: a hash of where its files go (bucket and prefix), its model,
+/// region and requests. The same requests under another prefix are another job: the client
+/// request token derived from this key makes Bedrock answer with an existing job, whose output
+/// is under that job's prefix.
+fn job_key(location: &str, model_id: &str, region: &str, ids: &[String], hashes: &[u64]) -> String {
     let mut h = Sha256::new();
+    h.update(location.as_bytes());
+    h.update([0]);
     h.update(model_id.as_bytes());
     h.update([0]);
     h.update(region.as_bytes());
@@ -761,6 +766,7 @@ impl BatchEngine {
             };
             self.finish_upload(&mut upload).await?;
             js.key = job_key(
+                &format!("s3://{}/{}/", self.config.bucket, self.prefix()),
                 &js.model_id,
                 &js.region,
                 &js.request_ids,
@@ -1170,6 +1176,13 @@ impl BatchEngine {
             Err(e) => return Err(bedrock_err("GetModelInvocationJob", &region, e)),
         };
         let status = got.status().cloned();
+        let reported = match got.output_data_config() {
+            Some(ModelInvocationJobOutputDataConfig::S3OutputDataConfig(c)) => {
+                Some(c.s3_uri().to_owned())
+            }
+            _ => None,
+        };
+        let job = (arn.as_str(), reported.as_deref());
         let name = status
             .as_ref()
             .map_or("Unknown", ModelInvocationJobStatus::as_str);
@@ -1190,7 +1203,7 @@ impl BatchEngine {
                     message: format!("batch job {arn} wrote no output line for this request"),
                     code: None,
                 };
-                self.collect(state, i, &arn, run, Some(&missing)).await?;
+                self.collect(state, i, job, run, Some(&missing)).await?;
                 Ok(Poll::Done)
             }
             Some(
@@ -1211,7 +1224,7 @@ impl BatchEngine {
                     warn!(%message, attempt = js.attempt + 1, "resubmitting batch job");
                     if name == "Expired" {
                         // The records it finished keep their results; only the rest run again.
-                        self.collect(state, i, &arn, run, None).await?;
+                        self.collect(state, i, job, run, None).await?;
                         let open = state.jobs.get(i).map_or_else(HashSet::new, |js| {
                             js.request_ids
                                 .iter()
@@ -1251,7 +1264,7 @@ impl BatchEngine {
                     code: None,
                 };
                 // A stopped or expired job keeps the output of the records it finished.
-                self.collect(state, i, &arn, run, Some(&failed)).await?;
+                self.collect(state, i, job, run, Some(&failed)).await?;
                 self.fail_records(state, i, run, &failed, true)?;
                 Ok(Poll::Done)
             }
@@ -1266,14 +1279,21 @@ impl BatchEngine {
         &self,
         state: &RunState,
         i: usize,
-        arn: &str,
+        job: (&str, Option<&str>),
         run: &mut Run<'_>,
         missing: Option<&RecordError>,
     ) -> Result<(), Error> {
         let Some(js) = state.jobs.get(i) else {
             return Ok(());
         };
-        let out_uri = self.output_uri(js);
+        // Where the job says its output is; where this engine would have put it otherwise.
+        let (arn, reported) = job;
+        let out_uri = reported.map_or_else(|| self.output_uri(js), str::to_owned);
+        let out_uri = if out_uri.ends_with('/') {
+            out_uri
+        } else {
+            format!("{out_uri}/")
+        };
         let (bucket, prefix) = split_s3_uri(&out_uri).ok_or_else(|| Error::Output {
             key: out_uri.clone(),
             message: "not an s3:// URI".to_owned(),

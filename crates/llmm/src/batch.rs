@@ -57,6 +57,16 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
              budget cannot stop them part-way",
         ));
     }
+    let mut args = args;
+    if args.engine == Engine::Auto {
+        let choice = crate::batch_jobs::choose(global, &args)?;
+        eprintln!("llmm: {}", choice.line);
+        args.engine = if choice.batch {
+            Engine::BedrockBatch
+        } else {
+            Engine::Local
+        };
+    }
     if args.engine == Engine::BedrockBatch {
         if let Some(residency) = &global.residency {
             return Err(usage(format!(

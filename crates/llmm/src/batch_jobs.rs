@@ -478,3 +478,150 @@ fn poll_interval(seconds: f64) -> anyhow::Result<Duration> {
         ))),
     }
 }
+
+/// Seconds one on-demand request is assumed to take (a short answer), for `--engine auto`.
+const LOCAL_SECONDS_PER_REQUEST: f64 = 4.0;
+
+/// Output tokens assumed for a request without `maxTokens`, for `--engine auto`.
+const ASSUMED_OUTPUT_TOKENS: u64 = 300;
+
+/// What `--engine auto` decided, and the sentence that says why.
+#[derive(Debug)]
+pub(crate) struct Choice {
+    /// Whether the batch goes to batch inference jobs.
+    pub(crate) batch: bool,
+    /// The choice with its figures, for stderr.
+    pub(crate) line: String,
+}
+
+/// Chooses the engine for `--engine auto` from the number of requests still to run, the
+/// per-job minimum, how long batch jobs may take against `--max-wait`, and the estimated cost
+/// of either way (bundled prices of the first configured model in the first region; tokens
+/// estimated at four characters per input token and `maxTokens`, or 300, per answer).
+///
+/// # Errors
+/// Usage errors for bad input or a `--max-wait` that is not a duration.
+pub(crate) fn choose(global: &GlobalArgs, args: &BatchArgs) -> anyhow::Result<Choice> {
+    let jobs = &args.jobs;
+    let max_wait = jobs.max_wait.as_deref().map(parse_wait).transpose()?;
+    let source = Source::open(&args.input)?;
+    let checked = source.check()?;
+    let done = match &args.output {
+        Some(path) if !args.overwrite => read_done_ids(path)?,
+        _ => crate::batch::DoneIds::default(),
+    };
+    let (mut n, mut input_tokens, mut output_tokens) = (0u64, 0u64, 0u64);
+    for (_, request) in source.requests(done.ids, checked.rejected_lines())? {
+        n += 1;
+        let text = request.to_json().map(|v| v.to_string()).unwrap_or_default();
+        input_tokens += (text.len() as u64).div_ceil(4);
+        output_tokens += request
+            .inference_config
+            .as_ref()
+            .and_then(|c| c.max_tokens)
+            .map_or(ASSUMED_OUTPUT_TOKENS, u64::from);
+    }
+    let catalog = Catalog::bundled().context("cannot load the bundled catalog")?;
+    let (targets, _) = targets(&catalog, global)?;
+    let first = targets.first();
+    let prices = llmmanager::cache::PriceTable::bundled().ok();
+    let entry = first.and_then(|t| {
+        let access = llmmanager::cache::access_of_id(&t.model_id);
+        prices
+            .as_ref()?
+            .lookup(&t.model_id, &t.region, access)
+            .cloned()
+    });
+    let cost = |billing| -> Option<f64> {
+        let rates = entry.as_ref()?.rates(billing);
+        Some(
+            (input_tokens as f64 * rates.input? + output_tokens as f64 * rates.output?)
+                / 1_000_000.0,
+        )
+    };
+    let usd = |c: Option<f64>| c.map_or_else(|| "unknown".to_owned(), |c| format!("${c:.2}"));
+    let on_demand = cost(llmmanager::cache::Billing::OnDemand);
+    let batch = cost(llmmanager::cache::Billing::Batch);
+    let job_hours = jobs.job_timeout_hours.unwrap_or(24);
+    let local_hours =
+        n as f64 * LOCAL_SECONDS_PER_REQUEST / args.concurrency.max(1) as f64 / 3600.0;
+    let figures = format!(
+        "{n} request(s), about {input_tokens} input and {output_tokens} output tokens; \
+         estimated {} as batch jobs (results within {job_hours} h) or {} on demand \
+         (about {local_hours:.1} h at concurrency {})",
+        usd(batch),
+        usd(on_demand),
+        args.concurrency
+    );
+    let reason = if jobs.bucket.is_none() || jobs.role_arn.is_none() {
+        Some("batch jobs need --bucket and --role-arn".to_owned())
+    } else if n < jobs.min_records_per_job as u64 {
+        Some(format!(
+            "fewer requests than a batch job's minimum ({})",
+            jobs.min_records_per_job
+        ))
+    } else if let Some(wait) = max_wait
+        && wait < Duration::from_secs(u64::try_from(job_hours).unwrap_or(24) * 3600)
+    {
+        Some(format!(
+            "a batch job may take up to {job_hours} h, more than --max-wait ({} h)",
+            wait.as_secs_f64() / 3600.0
+        ))
+    } else if batch.is_none() && on_demand.is_some() {
+        Some("no batch price is known for the model".to_owned())
+    } else {
+        None
+    };
+    Ok(match reason {
+        Some(why) => Choice {
+            batch: false,
+            line: format!("--engine auto chose local: {why}; {figures}"),
+        },
+        None => Choice {
+            batch: true,
+            line: format!("--engine auto chose bedrock-batch: {figures}"),
+        },
+    })
+}
+
+/// A `--max-wait` duration: a number of seconds, or a number with `s`, `m`, `h` or `d`.
+fn parse_wait(text: &str) -> anyhow::Result<Duration> {
+    let t = text.trim();
+    let (number, unit) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], c),
+        _ => (t, 's'),
+    };
+    let scale = match unit {
+        's' => 1.0,
+        'm' => 60.0,
+        'h' => 3600.0,
+        'd' => 86_400.0,
+        _ => f64::NAN,
+    };
+    number
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|v| Duration::try_from_secs_f64(v * scale).ok())
+        .ok_or_else(|| {
+            usage(format!(
+                "--max-wait must be a duration such as 90m, 6h or 2d; got {text:?}"
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_waits() {
+        assert_eq!(parse_wait("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_wait("90m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_wait("1.5h").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_wait("2d").unwrap(), Duration::from_secs(172_800));
+        for bad in ["", "h", "-1h", "3w", "1e400h"] {
+            assert!(parse_wait(bad).is_err(), "{bad}");
+        }
+    }
+}

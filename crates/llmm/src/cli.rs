@@ -426,6 +426,10 @@ pub(crate) enum Engine {
     Local,
     /// Bedrock batch inference jobs over S3.
     BedrockBatch,
+    /// Batch jobs when the requests fill at least one job, a job's longest run fits in
+    /// --max-wait and batch prices are known; local otherwise (the choice and both estimated
+    /// costs are printed).
+    Auto,
 }
 
 /// Options of `--engine bedrock-batch`.
@@ -462,6 +466,10 @@ pub(crate) struct BatchJobArgs {
     /// an expired job's unfinished records are submitted once more.
     #[arg(long, value_name = "HOURS")]
     pub(crate) job_timeout_hours: Option<i32>,
+    /// With --engine auto: the longest you can wait for results, e.g. 90m, 6h or 2d
+    /// [default: no limit].
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) max_wait: Option<String>,
     /// On Ctrl-C, stop the jobs still running (by default they keep running, and the same
     /// command collects them later).
     #[arg(long)]

@@ -748,3 +748,36 @@ async fn large_inputs_are_streamed_in_parts() {
         input.e_tag()
     );
 }
+
+/// The same requests under another prefix (another output, another state file) are other
+/// jobs: a client token shared with the first run would make Bedrock answer with the first
+/// run's job, whose output is elsewhere.
+#[tokio::test]
+async fn the_same_requests_under_another_prefix_are_other_jobs() {
+    let env = Env::start(Scenario::default()).await;
+    let first = env
+        .engine(env.config(limits(1, 10)))
+        .run(requests(3))
+        .await
+        .unwrap();
+    assert!(first.iter().all(|r| r.outcome.is_ok()));
+    let other = tempfile::tempdir().unwrap();
+    let config = BatchConfig {
+        prefix: "elsewhere".to_owned(),
+        ..BatchConfig::new(&env.bucket, ROLE, other.path().join("state.json"))
+    };
+    let config = BatchConfig {
+        limits: limits(1, 10),
+        poll: env.config(limits(1, 10)).poll,
+        ..config
+    };
+    let second = env.engine(config).run(requests(3)).await.unwrap();
+    assert!(second.iter().all(|r| r.outcome.is_ok()), "{second:?}");
+    assert_eq!(env.creates(), 2);
+    let listed = aws_sdk_bedrock::Client::new(&env.sdk)
+        .list_model_invocation_jobs()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.invocation_job_summaries().len(), 2);
+}

@@ -357,3 +357,83 @@ async fn batch_engine_honours_model_and_region_on_lines() {
     run.assert_code(2);
     assert!(run.stderr.contains("No Such Model"), "{}", run.stderr);
 }
+
+/// `--engine auto` runs batch jobs when they can be formed and waited for, locally otherwise,
+/// and says which with both estimated costs.
+#[tokio::test]
+async fn engine_auto_chooses_by_size_wait_and_setup() {
+    let moto = moto_endpoint();
+    let bucket = format!("llmm-auto-{}", std::process::id());
+    create_bucket(&moto, &bucket);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let lines: String = (1..=4)
+        .map(|i| format!("{{\"id\":\"q{i}\",\"prompt\":\"Question {i}\",\"max_tokens\":100}}\n"))
+        .collect();
+    std::fs::write(&input, lines).unwrap();
+    let run = |extra: &'static [&'static str], out: &str| {
+        let mut a: Vec<String> = [
+            "--simulate",
+            "--region",
+            "us-east-1",
+            "batch",
+            input.to_str().unwrap(),
+            "--output",
+            dir.path().join(out).to_str().unwrap(),
+            "--engine",
+            "auto",
+            "--s3-endpoint-url",
+            &moto,
+            "--poll-seconds",
+            "0.05",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        a.extend(extra.iter().map(|s| (*s).to_owned()));
+        async move { llmm(&a.iter().map(String::as_str).collect::<Vec<_>>()).await }
+    };
+    let role = "arn:aws:iam::123456789012:role/batch";
+    let bucket: &'static str = Box::leak(bucket.into_boxed_str());
+    let setup: &'static [&'static str] =
+        Box::leak(vec!["--bucket", bucket, "--role-arn", role].into_boxed_slice());
+
+    // Four requests below the default minimum of 100 per job: local.
+    let small = run(setup, "a.jsonl").await;
+    small.assert_code(0);
+    assert!(
+        small.stderr.contains("chose local: fewer requests"),
+        "{}",
+        small.stderr
+    );
+    assert!(small.stderr.contains("as batch jobs"), "{}", small.stderr);
+    assert!(small.stderr.contains("$"), "{}", small.stderr);
+
+    // Enough for a job, no limit on the wait: batch jobs, at the lower estimated cost.
+    let mut with_min = setup.to_vec();
+    with_min.extend(["--min-records-per-job", "1"]);
+    let with_min: &'static [&'static str] = Box::leak(with_min.into_boxed_slice());
+    let big = run(with_min, "b.jsonl").await;
+    big.assert_code(0);
+    assert!(big.stderr.contains("chose bedrock-batch"), "{}", big.stderr);
+    let lines = parse_lines(&std::fs::read_to_string(dir.path().join("b.jsonl")).unwrap());
+    assert_eq!(lines.len(), 4);
+    assert!(lines.iter().all(|l| l["access_method"] == "batch_job"));
+
+    // A wait shorter than a job may take: local.
+    let mut hurried = with_min.to_vec();
+    hurried.extend(["--max-wait", "2h"]);
+    let hurried: &'static [&'static str] = Box::leak(hurried.into_boxed_slice());
+    let quick = run(hurried, "c.jsonl").await;
+    quick.assert_code(0);
+    assert!(
+        quick.stderr.contains("more than --max-wait"),
+        "{}",
+        quick.stderr
+    );
+
+    // Without a bucket: local.
+    let plain = run(&[], "d.jsonl").await;
+    plain.assert_code(0);
+    assert!(plain.stderr.contains("need --bucket"), "{}", plain.stderr);
+}
