@@ -6,7 +6,7 @@
 //! else [`ASSUMED_OUTPUT_TOKENS`]) at the on-demand price of the first target the manager would
 //! try. The budget lets a request start only while the actual cost of the finished requests plus
 //! the estimates of those in flight plus its own estimate stays within the limit; the others end
-//! as [`RequestError::NotAdmitted`](crate::parallel::RequestError::NotAdmitted), unsent.
+//! as [`RequestError::NotAdmitted`], unsent.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -173,7 +173,7 @@ impl LlmManager {
 /// No request starts once the actual cost of the finished requests, plus the estimates of those
 /// in flight, plus its own estimate would pass the limit; such a request waits while others are
 /// in flight (they may cost less than estimated) and otherwise ends as
-/// [`RequestError::NotAdmitted`](crate::parallel::RequestError::NotAdmitted), unsent. A request
+/// [`RequestError::NotAdmitted`], unsent. A request
 /// whose price is unknown is not admitted either: its cost cannot be bounded.
 ///
 /// Clones share the account, so the budget can be read while and after a batch runs, and one
