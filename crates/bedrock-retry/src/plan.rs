@@ -660,44 +660,16 @@ impl<T: PlanTarget> CallPlan<T> {
     ///
     /// The error's `Display` text becomes the record's message.
     pub async fn run<V, E, A>(
-        mut self,
+        self,
         sleep: &dyn Sleep,
         classifier: &dyn Classify<E>,
-        mut call: A,
+        call: A,
     ) -> Result<Succeeded<V, T>, Exhausted<E, T>>
     where
         E: fmt::Display + 'static,
         A: Attempter<V, E, T>,
     {
-        let mut last_error = None;
-        loop {
-            let attempt = match self.next_decision() {
-                Decision::Attempt(attempt) => attempt,
-                Decision::GiveUp(reason) => {
-                    return Err(Exhausted {
-                        reason,
-                        last_error,
-                        records: self.records,
-                    });
-                }
-            };
-            if !attempt.delay.is_zero() {
-                sleep.sleep(attempt.delay).await;
-            }
-            match call.attempt(attempt.clone()).await {
-                Ok(value) => {
-                    return Ok(Succeeded {
-                        value,
-                        attempt,
-                        records: self.record_success(),
-                    });
-                }
-                Err(error) => {
-                    self.record_failure(classifier.classify(&error), error.to_string());
-                    last_error = Some(error);
-                }
-            }
-        }
+        self.drive(sleep, classifier, call, None).await
     }
 }
 

@@ -116,12 +116,31 @@ impl<T: PlanTarget> CallPlan<T> {
     /// Both attempts appear in the records: the hedge with [`AttemptRecord::hedge`] set, the
     /// loser with [`AttemptRecord::lost`] set. The successful attempt is last.
     pub async fn run_hedged<V, E, A>(
-        mut self,
+        self,
         sleep: &dyn Sleep,
         classifier: &dyn Classify<E>,
         policy: &dyn HedgePolicy<T>,
+        call: A,
+        spare: A,
+    ) -> Result<Succeeded<V, T>, Exhausted<E, T>>
+    where
+        E: std::fmt::Display + 'static,
+        A: Attempter<V, E, T>,
+    {
+        self.drive(sleep, classifier, call, Some((policy, spare)))
+            .await
+    }
+
+    /// The one attempt loop, behind [`CallPlan::run`] and [`CallPlan::run_hedged`]: asks the plan
+    /// for each attempt, waits its backoff, sends it with `call` (racing a hedge made by the
+    /// spare attempter when `hedging` is given and its policy says so), and reports the outcome
+    /// back to the plan, until an answer or the plan gives up.
+    pub(super) async fn drive<V, E, A>(
+        mut self,
+        sleep: &dyn Sleep,
+        classifier: &dyn Classify<E>,
         mut call: A,
-        mut spare: A,
+        mut hedging: Option<(&dyn HedgePolicy<T>, A)>,
     ) -> Result<Succeeded<V, T>, Exhausted<E, T>>
     where
         E: std::fmt::Display + 'static,
@@ -143,14 +162,16 @@ impl<T: PlanTarget> CallPlan<T> {
             if !attempt.delay.is_zero() {
                 sleep.sleep(attempt.delay).await;
             }
-            let after = if hedged { None } else { policy.delay(&attempt) };
-            let (attempt, result) = match after {
-                None => {
-                    let result = call.attempt(attempt.clone()).await;
-                    (attempt, result)
-                }
-                Some(after) => {
-                    let mut first = pin!(call.attempt(attempt.clone()));
+            let after = match &hedging {
+                Some((policy, _)) if !hedged => policy.delay(&attempt),
+                _ => None,
+            };
+            let (attempt, result) = match (after, hedging.as_mut()) {
+                (Some(after), Some((policy, spare))) => {
+                    let policy = *policy;
+                    // Boxed, as below: an attempt's future can be large (an SDK call), and this
+                    // loop's own future would otherwise hold room for both branches.
+                    let mut first = Box::pin(call.attempt(attempt.clone()));
                     let mut timer = pin!(sleep.sleep(after));
                     match race(first.as_mut(), timer.as_mut()).await {
                         Either::Left(result) => (attempt, result),
@@ -158,12 +179,22 @@ impl<T: PlanTarget> CallPlan<T> {
                             None => (attempt, first.await),
                             Some(hedge) => {
                                 hedged = true;
-                                let second = pin!(spare.attempt(hedge.attempt.clone()));
-                                self.race_hedge(classifier, attempt, first, hedge, second)
-                                    .await
+                                let mut second = Box::pin(spare.attempt(hedge.attempt.clone()));
+                                self.race_hedge(
+                                    classifier,
+                                    attempt,
+                                    first.as_mut(),
+                                    hedge,
+                                    second.as_mut(),
+                                )
+                                .await
                             }
                         },
                     }
+                }
+                _ => {
+                    let result = Box::pin(call.attempt(attempt.clone())).await;
+                    (attempt, result)
                 }
             };
             match result {
