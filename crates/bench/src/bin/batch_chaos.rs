@@ -54,6 +54,9 @@ struct Args {
     /// First seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Simulated time per record, so that kills land inside running jobs.
+    #[arg(long, default_value_t = 5)]
+    record_latency_ms: u64,
 }
 
 /// A small deterministic generator (xorshift64*).
@@ -236,7 +239,7 @@ async fn one_run(args: &Args, seed: u64, moto: &str) -> Result<Report, String> {
         ..Scenario::default()
     }
     .with_seed(seed)
-    .with_latency(LatencyModel::new(1, 0.0))
+    .with_latency(LatencyModel::new(args.record_latency_ms, 0.0))
     .with_fault(
         FaultRule::new(Fault::error(BedrockErrorKind::ThrottlingException))
             .operations([Operation::Converse])
@@ -305,7 +308,7 @@ async fn one_run(args: &Args, seed: u64, moto: &str) -> Result<Report, String> {
             })
         };
         let kill = report.attempts <= 8 && rng.chance(0.7);
-        let limit = Duration::from_millis(if kill { 5 + rng.below(250) } else { 120_000 });
+        let limit = Duration::from_millis(if kill { 5 + rng.below(400) } else { 120_000 });
         let ran =
             tokio::time::timeout(limit, engine.run_with(|| Ok(todo.iter().cloned()), sink)).await;
         match ran {
