@@ -309,7 +309,9 @@ impl LlmManagerBuilder {
     ///     .cache_affinity(true)
     ///     .build()
     ///     .await?;
+    /// # let _ = manager;
     /// # Ok(()) }
+    /// # let _ = demo;
     /// ```
     pub fn cache_affinity(mut self, on: bool) -> Self {
         self.cache_affinity = on;
