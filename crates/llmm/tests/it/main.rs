@@ -8,6 +8,7 @@
     reason = "test helpers fail loudly; allow-unwrap-in-tests covers only #[test] functions"
 )]
 
+mod affinity;
 mod batch;
 mod batch_jobs;
 mod budget;
