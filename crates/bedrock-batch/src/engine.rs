@@ -3,11 +3,12 @@
 //! Every step with a side effect is recorded in the [`RunState`] file before the next one, and
 //! job creation carries an idempotency token, so the engine can be stopped at any point and run
 //! again over the same requests without creating (or paying for) a job twice. Collected results
-//! go to the ledger before they are returned. Waiting uses the SDK config's sleeper (injected,
-//! never the wall clock), with exponential backoff between polls.
+//! go to the ledger before they are returned. Waiting uses an injected `bedrock_retry::Sleep` (the
+//! workspace's one model of time; never the wall clock), with exponential backoff between polls.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
@@ -17,8 +18,7 @@ use aws_sdk_bedrock::types::{
     ModelInvocationJobStatus, ModelInvocationType, S3InputFormat,
 };
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use aws_smithy_async::rt::sleep::{AsyncSleep, SharedAsyncSleep};
-use bedrock_retry::{Backoff, JitterMode};
+use bedrock_retry::{Backoff, JitterMode, Sleep, TokioSleep};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tracing::{debug, info, warn};
@@ -206,7 +206,7 @@ pub struct RecordResult {
 pub struct BatchEngine {
     sdk: SdkConfig,
     s3: aws_sdk_s3::Client,
-    sleep: SharedAsyncSleep,
+    sleep: Arc<dyn Sleep>,
     config: BatchConfig,
 }
 
@@ -400,8 +400,7 @@ impl BatchEngine {
     /// An engine using `sdk` for Bedrock (one client per job region) and `s3` for the bucket.
     ///
     /// # Errors
-    /// [`Error::Config`] when `sdk` has no sleep implementation (the engine waits between polls),
-    /// or the bucket or role is empty.
+    /// [`Error::Config`] when the bucket or role is empty.
     pub fn new(
         sdk: &SdkConfig,
         s3: aws_sdk_s3::Client,
@@ -412,20 +411,18 @@ impl BatchEngine {
                 message: "a bucket and a role ARN are required".to_owned(),
             });
         }
-        let sleep = sdk.sleep_impl().ok_or_else(|| Error::Config {
-            message: "the SDK config has no sleep implementation".to_owned(),
-        })?;
         Ok(Self {
             sdk: sdk.clone(),
             s3,
-            sleep,
+            sleep: Arc::new(TokioSleep::new()),
             config,
         })
     }
 
-    /// Replaces the sleeper used between polls (tests record the waits with it).
+    /// Replaces the sleeper used between polls ([`TokioSleep`] by default; tests record the
+    /// waits with their own).
     #[must_use]
-    pub fn with_sleep(mut self, sleep: SharedAsyncSleep) -> Self {
+    pub fn with_sleep(mut self, sleep: Arc<dyn Sleep>) -> Self {
         self.sleep = sleep;
         self
     }

@@ -267,11 +267,8 @@ async fn job_api_lists_filters_and_stops() {
             arn = Some(j.job_arn().to_owned());
             break;
         }
-        aws_smithy_async::rt::sleep::AsyncSleep::sleep(
-            &aws_smithy_async::rt::sleep::TokioSleep::new(),
-            Duration::from_millis(20),
-        )
-        .await;
+        bedrock_retry::Sleep::sleep(&bedrock_retry::TokioSleep::new(), Duration::from_millis(20))
+            .await;
     }
     let arn = arn.expect("the job reached InProgress");
     let none = client
@@ -420,11 +417,8 @@ async fn job_api_validates_and_honours_client_tokens() {
             status = got.status().cloned();
             break;
         }
-        aws_smithy_async::rt::sleep::AsyncSleep::sleep(
-            &aws_smithy_async::rt::sleep::TokioSleep::new(),
-            Duration::from_millis(20),
-        )
-        .await;
+        bedrock_retry::Sleep::sleep(&bedrock_retry::TokioSleep::new(), Duration::from_millis(20))
+            .await;
     }
     assert_eq!(status, Some(ModelInvocationJobStatus::Failed));
     let stop = client

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use aws_smithy_async::rt::sleep::{AsyncSleep, Sleep, TokioSleep};
 use bedrock_batch::{BatchConfig, BatchEngine, BatchRequest, Limits, PollConfig, s3_client};
+use bedrock_retry::{Sleep, Sleeping, TokioSleep};
 use bedrock_sim::{Scenario, SimHandle, Simulator};
 
 pub(crate) const HAIKU3: &str = "anthropic.claude-3-haiku-20240307-v1:0";
@@ -53,8 +53,8 @@ pub(crate) struct RecordingSleep {
     pub(crate) waits: Arc<Mutex<Vec<Duration>>>,
 }
 
-impl AsyncSleep for RecordingSleep {
-    fn sleep(&self, duration: Duration) -> Sleep {
+impl Sleep for RecordingSleep {
+    fn sleep(&self, duration: Duration) -> Sleeping {
         self.waits.lock().unwrap().push(duration);
         TokioSleep::new().sleep(Duration::from_millis(10))
     }
@@ -111,9 +111,7 @@ impl Env {
     pub(crate) fn engine(&self, config: BatchConfig) -> BatchEngine {
         BatchEngine::new(&self.sdk, self.s3.clone(), config)
             .unwrap()
-            .with_sleep(aws_smithy_async::rt::sleep::SharedAsyncSleep::new(
-                self.sleep.clone(),
-            ))
+            .with_sleep(Arc::new(self.sleep.clone()))
     }
 
     pub(crate) fn creates(&self) -> u64 {
