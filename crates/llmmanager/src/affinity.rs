@@ -343,6 +343,34 @@ mod tests {
     }
 
     #[test]
+    fn a_one_hour_point_lives_an_hour_only_where_the_model_accepts_it() {
+        let request = ConverseRequest::builder()
+            .system("a long system prompt")
+            .system_block(SystemBlock::CachePoint(CachePointBlock::with_ttl(
+                CacheTtl::OneHour,
+            )))
+            .user_text("one")
+            .build()
+            .expect("request");
+        let mut model = haiku();
+        let caching = model.capabilities.prompt_caching.as_mut().expect("caching");
+        caching.ttl_1h = false;
+        let points = prefix_points(&model, &request);
+        assert_eq!(points.len(), 1);
+        assert_eq!(points[0].ttl, FIVE_MINUTES);
+        if let Some(caching) = model.capabilities.prompt_caching.as_mut() {
+            caching.ttl_1h = true;
+        }
+        let points = prefix_points(&model, &request);
+        assert_eq!(points[0].ttl, ONE_HOUR);
+        let affinity = Affinity::new(4);
+        affinity.record(&target("r"), &points, &usage(0, 3000), Duration::ZERO);
+        let later = Duration::from_secs(59 * 60);
+        assert_eq!(affinity.region_for(&points, later).as_deref(), Some("r"));
+        assert_eq!(affinity.region_for(&points, ONE_HOUR), None);
+    }
+
+    #[test]
     fn prefer_moves_only_within_the_first_model() {
         let affinity = Affinity::new(4);
         let mut targets = vec![
