@@ -10,7 +10,7 @@ use std::time::SystemTime;
 #[cfg(feature = "fetch")]
 use crate::builder::CatalogBuilder;
 use crate::error::Error;
-use crate::model::{AccessMethod, AccessPreference, Geo, ModelAccess, ModelInfo};
+use crate::model::{AccessMethod, AccessPreference, BatchInference, Geo, ModelAccess, ModelInfo};
 use crate::names::NameIndex;
 use crate::snapshot::Snapshot;
 use crate::time::parse_rfc3339;
@@ -227,6 +227,55 @@ impl Catalog {
         Ok(out)
     }
 
+    /// How a batch inference job (`CreateModelInvocationJob`) runs the model in `region`: the base
+    /// model id where AWS lists the region for the foundation model, otherwise the model's
+    /// cross-region inference profile where AWS lists the region for the profile. A model without
+    /// batch data ([`Capabilities::batch_inference`](crate::Capabilities)) runs batch jobs nowhere.
+    ///
+    /// ```
+    /// use bedrock_catalog::Catalog;
+    ///
+    /// let catalog = Catalog::bundled()?;
+    /// let job = catalog.batch_access("Nova Lite", "us-east-1")?;
+    /// assert_eq!(job.invoke_id, "amazon.nova-lite-v1:0");
+    /// # Ok::<(), bedrock_catalog::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Name errors as for [`Catalog::resolve`], or [`Error::NoBatchInference`].
+    pub fn batch_access(&self, name_or_id: &str, region: &str) -> Result<ModelAccess, Error> {
+        let m = self.resolve(name_or_id)?;
+        let batch = m.capabilities.batch_inference.as_ref();
+        let refused = || Error::NoBatchInference {
+            model_id: m.id.clone(),
+            region: region.to_owned(),
+            batch_regions: batch.map(BatchInference::regions).unwrap_or_default(),
+        };
+        let Some(batch) = batch else {
+            return Err(refused());
+        };
+        let make = |invoke_id: &str, method| ModelAccess {
+            model_id: m.id.clone(),
+            invoke_id: invoke_id.to_owned(),
+            region: region.to_owned(),
+            method,
+        };
+        if batch.direct.iter().any(|r| r == region) {
+            return Ok(make(&m.id, AccessMethod::Direct));
+        }
+        if batch.profile.iter().any(|r| r == region)
+            && let Some(a) = m.region_access(region)
+        {
+            if let Some(p) = &a.regional_profile {
+                return Ok(make(p, AccessMethod::RegionalProfile));
+            }
+            if let Some(p) = &a.global_profile {
+                return Ok(make(p, AccessMethod::GlobalProfile));
+            }
+        }
+        Err(refused())
+    }
+
     /// Whether the named model can be called from `region` by any method (`false` for unknown names).
     #[must_use]
     pub fn is_available(&self, name: &str, region: &str) -> bool {
@@ -363,5 +412,43 @@ mod tests {
         let b = a.clone();
         assert!(Arc::ptr_eq(&a.inner, &b.inner));
         assert_eq!(a.to_snapshot(), Snapshot::bundled().unwrap());
+    }
+
+    #[test]
+    fn batch_jobs_run_where_the_batch_table_lists_the_region() {
+        let c = Catalog::bundled().unwrap();
+        let direct = c.batch_access("Nova Lite", "us-east-1").unwrap();
+        assert_eq!(
+            (direct.invoke_id.as_str(), direct.method),
+            ("amazon.nova-lite-v1:0", AccessMethod::Direct)
+        );
+        let profile = c.batch_access("Nova Lite", "eu-west-1").unwrap();
+        assert_eq!(
+            (profile.invoke_id.as_str(), profile.method),
+            ("eu.amazon.nova-lite-v1:0", AccessMethod::RegionalProfile)
+        );
+        let premier = c
+            .batch_access("amazon.nova-premier-v1:0", "us-east-1")
+            .unwrap();
+        assert_eq!(premier.invoke_id, "us.amazon.nova-premier-v1:0");
+        // Nova Premier is callable on demand from more regions than it runs batch jobs in.
+        let e = c
+            .batch_access("amazon.nova-premier-v1:0", "eu-west-1")
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::NoBatchInference { batch_regions, .. } if batch_regions.len() == 3),
+            "{e}"
+        );
+        assert_eq!(e.kind(), crate::ErrorKind::NotFound);
+        // Without a batch row, no region.
+        let e = c.batch_access("Claude 3 Haiku", "us-east-1").unwrap_err();
+        assert!(
+            matches!(&e, Error::NoBatchInference { batch_regions, .. } if batch_regions.is_empty()),
+            "{e}"
+        );
+        assert!(
+            c.access("Claude 3 Haiku", "us-east-1", AccessPreference::default())
+                .is_ok()
+        );
     }
 }

@@ -58,6 +58,20 @@ pub enum Error {
         /// Regions where it can be called.
         available_regions: Vec<String>,
     },
+    /// The model cannot run batch inference jobs in that region (or the catalog has no batch
+    /// data for it). Kind: [`ErrorKind::NotFound`].
+    #[error(
+        "model {model_id} cannot run batch inference jobs in {region}{}",
+        fmt_list(". It can in", batch_regions)
+    )]
+    NoBatchInference {
+        /// Base model id.
+        model_id: String,
+        /// The region asked about.
+        region: String,
+        /// Regions where it can run batch inference jobs (empty when the catalog does not know).
+        batch_regions: Vec<String>,
+    },
     /// Catalog JSON could not be parsed. Kind: [`ErrorKind::Data`].
     #[error("malformed catalog data in {what}: {source}")]
     Parse {
@@ -129,7 +143,8 @@ impl Error {
         match self {
             Self::UnknownModel { .. }
             | Self::AmbiguousModel { .. }
-            | Self::NotAvailableInRegion { .. } => ErrorKind::NotFound,
+            | Self::NotAvailableInRegion { .. }
+            | Self::NoBatchInference { .. } => ErrorKind::NotFound,
             Self::Parse { .. } | Self::SchemaVersion { .. } | Self::InvalidData { .. } => {
                 ErrorKind::Data
             }

@@ -87,8 +87,8 @@ pub use cache::{CACHE_FILE_NAME, CacheMode, default_cache_dir};
 pub use catalog::{Catalog, CatalogMetadata, DataSource};
 pub use error::{Error, ErrorKind};
 pub use model::{
-    AccessMethod, AccessPreference, Capabilities, Geo, Lifecycle, ModelAccess, ModelInfo,
-    ProfileInfo, PromptCaching, RegionAccess,
+    AccessMethod, AccessPreference, BatchInference, Capabilities, Geo, Lifecycle, ModelAccess,
+    ModelInfo, ProfileInfo, PromptCaching, RegionAccess,
 };
 pub use names::display_name;
 pub use overrides::{

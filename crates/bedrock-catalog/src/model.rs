@@ -148,9 +148,42 @@ pub struct Capabilities {
     /// Bedrock's native structured output (`outputConfig.textFormat` of type `json_schema`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub structured_output: bool,
+    /// Where the model runs batch inference jobs (`CreateModelInvocationJob`); `None` when the
+    /// overrides file does not say, which is treated as unsupported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_inference: Option<BatchInference>,
     /// Key into the overrides file's `sources` for the flags that came from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+}
+
+/// Regions where a model runs batch inference jobs, from AWS's table "Supported Regions and
+/// models for batch inference".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchInference {
+    /// Regions where a job may name the base model id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub direct: Vec<String>,
+    /// Regions where a job may name the model's cross-region inference profile.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub profile: Vec<String>,
+    /// Key into the overrides file's `sources` for these regions.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
+    /// When the regions were read from the source (`YYYY-MM-DD`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub date: String,
+}
+
+impl BatchInference {
+    /// Every region listed, sorted and without repeats.
+    #[must_use]
+    pub fn regions(&self) -> Vec<String> {
+        let mut all: Vec<String> = self.direct.iter().chain(&self.profile).cloned().collect();
+        all.sort();
+        all.dedup();
+        all
+    }
 }
 
 /// Prompt-caching limits of a model.

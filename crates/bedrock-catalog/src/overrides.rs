@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::model::{Capabilities, PromptCaching, has};
+use crate::model::{BatchInference, Capabilities, PromptCaching, has};
 
 /// The overrides file compiled into this build.
 pub const BUNDLED_OVERRIDES: &str = include_str!("../data/overrides.json");
@@ -66,6 +66,10 @@ pub struct ModelOverride {
     /// Native structured output (`outputConfig.textFormat`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub structured_output: Option<bool>,
+    /// Regions with batch inference (`direct`: the base model id, `profile`: its cross-region
+    /// inference profile); absent means unknown, treated as no batch inference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_inference: Option<BatchInference>,
     /// Key into [`Overrides::sources`].
     pub source: String,
 }
@@ -103,6 +107,17 @@ impl Overrides {
                 return Err(Error::InvalidData {
                     what: what.into(),
                     message: format!("model {id} cites unknown source {:?}", m.source),
+                });
+            }
+            if let Some(b) = &m.batch_inference
+                && !o.sources.contains_key(&b.source)
+            {
+                return Err(Error::InvalidData {
+                    what: what.into(),
+                    message: format!(
+                        "model {id}: batch_inference cites unknown source {:?}",
+                        b.source
+                    ),
                 });
             }
         }
@@ -160,6 +175,7 @@ impl Overrides {
                 max_points: p.max_points.unwrap_or(DEFAULT_MAX_CACHE_POINTS),
                 ttl_1h: p.ttl_1h,
             });
+            c.batch_inference = o.batch_inference.clone();
             c.source = Some(o.source.clone());
         }
         c
@@ -179,6 +195,7 @@ pub fn derived_capabilities(input: &[String], output: &[String]) -> Capabilities
         prompt_caching: None,
         max_output_tokens: None,
         structured_output: false,
+        batch_inference: None,
         source: None,
     }
 }
@@ -236,6 +253,33 @@ mod tests {
             })
         );
         assert_eq!(c.source.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn batch_inference_regions_are_read_and_cite_a_known_source() {
+        let o = Overrides::parse(
+            r#"{"schema_version":1,"sources":{"a":"x","b":"y"},"models":{"m.x-v1:0":{"batch_inference":{"direct":["us-east-1"],"profile":["eu-west-1","us-east-1"],"source":"b","date":"2026-12-02"},"source":"a"}}}"#,
+        )
+        .unwrap();
+        let b = o
+            .capabilities("m.x-v1:0", &s(&["TEXT"]), &s(&["TEXT"]))
+            .batch_inference
+            .unwrap();
+        assert_eq!(b.direct, ["us-east-1"]);
+        assert_eq!(b.regions(), ["eu-west-1", "us-east-1"]);
+        assert_eq!((b.source.as_str(), b.date.as_str()), ("b", "2026-12-02"));
+        let e = Overrides::parse(
+            r#"{"schema_version":1,"sources":{"a":"x"},"models":{"m":{"batch_inference":{"direct":["us-east-1"],"source":"zz"},"source":"a"}}}"#,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("batch_inference"), "{e}");
+        let bundled = Overrides::bundled().unwrap();
+        let lite = bundled.get("amazon.nova-lite-v1:0").unwrap();
+        assert!(lite.batch_inference.is_some());
+        let haiku = bundled
+            .get("anthropic.claude-3-haiku-20240307-v1:0")
+            .unwrap();
+        assert_eq!(haiku.batch_inference, None, "no batch row could be read");
     }
 
     #[test]
