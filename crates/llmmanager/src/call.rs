@@ -633,9 +633,10 @@ impl Engine {
     }
 
     /// Pacing, when on: reserves capacity for the attempt on its target and waits for it, at most
-    /// nine tenths of the time the attempt has left (which shrinks by the wait). Returns the
-    /// tokens reserved, or fails the attempt with [`AttemptError::NoCapacity`] when the wait
-    /// would be longer; nothing is reserved then.
+    /// nine tenths of the time the attempt has left (which shrinks by the wait); a place voided
+    /// by a throttle while waiting is reserved again. Returns the tokens reserved, or fails the
+    /// attempt with [`AttemptError::NoCapacity`] when the wait would be longer; nothing is
+    /// reserved then.
     async fn pace(
         &self,
         prepared: &ConverseRequest,
@@ -648,24 +649,38 @@ impl Engine {
         let tokens = self.paced_tokens(prepared, &target.model);
         let time_left = attempt.time_left.unwrap_or(self.timeouts.per_attempt);
         let max_wait = time_left.saturating_sub(time_left / 10);
-        match pacer
-            .store
-            .reserve(&target.model, &target.region, tokens, self.now(), max_wait)
-        {
-            Ok(wait) => {
-                if !wait.is_zero() {
-                    debug!(?wait, %target, "paced: waiting for capacity");
-                    self.sleep.sleep(wait).await;
-                    attempt.time_left = attempt.time_left.map(|left| left.saturating_sub(wait));
+        let started = self.now();
+        loop {
+            let waited = self.now().saturating_sub(started);
+            let place = pacer.store.reserve(
+                &target.model,
+                &target.region,
+                tokens,
+                self.now(),
+                max_wait.saturating_sub(waited),
+            );
+            let place = match place {
+                Ok(place) => place,
+                Err(wait) => {
+                    return Err(AttemptError::NoCapacity {
+                        target: target.to_string(),
+                        wait,
+                        time_left,
+                    });
                 }
-                Ok(Some(tokens))
+            };
+            if place.wait.is_zero() {
+                break;
             }
-            Err(wait) => Err(AttemptError::NoCapacity {
-                target: target.to_string(),
-                wait,
-                time_left,
-            }),
+            debug!(wait = ?place.wait, %target, "paced: waiting for capacity");
+            self.sleep.sleep(place.wait).await;
+            if pacer.store.epoch(&target.model, &target.region) == place.epoch {
+                break;
+            }
         }
+        let waited = self.now().saturating_sub(started);
+        attempt.time_left = attempt.time_left.map(|left| left.saturating_sub(waited));
+        Ok(Some(tokens))
     }
 
     /// Tells pacing how a paced attempt ended: a throttle cuts its target's rate, an answer gives

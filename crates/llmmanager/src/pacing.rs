@@ -238,8 +238,8 @@ pub(crate) trait PaceStore: Send + Sync + fmt::Debug {
     /// reserved).
     fn wait(&self, model: &str, region: &str, tokens: u64, now: Duration) -> Duration;
 
-    /// Reserves a place for a request of `tokens` when it is at most `max_wait` away: `Ok(wait)`
-    /// to send after `wait`, `Err(wait)` without reserving anything when it is further.
+    /// Reserves a place for a request of `tokens` when it is at most `max_wait` away: `Ok` to
+    /// send after its wait, `Err(wait)` without reserving anything when it is further.
     fn reserve(
         &self,
         model: &str,
@@ -247,13 +247,26 @@ pub(crate) trait PaceStore: Send + Sync + fmt::Debug {
         tokens: u64,
         now: Duration,
         max_wait: Duration,
-    ) -> Result<Duration, Duration>;
+    ) -> Result<Reservation, Duration>;
+
+    /// How many throttles the lane has seen: a reservation made before the latest throttle is
+    /// void (the throttle cleared the queue), and its request reserves again.
+    fn epoch(&self, model: &str, region: &str) -> u64;
 
     /// A request reserved with `reserved` tokens was answered and used `used` (when known).
     fn succeeded(&self, model: &str, region: &str, reserved: u64, used: Option<u64>, now: Duration);
 
     /// A request was throttled on `limit`.
     fn throttled(&self, model: &str, region: &str, limit: Limit, now: Duration);
+}
+
+/// A place in a lane's queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Reservation {
+    /// How long to wait before sending.
+    pub(crate) wait: Duration,
+    /// The lane's throttle count when the place was given.
+    pub(crate) epoch: u64,
 }
 
 /// One rate, as a generic cell rate: `per_sec` (`None`: unlimited) and the theoretical arrival
@@ -274,6 +287,9 @@ struct Rate {
     /// Consecutive throttles without a success, for the hold's length.
     strikes: u32,
     last_cut: Option<Duration>,
+    /// Whether the lane answered since the last cut: throttles without an answer in between
+    /// say the window is still spent, not that the rate is too high, and only hold the lane.
+    answered_since_cut: bool,
     last_growth: Duration,
 }
 
@@ -329,25 +345,29 @@ impl Rate {
 
     /// A throttle: the lane holds for a while (longer with each throttle in a row), and the rate
     /// is cut once per hold: multiplied by `decrease`, or, when it had none, set to what the lane
-    /// served in the last window (times the headroom). Without a configured quota, what it served
-    /// becomes the ceiling the rate grows back to.
+    /// served in the last window. Without a configured quota, what it served becomes the
+    /// ceiling the rate grows back to. The queue is cleared.
     fn cut(&mut self, now: Duration, served: u64, config: &Pacing) {
         let hold = (config.window / 20)
-            .saturating_mul(1 << self.strikes.min(4))
-            .min(config.window);
+            .saturating_mul(1 << self.strikes.min(3))
+            .min(config.window / 4);
         self.strikes = self.strikes.saturating_add(1);
         self.hold_until = self.hold_until.max(now.saturating_add(hold));
+        // The queue is cleared: waiters reserve again behind the hold.
+        self.tat = self.hold_until;
         if !config.learn
             || self
                 .last_cut
                 .is_some_and(|at| now < at.saturating_add(hold))
+            || (self.per_sec.is_some() && self.last_cut.is_some() && !self.answered_since_cut)
         {
             return;
         }
+        self.answered_since_cut = false;
         self.last_cut = Some(now);
         self.last_growth = now;
         #[allow(clippy::cast_precision_loss, reason = "counts are far below 2^52")]
-        let served = (served.max(1) as f64 / config.window.as_secs_f64()) * config.headroom;
+        let served = served.max(1) as f64 / config.window.as_secs_f64();
         let learned = self.per_sec.map_or(served, |rate| rate * config.decrease);
         if !self.configured {
             self.ceiling = Some(served.max(learned));
@@ -359,6 +379,7 @@ impl Rate {
     /// the ceiling, and a learned ceiling by a tenth of that.
     fn grow(&mut self, now: Duration, config: &Pacing) {
         self.strikes = 0;
+        self.answered_since_cut = true;
         let Some(rate) = self.per_sec else {
             return;
         };
@@ -388,6 +409,8 @@ struct Lane {
     tokens: Rate,
     /// Answers in the last window: when and how many tokens they used.
     served: VecDeque<(Duration, u64)>,
+    /// Throttles seen.
+    epoch: u64,
 }
 
 impl Lane {
@@ -430,6 +453,7 @@ impl LocalPace {
                 requests: Rate::seeded(quota.and_then(|q| q.requests_per_minute), &self.config),
                 tokens: Rate::seeded(quota.and_then(|q| q.tokens_per_minute), &self.config),
                 served: VecDeque::new(),
+                epoch: 0,
             }
         });
         f(lane)
@@ -448,7 +472,7 @@ impl PaceStore for LocalPace {
         tokens: u64,
         now: Duration,
         max_wait: Duration,
-    ) -> Result<Duration, Duration> {
+    ) -> Result<Reservation, Duration> {
         self.with_lane(model, region, |lane| {
             let wait = lane.wait(now);
             if wait > max_wait {
@@ -456,8 +480,15 @@ impl PaceStore for LocalPace {
             }
             lane.requests.take(now, 1);
             lane.tokens.take(now, tokens);
-            Ok(wait)
+            Ok(Reservation {
+                wait,
+                epoch: lane.epoch,
+            })
         })
+    }
+
+    fn epoch(&self, model: &str, region: &str) -> u64 {
+        self.with_lane(model, region, |lane| lane.epoch)
     }
 
     fn succeeded(
@@ -483,16 +514,19 @@ impl PaceStore for LocalPace {
         let window = self.config.window;
         self.with_lane(model, region, |lane| {
             lane.forget_before(now, window);
+            lane.epoch = lane.epoch.wrapping_add(1);
             match limit {
                 Limit::Requests => {
                     let served = lane.served.len() as u64;
                     lane.requests.cut(now, served, &self.config);
+                    lane.tokens.tat = lane.tokens.tat.min(lane.requests.hold_until);
                 }
                 Limit::Tokens => {
                     let served = lane.served.iter().map(|(_, t)| t).sum();
                     lane.tokens.cut(now, served, &self.config);
                     // Hold the request side too: the lane sends nothing until the hold ends.
                     lane.requests.hold_until = lane.requests.hold_until.max(lane.tokens.hold_until);
+                    lane.requests.tat = lane.requests.hold_until;
                 }
             }
         });
@@ -584,24 +618,37 @@ mod tests {
                 .headroom(1.0),
         );
         // One a second, one second of burst: two go at once, the third waits a second.
+        let wait = |r: Result<Reservation, Duration>| r.map(|r| r.wait);
         assert_eq!(
-            store.reserve(M, R, 0, clock.now(), Duration::ZERO),
+            wait(store.reserve(M, R, 0, clock.now(), Duration::ZERO)),
             Ok(Duration::ZERO)
         );
         assert_eq!(
-            store.reserve(M, R, 0, clock.now(), Duration::ZERO),
+            wait(store.reserve(M, R, 0, clock.now(), Duration::ZERO)),
             Ok(Duration::ZERO)
         );
         assert_eq!(
-            store.reserve(M, R, 0, clock.now(), ms(500)),
+            wait(store.reserve(M, R, 0, clock.now(), ms(500))),
             Err(Duration::from_secs(1))
         );
         assert_eq!(
-            store.reserve(M, R, 0, clock.now(), Duration::from_secs(2)),
+            wait(store.reserve(M, R, 0, clock.now(), Duration::from_secs(2))),
             Ok(Duration::from_secs(1))
         );
         // The queue moved on: the next one is two seconds away.
         assert_eq!(store.wait(M, R, 0, clock.now()), Duration::from_secs(2));
+        for _ in 0..10 {
+            store
+                .reserve(M, R, 0, clock.now(), Duration::from_secs(60))
+                .unwrap();
+        }
+        assert_eq!(store.wait(M, R, 0, clock.now()), Duration::from_secs(12));
+        // A throttle voids the places given so far and clears the queue: the lane holds for a
+        // twentieth of the window, then sends at its rate again.
+        let before = store.epoch(M, R);
+        store.throttled(M, R, Limit::Requests, clock.now());
+        assert_ne!(store.epoch(M, R), before);
+        assert_eq!(store.wait(M, R, 0, clock.now()), Duration::from_secs(3));
     }
 
     #[test]
@@ -665,6 +712,20 @@ mod tests {
         clock.advance(Duration::from_secs(120));
         store.succeeded(M, R, 0, None, clock.now());
         assert!((rate(&store) - 10.0).abs() < 1e-9);
+        // Throttles with no answer in between say the window is spent: the first cuts, the
+        // later ones (after its hold) only hold the lane.
+        store.throttled(M, R, Limit::Requests, clock.now());
+        assert!((rate(&store) - 5.0).abs() < 1e-9);
+        clock.advance(Duration::from_secs(20));
+        store.throttled(M, R, Limit::Requests, clock.now());
+        assert!((rate(&store) - 5.0).abs() < 1e-9);
+        assert!(store.wait(M, R, 0, clock.now()) > Duration::ZERO);
+        // After an answer, the next throttle cuts again.
+        clock.advance(Duration::from_secs(20));
+        store.succeeded(M, R, 0, None, clock.now());
+        let before = rate(&store);
+        store.throttled(M, R, Limit::Requests, clock.now());
+        assert!((rate(&store) - before * 0.5).abs() < 1e-9);
     }
 
     #[test]
