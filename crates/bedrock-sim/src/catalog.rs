@@ -69,6 +69,8 @@ pub(crate) struct Caps {
     pub(crate) cache_ttl_1h: bool,
     /// Structured output (`outputConfig.textFormat`) accepted.
     pub(crate) structured_output: bool,
+    /// Regions for batch inference jobs; `None` accepts them wherever the model is callable.
+    pub(crate) batch_inference: Option<bedrock_catalog::BatchInference>,
 }
 
 /// Models that answer structured output unless a scenario says otherwise: the Claude
@@ -149,6 +151,7 @@ fn caps_for(model: &RefModel, o: Option<&ModelCaps>) -> Caps {
             let id = strip_geo(&model.model_id);
             STRUCTURED_OUTPUT_MODELS.iter().any(|p| id.starts_with(p))
         }),
+        batch_inference: o.batch_inference.clone(),
     }
 }
 
@@ -246,6 +249,21 @@ impl Catalog {
         }
     }
 
+    /// Whether a batch inference job naming `raw` (already resolved to model `idx`) may run in
+    /// `region`: the model's batch regions for a base id or for a profile, when it has them.
+    pub(crate) fn batch_allowed(&self, region: &str, raw: &str, idx: usize) -> bool {
+        let Some(b) = self
+            .models
+            .get(idx)
+            .and_then(|m| m.caps.batch_inference.as_ref())
+        else {
+            return true;
+        };
+        let profile = raw.contains(":inference-profile/") || self.profiles.contains_key(raw);
+        let listed = if profile { &b.profile } else { &b.direct };
+        listed.iter().any(|r| r == region)
+    }
+
     fn resolve_profile(&self, region: &str, pid: &str) -> Resolution {
         match self.profiles.get(pid) {
             Some(p) if p.regions.contains(region) => Resolution::Ok(p.model),
@@ -270,6 +288,23 @@ mod tests {
 
     fn cat() -> Catalog {
         Catalog::build(&BTreeMap::new()).unwrap()
+    }
+
+    #[test]
+    fn batch_jobs_follow_the_catalog_batch_regions() {
+        let c = cat();
+        let lite = "amazon.nova-lite-v1:0";
+        let idx = c.model_index(lite).unwrap();
+        assert!(c.batch_allowed("us-east-1", lite, idx));
+        assert!(!c.batch_allowed("us-west-2", lite, idx));
+        assert!(c.batch_allowed("us-west-2", "us.amazon.nova-lite-v1:0", idx));
+        let arn = profile_arn("eu-west-1", "eu.amazon.nova-lite-v1:0");
+        assert!(c.batch_allowed("eu-west-1", &arn, idx));
+        assert!(!c.batch_allowed("ca-central-1", "ca.amazon.nova-lite-v1:0", idx));
+        // Without batch regions in the overrides, batch jobs are accepted where the model is.
+        let haiku3 = "anthropic.claude-3-haiku-20240307-v1:0";
+        let idx = c.model_index(haiku3).unwrap();
+        assert!(c.batch_allowed("us-east-1", haiku3, idx));
     }
 
     #[test]

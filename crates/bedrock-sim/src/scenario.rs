@@ -1109,6 +1109,11 @@ pub struct ModelCaps {
     /// simulator's own list (newer Claude models, the same the catalog's overrides mark), see
     /// `docs/simulator.md`.
     pub structured_output: Option<bool>,
+    /// Regions where `CreateModelInvocationJob` accepts the model (`direct`: its base id,
+    /// `profile`: its inference profile). Without an entry the simulator accepts batch jobs
+    /// wherever the model can be called.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_inference: Option<bedrock_catalog::BatchInference>,
 }
 
 /// Prompt caching facts of a model.

@@ -261,10 +261,15 @@ fn create(shared: &Arc<Shared>, region: &str, body: &Value) -> Result<Value, Wir
             "The simulator runs only Converse batch jobs, not {invocation_type}."
         )));
     }
-    if !matches!(shared.catalog.resolve(region, &model_id), Resolution::Ok(_)) {
+    let Resolution::Ok(idx) = shared.catalog.resolve(region, &model_id) else {
         return Err(WireError::validation(
             "The provided model identifier is invalid.",
         ));
+    };
+    if !shared.catalog.batch_allowed(region, &model_id, idx) {
+        return Err(WireError::validation(format!(
+            "The model {model_id} does not support batch inference in {region}."
+        )));
     }
     for uri in [&input_uri, &output_uri] {
         if !uri.starts_with("s3://") {
