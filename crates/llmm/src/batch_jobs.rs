@@ -4,8 +4,9 @@
 //! Local calls answer in seconds but are bound by this machine and the account's on-demand
 //! quotas; batch jobs cost less per token and scale to millions of records, but take minutes
 //! to hours. Requests are spread over every configured `--model` in every configured `--region`
-//! where the catalog has it (a job runs one model in one region; each pair gets jobs of at
-//! least the per-job minimum). Resuming works at three levels: ids already in the output are
+//! where the catalog lists batch inference for it, by its base id or its inference profile
+//! (a job runs one model in one region; each pair gets jobs of at least the per-job minimum).
+//! Models the catalog has no batch data for are used only when no configured pair is known. Resuming works at three levels: ids already in the output are
 //! skipped, results already collected come from the engine's local ledger, and the state file
 //! (or, without it, the jobs' index objects in S3) lets a rerun over any of the remaining
 //! requests poll the jobs that hold them instead of creating new ones.
@@ -20,7 +21,7 @@ use bedrock_batch::{
     BatchConfig, BatchEngine, BatchRequest, Limits, PollConfig, RecordResult, Target, output_text,
     s3_client,
 };
-use bedrock_catalog::{AccessPreference, Catalog};
+use bedrock_catalog::{AccessPreference, Catalog, ModelAccess};
 use bedrock_sim::{SimHandle, Simulator};
 use serde_json::Value;
 
@@ -220,9 +221,34 @@ pub(crate) async fn run(global: &GlobalArgs, args: BatchArgs) -> anyhow::Result<
     Ok(summary.exit(false))
 }
 
+/// How a batch job runs `model` in `region`, and whether the catalog's batch-inference data
+/// says so. Where the catalog has batch regions for the model, only those count (the id is the
+/// base model id or its inference profile, as AWS lists it). A model the catalog has no batch
+/// data for is unknown: it falls back to how it is called on demand, marked `false`.
+fn job_access(
+    catalog: &Catalog,
+    model: &str,
+    region: &str,
+) -> Result<(ModelAccess, bool), bedrock_catalog::Error> {
+    match catalog.batch_access(model, region) {
+        Ok(access) => Ok((access, true)),
+        Err(bedrock_catalog::Error::NoBatchInference { batch_regions, .. })
+            if batch_regions.is_empty() =>
+        {
+            Ok((
+                catalog.access(model, region, AccessPreference::default())?,
+                false,
+            ))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// The (model, region) pairs that can take requests: every configured model in every
-/// configured region where the catalog has it, with the id to invoke it by (a model id or an
-/// inference profile). Also returns the catalog model id of each invoke id, for the output.
+/// configured region where it can run batch inference jobs (from the catalog), with the id a
+/// job names (a model id or an inference profile). Pairs the catalog has no batch data for are
+/// used only when no configured pair is known to run batch jobs. Also returns the catalog model
+/// id of each invoke id, for the output.
 ///
 /// # Errors
 /// A usage error naming the pairs that cannot run when none can.
@@ -230,29 +256,47 @@ fn targets(
     catalog: &Catalog,
     global: &GlobalArgs,
 ) -> anyhow::Result<(Vec<Target>, HashMap<String, String>)> {
-    let mut targets = Vec::new();
+    let mut found: Vec<(Target, bool)> = Vec::new();
     let mut names = HashMap::new();
     let mut refused = Vec::new();
     for model in global.models_or_default() {
         for region in global.regions_or_default() {
-            match catalog.access(&model, &region, AccessPreference::default()) {
-                Ok(access) => {
+            match job_access(catalog, &model, &region) {
+                Ok((access, known)) => {
                     names.insert(access.invoke_id.clone(), access.model_id.clone());
                     let t = Target {
                         model: access.model_id,
                         ..Target::new(access.invoke_id, region)
                     };
-                    if !targets.contains(&t) {
-                        targets.push(t);
+                    if !found.iter().any(|(x, _)| x == &t) {
+                        found.push((t, known));
                     }
                 }
                 Err(e) => refused.push(format!("{model} in {region}: {e}")),
             }
         }
     }
+    let any_known = found.iter().any(|(_, known)| *known);
+    let mut targets = Vec::new();
+    for (t, known) in found {
+        if known {
+            targets.push(t);
+        } else if any_known {
+            refused.push(format!(
+                "{} in {}: the catalog has no batch-inference regions for it",
+                t.model, t.region
+            ));
+        } else {
+            eprintln!(
+                "llmm: the catalog has no batch-inference regions for {} ({}); its jobs may be refused",
+                t.model, t.region
+            );
+            targets.push(t);
+        }
+    }
     if targets.is_empty() {
         return Err(usage(format!(
-            "no configured model can run in a configured region: {}",
+            "no configured model can run batch inference jobs in a configured region: {}",
             refused.join("; ")
         )));
     }
@@ -284,8 +328,8 @@ impl Placer<'_> {
         region: Option<&str>,
     ) -> anyhow::Result<()> {
         match (model, region) {
-            (Some(m), Some(g)) => match self.catalog.access(m, g, AccessPreference::default()) {
-                Ok(access) => {
+            (Some(m), Some(g)) => match job_access(self.catalog, m, g) {
+                Ok((access, _)) => {
                     self.names
                         .insert(access.invoke_id.clone(), access.model_id.clone());
                     *r = r.clone().on(access.invoke_id, g);
@@ -354,7 +398,7 @@ impl Placer<'_> {
     }
 
     fn add(&mut self, m: &str, g: &str, any_model: bool, any_region: bool) {
-        if let Ok(access) = self.catalog.access(m, g, AccessPreference::default()) {
+        if let Ok((access, _)) = job_access(self.catalog, m, g) {
             self.names
                 .insert(access.invoke_id.clone(), access.model_id.clone());
             let t = Target {

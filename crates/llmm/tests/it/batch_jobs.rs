@@ -358,6 +358,71 @@ async fn batch_engine_honours_model_and_region_on_lines() {
     assert!(run.stderr.contains("No Such Model"), "{}", run.stderr);
 }
 
+/// Jobs go only where the catalog lists batch inference for the model: Nova Lite is callable on
+/// demand in us-west-2 and eu-west-2, but runs batch jobs in us-west-2 only through its `us.`
+/// profile and in eu-west-2 not at all (the simulator refuses such a job as Bedrock does).
+#[tokio::test]
+async fn batch_engine_sends_jobs_only_where_the_model_runs_batch_inference() {
+    let moto = moto_endpoint();
+    let bucket = format!("llmm-batchregions-{}", std::process::id());
+    create_bucket(&moto, &bucket);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let lines = [
+        r#"{"id":"q1","prompt":"One","max_tokens":50}"#,
+        r#"{"id":"q2","prompt":"Two","max_tokens":50}"#,
+        r#"{"id":"q3","prompt":"Three","max_tokens":50,"model":"Nova Lite","region":"eu-west-2"}"#,
+    ];
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let out = dir.path().join("out.jsonl");
+    let run = llmm(&[
+        "--simulate",
+        "--model",
+        "Nova Lite",
+        "--region",
+        "us-west-2",
+        "--region",
+        "eu-west-2",
+        "batch",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--engine",
+        "bedrock-batch",
+        "--bucket",
+        &bucket,
+        "--role-arn",
+        "arn:aws:iam::123456789012:role/batch",
+        "--s3-endpoint-url",
+        &moto,
+        "--min-records-per-job",
+        "1",
+        "--poll-seconds",
+        "0.05",
+    ])
+    .await;
+    run.assert_code(0);
+    assert!(
+        run.stderr
+            .contains("not used for batch jobs: Nova Lite in eu-west-2"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("cannot run in eu-west-2"),
+        "{}",
+        run.stderr
+    );
+    let results = parse_lines(&std::fs::read_to_string(&out).unwrap());
+    assert_eq!(results.len(), 3);
+    for l in &results {
+        assert_eq!(l["ok"], true, "{l}");
+        assert_eq!(l["region"], "us-west-2", "{l}");
+        assert_eq!(l["model"], "amazon.nova-lite-v1:0", "{l}");
+        assert_eq!(l["access_method"], "batch_job", "{l}");
+    }
+}
+
 /// `--engine auto` runs batch jobs when they can be formed and waited for, locally otherwise,
 /// and says which with both estimated costs.
 #[tokio::test]
