@@ -775,3 +775,47 @@ async fn the_same_requests_under_another_prefix_are_other_jobs() {
         .unwrap();
     assert_eq!(listed.invocation_job_summaries().len(), 2);
 }
+
+/// Bedrock runs batch jobs for a model only in the regions AWS lists for it: Nova Lite by its
+/// base id in us-east-1, by its `us.` profile in us-west-2, and not by its base id in us-west-2
+/// (though it is callable there on demand). The simulator refuses that job as Bedrock does, and
+/// only its records fail.
+#[tokio::test]
+async fn a_model_outside_its_batch_regions_is_refused_and_fails_only_its_records() {
+    const LITE: &str = "amazon.nova-lite-v1:0";
+    let env = Env::start(Scenario::default()).await;
+    let config = BatchConfig {
+        targets: vec![
+            Target::new(LITE, "us-east-1"),
+            Target::new("us.amazon.nova-lite-v1:0", "us-west-2"),
+        ],
+        ..env.config(limits(1, 10))
+    };
+    let mut reqs: Vec<_> = (0..4).map(free_request).collect();
+    reqs.push(free_request(4).on(LITE, "us-west-2"));
+    let results = env.engine(config).run(reqs).await.unwrap();
+    assert_eq!(results.len(), 5);
+    for r in &results {
+        if r.id == "q4" {
+            let e = r.outcome.as_ref().unwrap_err();
+            assert_eq!(e.kind, RecordErrorKind::JobRejected, "{e:?}");
+            assert!(
+                e.message
+                    .contains("does not support batch inference in us-west-2"),
+                "{}",
+                e.message
+            );
+        } else {
+            assert!(r.outcome.is_ok(), "{r:?}");
+        }
+    }
+    let regions: Vec<&str> = results
+        .iter()
+        .filter(|r| r.id != "q4")
+        .map(|r| r.region.as_str())
+        .collect();
+    assert_eq!(
+        regions,
+        ["us-east-1", "us-east-1", "us-west-2", "us-west-2"]
+    );
+}
