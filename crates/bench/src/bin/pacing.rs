@@ -1,0 +1,199 @@
+//! Adaptive pacing against a request quota, on the simulator.
+//!
+//! The simulator allows `--rpm` requests per quota window of `--window-ms` (a compressed minute:
+//! 6 s by default, so the run is short). A batch of `--rpm` times `--windows` calls arrives at
+//! `--offered` times the quota (open loop), once with pacing off, once paced to the configured
+//! quota, and once with pacing learning the quota from throttling. For each, the run prints the
+//! calls answered and failed, the throttled attempts as a share of every attempt that reached the
+//! simulator, and the goodput (answers per window, over the run's time but at least one window)
+//! as a share of the quota.
+//!
+//! ```text
+//! cargo run --release -p bench --bin pacing
+//! ```
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use bedrock_sim::{LatencyModel, Scenario, Simulator, TokenQuota};
+use bench::DynError;
+use clap::Parser;
+use llmmanager::pacing::{Pacing, Quota};
+use llmmanager::retry::HealthConfig;
+use llmmanager::{Auth, ConverseRequest, LlmManager, RetryConfig, Timeouts};
+
+/// Adaptive pacing against a request quota.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Requests per quota window.
+    #[arg(long, default_value_t = 600)]
+    rpm: u64,
+    /// The quota window (a compressed minute).
+    #[arg(long, default_value_t = 6000)]
+    window_ms: u64,
+    /// The batch, in windows' worth of the quota.
+    #[arg(long, default_value_t = 5)]
+    windows: u64,
+    /// How many times the quota the batch arrives at.
+    #[arg(long, default_value_t = 10)]
+    offered: u64,
+    /// The simulator's time to first token.
+    #[arg(long, default_value_t = 50)]
+    latency_ms: u64,
+    /// The simulator's seed.
+    #[arg(long, default_value_t = 20)]
+    seed: u64,
+}
+
+const MODEL: &str = "anthropic.claude-3-haiku-20240307-v1:0";
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => return bench::exit(Err(e.into())),
+    };
+    bench::exit(runtime.block_on(run(&args)))
+}
+
+/// One mode's figures.
+struct Figures {
+    answered: u64,
+    failed: u64,
+    attempts: u64,
+    throttled: u64,
+    elapsed: Duration,
+}
+
+async fn run(args: &Args) -> Result<(), DynError> {
+    let window = Duration::from_millis(args.window_ms.max(1));
+    let modes: [(&str, Option<Pacing>); 3] = [
+        ("pacing off", None),
+        (
+            "seeded quota",
+            Some(
+                Pacing::fixed()
+                    .window(window)
+                    .quota(Quota::new(MODEL).requests_per_minute(args.rpm)),
+            ),
+        ),
+        ("learned", Some(Pacing::adaptive().window(window))),
+    ];
+    let calls = args.rpm * args.windows;
+    let mut lines = vec![format!(
+        "quota {} requests per {} ms window, batch of {calls} calls offered at {}x the quota, ttft {} ms",
+        args.rpm, args.window_ms, args.offered, args.latency_ms
+    )];
+    lines.push(
+        "mode           answered  failed  attempts  throttled  throttled%  elapsed s  goodput/quota"
+            .to_owned(),
+    );
+    for (name, pacing) in modes {
+        let f = one_mode(args, window, pacing).await?;
+        #[allow(clippy::cast_precision_loss, reason = "counts are small")]
+        let throttled = f.throttled as f64 / f.attempts.max(1) as f64;
+        #[allow(clippy::cast_precision_loss, reason = "counts are small")]
+        let goodput = f.answered as f64
+            / (f.elapsed.max(window).as_secs_f64() / window.as_secs_f64())
+            / args.rpm as f64;
+        lines.push(format!(
+            "{name:<14} {:>8} {:>7} {:>9} {:>10} {:>10.2}% {:>10.1} {:>13.1}%",
+            f.answered,
+            f.failed,
+            f.attempts,
+            f.throttled,
+            throttled * 100.0,
+            f.elapsed.as_secs_f64(),
+            goodput * 100.0,
+        ));
+    }
+    #[allow(clippy::print_stdout, reason = "a benchmark reports on stdout")]
+    for line in lines {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the benchmark measures real time against the simulator's real-time windows"
+)]
+async fn one_mode(
+    args: &Args,
+    window: Duration,
+    pacing: Option<Pacing>,
+) -> Result<Figures, DynError> {
+    let quota = TokenQuota {
+        region: None,
+        model: None,
+        tokens_per_minute: u64::MAX / 2,
+        requests_per_minute: Some(args.rpm),
+    };
+    let scenario = Scenario::default()
+        .with_seed(args.seed)
+        .with_latency(LatencyModel::new(args.latency_ms, 0.0))
+        .with_quota(quota)
+        .with_quota_window(window);
+    let sim = Simulator::start(scenario).await?;
+    let mut builder = LlmManager::builder()
+        .model(MODEL)
+        .region("us-east-1")
+        .auth(Auth::static_keys("AKIDPACING", "pacing-secret"))
+        .endpoint_url(sim.endpoint_url())
+        .retry(RetryConfig::standard())
+        .health(HealthConfig::standard())
+        .timeouts(
+            Timeouts::default()
+                .with_per_attempt(Duration::from_secs(60))
+                .with_total(Duration::from_secs(600)),
+        );
+    if let Some(p) = pacing {
+        builder = builder.pacing(p);
+    }
+    let manager = builder.build().await?;
+    let request = ConverseRequest::builder()
+        .user_text("Say hello.")
+        .max_tokens(64)
+        .build()?;
+    let calls = args.rpm * args.windows;
+    // Open loop: one call every `gap`, whatever the answers do.
+    #[allow(clippy::cast_precision_loss, reason = "counts are small")]
+    let gap = window.div_f64((args.rpm * args.offered.max(1)) as f64);
+    let started = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..calls {
+        #[allow(clippy::cast_precision_loss, reason = "counts are small")]
+        let due = started + gap.mul_f64(i as f64);
+        let now = Instant::now();
+        if due > now {
+            tokio::time::sleep(due - now).await;
+        }
+        let m = manager.clone();
+        let r = request.clone();
+        set.spawn(async move { m.converse(&r).await.is_ok() });
+    }
+    let (mut answered, mut failed) = (0, 0);
+    while let Some(done) = set.join_next().await {
+        if done? {
+            answered += 1;
+        } else {
+            failed += 1;
+        }
+    }
+    let elapsed = started.elapsed();
+    let stats = sim.stats();
+    let throttled = stats
+        .by_outcome
+        .get("ThrottlingException")
+        .copied()
+        .unwrap_or(0);
+    let attempts = stats.by_operation.get("converse").copied().unwrap_or(0);
+    sim.shutdown().await;
+    Ok(Figures {
+        answered,
+        failed,
+        attempts,
+        throttled,
+        elapsed,
+    })
+}
