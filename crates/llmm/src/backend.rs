@@ -88,6 +88,9 @@ impl Backend {
         if let Some(hedging) = global.hedging() {
             builder = builder.hedging(hedging);
         }
+        if let Some(pacing) = global.pacing() {
+            builder = builder.pacing(pacing);
+        }
         builder.latency_aware(global.latency_aware)
     }
 

@@ -132,6 +132,19 @@ pub(crate) struct GlobalArgs {
     /// models stays).
     #[arg(long, global = true)]
     pub(crate) latency_aware: bool,
+    /// Pace calls per model and region to the quota learned from throttling: a call waits for
+    /// capacity (within --timeout) or goes to a region with capacity, instead of being sent into
+    /// a throttle. Implied by --pace-rpm and --pace-tpm.
+    #[arg(long, global = true)]
+    pub(crate) pace: bool,
+    /// Pace to this requests-per-minute quota of each model in each region: calls go at 95% of
+    /// it (and below, if Bedrock throttles anyway).
+    #[arg(long, global = true, value_name = "N")]
+    pub(crate) pace_rpm: Option<u64>,
+    /// Pace to this tokens-per-minute quota of each model in each region (input plus maxTokens
+    /// per request): calls go at 95% of it.
+    #[arg(long, global = true, value_name = "N")]
+    pub(crate) pace_tpm: Option<u64>,
 }
 
 impl GlobalArgs {
@@ -143,6 +156,27 @@ impl GlobalArgs {
             (None, false) => return None,
         };
         Some(hedging.max_share(self.hedge_share))
+    }
+
+    /// The pacing the flags ask for, if any: adaptive, with the quotas given for every model.
+    pub(crate) fn pacing(&self) -> Option<llmmanager::pacing::Pacing> {
+        if !self.pace && self.pace_rpm.is_none() && self.pace_tpm.is_none() {
+            return None;
+        }
+        let mut pacing = llmmanager::pacing::Pacing::adaptive();
+        if self.pace_rpm.is_some() || self.pace_tpm.is_some() {
+            for model in self.models_or_default() {
+                let mut quota = llmmanager::pacing::Quota::new(model);
+                if let Some(rpm) = self.pace_rpm {
+                    quota = quota.requests_per_minute(rpm);
+                }
+                if let Some(tpm) = self.pace_tpm {
+                    quota = quota.tokens_per_minute(tpm);
+                }
+                pacing = pacing.quota(quota);
+            }
+        }
+        Some(pacing)
     }
 
     /// Whether requests go to the in-process simulator (`--simulate`, or `--scenario`).
@@ -620,6 +654,36 @@ mod tests {
         assert_eq!(cli.global.regions_or_default(), ["x", "y"]);
         let cli = parse(&["llmm", "chat", "hi"]);
         assert_eq!(cli.global.models_or_default(), DEFAULT_MODELS);
+    }
+
+    #[test]
+    fn pacing_flags() {
+        use llmmanager::pacing::{Pacing, Quota};
+        let cli = parse(&["llmm", "chat", "hi"]);
+        assert_eq!(cli.global.pacing(), None);
+        let cli = parse(&["llmm", "--pace", "chat", "hi"]);
+        assert_eq!(cli.global.pacing(), Some(Pacing::adaptive()));
+        let cli = parse(&[
+            "llmm",
+            "--model",
+            "Claude 3 Haiku",
+            "--pace-rpm",
+            "600",
+            "--pace-tpm",
+            "200000",
+            "chat",
+            "hi",
+        ]);
+        assert_eq!(
+            cli.global.pacing(),
+            Some(
+                Pacing::adaptive().quota(
+                    Quota::new("Claude 3 Haiku")
+                        .requests_per_minute(600)
+                        .tokens_per_minute(200_000)
+                )
+            )
+        );
     }
 
     #[test]
