@@ -273,7 +273,9 @@ impl LlmManagerBuilder {
     ///     ))
     ///     .build()
     ///     .await?;
+    /// # drop(manager);
     /// # Ok(()) }
+    /// # let _ = demo;
     /// ```
     pub fn pacing(mut self, pacing: crate::pacing::Pacing) -> Self {
         self.pacing = Some(pacing);
