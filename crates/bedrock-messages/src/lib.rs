@@ -69,6 +69,7 @@ pub use error::{Error, ErrorKind};
 pub use feature::Feature;
 pub use format::{DocumentFormat, FormatPolicy, ImageFormat, MediaKind, VideoFormat, Warning};
 pub use limits::{Limits, Rule};
+pub use model::REQUEST_FIELDS;
 pub use model::{
     CachePointBlock, CachePointType, CacheTtl, Citation, CitationLocation, CitationText,
     CitationsConfig, CitationsContentBlock, ContentBlock, ConverseRequest, DocumentBlock,
@@ -81,7 +82,6 @@ pub use model::{
     ToolInputSchema, ToolResultBlock, ToolResultContent, ToolResultStatus, ToolSpec, ToolUseBlock,
     VideoBlock, WebLocation,
 };
-pub use model::REQUEST_FIELDS;
 pub use response::{ConverseOutput, ConverseResponse, Metrics, StopReason, TokenUsage};
 pub use trace::{
     CacheDetails, ContentFilter, ContentPolicy, ContextualGroundingPolicy, GroundingFilter,

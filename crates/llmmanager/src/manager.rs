@@ -583,9 +583,9 @@ impl LlmManagerBuilder {
                 cache_availability: bedrock_cache::CacheAvailability::new(),
                 speed: crate::hedge::Speed::new(self.hedging, self.latency_aware),
                 pacer,
-                affinity: self.cache_affinity.then(|| {
-                    crate::affinity::Affinity::new(crate::affinity::DEFAULT_MAX_ENTRIES)
-                }),
+                affinity: self
+                    .cache_affinity
+                    .then(|| crate::affinity::Affinity::new(crate::affinity::DEFAULT_MAX_ENTRIES)),
             }),
         })
     }
