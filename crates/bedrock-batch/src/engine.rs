@@ -79,7 +79,7 @@ pub struct BatchConfig {
     pub max_resubmits: u32,
     /// Job timeout in hours (Bedrock's default, 24, when `None`).
     pub timeout_hours: Option<i32>,
-    /// Where requests without a pinned model and region may run (see [`plan`]).
+    /// Where requests without a pinned model and region may run (see [`crate::plan()`]).
     pub targets: Vec<Target>,
     /// The ledger of collected results (default: the state file's path plus `.results.jsonl`).
     pub ledger_path: PathBuf,

@@ -12,7 +12,8 @@
 //! without one starts at what it served in the last quota window) and holds it for a moment; a
 //! success grows it slowly again, never above the configured quota.
 //!
-//! The lanes live behind [`PaceStore`], so a store shared by several processes can back them.
+//! The lanes live behind a small crate-private store trait (`PaceStore`), so a store shared by
+//! several processes can back them.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
