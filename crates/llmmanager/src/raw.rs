@@ -40,16 +40,16 @@ tokio::task_local! {
 
 /// Runs `call` (a Converse or ConverseStream send) with `fields` added to the top level of the
 /// request body it sends. No fields: `call` runs as it is.
-pub(crate) async fn with_extra_fields<F: Future>(
+pub(crate) fn with_extra_fields<F: Future>(
     fields: &BTreeMap<String, Value>,
     call: F,
-) -> F::Output {
-    // Boxed: the SDK's send future is large, and both branches would hold it.
-    let call = Box::pin(call);
+) -> impl Future<Output = F::Output> {
+    // Not an `async fn`: that would hold `call` twice (as its argument and inside the scope),
+    // and the SDK's send future is large.
     if fields.is_empty() {
-        call.await
+        futures::future::Either::Left(call)
     } else {
-        EXTRA.scope(fields.clone(), call).await
+        futures::future::Either::Right(EXTRA.scope(fields.clone(), call))
     }
 }
 

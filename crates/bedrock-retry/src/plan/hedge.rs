@@ -169,8 +169,8 @@ impl<T: PlanTarget> CallPlan<T> {
             let (attempt, result) = match (after, hedging.as_mut()) {
                 (Some(after), Some((policy, spare))) => {
                     let policy = *policy;
-                    // Boxed, as below: an attempt's future can be large (an SDK call), and this
-                    // loop's own future would otherwise hold room for both branches.
+                    // Boxed: an attempt's future can be large (an SDK call), and this loop's own
+                    // future would otherwise hold room for two of them.
                     let mut first = Box::pin(call.attempt(attempt.clone()));
                     let mut timer = pin!(sleep.sleep(after));
                     match race(first.as_mut(), timer.as_mut()).await {
@@ -193,7 +193,7 @@ impl<T: PlanTarget> CallPlan<T> {
                     }
                 }
                 _ => {
-                    let result = Box::pin(call.attempt(attempt.clone())).await;
+                    let result = call.attempt(attempt.clone()).await;
                     (attempt, result)
                 }
             };
