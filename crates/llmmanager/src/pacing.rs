@@ -150,22 +150,14 @@ impl Pacing {
     /// room for the quota windows' edges and for requests this process does not see.
     #[must_use]
     pub fn headroom(mut self, share: f64) -> Self {
-        self.headroom = if share.is_finite() {
-            share.clamp(0.05, 1.0)
-        } else {
-            0.95
-        };
+        self.headroom = clamped(share, 0.05, 1.0, 0.95);
         self
     }
 
     /// The factor a throttle cuts a learned rate by (default 0.7, clamped to 0.1–0.95).
     #[must_use]
     pub fn decrease(mut self, factor: f64) -> Self {
-        self.decrease = if factor.is_finite() {
-            factor.clamp(0.1, 0.95)
-        } else {
-            0.7
-        };
+        self.decrease = clamped(factor, 0.1, 0.95, 0.7);
         self
     }
 
@@ -173,11 +165,7 @@ impl Pacing {
     /// (default 0.05, clamped to 0–1).
     #[must_use]
     pub fn increase(mut self, share: f64) -> Self {
-        self.increase = if share.is_finite() {
-            share.clamp(0.0, 1.0)
-        } else {
-            0.05
-        };
+        self.increase = clamped(share, 0.0, 1.0, 0.05);
         self
     }
 
@@ -565,6 +553,15 @@ impl Pacer {
         clock: &dyn Clock,
     ) -> Duration {
         self.store.wait(model, region, tokens, clock.now())
+    }
+}
+
+/// `value` clamped to `lo..=hi`, or `default` when it is not a finite number.
+fn clamped(value: f64, lo: f64, hi: f64, default: f64) -> f64 {
+    if value.is_finite() {
+        value.clamp(lo, hi)
+    } else {
+        default
     }
 }
 
