@@ -11,7 +11,14 @@
 //! - a retryable failure (throttled, transient, target unavailable) of one is recorded and the
 //!   other goes on alone; when both fail, the loop continues after the later one as usual;
 //! - a failure that ends the call (a bad request, blocked content) ends it: the other attempt is
-//!   dropped and recorded as cancelled.
+//!   dropped and recorded as cancelled;
+//! - an attempt that commits ([`HedgePolicy::committed`]: a stream that delivered its first event)
+//!   wins at once: the other is dropped and recorded as cancelled, and the call waits for the
+//!   winner alone. An attempt that committed before the delay is not hedged.
+//!
+//! The attempter whose attempt the call took (the hedge's, when the hedge won or went on alone)
+//! makes the call's later attempts, so what it collected (a stream's partial answer) stays with
+//! them.
 //!
 //! A call hedges at most once. A hedge never goes to a target that cools down or waits for its
 //! half-open probe, takes no retry-budget tokens, counts towards the attempt limit, and is bounded
@@ -68,6 +75,14 @@ pub trait HedgePolicy<T = Target>: Sync {
         let _ = (attempt, hedge);
         true
     }
+
+    /// The attempt (by number) whose answer has begun to reach the caller, if any: a stream that
+    /// delivered its first event. It can no longer lose: a race ends in its favour at once (the
+    /// other attempt is dropped and recorded as cancelled), the call waits for it alone, and no
+    /// hedge starts once it is set. `None` (the default): attempts race until one ends.
+    fn committed(&self) -> Option<u32> {
+        None
+    }
 }
 
 impl<T> HedgePolicy<T> for Duration {
@@ -93,6 +108,47 @@ async fn race<A: Future, B: Future>(
         }
         if let Poll::Ready(v) = b.as_mut().poll(cx) {
             return Poll::Ready(Either::Right(v));
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// How a race of two attempts ended: one finished, or one committed (see
+/// [`HedgePolicy::committed`]) while still running.
+enum Raced<A, B> {
+    Left(A),
+    Right(B),
+    LeftCommitted,
+    RightCommitted,
+}
+
+/// Polls `a`, then `b`, until one is ready or `committed` names one of them (`left` and `right`
+/// are their attempt numbers); after each poll the commitment is checked, so an attempt that
+/// commits is never followed by a poll of the other.
+async fn race_to_commit<A: Future, B: Future>(
+    mut a: Pin<&mut A>,
+    mut b: Pin<&mut B>,
+    committed: impl Fn() -> Option<u32>,
+    (left, right): (u32, u32),
+) -> Raced<A::Output, B::Output> {
+    let decided = |committed: Option<u32>| match committed {
+        Some(n) if n == left => Some(Raced::LeftCommitted),
+        Some(n) if n == right => Some(Raced::RightCommitted),
+        _ => None,
+    };
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(v) = a.as_mut().poll(cx) {
+            return Poll::Ready(Raced::Left(v));
+        }
+        if let Some(raced) = decided(committed()) {
+            return Poll::Ready(raced);
+        }
+        if let Poll::Ready(v) = b.as_mut().poll(cx) {
+            return Poll::Ready(Raced::Right(v));
+        }
+        if let Some(raced) = decided(committed()) {
+            return Poll::Ready(raced);
         }
         Poll::Pending
     })
@@ -175,19 +231,24 @@ impl<T: PlanTarget> CallPlan<T> {
                     let mut timer = pin!(sleep.sleep(after));
                     match race(first.as_mut(), timer.as_mut()).await {
                         Either::Left(result) => (attempt, result),
+                        // An attempt whose answer already reaches the caller is not hedged.
+                        Either::Right(()) if policy.committed().is_some() => (attempt, first.await),
                         Either::Right(()) => match self.start_hedge(policy, &attempt, after) {
                             None => (attempt, first.await),
                             Some(hedge) => {
                                 hedged = true;
-                                let mut second = Box::pin(spare.attempt(hedge.attempt.clone()));
-                                self.race_hedge(
-                                    classifier,
-                                    attempt,
-                                    first.as_mut(),
-                                    hedge,
-                                    second.as_mut(),
-                                )
-                                .await
+                                let hedge_number = hedge.attempt.attempt_number;
+                                let second = Box::pin(spare.attempt(hedge.attempt.clone()));
+                                let (taken, result) = self
+                                    .race_hedge(classifier, policy, attempt, first, hedge, second)
+                                    .await;
+                                if taken.attempt_number == hedge_number {
+                                    // The attempter whose attempt the call took makes the later
+                                    // attempts: it holds what that attempt collected (a stream's
+                                    // partial answer).
+                                    std::mem::swap(&mut call, spare);
+                                }
+                                (taken, result)
                             }
                         },
                     }
@@ -299,14 +360,16 @@ impl<T: PlanTarget> CallPlan<T> {
 
     /// Races the attempt in flight (`first`) against its hedge (`second`). Returns the attempt
     /// whose outcome the call takes and that outcome; when it returns, that attempt is the one in
-    /// flight and every other attempt is recorded.
+    /// flight and every other attempt is recorded. The loser is dropped as soon as the race is
+    /// decided, before the winner is awaited further.
     async fn race_hedge<V, E, F1, F2>(
         &mut self,
         classifier: &dyn Classify<E>,
+        policy: &dyn HedgePolicy<T>,
         primary: Attempt<T>,
-        mut first: Pin<&mut F1>,
+        mut first: Pin<Box<F1>>,
         hedge: InFlight<T>,
-        mut second: Pin<&mut F2>,
+        mut second: Pin<Box<F2>>,
     ) -> (Attempt<T>, Result<V, E>)
     where
         E: std::fmt::Display + 'static,
@@ -314,14 +377,44 @@ impl<T: PlanTarget> CallPlan<T> {
         F2: Future<Output = Result<V, E>>,
     {
         let hedge_attempt = hedge.attempt.clone();
-        match race(first.as_mut(), second.as_mut()).await {
-            Either::Left(Ok(value)) => {
-                let loss = loss_of(ready_now(second));
+        let numbers = (primary.attempt_number, hedge_attempt.attempt_number);
+        let raced = race_to_commit(
+            first.as_mut(),
+            second.as_mut(),
+            || policy.committed(),
+            numbers,
+        )
+        .await;
+        match raced {
+            Raced::LeftCommitted => {
+                drop(second);
+                info!(
+                    attempt = primary.attempt_number,
+                    "hedging: the attempt delivered first; its hedge is cancelled"
+                );
+                self.push_lost(&hedge, HedgeLoss::Cancelled, primary.attempt_number);
+                (primary, first.await)
+            }
+            Raced::RightCommitted => {
+                drop(first);
+                info!(
+                    attempt = hedge_attempt.attempt_number,
+                    "hedging: the hedge delivered first; the attempt it copied is cancelled"
+                );
+                let State::InFlight(f) = std::mem::replace(&mut self.state, State::InFlight(hedge))
+                else {
+                    return (hedge_attempt, second.await);
+                };
+                self.push_lost(&f, HedgeLoss::Cancelled, hedge_attempt.attempt_number);
+                (hedge_attempt, second.await)
+            }
+            Raced::Left(Ok(value)) => {
+                let loss = loss_of(ready_now(second.as_mut()));
                 self.push_lost(&hedge, loss, primary.attempt_number);
                 (primary, Ok(value))
             }
-            Either::Right(Ok(value)) => {
-                let loss = loss_of(ready_now(first));
+            Raced::Right(Ok(value)) => {
+                let loss = loss_of(ready_now(first.as_mut()));
                 let State::InFlight(f) = std::mem::replace(&mut self.state, State::InFlight(hedge))
                 else {
                     return (hedge_attempt, Ok(value));
@@ -329,7 +422,7 @@ impl<T: PlanTarget> CallPlan<T> {
                 self.push_lost(&f, loss, hedge_attempt.attempt_number);
                 (hedge_attempt, Ok(value))
             }
-            Either::Left(Err(error)) => {
+            Raced::Left(Err(error)) => {
                 let classification = classifier.classify(&error);
                 if goes_on(&classification) {
                     // The hedge goes on alone.
@@ -342,7 +435,7 @@ impl<T: PlanTarget> CallPlan<T> {
                     (primary, Err(error))
                 }
             }
-            Either::Right(Err(error)) => {
+            Raced::Right(Err(error)) => {
                 let classification = classifier.classify(&error);
                 if goes_on(&classification) {
                     // The first attempt goes on alone.
@@ -637,6 +730,106 @@ mod tests {
             summary(&records),
             ["r1 #1 transient", "r2 #2 transient hedge", "r3 #3 ok"]
         );
+    }
+
+    /// An attempter whose attempts commit (deliver a first event) after a time per region, then
+    /// finish after another; an attempt that finds the other committed never goes on.
+    #[derive(Clone)]
+    struct Committing {
+        gate: Arc<std::sync::atomic::AtomicU32>,
+        /// Region, time to commit, time from commit to the end.
+        regions: Vec<(&'static str, u64, u64)>,
+    }
+
+    impl Attempter<String, String> for Committing {
+        async fn attempt(&mut self, attempt: Attempt) -> Result<String, String> {
+            use std::sync::atomic::Ordering;
+            let (commit, rest) = self
+                .regions
+                .iter()
+                .find(|(r, _, _)| *r == attempt.target.region)
+                .map_or((0, 0), |(_, c, r)| (*c, *r));
+            TokioSleep::new().sleep(Duration::from_millis(commit)).await;
+            let n = attempt.attempt_number;
+            if self
+                .gate
+                .compare_exchange(0, n, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err_and(|now| now != n)
+            {
+                std::future::pending::<()>().await;
+            }
+            TokioSleep::new().sleep(Duration::from_millis(rest)).await;
+            Ok(attempt.target.region.clone())
+        }
+    }
+
+    struct CommitPolicy(Arc<std::sync::atomic::AtomicU32>);
+
+    impl HedgePolicy for CommitPolicy {
+        fn delay(&self, _: &Attempt) -> Option<Duration> {
+            Some(Duration::from_millis(100))
+        }
+        fn committed(&self) -> Option<u32> {
+            match self.0.load(std::sync::atomic::Ordering::SeqCst) {
+                0 => None,
+                n => Some(n),
+            }
+        }
+    }
+
+    async fn run_committing(
+        regions: Vec<(&'static str, u64, u64)>,
+    ) -> (String, Vec<AttemptRecord>, Duration) {
+        let gate = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let attempter = Committing {
+            gate: Arc::clone(&gate),
+            regions,
+        };
+        let clock = TokioClock::new();
+        let start = clock.now();
+        let plan = planner(None)
+            .plan(vec![Target::new("m", "r1"), Target::new("m", "r2")])
+            .unwrap();
+        let classifier = ClassifyFn(|_: &String| ErrorClass::Transient.into());
+        let done = plan
+            .run_hedged(
+                &TokioSleep::new(),
+                &classifier,
+                &CommitPolicy(gate),
+                attempter.clone(),
+                attempter,
+            )
+            .await
+            .unwrap();
+        (done.value, done.records, clock.now() - start)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_attempt_to_commit_wins_and_the_other_is_dropped_at_once() {
+        // r1 would commit after 5 s; the hedge on r2 commits 30 ms after it starts, then takes
+        // 2 s more to finish: r1 is cancelled when r2 commits, not when it finishes.
+        let (value, records, took) =
+            run_committing(vec![("r1", 5_000, 0), ("r2", 30, 2_000)]).await;
+        assert_eq!(value, "r2");
+        assert_eq!(summary(&records), ["r1 #1 cancelled", "r2 #2 ok hedge"]);
+        assert_eq!(records[0].duration, Duration::from_millis(130));
+        assert_eq!(took, Duration::from_millis(2_130));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_committed_attempt_is_never_hedged_however_long_it_takes() {
+        let (value, records, took) = run_committing(vec![("r1", 50, 3_000), ("r2", 0, 0)]).await;
+        assert_eq!(value, "r1");
+        assert_eq!(summary(&records), ["r1 #1 ok"]);
+        assert_eq!(took, Duration::from_millis(3_050));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_attempt_committing_during_the_race_cancels_the_hedge() {
+        let (value, records, _) = run_committing(vec![("r1", 150, 1_000), ("r2", 500, 0)]).await;
+        assert_eq!(value, "r1");
+        assert_eq!(summary(&records), ["r2 #2 cancelled hedge", "r1 #1 ok"]);
+        assert_eq!(records[0].duration, Duration::from_millis(50));
     }
 
     #[tokio::test(start_paused = true)]
