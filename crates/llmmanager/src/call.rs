@@ -73,7 +73,8 @@ pub struct CallOptions {
     /// How a typed-answer call shapes the request for each target (`crate::structured`).
     pub(crate) structured: Option<crate::structured::Shape>,
     /// Hedging for this call, instead of the manager's (`None`: the manager's;
-    /// [`Hedging::off`](crate::Hedging::off): none). Only Converse calls hedge.
+    /// [`Hedging::off`](crate::Hedging::off): none). A stream hedges an attempt that has not
+    /// delivered its first event.
     pub hedging: Option<crate::hedge::Hedging>,
     /// Whether the preferred regions are a batch's spread rather than the caller's choice: cache
     /// affinity may put another region first.
@@ -187,6 +188,13 @@ pub(crate) trait Exchange {
         None
     }
 
+    /// For a stream: which attempt delivers events to the caller, so a hedged race ends at the
+    /// first event rather than at the end of an attempt. `None`: a race ends when an attempt
+    /// does.
+    fn first_event(&self) -> Option<Arc<crate::hedge::FirstEvent>> {
+        None
+    }
+
     /// Takes back what a forked exchange collected.
     fn join(&mut self, other: Self)
     where
@@ -210,16 +218,22 @@ impl<X: Exchange> Attempter<(X::Output, String), AttemptError, Target> for Attem
         let span =
             crate::telemetry::attempt_span(self.engine, attempt.attempt_number, &attempt.target);
         let target = attempt.target.clone();
-        let paced = self.engine.pace(self.prepared, &mut attempt).await?;
+        // Dropped unsettled (the attempt lost a hedged race, or failed before it was sent), the
+        // reservation is reported to pacing as abandoned.
+        let mut paced = self.engine.pace(self.prepared, &mut attempt).await?;
         let mut ready = self.engine.ready(self.prepared, attempt, self.warnings)?;
         if let Some(shape) = &self.options.structured {
             shape.apply(self.engine, &mut ready);
         }
         let invoke_id = ready.invoke_id.clone();
+        if let Some(ticket) = &mut paced {
+            ticket.sent = true;
+        }
         let result = self.exchange.send(ready).instrument(span.clone()).await;
-        if let Some(reserved) = paced {
+        if let Some(mut ticket) = paced {
             let used = result.as_ref().ok().and_then(X::used_tokens);
-            self.engine.paced(&target, reserved, &result, used);
+            ticket.settled = true;
+            self.engine.paced(&target, ticket.tokens, &result, used);
         }
         crate::telemetry::attempt_outcome(&span, &target, &result);
         if let Err(error) = &result {
@@ -314,6 +328,39 @@ pub(crate) struct Engine {
     pub(crate) pacer: Option<crate::pacing::Pacer>,
     /// Where cached prefixes were last written (`None`: cache affinity off).
     pub(crate) affinity: Option<crate::affinity::Affinity>,
+}
+
+/// A place reserved in a pacing lane for one attempt. Reported back once: by the engine when the
+/// attempt ends, or, dropped unsettled (a hedged race's loser, an attempt that failed before it
+/// was sent), as abandoned: unsent, it gives its place back; sent, it keeps it, since Bedrock
+/// counted the request and may still finish it.
+pub(crate) struct PaceTicket<'a> {
+    pacer: &'a crate::pacing::Pacer,
+    clock: &'a dyn Clock,
+    model: String,
+    region: String,
+    /// The tokens reserved.
+    pub(crate) tokens: u64,
+    epoch: u64,
+    /// Whether the request was handed to the client.
+    pub(crate) sent: bool,
+    /// Whether the outcome was reported (or there is nothing to report).
+    pub(crate) settled: bool,
+}
+
+impl Drop for PaceTicket<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.pacer.store.abandoned(
+                &self.model,
+                &self.region,
+                self.tokens,
+                self.sent,
+                self.epoch,
+                self.clock.now(),
+            );
+        }
+    }
 }
 
 /// One attempt, ready to send: the request for its target, the client and the time it may take.
@@ -634,14 +681,14 @@ impl Engine {
 
     /// Pacing, when on: reserves capacity for the attempt on its target and waits for it, at most
     /// nine tenths of the time the attempt has left (which shrinks by the wait); a place voided
-    /// by a throttle while waiting is reserved again. Returns the tokens reserved, or fails the
+    /// by a throttle while waiting is reserved again. Returns the reservation, or fails the
     /// attempt with [`AttemptError::NoCapacity`] when the wait would be longer; nothing is
     /// reserved then.
     async fn pace(
         &self,
         prepared: &ConverseRequest,
         attempt: &mut Attempt,
-    ) -> Result<Option<u64>, AttemptError> {
+    ) -> Result<Option<PaceTicket<'_>>, AttemptError> {
         let Some(pacer) = &self.pacer else {
             return Ok(None);
         };
@@ -650,7 +697,7 @@ impl Engine {
         let time_left = attempt.time_left.unwrap_or(self.timeouts.per_attempt);
         let max_wait = time_left.saturating_sub(time_left / 10);
         let started = self.now();
-        loop {
+        let ticket = loop {
             let waited = self.now().saturating_sub(started);
             let place = pacer.store.reserve(
                 &target.model,
@@ -669,18 +716,30 @@ impl Engine {
                     });
                 }
             };
+            let mut ticket = PaceTicket {
+                pacer,
+                clock: self.clock.as_ref(),
+                model: target.model.clone(),
+                region: target.region.clone(),
+                tokens,
+                epoch: place.epoch,
+                sent: false,
+                settled: false,
+            };
             if place.wait.is_zero() {
-                break;
+                break ticket;
             }
             debug!(wait = ?place.wait, %target, "paced: waiting for capacity");
             self.sleep.sleep(place.wait).await;
             if pacer.store.epoch(&target.model, &target.region) == place.epoch {
-                break;
+                break ticket;
             }
-        }
+            // A throttle cleared the queue while this attempt waited: its place is void.
+            ticket.settled = true;
+        };
         let waited = self.now().saturating_sub(started);
         attempt.time_left = attempt.time_left.map(|left| left.saturating_sub(waited));
-        Ok(Some(tokens))
+        Ok(Some(ticket))
     }
 
     /// Tells pacing how a paced attempt ended: a throttle cuts its target's rate, an answer gives
@@ -783,6 +842,7 @@ impl Engine {
             .or(self.speed.hedging.as_ref())
             .filter(|h| h.is_on());
         let spare = hedging.and_then(|_| exchange.fork());
+        let first_event = exchange.first_event();
         let outcome = match (hedging, spare) {
             (Some(hedging), Some(mut spare)) => {
                 self.speed.count_call();
@@ -790,6 +850,7 @@ impl Engine {
                     engine: self,
                     hedging,
                     request: prepared,
+                    first_event: first_event.clone(),
                 };
                 let mut spare_warnings = Vec::new();
                 let outcome = {
@@ -859,6 +920,14 @@ impl Engine {
             }) {
                 self.stats
                     .observe_latency(&r.target.model, &r.target.region, r.duration);
+            }
+        } else if first_event.is_some() {
+            // A stream attempt cancelled by its hedge went at least this long without an event.
+            for r in records
+                .iter()
+                .filter(|r| r.lost == Some(bedrock_retry::HedgeLoss::Cancelled))
+            {
+                self.speed.observe_first_token(&r.target, r.duration);
             }
         }
         match outcome {

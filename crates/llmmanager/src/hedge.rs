@@ -12,7 +12,12 @@
 //! Hedging costs money: a hedged call may be billed twice, since Bedrock may finish (and bill) a
 //! request whose connection was closed. The cap bounds that cost to its share of calls.
 //!
-//! Streams are not hedged: a stream's attempts run one at a time.
+//! Streams hedge on their **first event**: when an attempt has not delivered its first event
+//! (text, a tool call, reasoning) after the delay (fixed, or the p95 of the target's observed
+//! times to first token), the same request starts on the next target, and the first attempt to
+//! produce an event wins and alone delivers events to the caller; the other is dropped. While
+//! a race is possible an attempt holds its `Started` event back until it wins. Once an event
+//! reached the caller, the stream is never hedged again.
 //!
 //! **Latency-aware order** ([`LlmManagerBuilder::latency_aware`](crate::LlmManagerBuilder::latency_aware)):
 //! targets of the same model and access method that the strategy put next to each other are
@@ -21,9 +26,9 @@
 //! the strategy's order, cooling targets are still demoted by the health check, and a call that
 //! names preferred regions keeps their order.
 
-use std::collections::VecDeque;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use bedrock_cache::{Billing, PriceTable};
@@ -118,7 +123,7 @@ fn quantile_of(values: &[Duration], q: f64) -> Option<Duration> {
     sorted.get(rank - 1).copied()
 }
 
-/// Hedged requests for Converse calls: after how long an attempt gets a copy on the next target,
+/// Hedged requests for Converse calls and streams: after how long an attempt gets a copy on the next target,
 /// for which share of calls at most, and up to which size.
 ///
 /// Set it for every call with [`LlmManagerBuilder::hedging`](crate::LlmManagerBuilder::hedging),
@@ -271,6 +276,8 @@ pub(crate) struct Speed {
     calls: AtomicU64,
     /// Calls that sent a hedge.
     hedges: AtomicU64,
+    /// The recent times to first token of streams, per (model, region).
+    first_tokens: Mutex<BTreeMap<(String, String), LatencyWindow>>,
 }
 
 impl Speed {
@@ -300,6 +307,31 @@ impl Speed {
             .is_ok()
     }
 
+    /// Records a stream attempt's time to its first event on `target` (for an attempt cancelled
+    /// before it, how long it went without one).
+    pub(crate) fn observe_first_token(&self, target: &Target, latency: Duration) {
+        let mut windows = self
+            .first_tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        windows
+            .entry((target.model.clone(), target.region.clone()))
+            .or_default()
+            .observe(latency);
+    }
+
+    /// The recent times to first token of streams on `model` in `region`.
+    pub(crate) fn first_tokens(&self, model: &str, region: &str) -> Vec<Duration> {
+        let windows = self
+            .first_tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        windows
+            .get(&(model.to_owned(), region.to_owned()))
+            .map(LatencyWindow::recent)
+            .unwrap_or_default()
+    }
+
     /// Calls that ran with hedging on, and calls that sent a hedge.
     #[cfg(test)]
     pub(crate) fn counts(&self) -> (u64, u64) {
@@ -316,11 +348,57 @@ fn prices() -> Option<&'static PriceTable> {
     PRICES.get_or_init(|| PriceTable::bundled().ok()).as_ref()
 }
 
+/// Which attempt of a stream delivers events to the caller, when the stream may be hedged.
+///
+/// While a race is possible (hedging is on and no attempt delivered yet) an attempt holds its
+/// events back and, at its first event, claims the stream: the first claim wins, and the
+/// hedged race ends in its favour ([`HedgePolicy::committed`]).
+#[derive(Debug, Default)]
+pub(crate) struct FirstEvent {
+    /// Whether the call may hedge.
+    hedged: AtomicBool,
+    /// The attempt number that delivered first (0: none yet).
+    winner: AtomicU32,
+}
+
+impl FirstEvent {
+    /// Marks the call as one that may hedge.
+    pub(crate) fn set_hedged(&self) {
+        self.hedged.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether an attempt starting now must hold its events until it claims the stream.
+    pub(crate) fn holds(&self) -> bool {
+        self.hedged.load(Ordering::SeqCst) && self.winner().is_none()
+    }
+
+    /// Claims the stream for `attempt`; `false` when another attempt claimed it first.
+    pub(crate) fn claim(&self, attempt: u32) -> bool {
+        match self
+            .winner
+            .compare_exchange(0, attempt, Ordering::SeqCst, Ordering::SeqCst)
+        {
+            Ok(_) => true,
+            Err(current) => current == attempt,
+        }
+    }
+
+    /// The attempt that delivered first, if any.
+    pub(crate) fn winner(&self) -> Option<u32> {
+        match self.winner.load(Ordering::SeqCst) {
+            0 => None,
+            n => Some(n),
+        }
+    }
+}
+
 /// The hedge policy of one call.
 pub(crate) struct CallHedge<'a> {
     pub(crate) engine: &'a Engine,
     pub(crate) hedging: &'a Hedging,
     pub(crate) request: &'a ConverseRequest,
+    /// For a stream: which attempt delivers (the delay is then from times to first token).
+    pub(crate) first_event: Option<Arc<FirstEvent>>,
 }
 
 impl CallHedge<'_> {
@@ -391,15 +469,25 @@ impl CallHedge<'_> {
 impl HedgePolicy<Target> for CallHedge<'_> {
     fn delay(&self, attempt: &Attempt) -> Option<Duration> {
         let delay = self.hedging.delay?;
-        let observed = self
-            .engine
-            .stats
-            .latencies(&attempt.target.model, &attempt.target.region);
+        let target = &attempt.target;
+        let observed = match &self.first_event {
+            // A stream that delivered an event is never hedged again.
+            Some(first) if first.winner().is_some() => return None,
+            Some(_) => self
+                .engine
+                .speed
+                .first_tokens(&target.model, &target.region),
+            None => self.engine.stats.latencies(&target.model, &target.region),
+        };
         Some(delay.delay(&observed))
     }
 
     fn admit(&self, _attempt: &Attempt, hedge: &Attempt) -> bool {
         self.within_limits(&hedge.target) && self.engine.speed.take_hedge(self.hedging.max_share)
+    }
+
+    fn committed(&self) -> Option<u32> {
+        self.first_event.as_ref().and_then(|f| f.winner())
     }
 }
 
@@ -498,6 +586,45 @@ mod tests {
         }
         speed.count_call();
         assert!(speed.take_hedge(0.1));
+    }
+
+    #[test]
+    fn the_first_claim_of_a_hedged_stream_wins() {
+        let first = FirstEvent::default();
+        assert!(!first.holds(), "nothing is held back without hedging");
+        first.set_hedged();
+        assert!(first.holds());
+        assert!(first.claim(2));
+        assert!(!first.claim(3));
+        assert!(first.claim(2));
+        assert_eq!(first.winner(), Some(2));
+        assert!(
+            !first.holds(),
+            "after the first event, attempts deliver at once"
+        );
+    }
+
+    #[test]
+    fn a_hedge_losers_place_is_given_back_unsent_and_kept_sent() {
+        use crate::pacing::{LocalPace, PaceStore, Pacing, Quota};
+        // One request a second, one second ahead allowed: two go at once, the third waits.
+        let store = LocalPace::new(
+            Pacing::fixed()
+                .headroom(1.0)
+                .quota(Quota::new("m").requests_per_minute(60)),
+        );
+        let now = Duration::ZERO;
+        let reserve = || store.reserve("m", "r", 0, now, Duration::ZERO).unwrap();
+        let _first = reserve();
+        let lost = reserve();
+        assert_eq!(store.wait("m", "r", 0, now), ms(1_000));
+        // Dropped before it was sent: its place is free again.
+        store.abandoned("m", "r", 0, false, lost.epoch, now);
+        assert_eq!(store.wait("m", "r", 0, now), Duration::ZERO);
+        // Dropped after it was sent: Bedrock counted it, so the place stays taken.
+        let lost = reserve();
+        store.abandoned("m", "r", 0, true, lost.epoch, now);
+        assert_eq!(store.wait("m", "r", 0, now), ms(1_000));
     }
 
     #[test]

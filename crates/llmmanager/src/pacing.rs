@@ -247,6 +247,24 @@ pub(crate) trait PaceStore: Send + Sync + fmt::Debug {
 
     /// A request was throttled on `limit`.
     fn throttled(&self, model: &str, region: &str, limit: Limit, now: Duration);
+
+    /// A request reserved with `reserved` tokens at `epoch` ended with nothing to report: it was
+    /// dropped (the loser of a hedged race) or failed before it was sent. Unsent, its place is
+    /// given back (unless a throttle since `epoch` cleared the queue); sent, it keeps what it
+    /// reserved and counts as served, since Bedrock counted the request and may still finish it,
+    /// but it neither grows nor cuts a rate: it says nothing about the quota. By default the
+    /// reservation is simply kept.
+    fn abandoned(
+        &self,
+        model: &str,
+        region: &str,
+        reserved: u64,
+        sent: bool,
+        epoch: u64,
+        now: Duration,
+    ) {
+        let _ = (model, region, reserved, sent, epoch, now);
+    }
 }
 
 /// A place in a lane's queue.
@@ -478,6 +496,27 @@ impl PaceStore for LocalPace {
 
     fn epoch(&self, model: &str, region: &str) -> u64 {
         self.with_lane(model, region, |lane| lane.epoch)
+    }
+
+    fn abandoned(
+        &self,
+        model: &str,
+        region: &str,
+        reserved: u64,
+        sent: bool,
+        epoch: u64,
+        now: Duration,
+    ) {
+        let window = self.config.window;
+        self.with_lane(model, region, |lane| {
+            if sent {
+                lane.served.push_back((now, reserved));
+                lane.forget_before(now, window);
+            } else if lane.epoch == epoch {
+                lane.requests.give_back(now, 1);
+                lane.tokens.give_back(now, reserved);
+            }
+        });
     }
 
     fn succeeded(

@@ -1,6 +1,7 @@
 //! The stream's attempts: sending one target's stream, reading it under the idle timer and the
 //! call's deadline, and recovering mid-answer failures on the next target.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bedrock_messages::{ContentBlock, ConverseRequest, Message, Role, ToolUseBlock};
@@ -10,6 +11,7 @@ use super::{BATCH, Buffer, Recovery, RecoveryKind, StreamEvent, StreamResponse, 
 use crate::call::{CallOptions, Done, Engine, Exchange, Ready, StreamRecovery, dropped_features};
 use crate::classify::AttemptError;
 use crate::error::Error;
+use crate::hedge::FirstEvent;
 use crate::routing::Target;
 
 impl Exchange for Run<'_> {
@@ -17,6 +19,34 @@ impl Exchange for Run<'_> {
 
     fn usage(&self, _output: &()) -> Option<bedrock_messages::TokenUsage> {
         self.answer.usage
+    }
+
+    /// A second run for a hedge: it reads its own stream into its own answer and delivers to the
+    /// same consumer only if it produces the first event.
+    fn fork(&self) -> Option<Self> {
+        self.first_event.set_hedged();
+        Some(Run {
+            engine: self.engine,
+            out: self.out.clone(),
+            answer: Answer::default(),
+            recoveries: Vec::new(),
+            pending_recovery: None,
+            notes: Vec::new(),
+            started: self.started,
+            first_event: Arc::clone(&self.first_event),
+            delivered: false,
+        })
+    }
+
+    fn first_event(&self) -> Option<Arc<FirstEvent>> {
+        Some(Arc::clone(&self.first_event))
+    }
+
+    /// Takes over the forked run when it delivered the answer.
+    fn join(&mut self, other: Self) {
+        if other.delivered {
+            *self = other;
+        }
     }
 
     async fn send(&mut self, ready: Ready) -> Result<(), AttemptError> {
@@ -42,6 +72,10 @@ pub(super) struct Run<'e> {
     /// Warnings found while reading (missing metadata, a cut after the answer was complete).
     notes: Vec<String>,
     started: Duration,
+    /// Which attempt delivers to the consumer, shared with a hedge's run.
+    first_event: Arc<FirstEvent>,
+    /// Whether this run delivered events to the consumer.
+    delivered: bool,
 }
 
 impl<'e> Run<'e> {
@@ -54,10 +88,13 @@ impl<'e> Run<'e> {
             pending_recovery: None,
             notes: Vec::new(),
             started: engine.now(),
+            first_event: Arc::default(),
+            delivered: false,
         }
     }
 
-    async fn emit(&self, event: StreamEvent) {
+    async fn emit(&mut self, event: StreamEvent) {
+        self.delivered = true;
         if self.out.push(Ok(event)) >= BATCH {
             YieldNow(false).await;
         }
@@ -144,6 +181,7 @@ impl<'e> Run<'e> {
     async fn attempt(&mut self, ready: Ready) -> Result<(), AttemptError> {
         self.recover(&ready.attempt.target).await;
         let engine = self.engine;
+        let sent_at = engine.now();
         let request = self.with_prefill(ready.request);
         let headers_timeout = ready.ends_at.saturating_sub(engine.now());
         let builder = bedrock_messages::sdk::apply_to_converse_stream(
@@ -167,12 +205,20 @@ impl<'e> Run<'e> {
             Ok(Err(e)) => return Err(AttemptError::from_sdk(&e, headers_timeout)),
             Ok(Ok(output)) => output,
         };
-        self.emit(StreamEvent::Started {
+        let started = StreamEvent::Started {
             target: ready.attempt.target.clone(),
             invoke_id: ready.invoke_id.clone(),
             attempt: ready.attempt.attempt_number,
-        })
-        .await;
+        };
+        // While a hedge may race this attempt, its events wait for its first one: only the
+        // attempt that produces an event first reaches the consumer.
+        let mut held = if self.first_event.holds() {
+            Some(started)
+        } else {
+            self.emit(started).await;
+            None
+        };
+        let mut first_seen = false;
         self.answer.message_stopped = false;
         self.answer.metadata = false;
         let idle = engine.timeouts.stream_idle;
@@ -239,6 +285,19 @@ impl<'e> Run<'e> {
             };
             let since_start = self.engine.now().saturating_sub(self.started);
             if let Some(event) = self.answer.apply(next, since_start) {
+                if !first_seen {
+                    first_seen = true;
+                    let target = &ready.attempt.target;
+                    let ttft = engine.now().saturating_sub(sent_at);
+                    engine.speed.observe_first_token(target, ttft);
+                }
+                if let Some(started) = held.take() {
+                    if !self.first_event.claim(ready.attempt.attempt_number) {
+                        // Another attempt delivered first; the race drops this one at once.
+                        std::future::pending::<()>().await;
+                    }
+                    self.emit(started).await;
+                }
                 self.emit(event).await;
             }
             if self.answer.message_stopped && self.answer.metadata {

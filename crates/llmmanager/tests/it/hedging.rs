@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use bedrock_retry::HedgeLoss;
 use bedrock_sim::{LatencyModel, LatencyRule, Scenario};
-use llmmanager::{CallOptions, ConverseRequest, Hedging, LlmManager, Response};
+use llmmanager::{
+    CallOptions, ConverseRequest, Hedging, LlmManager, Response, StreamEvent, StreamResponse,
+};
 
 use crate::support::{HAIKU, NOVA_LITE, east_west, hello, manager, sim};
 
@@ -162,24 +164,169 @@ async fn a_call_can_turn_the_managers_hedging_off() {
     assert_eq!(sim.requests().len(), 1);
 }
 
+/// A stream read to its end: the events the consumer received and the final response.
+async fn stream_events(
+    m: &LlmManager,
+    options: &CallOptions,
+) -> (Vec<StreamEvent>, StreamResponse) {
+    let mut stream = m.converse_stream_with(&hello(), options).await.unwrap();
+    let mut events = Vec::new();
+    while let Some(event) = stream.next_event().await {
+        let event = event.unwrap();
+        if let StreamEvent::Completed(response) = event {
+            return (events, *response);
+        }
+        events.push(event);
+    }
+    panic!("the stream ended without a response");
+}
+
+/// The `region@attempt` of every `Started` event, and the text the consumer received.
+fn started_and_text(events: &[StreamEvent]) -> (Vec<String>, String) {
+    let mut started = Vec::new();
+    let mut text = String::new();
+    for event in events {
+        match event {
+            StreamEvent::Started {
+                target, attempt, ..
+            } => started.push(format!("{}@{attempt}", target.region)),
+            StreamEvent::TextDelta { text: t, .. } => text.push_str(t),
+            _ => {}
+        }
+    }
+    (started, text)
+}
+
+fn stream_outcomes(r: &StreamResponse) -> Vec<String> {
+    r.attempts
+        .iter()
+        .map(|a| {
+            let end = match (a.lost, a.class) {
+                (Some(HedgeLoss::Cancelled), _) => "cancelled".to_owned(),
+                (Some(_), _) => "discarded".to_owned(),
+                (None, Some(class)) => class.to_string(),
+                (None, None) => "ok".to_owned(),
+            };
+            let hedge = if a.hedge { " hedge" } else { "" };
+            format!("{}/{} {end}{hedge}", a.target.model, a.target.region)
+        })
+        .collect()
+}
+
 #[tokio::test]
-async fn streams_are_not_hedged() {
-    let sim = sim(slow_east(300)).await;
+async fn a_stream_slow_to_its_first_token_is_hedged_and_the_hedge_wins() {
+    let sim = sim(slow_east(3_000)).await;
     let m = east_west(&sim)
         .hedging(hedge_after_100ms())
         .build()
         .await
         .unwrap();
-    let r = m
-        .converse_stream(&hello())
-        .await
-        .unwrap()
-        .finish()
+    let (events, r) = stream_events(&m, &CallOptions::default()).await;
+    assert_eq!(r.region, "us-west-2");
+    assert_eq!(
+        stream_outcomes(&r),
+        [
+            format!("{HAIKU}/us-east-1 cancelled"),
+            format!("{HAIKU}/us-west-2 ok hedge")
+        ]
+    );
+    // The slow attempt was dropped at the hedge's first token, long before its own.
+    assert!(
+        r.attempts[0].duration < Duration::from_secs(1),
+        "{:?}",
+        r.attempts[0].duration
+    );
+    assert!(r.time_to_first_token.unwrap() < Duration::from_secs(1));
+    // The consumer saw one stream: the hedge's, from its start.
+    let (started, text) = started_and_text(&events);
+    assert_eq!(started, ["us-west-2@2"]);
+    assert!(!text.is_empty());
+    assert_eq!(text, r.text);
+    // Both requests reached Bedrock (up to two paid answers); one answer was used.
+    let seen = sim.requests();
+    let regions: Vec<&str> = seen.iter().map(|s| s.region.as_str()).collect();
+    assert_eq!(regions, ["us-east-1", "us-west-2"]);
+    let answered: Vec<&str> = seen.iter().map(|s| s.outcome.as_str()).collect();
+    assert_eq!(answered, ["ok", "ok"], "the simulator answered both");
+    let stats = m.stats();
+    assert_eq!((stats.hedges, stats.hedges_won), (1, 1));
+}
+
+#[tokio::test]
+async fn a_stream_hedges_onto_the_next_model() {
+    // One region; Claude 3 Haiku is slow to its first token, Nova Lite is not.
+    let scenario = Scenario::default()
+        .with_latency(LatencyModel::new(10, 0.0))
+        .with_latency_rule(LatencyRule::new(LatencyModel::new(3_000, 0.0)).model(HAIKU));
+    let sim = sim(scenario).await;
+    let m = manager(&sim)
+        .models([HAIKU, NOVA_LITE])
+        .regions(["us-east-1"])
+        .hedging(hedge_after_100ms())
+        .build()
         .await
         .unwrap();
-    assert_eq!(r.region, "us-east-1");
-    assert_eq!(r.attempts.len(), 1);
+    let (events, r) = stream_events(&m, &CallOptions::default()).await;
+    assert_eq!(r.model_id, NOVA_LITE);
+    assert_eq!(
+        stream_outcomes(&r),
+        [
+            format!("{HAIKU}/us-east-1 cancelled"),
+            format!("{NOVA_LITE}/us-east-1 ok hedge")
+        ]
+    );
+    let (started, text) = started_and_text(&events);
+    assert_eq!(started, ["us-east-1@2"]);
+    assert_eq!(text, r.text);
+    assert_eq!(sim.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn a_stream_whose_first_token_comes_before_the_delay_is_not_hedged() {
+    // The first token after 10 ms, then one delta every 150 ms: the whole answer takes longer
+    // than the delay, but its first token came before it.
+    let scenario = Scenario::default().with_latency(LatencyModel::new(10, 20.0));
+    let sim = sim(scenario).await;
+    let m = east_west(&sim)
+        .hedging(Hedging::after(Duration::from_millis(200)).max_share(1.0))
+        .build()
+        .await
+        .unwrap();
+    let (events, r) = stream_events(&m, &CallOptions::default()).await;
+    assert!(r.duration > Duration::from_millis(200), "{:?}", r.duration);
+    assert_eq!(stream_outcomes(&r), [format!("{HAIKU}/us-east-1 ok")]);
+    assert_eq!(started_and_text(&events).0, ["us-east-1@1"]);
     assert_eq!(sim.requests().len(), 1);
+    assert_eq!(m.stats().hedges, 0);
+}
+
+#[tokio::test]
+async fn the_share_cap_holds_for_streams() {
+    let sim = sim(slow_east(600)).await;
+    let m = east_west(&sim)
+        .hedging(Hedging::after(Duration::from_millis(100)).max_share(0.2))
+        .build()
+        .await
+        .unwrap();
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let m: LlmManager = m.clone();
+        calls.spawn(async move { stream_events(&m, &CallOptions::default()).await });
+    }
+    let streams = calls.join_all().await;
+    let hedged = streams
+        .iter()
+        .filter(|(_, r)| r.attempts.len() == 2)
+        .count();
+    assert_eq!(hedged, 2);
+    for (events, r) in &streams {
+        // Every consumer saw exactly one stream.
+        let (started, text) = started_and_text(events);
+        assert_eq!(started.len(), 1, "{started:?}");
+        assert_eq!(text, r.text);
+    }
+    assert_eq!(sim.requests().len(), 12);
+    assert_eq!(m.stats().hedges, 2);
 }
 
 #[tokio::test]
