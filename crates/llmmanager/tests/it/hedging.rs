@@ -3,9 +3,10 @@
 use std::time::Duration;
 
 use bedrock_retry::HedgeLoss;
-use bedrock_sim::{LatencyModel, LatencyRule, Scenario};
+use bedrock_sim::{Fault, FaultRule, LatencyModel, LatencyRule, Scenario};
 use llmmanager::{
-    CallOptions, ConverseRequest, Hedging, LlmManager, Response, StreamEvent, StreamResponse,
+    CallOptions, ConverseRequest, Hedging, LlmManager, RecoveryKind, Response, StreamEvent,
+    StreamResponse,
 };
 
 use crate::support::{HAIKU, NOVA_LITE, east_west, hello, manager, sim};
@@ -298,6 +299,39 @@ async fn a_stream_whose_first_token_comes_before_the_delay_is_not_hedged() {
     assert_eq!(started_and_text(&events).0, ["us-east-1@1"]);
     assert_eq!(sim.requests().len(), 1);
     assert_eq!(m.stats().hedges, 0);
+}
+
+#[tokio::test]
+async fn a_hedge_that_breaks_mid_answer_is_recovered_like_any_stream() {
+    // The hedge on us-west-2 wins, then its stream ends after three events: the answer goes on
+    // on us-east-1 (never hedged again), and the consumer ends up with the whole answer once.
+    let scenario = slow_east(400).with_fault(
+        FaultRule::new(Fault::stream_cut(3, false))
+            .region("us-west-2")
+            .calls([1]),
+    );
+    let sim = sim(scenario).await;
+    let m = east_west(&sim)
+        .hedging(hedge_after_100ms())
+        .build()
+        .await
+        .unwrap();
+    let (events, r) = stream_events(&m, &CallOptions::default()).await;
+    assert_eq!(
+        stream_outcomes(&r),
+        [
+            format!("{HAIKU}/us-east-1 cancelled"),
+            format!("{HAIKU}/us-west-2 transient hedge"),
+            format!("{HAIKU}/us-east-1 ok"),
+        ]
+    );
+    assert_eq!(r.recoveries.len(), 1);
+    assert_eq!(r.recoveries[0].kind, RecoveryKind::Continued);
+    let (started, text) = started_and_text(&events);
+    assert_eq!(started, ["us-west-2@2", "us-east-1@3"]);
+    assert!(!text.is_empty());
+    assert_eq!(text, r.text);
+    assert_eq!(sim.requests().len(), 3);
 }
 
 #[tokio::test]
