@@ -5,7 +5,8 @@
 //! model resolves (the manager's plan and the catalog's per-region access), and one control-plane
 //! probe (`ListFoundationModels` and `ListInferenceProfiles` in the first region) with its latency
 //! or its error class. The exit code is 0 when all is fine, 4 for missing or rejected credentials
-//! or denied permissions, 2 for models that do not resolve, 3 for any other failure.
+//! or denied permissions, 2 for models that do not resolve, 5 when the probe cannot connect to the
+//! control plane (or the `--endpoint-url`), 3 for any other failure.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -276,17 +277,22 @@ fn probe_exit(kind: FailureKind, message: &str) -> Exit {
     ];
     if kind == FailureKind::AccessDenied || credentials.iter().any(|c| message.contains(c)) {
         Exit::Credentials
+    } else if message.starts_with("dispatch failure") {
+        // No connection: refused, a host name that does not resolve, a failed TLS handshake.
+        Exit::Unreachable
     } else {
         Exit::Failed
     }
 }
 
-/// The more serious of two outcomes: credentials, then usage, then other failures.
+/// The more serious of two outcomes: credentials, then usage, then no connection, then other
+/// failures.
 fn worse(a: Exit, b: Exit) -> Exit {
     let rank = |e: Exit| match e {
-        Exit::Credentials => 3,
-        Exit::Usage => 2,
-        Exit::Failed | Exit::SomeFailed | Exit::Unreachable => 1,
+        Exit::Credentials => 4,
+        Exit::Usage => 3,
+        Exit::Unreachable => 2,
+        Exit::Failed | Exit::SomeFailed => 1,
         Exit::Success => 0,
     };
     if rank(b) > rank(a) { b } else { a }
@@ -335,6 +341,15 @@ mod tests {
             Exit::Credentials
         );
         assert_eq!(probe_exit(FailureKind::Timeout, "timed out"), Exit::Failed);
+        assert_eq!(
+            probe_exit(
+                FailureKind::Other,
+                "dispatch failure: io error: Connection refused (os error 111)"
+            ),
+            Exit::Unreachable
+        );
+        assert_eq!(worse(Exit::Failed, Exit::Unreachable), Exit::Unreachable);
+        assert_eq!(worse(Exit::Unreachable, Exit::Usage), Exit::Usage);
         assert_eq!(worse(Exit::Failed, Exit::Credentials), Exit::Credentials);
         assert_eq!(worse(Exit::Usage, Exit::Failed), Exit::Usage);
     }

@@ -108,7 +108,7 @@ async fn credentials_from_the_environment_are_named_without_their_secret() {
 }
 
 #[tokio::test]
-async fn an_unreachable_control_plane_exits_3() {
+async fn an_unreachable_control_plane_exits_5() {
     // A port nothing listens on: the probe is refused at once, and stays on 127.0.0.1.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -125,8 +125,9 @@ async fn an_unreachable_control_plane_exits_3() {
         ],
     )
     .await;
-    run.assert_code(3);
+    run.assert_code(5);
     assert!(run.stdout.contains("failed after"), "{}", run.stdout);
+    assert!(run.stdout.contains("exit code 5"), "{}", run.stdout);
     assert!(!run.stdout.contains("DispatchFailure"), "{}", run.stdout);
 }
 
