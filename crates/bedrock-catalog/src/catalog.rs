@@ -441,14 +441,20 @@ mod tests {
         );
         assert_eq!(e.kind(), crate::ErrorKind::NotFound);
         // Without a batch row, no region.
-        let e = c.batch_access("Claude 3 Haiku", "us-east-1").unwrap_err();
+        let e = c
+            .batch_access("Claude 3.7 Sonnet", "eu-west-2")
+            .unwrap_err();
         assert!(
             matches!(&e, Error::NoBatchInference { batch_regions, .. } if batch_regions.is_empty()),
             "{e}"
         );
         assert!(
-            c.access("Claude 3 Haiku", "us-east-1", AccessPreference::default())
-                .is_ok()
+            c.access(
+                "Claude 3.7 Sonnet",
+                "eu-west-2",
+                AccessPreference::default()
+            )
+            .is_ok()
         );
     }
 }

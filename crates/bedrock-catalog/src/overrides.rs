@@ -276,10 +276,10 @@ mod tests {
         let bundled = Overrides::bundled().unwrap();
         let lite = bundled.get("amazon.nova-lite-v1:0").unwrap();
         assert!(lite.batch_inference.is_some());
-        let haiku = bundled
-            .get("anthropic.claude-3-haiku-20240307-v1:0")
+        let sonnet37 = bundled
+            .get("anthropic.claude-3-7-sonnet-20250219-v1:0")
             .unwrap();
-        assert_eq!(haiku.batch_inference, None, "no batch row could be read");
+        assert_eq!(sonnet37.batch_inference, None, "no batch row could be read");
     }
 
     #[test]

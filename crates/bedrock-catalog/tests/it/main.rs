@@ -5,6 +5,7 @@
     reason = "test helpers abort on failure"
 )]
 
+mod batch;
 mod build;
 mod resolve;
 mod sim;
