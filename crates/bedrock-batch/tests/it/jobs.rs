@@ -800,8 +800,8 @@ async fn a_model_outside_its_batch_regions_is_refused_and_fails_only_its_records
             let e = r.outcome.as_ref().unwrap_err();
             assert_eq!(e.kind, RecordErrorKind::JobRejected, "{e:?}");
             assert!(
-                e.message
-                    .contains("does not support batch inference in us-west-2"),
+                e.message.contains("ValidationException")
+                    && e.message.contains("The provided request is not valid"),
                 "{}",
                 e.message
             );

@@ -267,9 +267,8 @@ fn create(shared: &Arc<Shared>, region: &str, body: &Value) -> Result<Value, Wir
         ));
     };
     if !shared.catalog.batch_allowed(region, &model_id, idx) {
-        return Err(WireError::validation(format!(
-            "The model {model_id} does not support batch inference in {region}."
-        )));
+        // Bedrock's answer to a (model, region) pair without batch inference names neither.
+        return Err(WireError::validation("The provided request is not valid"));
     }
     for uri in [&input_uri, &output_uri] {
         if !uri.starts_with("s3://") {

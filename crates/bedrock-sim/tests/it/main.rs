@@ -10,6 +10,7 @@
     reason = "clients of a server on real sockets: they bound their waits and measure pacing in real time"
 )]
 
+mod batch_jobs;
 mod boto3;
 mod content;
 mod control;
