@@ -131,7 +131,7 @@ pub use error::Error;
 pub use health::{Admission, HealthConfig, HealthTracker, TargetHealth};
 pub use plan::{
     Attempt, AttemptRecord, Attempter, CallPlan, Decision, Exhausted, GiveUpReason, HedgeLoss,
-    HedgePolicy, Succeeded,
+    HedgePolicy, Route, Succeeded,
 };
 pub use planner::RetryPlanner;
 pub use target::{PlanTarget, Target};

@@ -159,12 +159,56 @@ pub struct AttemptRecord<T = Target> {
         serde(rename = "duration_ms", serialize_with = "crate::millis::serialize")
     )]
     pub duration: Duration,
-    /// Whether this attempt was started as a hedge: a copy of the request sent to another target
-    /// while an earlier attempt was still in flight ([`CallPlan::run_hedged`]).
-    pub hedge: bool,
+    /// Why the attempt went to its target: the call's order, cache affinity, a hedge (a copy of
+    /// the request sent to another target while an earlier attempt was still in flight,
+    /// [`CallPlan::run_hedged`]), or a rerun.
+    pub route: Route,
     /// Set when this attempt lost a hedged race: it is neither the call's answer nor a failure
     /// (`class` is `None`, `message` says which attempt won).
     pub lost: Option<HedgeLoss>,
+}
+
+/// Why an attempt went to its target: the one routing decision each attempt record carries.
+///
+/// With the `serde` feature it serialises as `order`, `affinity`, `hedge` or `rerun`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "snake_case")
+)]
+#[non_exhaustive]
+pub enum Route {
+    /// The call's order: the next target by strategy, preferred regions, observed latency and
+    /// health, or the same target again (backoff, a feature fallback).
+    #[default]
+    Order,
+    /// Put first by the caller because it likely holds the request's cached prefix (cache
+    /// affinity; [`CallPlan::with_first_route`]).
+    Affinity,
+    /// A copy of an attempt that had not answered, racing it ([`CallPlan::run_hedged`]).
+    Hedge,
+    /// The first attempt of a request run again after its call failed, placed away from the
+    /// targets that failed it.
+    Rerun,
+}
+
+impl Route {
+    /// The name it serialises as.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Route::Order => "order",
+            Route::Affinity => "affinity",
+            Route::Hedge => "hedge",
+            Route::Rerun => "rerun",
+        }
+    }
+}
+
+impl fmt::Display for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// How an attempt that lost a hedged race ended.
@@ -199,7 +243,7 @@ struct InFlight<T> {
     index: usize,
     started: Duration,
     tokens: u32,
-    hedge: bool,
+    route: Route,
 }
 
 #[derive(Debug, Clone)]
@@ -257,6 +301,8 @@ pub struct CallPlan<T = Target> {
     disabled: Vec<(String, &'static str)>,
     state: State<T>,
     records: Vec<AttemptRecord<T>>,
+    /// Why the caller put a target first: the route of the call's first attempt, if it goes there.
+    first_route: Option<(T, Route)>,
 }
 
 impl<T: PlanTarget> fmt::Debug for CallPlan<T> {
@@ -297,6 +343,26 @@ impl<T: PlanTarget> CallPlan<T> {
                 tokens: 0,
             }),
             records: Vec::new(),
+            first_route: None,
+        }
+    }
+
+    /// Records why the caller put `target` first: the call's first attempt, when it goes to
+    /// `target` (the health check may have demoted it), carries `route` in its record instead of
+    /// [`Route::Order`].
+    #[must_use]
+    pub fn with_first_route(mut self, target: T, route: Route) -> Self {
+        self.first_route = Some((target, route));
+        self
+    }
+
+    /// The route of a new attempt (not a hedge).
+    fn route_of(&self, attempt: &Attempt<T>) -> Route {
+        match &self.first_route {
+            Some((target, route)) if attempt.attempt_number == 1 && *target == attempt.target => {
+                *route
+            }
+            _ => Route::Order,
         }
     }
 
@@ -407,7 +473,7 @@ impl<T: PlanTarget> CallPlan<T> {
             index,
             started: self.clock.now().saturating_add(next.delay),
             tokens: next.tokens,
-            hedge: false,
+            route: self.route_of(&attempt),
         });
         Decision::Attempt(attempt)
     }
@@ -475,7 +541,7 @@ impl<T: PlanTarget> CallPlan<T> {
             class,
             message,
             duration: self.clock.now().saturating_sub(f.started),
-            hedge: f.hedge,
+            route: f.route,
             lost: None,
         });
         Some(f)
@@ -1102,6 +1168,53 @@ mod tests {
                 class: ErrorClass::BadRequest
             })
         );
+    }
+
+    #[test]
+    fn the_first_route_marks_only_the_first_attempt_on_its_target() {
+        let clock = ManualClock::new();
+        let health = Arc::new(HealthTracker::new(
+            HealthConfig::standard().with_failure_threshold(1),
+            Arc::new(clock.clone()),
+        ));
+        let p = planner(config(), &clock).with_health(Some(health));
+        let plan = |p: &RetryPlanner| {
+            p.plan(targets(&["a@r2", "a@r1"]))
+                .unwrap()
+                .with_first_route(Target::new("a", "r2"), Route::Affinity)
+        };
+        let mut call = plan(&p);
+        let _ = call.next_decision();
+        call.record_failure(ErrorClass::Transient.into(), "503");
+        let _ = call.next_decision();
+        call.record_failure(ErrorClass::Transient.into(), "503");
+        let _ = call.next_decision();
+        let routes: Vec<(String, Route)> = call
+            .record_success()
+            .iter()
+            .map(|r| (r.target.region.clone(), r.route))
+            .collect();
+        assert_eq!(
+            routes,
+            [
+                ("r2".to_owned(), Route::Affinity),
+                ("r1".to_owned(), Route::Order),
+                ("r2".to_owned(), Route::Order)
+            ]
+        );
+        // The health check demoted the target: the first attempt went elsewhere, by the order.
+        let health = Arc::new(HealthTracker::new(
+            HealthConfig::standard().with_failure_threshold(1),
+            Arc::new(clock.clone()),
+        ));
+        health.record_failure("a", "r2");
+        let p = planner(config(), &clock).with_health(Some(health));
+        let mut call = plan(&p);
+        let Decision::Attempt(first) = call.next_decision() else {
+            panic!("expected an attempt");
+        };
+        assert_eq!(first.target.region, "r1");
+        assert_eq!(call.record_success()[0].route, Route::Order);
     }
 
     #[test]

@@ -124,9 +124,11 @@ pub(crate) struct AttemptJson {
     /// loser of a hedged race `hedge_cancelled` (dropped before it answered) or
     /// `hedge_discarded` (answered in the same instant; not used).
     pub(crate) outcome: String,
-    /// Whether the attempt was a hedge: a copy of a slow attempt sent to the next region.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub(crate) hedge: bool,
+    /// Why the attempt went to its target, when not the call's order: `affinity` (the region
+    /// holding the request's cached prefix), `hedge` (a copy of a slow attempt sent to the next
+    /// target) or `rerun` (the first attempt of a failed request run again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) route: Option<&'static str>,
     /// The error message, for a failed attempt.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) message: Option<String>,
@@ -224,7 +226,7 @@ fn attempts(records: &[AttemptRecord]) -> Vec<AttemptJson> {
                 (Some(_), _) => "hedge_cancelled".to_owned(),
                 (None, class) => class.map_or_else(|| "ok".to_owned(), |c| c.as_str().to_owned()),
             },
-            hedge: a.hedge,
+            route: (a.route != llmmanager::retry::Route::Order).then(|| a.route.as_str()),
             message: a.message.clone(),
             delay_ms: millis(a.delay_before),
             duration_ms: millis(a.duration),

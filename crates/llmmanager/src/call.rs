@@ -606,26 +606,24 @@ impl Engine {
     }
 
     /// Cache affinity: moves the target holding the longest live cached prefix of `prepared` to
-    /// the front, unless the caller chose the preferred regions.
+    /// the front, unless the caller chose the preferred regions. Returns the target it moved.
     fn apply_affinity(
         &self,
         prepared: &ConverseRequest,
         targets: &mut [Target],
         options: &CallOptions,
-    ) {
-        let Some(affinity) = &self.affinity else {
-            return;
-        };
+    ) -> Option<Target> {
+        let affinity = self.affinity.as_ref()?;
         if !options.preferred_regions.is_empty() && !options.placed {
-            return;
+            return None;
         }
-        let Some(model) = targets.first().map(|t| t.model.clone()) else {
-            return;
-        };
+        let model = targets.first().map(|t| t.model.clone())?;
         let points = self.prefix_points(prepared, &model);
-        if let Some(region) = affinity.region_for(&points, self.now()) {
-            affinity.prefer(targets, &region);
-        }
+        let region = affinity.region_for(&points, self.now())?;
+        affinity
+            .prefer(targets, &region)
+            .then(|| targets.first().cloned())
+            .flatten()
     }
 
     /// The targets for one call, or `None` when the options leave none.
@@ -823,11 +821,17 @@ impl Engine {
         exchange: &mut X,
     ) -> Result<Done<X::Output>, Failed> {
         let mut targets = targets;
-        self.apply_affinity(prepared, &mut targets, options);
+        let affine = self.apply_affinity(prepared, &mut targets, options);
         let targets = self.by_capacity(prepared, targets);
         let deadline = self.deadline(options);
         let plan = match self.planner.plan(targets) {
-            Ok(plan) => plan.with_total_deadline(deadline),
+            Ok(plan) => {
+                let plan = plan.with_total_deadline(deadline);
+                match affine {
+                    Some(target) => plan.with_first_route(target, bedrock_retry::Route::Affinity),
+                    None => plan,
+                }
+            }
             Err(_) => {
                 return Err(Failed {
                     reason: GiveUpReason::TargetsExhausted { targets: 0 },

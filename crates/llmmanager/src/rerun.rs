@@ -134,7 +134,14 @@ pub(crate) fn prepend_history(rerun: &mut ParallelResponse<Response, Error>, his
             },
             Err(_) => continue,
         };
-        let later = std::mem::take(attempts);
+        let mut later = std::mem::take(attempts);
+        // The rerun placed its first attempt away from the regions that failed it, unless cache
+        // affinity put another target first.
+        if let Some(first) = later.first_mut()
+            && first.route == bedrock_retry::Route::Order
+        {
+            first.route = bedrock_retry::Route::Rerun;
+        }
         attempts.extend(earlier);
         attempts.extend(later);
     }

@@ -100,7 +100,7 @@ impl Stats {
                 (None, None) => entry.1 += 1,
                 (None, Some(class)) => *entry.2.entry(class.as_str()).or_default() += 1,
             }
-            if a.hedge {
+            if a.route == bedrock_retry::Route::Hedge {
                 c.hedges += 1;
                 if a.lost.is_none() && a.class.is_none() {
                     c.hedges_won += 1;

@@ -32,8 +32,8 @@ use std::time::Duration;
 use tracing::{debug, info};
 
 use super::{
-    Attempt, AttemptRecord, Attempter, CallPlan, Decision, Exhausted, HedgeLoss, InFlight, State,
-    Succeeded,
+    Attempt, AttemptRecord, Attempter, CallPlan, Decision, Exhausted, HedgeLoss, InFlight, Route,
+    State, Succeeded,
 };
 use crate::{Classify, ErrorClass, PlanTarget, Sleep, Target, TargetHealth};
 
@@ -354,7 +354,7 @@ impl<T: PlanTarget> CallPlan<T> {
             index,
             started: self.clock.now(),
             tokens: 0,
-            hedge: true,
+            route: Route::Hedge,
         })
     }
 
@@ -509,7 +509,7 @@ impl<T: PlanTarget> CallPlan<T> {
             class: None,
             message: Some(message),
             duration: self.clock.now().saturating_sub(f.started),
-            hedge: f.hedge,
+            route: f.route,
             lost: Some(loss),
         });
     }
@@ -636,7 +636,11 @@ mod tests {
                         (Some(class), None) => class.to_string(),
                         (None, None) => "ok".to_owned(),
                     },
-                    if r.hedge { " hedge" } else { "" }
+                    if r.route == Route::Hedge {
+                        " hedge"
+                    } else {
+                        ""
+                    }
                 )
             })
             .collect()

@@ -31,9 +31,9 @@ async fn a_slow_region_is_hedged_and_the_result_shows_the_loser() {
     assert_eq!(attempts.len(), 2);
     assert_eq!(attempts[0]["region"], "us-east-1");
     assert_eq!(attempts[0]["outcome"], "hedge_cancelled");
-    assert!(attempts[0].get("hedge").is_none());
+    assert!(attempts[0].get("route").is_none());
     assert_eq!(attempts[1]["outcome"], "ok");
-    assert_eq!(attempts[1]["hedge"], true);
+    assert_eq!(attempts[1]["route"], "hedge");
     assert_eq!(sim.requests().len(), 2);
 
     // Without the flag the same call waits for the slow region.

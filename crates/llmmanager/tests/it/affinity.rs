@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bedrock_retry::{HealthConfig, ManualClock};
+use bedrock_retry::{HealthConfig, ManualClock, Route};
 use bedrock_sim::{BedrockErrorKind, Fault, FaultRule, Scenario, SimHandle};
 use llmmanager::catalog::Geo;
 use llmmanager::parallel::{BatchRequest, ParallelConfig};
@@ -81,11 +81,15 @@ async fn the_next_turn_goes_to_the_region_that_cached_the_prefix_and_reads_it() 
     assert_eq!(second.region, EAST);
     assert_eq!(second.attempts.len(), 1);
     assert_eq!(second.attempts[0].target.region, EAST);
+    // The attempt says why it went there.
+    assert_eq!(second.attempts[0].route, Route::Affinity);
+    assert_eq!(first.attempts[0].route, Route::Order);
     assert!(read(&second) > 0, "{:?}", second.usage());
 
     // A request sharing no prefix follows the rotation (call 3 starts at us-east-2).
     let other = m.converse(&conversation("beta", 1)).await.unwrap();
     assert_eq!(other.region, EAST_2);
+    assert_eq!(other.attempts[0].route, Route::Order);
     assert_eq!(read(&other), 0);
     assert_eq!(m.stats().affinity_routed, 1);
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use bedrock_retry::HedgeLoss;
+use bedrock_retry::{HedgeLoss, Route};
 use bedrock_sim::{Fault, FaultRule, LatencyModel, LatencyRule, Scenario};
 use llmmanager::{
     CallOptions, ConverseRequest, Hedging, LlmManager, RecoveryKind, Response, StreamEvent,
@@ -33,7 +33,11 @@ fn outcomes(r: &Response) -> Vec<String> {
                 (None, Some(class)) => class.to_string(),
                 (None, None) => "ok".to_owned(),
             };
-            let hedge = if a.hedge { " hedge" } else { "" };
+            let hedge = if a.route == Route::Hedge {
+                " hedge"
+            } else {
+                ""
+            };
             format!("{} {end}{hedge}", a.target.region)
         })
         .collect()
@@ -208,7 +212,11 @@ fn stream_outcomes(r: &StreamResponse) -> Vec<String> {
                 (None, Some(class)) => class.to_string(),
                 (None, None) => "ok".to_owned(),
             };
-            let hedge = if a.hedge { " hedge" } else { "" };
+            let hedge = if a.route == Route::Hedge {
+                " hedge"
+            } else {
+                ""
+            };
             format!("{}/{} {end}{hedge}", a.target.model, a.target.region)
         })
         .collect()

@@ -320,8 +320,18 @@ async fn failed_requests_run_again_away_from_the_region_that_failed_them_keeping
                 .iter()
                 .map(|a| (a.target.region.as_str(), a.class))
                 .collect();
+            let routes: Vec<_> = response.attempts.iter().map(|a| a.route).collect();
             // A rerun's outcome names the regions of its last pass; its history names all.
             if history[0].0 == "us-east-1" {
+                assert_eq!(
+                    routes,
+                    [
+                        llmmanager::retry::Route::Order,
+                        llmmanager::retry::Route::Rerun
+                    ],
+                    "{}",
+                    outcome.id
+                );
                 assert_eq!(
                     history,
                     [
