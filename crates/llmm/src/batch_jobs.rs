@@ -278,6 +278,8 @@ fn targets(
     }
     let any_known = found.iter().any(|(_, known)| *known);
     let mut targets = Vec::new();
+    // Regions of each model without batch data that are used anyway, for one warning per model.
+    let mut unknown: Vec<(String, Vec<String>)> = Vec::new();
     for (t, known) in found {
         if known {
             targets.push(t);
@@ -287,12 +289,15 @@ fn targets(
                 t.model, t.region
             ));
         } else {
-            eprintln!(
-                "llmm: the catalog has no batch-inference regions for {} ({}); its jobs may be refused",
-                t.model, t.region
-            );
+            match unknown.iter_mut().find(|(m, _)| *m == t.model) {
+                Some((_, regions)) => regions.push(t.region.clone()),
+                None => unknown.push((t.model.clone(), vec![t.region.clone()])),
+            }
             targets.push(t);
         }
+    }
+    for (model, regions) in &unknown {
+        eprintln!("llmm: {}", unknown_batch_warning(catalog, model, regions));
     }
     if targets.is_empty() {
         return Err(usage(format!(
@@ -305,6 +310,43 @@ fn targets(
     }
     Ok((targets, names))
 }
+
+/// The warning for a model the catalog has no batch-inference data for, used in `regions`
+/// anyway: its name and id, that Bedrock may refuse its jobs, and what to do about it.
+fn unknown_batch_warning(catalog: &Catalog, model: &str, regions: &[String]) -> String {
+    let name = catalog
+        .resolve(model)
+        .map(|m| format!("{} ({model})", m.name))
+        .unwrap_or_else(|_| model.to_owned());
+    let with_data: Vec<&str> = catalog
+        .models()
+        .iter()
+        .filter(|m| {
+            m.output_modalities.iter().any(|o| o == "TEXT")
+                && m.capabilities
+                    .batch_inference
+                    .as_ref()
+                    .is_some_and(|b| regions.iter().any(|r| b.regions().contains(r)))
+        })
+        .map(|m| m.name.as_str())
+        .take(4)
+        .collect();
+    let alternatives = if with_data.is_empty() {
+        String::new()
+    } else {
+        format!(" (for example {})", with_data.join(", "))
+    };
+    format!(
+        "the catalog has no batch-inference data for {name}, so its jobs in {} may be refused \
+         by Bedrock; check the model in AWS's table {BATCH_TABLE_URL} and pass a --model and \
+         --region it lists there, or a --model the catalog lists in those regions{alternatives}",
+        regions.join(", ")
+    )
+}
+
+/// AWS's table of the models and regions that run batch inference.
+const BATCH_TABLE_URL: &str =
+    "https://docs.aws.amazon.com/bedrock/latest/userguide/batch-inference-supported.html";
 
 /// Places lines that name their own model or region: on a target of the configuration when
 /// one fits, otherwise on a new (model, region) target that only such lines use. A model that

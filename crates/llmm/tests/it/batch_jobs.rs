@@ -423,6 +423,139 @@ async fn batch_engine_sends_jobs_only_where_the_model_runs_batch_inference() {
     }
 }
 
+/// The arguments of a `--simulate` bedrock-batch run with `global` options before `batch`.
+fn batch_args(global: &[&str], input: &str, out: &str, bucket: &str, moto: &str) -> Vec<String> {
+    let mut a: Vec<String> = ["--simulate"]
+        .iter()
+        .chain(global)
+        .map(|s| (*s).to_owned())
+        .collect();
+    a.extend(
+        [
+            "batch",
+            input,
+            "--output",
+            out,
+            "--engine",
+            "bedrock-batch",
+            "--bucket",
+            bucket,
+            "--role-arn",
+            "arn:aws:iam::123456789012:role/batch",
+            "--s3-endpoint-url",
+            moto,
+            "--min-records-per-job",
+            "1",
+            "--poll-seconds",
+            "0.05",
+        ]
+        .map(str::to_owned),
+    );
+    a
+}
+
+/// Claude 3.5 Haiku is callable on demand in us-east-2 but runs batch jobs only by its base id
+/// in us-west-2 and by its `us.` profile in us-east-1 and us-west-2: its requests, a line pinned
+/// to us-east-2 included, go to us-west-2, and a line pinned to us-east-1 runs there.
+#[tokio::test]
+async fn batch_engine_places_claude_requests_where_it_runs_batch_inference() {
+    let moto = moto_endpoint();
+    let bucket = format!("llmm-claude-{}", std::process::id());
+    create_bucket(&moto, &bucket);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let lines = [
+        r#"{"id":"q1","prompt":"One","max_tokens":50}"#,
+        r#"{"id":"q2","prompt":"Two","max_tokens":50}"#,
+        r#"{"id":"q3","prompt":"Three","max_tokens":50,"model":"Claude 3.5 Haiku","region":"us-east-2"}"#,
+        r#"{"id":"q4","prompt":"Four","max_tokens":50,"model":"Claude 3.5 Haiku","region":"us-east-1"}"#,
+    ];
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let out = dir.path().join("out.jsonl");
+    let a = batch_args(
+        &[
+            "--model",
+            "Claude 3.5 Haiku",
+            "--region",
+            "us-east-2",
+            "--region",
+            "us-west-2",
+        ],
+        input.to_str().unwrap(),
+        out.to_str().unwrap(),
+        &bucket,
+        &moto,
+    );
+    let run = llmm(&a.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    run.assert_code(0);
+    assert!(
+        run.stderr
+            .contains("not used for batch jobs: Claude 3.5 Haiku in us-east-2"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("cannot run in us-east-2"),
+        "{}",
+        run.stderr
+    );
+    let results = parse_lines(&std::fs::read_to_string(&out).unwrap());
+    assert_eq!(results.len(), 4);
+    for l in &results {
+        assert_eq!(l["ok"], true, "{l}");
+        assert_eq!(
+            l["model"], "anthropic.claude-3-5-haiku-20241022-v1:0",
+            "{l}"
+        );
+        assert_eq!(l["access_method"], "batch_job", "{l}");
+        let region = if l["id"] == "q4" {
+            "us-east-1"
+        } else {
+            "us-west-2"
+        };
+        assert_eq!(l["region"], region, "{l}");
+    }
+}
+
+/// A model the catalog has no batch-inference data for is still tried when no configured model
+/// has any, with one warning that names it and says what to do.
+#[tokio::test]
+async fn a_model_without_batch_data_is_tried_with_a_warning_naming_it() {
+    let moto = moto_endpoint();
+    let bucket = format!("llmm-nodata-{}", std::process::id());
+    create_bucket(&moto, &bucket);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, r#"{"id":"q1","prompt":"One","max_tokens":50}"#).unwrap();
+    let out = dir.path().join("out.jsonl");
+    let a = batch_args(
+        &["--model", "Claude 3.7 Sonnet", "--region", "eu-west-2"],
+        input.to_str().unwrap(),
+        out.to_str().unwrap(),
+        &bucket,
+        &moto,
+    );
+    let run = llmm(&a.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    run.assert_code(0);
+    let warning = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("no batch-inference data"))
+        .unwrap_or_else(|| panic!("no warning:\n{}", run.stderr));
+    for part in [
+        "Claude 3.7 Sonnet (anthropic.claude-3-7-sonnet-20250219-v1:0)",
+        "in eu-west-2 may be refused",
+        "batch-inference-supported.html",
+        "--model",
+        "Claude 3 Haiku",
+    ] {
+        assert!(warning.contains(part), "{part:?} not in {warning}");
+    }
+    let results = parse_lines(&std::fs::read_to_string(&out).unwrap());
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0]["ok"], true, "{}", results[0]);
+}
+
 /// `--engine auto` runs batch jobs when they can be formed and waited for, locally otherwise,
 /// and says which with both estimated costs.
 #[tokio::test]
