@@ -134,17 +134,18 @@ pub(crate) struct GlobalArgs {
     pub(crate) latency_aware: bool,
     /// Pace calls per model and region to the quota learned from throttling: a call waits for
     /// capacity (within --timeout) or goes to a region with capacity, instead of being sent into
-    /// a throttle. Implied by --pace-rpm and --pace-tpm.
+    /// a throttle. Implied by --quota-rpm and --quota-tpm.
     #[arg(long, global = true)]
     pub(crate) pace: bool,
-    /// Pace to this requests-per-minute quota of each model in each region: calls go at 95% of
-    /// it (and below, if Bedrock throttles anyway).
-    #[arg(long, global = true, value_name = "N")]
-    pub(crate) pace_rpm: Option<u64>,
-    /// Pace to this tokens-per-minute quota of each model in each region (input plus maxTokens
-    /// per request): calls go at 95% of it.
-    #[arg(long, global = true, value_name = "N")]
-    pub(crate) pace_tpm: Option<u64>,
+    /// The account's requests-per-minute quota of each model in each region: calls are paced to
+    /// 95% of it (and below, if Bedrock throttles anyway), and `batch --estimate` says how long
+    /// a batch takes at it.
+    #[arg(long, global = true, value_name = "N", alias = "pace-rpm")]
+    pub(crate) quota_rpm: Option<u64>,
+    /// The account's tokens-per-minute quota of each model in each region (input plus maxTokens
+    /// per request): calls are paced to 95% of it, and `batch --estimate` uses it.
+    #[arg(long, global = true, value_name = "N", alias = "pace-tpm")]
+    pub(crate) quota_tpm: Option<u64>,
 }
 
 impl GlobalArgs {
@@ -160,17 +161,17 @@ impl GlobalArgs {
 
     /// The pacing the flags ask for, if any: adaptive, with the quotas given for every model.
     pub(crate) fn pacing(&self) -> Option<llmmanager::pacing::Pacing> {
-        if !self.pace && self.pace_rpm.is_none() && self.pace_tpm.is_none() {
+        if !self.pace && self.quota_rpm.is_none() && self.quota_tpm.is_none() {
             return None;
         }
         let mut pacing = llmmanager::pacing::Pacing::adaptive();
-        if self.pace_rpm.is_some() || self.pace_tpm.is_some() {
+        if self.quota_rpm.is_some() || self.quota_tpm.is_some() {
             for model in self.models_or_default() {
                 let mut quota = llmmanager::pacing::Quota::new(model);
-                if let Some(rpm) = self.pace_rpm {
+                if let Some(rpm) = self.quota_rpm {
                     quota = quota.requests_per_minute(rpm);
                 }
-                if let Some(tpm) = self.pace_tpm {
+                if let Some(tpm) = self.quota_tpm {
                     quota = quota.tokens_per_minute(tpm);
                 }
                 pacing = pacing.quota(quota);
@@ -431,14 +432,6 @@ pub(crate) struct BatchArgs {
     /// With --estimate: print one JSON document instead of text.
     #[arg(long, requires = "estimate")]
     pub(crate) json: bool,
-    /// With --estimate: the requests per minute one model may take in one region (the
-    /// account's on-demand quota).
-    #[arg(long, value_name = "N", requires = "estimate")]
-    pub(crate) quota_rpm: Option<u32>,
-    /// With --estimate: the tokens (input and output) per minute one model may take in one
-    /// region.
-    #[arg(long, value_name = "N", requires = "estimate")]
-    pub(crate) quota_tpm: Option<u64>,
     #[command(flatten)]
     pub(crate) jobs: BatchJobArgs,
 }
@@ -663,27 +656,33 @@ mod tests {
         assert_eq!(cli.global.pacing(), None);
         let cli = parse(&["llmm", "--pace", "chat", "hi"]);
         assert_eq!(cli.global.pacing(), Some(Pacing::adaptive()));
-        let cli = parse(&[
-            "llmm",
-            "--model",
-            "Claude 3 Haiku",
-            "--pace-rpm",
-            "600",
-            "--pace-tpm",
-            "200000",
-            "chat",
-            "hi",
-        ]);
-        assert_eq!(
-            cli.global.pacing(),
-            Some(
-                Pacing::adaptive().quota(
-                    Quota::new("Claude 3 Haiku")
-                        .requests_per_minute(600)
-                        .tokens_per_minute(200_000)
-                )
-            )
+        let expected = Some(
+            Pacing::adaptive().quota(
+                Quota::new("Claude 3 Haiku")
+                    .requests_per_minute(600)
+                    .tokens_per_minute(200_000),
+            ),
         );
+        // One pair of quota flags; the older pacing names are hidden aliases.
+        for (rpm, tpm) in [("--quota-rpm", "--quota-tpm"), ("--pace-rpm", "--pace-tpm")] {
+            let cli = parse(&[
+                "llmm",
+                "--model",
+                "Claude 3 Haiku",
+                rpm,
+                "600",
+                tpm,
+                "200000",
+                "chat",
+                "hi",
+            ]);
+            assert_eq!(cli.global.pacing(), expected, "{rpm} {tpm}");
+        }
+        let help = format!(
+            "{}",
+            <Cli as clap::CommandFactory>::command().render_long_help()
+        );
+        assert!(help.contains("--quota-rpm") && !help.contains("--pace-rpm"));
     }
 
     #[test]
@@ -735,7 +734,6 @@ mod tests {
             );
         }
         assert!(Cli::try_parse_from(["llmm", "batch", "in.jsonl", "--json"]).is_err());
-        assert!(Cli::try_parse_from(["llmm", "batch", "in.jsonl", "--quota-rpm", "5"]).is_err());
         let cli = parse(&[
             "llmm",
             "batch",
@@ -751,7 +749,10 @@ mod tests {
             panic!("batch")
         };
         assert!(args.estimate && args.json);
-        assert_eq!((args.quota_rpm, args.quota_tpm), (Some(50), Some(40_000)));
+        assert_eq!(
+            (cli.global.quota_rpm, cli.global.quota_tpm),
+            (Some(50), Some(40_000))
+        );
     }
 
     #[test]

@@ -74,7 +74,7 @@ struct Estimate {
     /// The longest a batch job may run, in hours.
     bedrock_batch_max_hours: i32,
     /// Quotas per model and region, as given.
-    quota_rpm: Option<u32>,
+    quota_rpm: Option<u64>,
     quota_tpm: Option<u64>,
     /// Minutes the local engine needs at the quotas over its regions; `None` when no quota is
     /// given.
@@ -158,8 +158,8 @@ pub(crate) fn run(global: &GlobalArgs, args: &BatchArgs) -> anyhow::Result<Exit>
             ..EngineEstimate::default()
         },
         bedrock_batch_max_hours: args.jobs.job_timeout_hours.unwrap_or(24),
-        quota_rpm: args.quota_rpm,
-        quota_tpm: args.quota_tpm,
+        quota_rpm: global.quota_rpm,
+        quota_tpm: global.quota_tpm,
         local_minutes: None,
         local_bound_by: None,
     };
@@ -187,10 +187,10 @@ pub(crate) fn run(global: &GlobalArgs, args: &BatchArgs) -> anyhow::Result<Exit>
         }
     }
     let regions = local.len().max(1) as f64;
-    let by_requests = args
+    let by_requests = global
         .quota_rpm
-        .map(|rpm| estimate.requests as f64 / (f64::from(rpm.max(1)) * regions));
-    let by_tokens = args.quota_tpm.map(|tpm| {
+        .map(|rpm| estimate.requests as f64 / (rpm.max(1) as f64 * regions));
+    let by_tokens = global.quota_tpm.map(|tpm| {
         (estimate.input_tokens + estimate.output_tokens) as f64 / (tpm.max(1) as f64 * regions)
     });
     (estimate.local_minutes, estimate.local_bound_by) = match (by_requests, by_tokens) {

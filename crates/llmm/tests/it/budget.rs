@@ -1,5 +1,6 @@
 //! `llmm batch --estimate` (nothing sent) and `--max-cost` (requests that would pass the budget
-//! get `budget_exceeded` lines, and a later run with a larger budget sends them).
+//! get `budget_exceeded` lines, and a later run with a larger budget sends them); the one pair
+//! of quota flags the estimate and pacing share.
 
 use std::collections::{HashMap, HashSet};
 
@@ -121,6 +122,66 @@ async fn estimate_prices_both_engines_and_the_time_at_the_quotas_and_sends_nothi
         run.stdout
     );
     assert_untouched(&sim);
+}
+
+#[tokio::test]
+async fn one_pair_of_quota_flags_serves_the_estimate_and_pacing_and_the_pace_names_still_work() {
+    let sim = sim(Scenario::default()).await;
+    let url = sim.endpoint_url();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("in.jsonl");
+    std::fs::write(&path, input(6)).unwrap();
+    let file = path.display().to_string();
+    let estimate = |rpm: &'static str, tpm: &'static str| {
+        let (url, file) = (url.clone(), file.clone());
+        async move {
+            let run = llmm(&[
+                "--endpoint-url",
+                &url,
+                "-m",
+                HAIKU,
+                "-r",
+                "us-east-1",
+                rpm,
+                "3",
+                tpm,
+                "100000",
+                "batch",
+                &file,
+                "--estimate",
+                "--json",
+            ])
+            .await;
+            run.assert_code(0);
+            serde_json::from_str::<Value>(&run.stdout).unwrap()
+        }
+    };
+    let quota = estimate("--quota-rpm", "--quota-tpm").await;
+    // 6 requests at 3 per minute in one region.
+    assert_eq!(quota["local_minutes"].as_f64(), Some(2.0), "{quota}");
+    assert_eq!(estimate("--pace-rpm", "--pace-tpm").await, quota);
+    assert_untouched(&sim);
+
+    // The same flag on a run paces it (it is no longer an --estimate-only flag).
+    let out = dir.path().join("out.jsonl");
+    let run = llmm(&[
+        "--endpoint-url",
+        &url,
+        "-m",
+        HAIKU,
+        "-r",
+        "us-east-1",
+        "--quota-rpm",
+        "6000",
+        "batch",
+        &file,
+        "-q",
+        "-o",
+        &out.display().to_string(),
+    ])
+    .await;
+    run.assert_code(0);
+    assert_eq!(converse_calls(&sim), 6);
 }
 
 /// Every line of `path` by id, the last line for an id winning.
