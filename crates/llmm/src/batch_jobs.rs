@@ -421,8 +421,22 @@ impl Placer<'_> {
             }
         }
         if !self.targets.iter().any(|t| t.model == base) {
+            let batch_regions = info
+                .capabilities
+                .batch_inference
+                .as_ref()
+                .map(bedrock_catalog::BatchInference::regions)
+                .unwrap_or_default();
+            let hint = if batch_regions.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; it runs batch inference jobs in {}: add one of them with --region",
+                    batch_regions.join(", ")
+                )
+            };
             return Err(usage(format!(
-                "request {id:?}: {m} cannot run in any configured region ({})",
+                "request {id:?}: {m} cannot run in any configured region ({}){hint}",
                 self.regions.join(", ")
             )));
         }

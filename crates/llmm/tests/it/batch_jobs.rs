@@ -515,6 +515,8 @@ async fn batch_engine_places_claude_requests_where_it_runs_batch_inference() {
         };
         assert_eq!(l["region"], region, "{l}");
     }
+    let keys = object_keys(&moto, &bucket);
+    assert!(keys.iter().any(|k| k.ends_with(".jsonl")), "{keys:?}");
 }
 
 /// A model the catalog has no batch-inference data for is still tried when no configured model
@@ -554,6 +556,81 @@ async fn a_model_without_batch_data_is_tried_with_a_warning_naming_it() {
     let results = parse_lines(&std::fs::read_to_string(&out).unwrap());
     assert_eq!(results.len(), 1);
     assert_eq!(results[0]["ok"], true, "{}", results[0]);
+}
+
+/// The object keys in `bucket` (one plain HTTP request; moto checks no signature).
+fn object_keys(endpoint: &str, bucket: &str) -> Vec<String> {
+    let hostport = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(hostport).unwrap();
+    write!(
+        s,
+        "GET /{bucket}?list-type=2 HTTP/1.1\r\nHost: {hostport}\r\nAuthorization: AWS4-HMAC-SHA256 \
+         Credential=AKIDTEST/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, \
+         Signature=0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    reply
+        .split("<Key>")
+        .skip(1)
+        .filter_map(|k| k.split("</Key>").next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A model the catalog lists for batch inference, but in no configured region, stops the batch
+/// before anything is uploaded, with the regions where it runs batch jobs: configured, or on a
+/// line.
+#[tokio::test]
+async fn a_model_with_batch_regions_outside_the_configured_ones_stops_before_upload() {
+    let moto = moto_endpoint();
+    let bucket = format!("llmm-outside-{}", std::process::id());
+    create_bucket(&moto, &bucket);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let out = dir.path().join("out.jsonl");
+    let (input_s, out_s) = (input.to_str().unwrap(), out.to_str().unwrap());
+
+    // Configured: Claude 3.5 Haiku runs batch jobs in us-east-1 and us-west-2, not eu-west-1.
+    std::fs::write(&input, r#"{"id":"q1","prompt":"One","max_tokens":50}"#).unwrap();
+    let a = batch_args(
+        &["--model", "Claude 3.5 Haiku", "--region", "eu-west-1"],
+        input_s,
+        out_s,
+        &bucket,
+        &moto,
+    );
+    let run = llmm(&a.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    run.assert_code(2);
+    assert!(
+        run.stderr
+            .contains("no configured model can run batch inference jobs")
+            && run.stderr.contains("us-east-1, us-west-2"),
+        "{}",
+        run.stderr
+    );
+
+    // On a line: Llama 3.1 405B Instruct runs batch jobs in us-west-2 only.
+    let lines = [
+        r#"{"id":"q1","prompt":"One","max_tokens":50}"#,
+        r#"{"id":"q2","prompt":"Two","max_tokens":50,"model":"Llama 3.1 405B Instruct"}"#,
+    ];
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let a = batch_args(&["--region", "us-east-1"], input_s, out_s, &bucket, &moto);
+    let run = llmm(&a.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    run.assert_code(2);
+    assert!(
+        run.stderr
+            .contains("Llama 3.1 405B Instruct cannot run in any configured region (us-east-1)")
+            && run
+                .stderr
+                .contains("it runs batch inference jobs in us-west-2"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(object_keys(&moto, &bucket), Vec::<String>::new());
 }
 
 /// `--engine auto` runs batch jobs when they can be formed and waited for, locally otherwise,
