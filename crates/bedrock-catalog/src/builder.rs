@@ -232,7 +232,10 @@ impl CatalogBuilder {
             match self.cache_mode {
                 CacheMode::File => {
                     match cache::read_file(&file, now, self.max_age, &self.regions) {
-                        Ok(snap) => {
+                        Ok(mut snap) => {
+                            // The file may come from a build with older overrides (capability
+                            // flags, batch-inference regions): this build's apply.
+                            snap.apply_overrides(&Overrides::bundled()?);
                             let meta = metadata_for(&snap, DataSource::Cache, Some(file), None);
                             return Ok(Catalog::from_snapshot(snap, meta, warnings));
                         }

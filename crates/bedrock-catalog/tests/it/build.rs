@@ -166,6 +166,35 @@ async fn file_cache_is_used_until_it_expires() {
     assert_eq!(other.metadata().source, DataSource::Api);
 }
 
+/// A cache file written by a build with older overrides gets this build's capabilities, batch
+/// regions included.
+#[tokio::test]
+async fn a_cached_catalog_gets_the_capabilities_of_this_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let builder = || {
+        Catalog::builder()
+            .cache_dir(dir.path())
+            .regions(US)
+            .source(Arc::new(StaticSource::new(two_region_raw())))
+            .clock(clock("2026-01-01T00:00:00Z"))
+    };
+    let first = builder().build().await.unwrap();
+    assert!(first.batch_access("Claude 3 Haiku", "us-east-1").is_ok());
+    let path = dir.path().join(bedrock_catalog::CACHE_FILE_NAME);
+    let mut old =
+        bedrock_catalog::Snapshot::parse(&std::fs::read_to_string(&path).unwrap(), "cache")
+            .unwrap();
+    for m in &mut old.models {
+        m.capabilities.batch_inference = None;
+        m.capabilities.tools = !m.capabilities.tools;
+    }
+    std::fs::write(&path, old.to_json().unwrap()).unwrap();
+    let cached = builder().build().await.unwrap();
+    assert_eq!(cached.metadata().source, DataSource::Cache);
+    assert_eq!(cached.models(), first.models());
+    assert!(cached.batch_access("Claude 3 Haiku", "us-east-1").is_ok());
+}
+
 #[tokio::test]
 async fn corrupt_truncated_or_old_cache_files_are_replaced() {
     for bad in [
