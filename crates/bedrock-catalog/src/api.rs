@@ -289,6 +289,7 @@ where
             Some("ThrottlingException" | "TooManyRequestsException") => FailureKind::Throttled,
             _ => FailureKind::Other,
         },
+        SdkError::DispatchFailure(failure) if failure.is_io() => FailureKind::Unreachable,
         _ => FailureKind::Other,
     };
     (kind, DisplayErrorContext(&e).to_string())

@@ -142,7 +142,10 @@ pub enum FailureKind {
     AccessDenied,
     /// The region throttled the request.
     Throttled,
-    /// Network, credentials or any other failure.
+    /// No connection to the endpoint: refused, a host name that does not resolve, a failed
+    /// TLS handshake.
+    Unreachable,
+    /// Credentials or any other failure.
     Other,
 }
 
@@ -154,6 +157,7 @@ impl FailureKind {
             Self::Timeout => "timeout",
             Self::AccessDenied => "access denied",
             Self::Throttled => "throttled",
+            Self::Unreachable => "unreachable",
             Self::Other => "error",
         }
     }

@@ -277,8 +277,7 @@ fn probe_exit(kind: FailureKind, message: &str) -> Exit {
     ];
     if kind == FailureKind::AccessDenied || credentials.iter().any(|c| message.contains(c)) {
         Exit::Credentials
-    } else if message.starts_with("dispatch failure") {
-        // No connection: refused, a host name that does not resolve, a failed TLS handshake.
+    } else if kind == FailureKind::Unreachable {
         Exit::Unreachable
     } else {
         Exit::Failed
@@ -343,7 +342,7 @@ mod tests {
         assert_eq!(probe_exit(FailureKind::Timeout, "timed out"), Exit::Failed);
         assert_eq!(
             probe_exit(
-                FailureKind::Other,
+                FailureKind::Unreachable,
                 "dispatch failure: io error: Connection refused (os error 111)"
             ),
             Exit::Unreachable

@@ -449,6 +449,11 @@ async fn api_source_keeps_regions_that_answer() {
 async fn offline_api_source_falls_back_to_bundled() {
     // Nothing listens on port 9 of the loopback address: every region fails at once.
     let source = ApiSource::for_endpoint("http://127.0.0.1:9").await;
+    let raw = bedrock_catalog::CatalogSource::fetch(&source, &["us-east-1".into()])
+        .await
+        .unwrap();
+    let kinds: Vec<FailureKind> = raw.failures.iter().map(|f| f.kind).collect();
+    assert_eq!(kinds, [FailureKind::Unreachable], "{:?}", raw.failures);
     let c = Catalog::builder()
         .cache_mode(CacheMode::None)
         .source(Arc::new(source))
