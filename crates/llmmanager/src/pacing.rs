@@ -9,7 +9,8 @@
 //!
 //! Rates come from configured quotas ([`Quota`]) and are learned from throttling (additive
 //! increase, multiplicative decrease): a `ThrottlingException` cuts the lane's rate (a lane
-//! without one starts at what it served in the last quota window) and holds it for a moment; a
+//! without one starts at what it served in the last quota window, counting the answers to the
+//! requests in flight when it was throttled, times the headroom) and holds it for a moment; a
 //! success grows it slowly again, never above the configured quota.
 //!
 //! The lanes live behind a small crate-private store trait (`PaceStore`), so a store shared by
@@ -146,8 +147,8 @@ impl Pacing {
         self
     }
 
-    /// The share of a configured quota to use (default 0.95, clamped to 0.05–1.0): the rest is
-    /// room for the quota windows' edges and for requests this process does not see.
+    /// The share of a configured or learned quota to use (default 0.95, clamped to 0.05–1.0):
+    /// the rest is room for the quota windows' edges and for requests this process does not see.
     #[must_use]
     pub fn headroom(mut self, share: f64) -> Self {
         self.headroom = clamped(share, 0.05, 1.0, 0.95);
@@ -298,6 +299,10 @@ struct Rate {
     /// say the window is still spent, not that the rate is too high, and only hold the lane.
     answered_since_cut: bool,
     last_growth: Duration,
+    /// Until when a rate learned from nothing is still counting: the answers to requests that
+    /// were in flight when the lane was first throttled arrive during its first hold, and each
+    /// adds its share to the rate (they were served in the same window).
+    learning_until: Option<Duration>,
 }
 
 impl Rate {
@@ -374,7 +379,10 @@ impl Rate {
         self.last_cut = Some(now);
         self.last_growth = now;
         #[allow(clippy::cast_precision_loss, reason = "counts are far below 2^52")]
-        let served = served.max(1) as f64 / config.window.as_secs_f64();
+        let served = served.max(1) as f64 * config.headroom / config.window.as_secs_f64();
+        if self.per_sec.is_none() {
+            self.learning_until = Some(self.hold_until);
+        }
         let learned = self.per_sec.map_or(served, |rate| rate * config.decrease);
         if !self.configured {
             self.ceiling = Some(served.max(learned));
@@ -382,17 +390,32 @@ impl Rate {
         self.per_sec = Some(learned.max(1e-6));
     }
 
-    /// A success: the hold ends its strikes, a learned rate grows by `increase` per window up to
-    /// the ceiling, and a learned ceiling by a tenth of that.
-    fn grow(&mut self, now: Duration, config: &Pacing) {
+    /// A success of `units`: the hold ends its strikes, a learned rate grows by `increase` per
+    /// window up to the ceiling, and a learned ceiling by a tenth of that. While a rate learned
+    /// from nothing is still counting (its first hold), the answer instead adds its units to
+    /// what the lane served in the window it learned from.
+    fn grow(&mut self, now: Duration, config: &Pacing, units: u64) {
         self.strikes = 0;
-        self.answered_since_cut = true;
         let Some(rate) = self.per_sec else {
+            self.answered_since_cut = true;
             return;
         };
         if !config.learn {
+            self.answered_since_cut = true;
             return;
         }
+        if self.learning_until.is_some_and(|until| now < until) {
+            #[allow(clippy::cast_precision_loss, reason = "counts are far below 2^52")]
+            let share = units as f64 * config.headroom / config.window.as_secs_f64();
+            self.per_sec = Some(rate + share);
+            if !self.configured {
+                self.ceiling = self.ceiling.map(|c| c.max(rate + share));
+            }
+            self.last_growth = now;
+            return;
+        }
+        self.learning_until = None;
+        self.answered_since_cut = true;
         let windows =
             now.saturating_sub(self.last_growth).as_secs_f64() / config.window.as_secs_f64();
         self.last_growth = now;
@@ -533,8 +556,8 @@ impl PaceStore for LocalPace {
             lane.tokens.give_back(now, reserved.saturating_sub(used));
             lane.served.push_back((now, used));
             lane.forget_before(now, window);
-            lane.requests.grow(now, &self.config);
-            lane.tokens.grow(now, &self.config);
+            lane.requests.grow(now, &self.config, 1);
+            lane.tokens.grow(now, &self.config, used);
         });
     }
 
@@ -723,6 +746,54 @@ mod tests {
         // Then paced at what it served in the window: 120 a minute, two a second.
         let sent = offer(&store, &clock, Duration::from_secs(30), ms(10));
         assert!((60..=66).contains(&sent), "{sent}");
+    }
+
+    #[test]
+    fn a_learned_rate_counts_the_answers_in_flight_when_it_was_first_throttled() {
+        let clock = ManualClock::new();
+        let store = LocalPace::new(
+            Pacing::adaptive()
+                .headroom(1.0)
+                .window(Duration::from_secs(60)),
+        );
+        let rate = |store: &LocalPace| store.with_lane(M, R, |l| l.requests.per_sec.unwrap());
+        // Unlimited, one request every 100 ms, each answered a second after it was sent: 121
+        // answered in 13 s and 9 still in flight when the lane is throttled.
+        let mut in_flight = VecDeque::new();
+        for _ in 0..130 {
+            store
+                .reserve(M, R, 10, clock.now(), Duration::ZERO)
+                .unwrap();
+            in_flight.push_back(clock.now() + Duration::from_secs(1));
+            clock.advance(ms(100));
+            while in_flight.front().is_some_and(|due| *due <= clock.now()) {
+                in_flight.pop_front();
+                store.succeeded(M, R, 10, Some(10), clock.now());
+            }
+        }
+        assert_eq!(in_flight.len(), 9);
+        store.throttled(M, R, Limit::Requests, clock.now());
+        assert!((rate(&store) - 121.0 / 60.0).abs() < 1e-9);
+        // The answers to the nine in flight arrive during the hold: the window served 130.
+        while let Some(due) = in_flight.pop_front() {
+            clock.set(due);
+            store.succeeded(M, R, 10, Some(10), clock.now());
+        }
+        assert!(
+            (rate(&store) - 130.0 / 60.0).abs() < 1e-9,
+            "{}",
+            rate(&store)
+        );
+        // They were served before the throttle: a throttle after the hold (the window still
+        // spent) holds the lane and does not cut the rate it learned.
+        clock.advance(Duration::from_secs(3));
+        store.throttled(M, R, Limit::Requests, clock.now());
+        assert!(
+            (rate(&store) - 130.0 / 60.0).abs() < 1e-9,
+            "{}",
+            rate(&store)
+        );
+        assert!(store.wait(M, R, 0, clock.now()) > Duration::ZERO);
     }
 
     #[test]
