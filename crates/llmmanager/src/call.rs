@@ -697,13 +697,15 @@ impl Engine {
         let started = self.now();
         let ticket = loop {
             let waited = self.now().saturating_sub(started);
-            let place = pacer.store.reserve(
-                &target.model,
-                &target.region,
-                tokens,
-                self.now(),
-                max_wait.saturating_sub(waited),
-            );
+            let place = pacer
+                .reserve(
+                    &target.model,
+                    &target.region,
+                    tokens,
+                    self.now(),
+                    max_wait.saturating_sub(waited),
+                )
+                .await;
             let place = match place {
                 Ok(place) => place,
                 Err(wait) => {
@@ -729,7 +731,10 @@ impl Engine {
             }
             debug!(wait = ?place.wait, %target, "paced: waiting for capacity");
             self.sleep.sleep(place.wait).await;
-            if pacer.store.epoch(&target.model, &target.region) == place.epoch {
+            if pacer
+                .still_stands(&target.model, &target.region, &place, self.now())
+                .await
+            {
                 break ticket;
             }
             // A throttle cleared the queue while this attempt waited: its place is void.
@@ -754,16 +759,12 @@ impl Engine {
         };
         let now = self.now();
         match result {
-            Ok(_) => pacer
-                .store
-                .succeeded(&target.model, &target.region, reserved, used, now),
+            Ok(_) => pacer.succeeded(&target.model, &target.region, reserved, used, now),
             Err(error @ AttemptError::Service { message, .. })
                 if self.classifier.classify(error).class() == ErrorClass::Throttled =>
             {
                 let limit = crate::pacing::Pacer::limit_of(message);
-                pacer
-                    .store
-                    .throttled(&target.model, &target.region, limit, now);
+                pacer.throttled(&target.model, &target.region, limit, now);
             }
             Err(_) => {}
         }

@@ -63,6 +63,8 @@ pub mod classify;
 mod clients;
 mod cost;
 mod error;
+#[cfg(feature = "fleet")]
+pub mod fleet;
 mod hedge;
 mod manager;
 pub mod pacing;

@@ -45,6 +45,8 @@ pub struct LlmManagerBuilder {
     residency: Option<Residency>,
     hedging: Option<crate::hedge::Hedging>,
     pacing: Option<crate::pacing::Pacing>,
+    #[cfg(feature = "fleet")]
+    fleet: Option<crate::fleet::Fleet>,
     latency_aware: bool,
     cache_affinity: bool,
     error_rules: Vec<ErrorRule>,
@@ -78,6 +80,8 @@ impl LlmManagerBuilder {
             residency: None,
             hedging: None,
             pacing: None,
+            #[cfg(feature = "fleet")]
+            fleet: None,
             latency_aware: false,
             cache_affinity: false,
             error_rules: Vec::new(),
@@ -279,6 +283,35 @@ impl LlmManagerBuilder {
     /// ```
     pub fn pacing(mut self, pacing: crate::pacing::Pacing) -> Self {
         self.pacing = Some(pacing);
+        self
+    }
+
+    /// Shares pacing with the other processes of a fleet through Redis (feature `fleet`): the
+    /// lanes of [`LlmManagerBuilder::pacing`] (adaptive pacing when it is not set) live in Redis,
+    /// so managers in several processes, on one machine or many, pace to one account's quotas
+    /// together. `build` fails when Redis cannot be reached then; once running, a manager that
+    /// loses Redis paces per process (with one warning) until it is back, and no call fails
+    /// because of it. See [`fleet`](crate::fleet).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), llmmanager::Error> {
+    /// use llmmanager::LlmManager;
+    /// use llmmanager::fleet::Fleet;
+    /// use llmmanager::pacing::{Pacing, Quota};
+    ///
+    /// let manager = LlmManager::builder()
+    ///     .models(["Claude 3 Haiku"])
+    ///     .pacing(Pacing::adaptive().quota(Quota::new("Claude 3 Haiku").requests_per_minute(600)))
+    ///     .fleet(Fleet::new("redis://10.0.0.5:6379").key("account-123"))
+    ///     .build()
+    ///     .await?;
+    /// # drop(manager);
+    /// # Ok(()) }
+    /// # let _ = demo;
+    /// ```
+    #[cfg(feature = "fleet")]
+    pub fn fleet(mut self, fleet: crate::fleet::Fleet) -> Self {
+        self.fleet = Some(fleet);
         self
     }
 
@@ -553,6 +586,21 @@ impl LlmManagerBuilder {
             .with_health(Some(health.clone()))
             .with_budget(Some(Arc::new(RetryBudget::standard())))
             .with_probe_hold(probe_hold);
+        #[cfg(feature = "fleet")]
+        let pacer = match self.fleet {
+            Some(fleet) => {
+                let pacing = self.pacing.unwrap_or_default().resolved(&models);
+                Some(
+                    crate::pacing::Pacer::fleet(pacing, fleet)
+                        .await
+                        .map_err(|e| Error::config(e.to_string()))?,
+                )
+            }
+            None => self
+                .pacing
+                .map(|p| crate::pacing::Pacer::local(p.resolved(&models))),
+        };
+        #[cfg(not(feature = "fleet"))]
         let pacer = self
             .pacing
             .map(|p| crate::pacing::Pacer::local(p.resolved(&models)));

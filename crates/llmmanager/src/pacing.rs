@@ -86,7 +86,13 @@ impl Quota {
         self.region.as_deref()
     }
 
-    fn applies(&self, model: &str, region: &str) -> bool {
+    /// The requests and tokens per window, when set.
+    #[cfg(feature = "fleet")]
+    pub(crate) fn limits(&self) -> (Option<u64>, Option<u64>) {
+        (self.requests_per_minute, self.tokens_per_minute)
+    }
+
+    pub(crate) fn applies(&self, model: &str, region: &str) -> bool {
         self.model == model && self.region.as_deref().is_none_or(|r| r == region)
     }
 }
@@ -206,6 +212,30 @@ impl Pacing {
     pub fn learns(&self) -> bool {
         self.learn
     }
+
+    /// The quota window.
+    #[cfg(feature = "fleet")]
+    pub(crate) fn window_len(&self) -> Duration {
+        self.window
+    }
+
+    /// The share of a quota used.
+    #[cfg(feature = "fleet")]
+    pub(crate) fn headroom_share(&self) -> f64 {
+        self.headroom
+    }
+
+    /// The factor a throttle cuts a learned rate by.
+    #[cfg(feature = "fleet")]
+    pub(crate) fn decrease_factor(&self) -> f64 {
+        self.decrease
+    }
+
+    /// The growth per window without throttling.
+    #[cfg(feature = "fleet")]
+    pub(crate) fn increase_share(&self) -> f64 {
+        self.increase
+    }
 }
 
 impl Default for Pacing {
@@ -275,6 +305,8 @@ pub(crate) struct Reservation {
     pub(crate) wait: Duration,
     /// The lane's throttle count when the place was given.
     pub(crate) epoch: u64,
+    /// Whether the place is on a lane shared by a fleet (its epoch is the fleet's).
+    pub(crate) shared: bool,
 }
 
 /// One rate, as a generic cell rate: `per_sec` (`None`: unlimited) and the theoretical arrival
@@ -513,6 +545,7 @@ impl PaceStore for LocalPace {
             Ok(Reservation {
                 wait,
                 epoch: lane.epoch,
+                shared: false,
             })
         })
     }
@@ -584,16 +617,97 @@ impl PaceStore for LocalPace {
     }
 }
 
-/// The pacer of one manager: its store and clock.
+/// The pacer of one manager: its own lanes, and with a fleet the lanes it shares (its own then
+/// stand in while the fleet's store cannot be reached, and learn from this process meanwhile).
 #[derive(Debug, Clone)]
 pub(crate) struct Pacer {
     pub(crate) store: Arc<dyn PaceStore>,
+    #[cfg(feature = "fleet")]
+    pub(crate) fleet: Option<Arc<crate::fleet::FleetPace>>,
 }
 
 impl Pacer {
     pub(crate) fn local(config: Pacing) -> Self {
         Self {
             store: Arc::new(LocalPace::new(config)),
+            #[cfg(feature = "fleet")]
+            fleet: None,
+        }
+    }
+
+    /// A pacer sharing its lanes with a fleet.
+    #[cfg(feature = "fleet")]
+    pub(crate) async fn fleet(
+        config: Pacing,
+        fleet: crate::fleet::Fleet,
+    ) -> Result<Self, crate::fleet::FleetError> {
+        let shared = crate::fleet::FleetPace::connect(fleet, config.clone()).await?;
+        Ok(Self {
+            fleet: Some(Arc::new(shared)),
+            ..Self::local(config)
+        })
+    }
+
+    /// Reserves a place for a request of `tokens` on its target when it is at most `max_wait`
+    /// away (see [`PaceStore::reserve`]); on the fleet's lane when there is one and it answers.
+    pub(crate) async fn reserve(
+        &self,
+        model: &str,
+        region: &str,
+        tokens: u64,
+        now: Duration,
+        max_wait: Duration,
+    ) -> Result<Reservation, Duration> {
+        #[cfg(feature = "fleet")]
+        if let Some(fleet) = &self.fleet
+            && let Some(place) = fleet.reserve(model, region, tokens, now, max_wait).await
+        {
+            return place;
+        }
+        self.store.reserve(model, region, tokens, now, max_wait)
+    }
+
+    /// Whether `place` still stands: no throttle on its lane since it was given.
+    pub(crate) async fn still_stands(
+        &self,
+        model: &str,
+        region: &str,
+        place: &Reservation,
+        now: Duration,
+    ) -> bool {
+        #[cfg(feature = "fleet")]
+        if place.shared {
+            return match &self.fleet {
+                Some(fleet) => fleet.epoch(model, region, now).await == Some(place.epoch),
+                None => false,
+            };
+        }
+        let _ = now;
+        !place.shared && self.store.epoch(model, region) == place.epoch
+    }
+
+    /// A request reserved with `reserved` tokens was answered and used `used`.
+    pub(crate) fn succeeded(
+        &self,
+        model: &str,
+        region: &str,
+        reserved: u64,
+        used: Option<u64>,
+        now: Duration,
+    ) {
+        self.store.succeeded(model, region, reserved, used, now);
+        #[cfg(feature = "fleet")]
+        if let Some(fleet) = &self.fleet {
+            fleet.succeeded(model, region, reserved, used, now);
+        }
+    }
+
+    /// A request was throttled on `limit`.
+    pub(crate) fn throttled(&self, model: &str, region: &str, limit: Limit, now: Duration) {
+        self.store.throttled(model, region, limit, now);
+        #[cfg(feature = "fleet")]
+        if let Some(fleet) = &self.fleet {
+            fleet.throttled(model, region, limit, now);
         }
     }
 
@@ -614,6 +728,10 @@ impl Pacer {
         tokens: u64,
         clock: &dyn Clock,
     ) -> Duration {
+        #[cfg(feature = "fleet")]
+        if let Some(fleet) = &self.fleet {
+            return fleet.wait_hint(model, region, clock.now());
+        }
         self.store.wait(model, region, tokens, clock.now())
     }
 }
