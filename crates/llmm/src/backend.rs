@@ -91,6 +91,10 @@ impl Backend {
         if let Some(pacing) = global.pacing() {
             builder = builder.pacing(pacing);
         }
+        #[cfg(feature = "fleet")]
+        if let Some(url) = &global.redis_url {
+            builder = builder.fleet(llmmanager::fleet::Fleet::new(url).key(&global.fleet_key));
+        }
         builder.latency_aware(global.latency_aware)
     }
 

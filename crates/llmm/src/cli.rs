@@ -112,8 +112,8 @@ pub(crate) struct GlobalArgs {
     pub(crate) otlp_endpoint: Option<String>,
     /// Hedge calls: when an attempt has not answered after MS milliseconds, the same request
     /// starts on the next region and the first answer wins (the other is cancelled). This costs
-    /// money, since both requests may be billed: at most --hedge-share of calls hedge. Streamed
-    /// answers are not hedged.
+    /// money, since both requests may be billed: at most --hedge-share of calls hedge. A streamed
+    /// answer (--stream) is hedged when no token arrived after MS, and the first to stream wins.
     #[arg(
         long,
         global = true,
@@ -121,8 +121,8 @@ pub(crate) struct GlobalArgs {
         conflicts_with = "hedge_adaptive"
     )]
     pub(crate) hedge_after: Option<u64>,
-    /// Hedge calls after the 95th percentile of the latencies seen for their region (one
-    /// second until 20 are known).
+    /// Hedge calls after the 95th percentile of the latencies seen for their region (for
+    /// streams, of the times to first token; one second until 20 are known).
     #[arg(long, global = true)]
     pub(crate) hedge_adaptive: bool,
     /// The largest share of calls that may hedge, from 0 to 1.
@@ -146,6 +146,35 @@ pub(crate) struct GlobalArgs {
     /// per request): calls are paced to 95% of it, and `batch --estimate` uses it.
     #[arg(long, global = true, value_name = "N", alias = "pace-tpm")]
     pub(crate) quota_tpm: Option<u64>,
+    /// The length of a quota window in milliseconds (Bedrock's: one minute), for simulators
+    /// that count quotas in compressed time.
+    #[arg(long, global = true, value_name = "MS", hide = true)]
+    pub(crate) quota_window_ms: Option<u64>,
+    /// Share pacing with every llmm process given the same Redis and --fleet-key (on this
+    /// machine or others), so together they stay under the account's quotas (implies --pace).
+    /// The URL may hold a password (redis://:PASSWORD@HOST:6379); it is never printed. If
+    /// Redis is lost mid-run, each process paces on its own until it is back [env:
+    /// LLMM_REDIS_URL].
+    #[cfg(feature = "fleet")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "LLMM_REDIS_URL",
+        hide_env_values = true
+    )]
+    pub(crate) redis_url: Option<String>,
+    /// The fleet's name in Redis: processes pacing to one account's quotas share it, fleets
+    /// for different accounts or quotas must not.
+    #[cfg(feature = "fleet")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME",
+        env = "LLMM_FLEET_KEY",
+        default_value = "default"
+    )]
+    pub(crate) fleet_key: String,
 }
 
 impl GlobalArgs {
@@ -161,10 +190,13 @@ impl GlobalArgs {
 
     /// The pacing the flags ask for, if any: adaptive, with the quotas given for every model.
     pub(crate) fn pacing(&self) -> Option<llmmanager::pacing::Pacing> {
-        if !self.pace && self.quota_rpm.is_none() && self.quota_tpm.is_none() {
+        if !self.pace && self.quota_rpm.is_none() && self.quota_tpm.is_none() && !self.fleet() {
             return None;
         }
         let mut pacing = llmmanager::pacing::Pacing::adaptive();
+        if let Some(ms) = self.quota_window_ms {
+            pacing = pacing.window(std::time::Duration::from_millis(ms));
+        }
         if self.quota_rpm.is_some() || self.quota_tpm.is_some() {
             for model in self.models_or_default() {
                 let mut quota = llmmanager::pacing::Quota::new(model);
@@ -178,6 +210,14 @@ impl GlobalArgs {
             }
         }
         Some(pacing)
+    }
+
+    /// Whether pacing is shared with a fleet (`--redis-url`).
+    pub(crate) fn fleet(&self) -> bool {
+        #[cfg(feature = "fleet")]
+        return self.redis_url.is_some();
+        #[cfg(not(feature = "fleet"))]
+        false
     }
 
     /// Whether requests go to the in-process simulator (`--simulate`, or `--scenario`).

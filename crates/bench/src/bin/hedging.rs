@@ -6,8 +6,12 @@
 //! same seed; for each the run prints the latency percentiles of the calls and the share of extra
 //! requests (requests the simulator received beyond one per call).
 //!
+//! With `--stream` the calls are streams (answers at `--tokens-per-second`), hedged on their first
+//! event, and the percentiles are of the time to the first text the caller receives.
+//!
 //! ```text
 //! cargo run --release -p bench --bin hedging -- --calls 2000 --concurrency 32
+//! cargo run --release -p bench --bin hedging -- --calls 2000 --concurrency 32 --stream
 //! ```
 
 use std::process::ExitCode;
@@ -17,7 +21,7 @@ use bedrock_sim::{LatencyModel, LatencyRule, Scenario, Simulator};
 use bench::DynError;
 use clap::Parser;
 use llmmanager::retry::HealthConfig;
-use llmmanager::{Auth, ConverseRequest, Hedging, LlmManager, RetryConfig, Timeouts};
+use llmmanager::{Auth, ConverseRequest, Hedging, LlmManager, RetryConfig, StreamEvent, Timeouts};
 
 /// Hedged requests against a region with a long latency tail.
 #[derive(Debug, Parser)]
@@ -43,6 +47,12 @@ struct Args {
     /// The simulator's seed.
     #[arg(long, default_value_t = 21)]
     seed: u64,
+    /// Streams instead of Converse calls: hedged on the first event, timed to the first text.
+    #[arg(long)]
+    stream: bool,
+    /// Output speed of the simulated models (0: unlimited).
+    #[arg(long, default_value_t = 0.0)]
+    tokens_per_second: f64,
 }
 
 const MODEL: &str = "anthropic.claude-3-haiku-20240307-v1:0";
@@ -81,8 +91,19 @@ async fn run(args: &Args) -> Result<(), DynError> {
         ),
     ];
     let mut lines = vec![format!(
-        "{} calls, concurrency {}, us-east-1 ttft log-normal p50 {} ms p99 {} ms, us-west-2 p50 50 ms p99 150 ms, share cap {}",
-        args.calls, args.concurrency, args.p50_ms, args.p99_ms, args.share
+        "{} {}, concurrency {}, us-east-1 ttft log-normal p50 {} ms p99 {} ms, us-west-2 p50 50 ms p99 150 ms, {} tokens/s, share cap {}{}",
+        args.calls,
+        if args.stream { "streams" } else { "calls" },
+        args.concurrency,
+        args.p50_ms,
+        args.p99_ms,
+        args.tokens_per_second,
+        args.share,
+        if args.stream {
+            "; percentiles of the time to first text"
+        } else {
+            ""
+        },
     )];
     lines.push(
         "mode            p50 ms  p95 ms  p99 ms  max ms  requests  extra  hedges  won  discarded"
@@ -119,9 +140,14 @@ async fn run(args: &Args) -> Result<(), DynError> {
 fn scenario(args: &Args) -> Scenario {
     Scenario::default()
         .with_seed(args.seed)
-        .with_latency(LatencyModel::tail(50, 150, 0.0))
+        .with_latency(LatencyModel::tail(50, 150, args.tokens_per_second))
         .with_latency_rule(
-            LatencyRule::new(LatencyModel::tail(args.p50_ms, args.p99_ms, 0.0)).region("us-east-1"),
+            LatencyRule::new(LatencyModel::tail(
+                args.p50_ms,
+                args.p99_ms,
+                args.tokens_per_second,
+            ))
+            .region("us-east-1"),
         )
 }
 
@@ -154,7 +180,14 @@ async fn one_mode(args: &Args, hedging: Option<Hedging>) -> Result<Figures, DynE
         while next < args.calls && set.len() < args.concurrency.max(1) {
             let m = manager.clone();
             let r = request.clone();
-            set.spawn(async move { timed(&m, &r).await });
+            let stream = args.stream;
+            set.spawn(async move {
+                if stream {
+                    timed_stream(&m, &r).await
+                } else {
+                    timed(&m, &r).await
+                }
+            });
             next += 1;
         }
         if let Some(done) = set.join_next().await {
@@ -185,6 +218,28 @@ async fn timed(manager: &LlmManager, request: &ConverseRequest) -> Result<Durati
     let started = Instant::now();
     manager.converse(request).await.map_err(|e| e.to_string())?;
     Ok(started.elapsed())
+}
+
+/// The time from the call to the first text the caller receives; the stream is read to its end.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the benchmark measures real latency"
+)]
+async fn timed_stream(manager: &LlmManager, request: &ConverseRequest) -> Result<Duration, String> {
+    let started = Instant::now();
+    let mut stream = manager
+        .converse_stream(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut first = None;
+    while let Some(event) = stream.next_event().await {
+        match event.map_err(|e| e.to_string())? {
+            StreamEvent::TextDelta { .. } if first.is_none() => first = Some(started.elapsed()),
+            StreamEvent::Completed(_) => break,
+            _ => {}
+        }
+    }
+    first.ok_or_else(|| "the stream delivered no text".to_owned())
 }
 
 /// Nearest-rank quantile of sorted values.

@@ -17,6 +17,8 @@ mod chat;
 mod cost;
 mod doctor;
 mod failures;
+#[cfg(feature = "fleet")]
+mod fleet;
 mod hedging;
 mod residency;
 mod sim;
