@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use bedrock_retry::{HedgeLoss, Route};
 use bedrock_sim::{Fault, FaultRule, LatencyModel, LatencyRule, Scenario};
+use llmmanager::pacing::{Pacing, Quota};
 use llmmanager::{
     CallOptions, ConverseRequest, Hedging, LlmManager, RecoveryKind, Response, StreamEvent,
     StreamResponse,
@@ -340,6 +341,49 @@ async fn a_hedge_that_breaks_mid_answer_is_recovered_like_any_stream() {
     assert!(!text.is_empty());
     assert_eq!(text, r.text);
     assert_eq!(sim.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn a_hedge_dropped_while_waiting_for_capacity_gives_its_place_back() {
+    // us-west-2 is paced to one request a second, one second ahead allowed: two calls fill it.
+    let sim = sim(slow_east(300)).await;
+    let pacing = Pacing::fixed().headroom(1.0).quota(
+        Quota::new(HAIKU)
+            .region("us-west-2")
+            .requests_per_minute(60),
+    );
+    let m = east_west(&sim)
+        .hedging(hedge_after_100ms())
+        .pacing(pacing)
+        .build()
+        .await
+        .unwrap();
+    let west_only =
+        || CallOptions::prefer_regions(["us-west-2"], false).with_hedging(Hedging::off());
+    for _ in 0..2 {
+        assert_eq!(
+            m.converse_with(&hello(), &west_only())
+                .await
+                .unwrap()
+                .region,
+            "us-west-2"
+        );
+    }
+    // The hedge to us-west-2 waits about a second for its place; us-east-1 answers first, and
+    // the hedge is dropped before it was sent.
+    let r = m.converse(&hello()).await.unwrap();
+    assert_eq!(outcomes(&r), ["us-west-2 cancelled hedge", "us-east-1 ok"]);
+    assert_eq!(sim.requests().len(), 3);
+    // Its place was given back: a call allowed about a second of waiting gets into us-west-2
+    // (given back, the wait is about 0.7 s; kept, it would be about 1.7 s).
+    let r = m
+        .converse_with(
+            &hello(),
+            &west_only().with_deadline(Duration::from_millis(1_200)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.region, "us-west-2");
 }
 
 #[tokio::test]
