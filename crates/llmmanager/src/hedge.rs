@@ -157,7 +157,7 @@ impl Hedging {
     }
 
     /// Hedges an attempt that has not answered after its target's observed p95 latency
-    /// ([`HedgeDelay::p95`]).
+    /// ([`HedgeDelay::p95`]); for a stream, the p95 of its observed times to first token.
     pub fn adaptive() -> Self {
         Self::with_delay(HedgeDelay::p95())
     }

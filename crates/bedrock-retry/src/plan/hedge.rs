@@ -169,7 +169,7 @@ impl<T: PlanTarget> CallPlan<T> {
     /// by `spare`, and the first success wins (see the module documentation of `hedge` for the
     /// rules). `call` makes every other attempt.
     ///
-    /// Both attempts appear in the records: the hedge with [`AttemptRecord::hedge`] set, the
+    /// Both attempts appear in the records: the hedge with [`AttemptRecord::route`] [`Route::Hedge`], the
     /// loser with [`AttemptRecord::lost`] set. The successful attempt is last.
     pub async fn run_hedged<V, E, A>(
         self,

@@ -7,6 +7,12 @@
 //! backoff as [`LlmManager::converse`]. Failures before the first event of content are retried
 //! silently (the consumer sees one [`StreamEvent::Started`] per target tried).
 //!
+//! With hedging ([`Hedging`](crate::Hedging)), an attempt that has produced no event after the
+//! delay gets a copy on the next target; the first of the two to produce an event is the only one
+//! the consumer hears from, and the other is dropped. While such a race is possible an attempt
+//! sends its [`StreamEvent::Started`] just before its first event, so an attempt that fails
+//! before it is not announced. Once an event reached the consumer, the stream is never hedged.
+//!
 //! A stream can fail after content has arrived: an exception event, a dropped connection, a stream
 //! that ends without `messageStop` (the SDK reports that as a normal end), or no event for longer
 //! than [`Timeouts::stream_idle`](crate::Timeouts). The manager then moves to the next target and
@@ -76,7 +82,7 @@ pub struct Recovery {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum StreamEvent {
-    /// A target started answering.
+    /// A target started answering (its headers arrived; with hedging, its first event did).
     Started {
         /// The target.
         target: Target,
