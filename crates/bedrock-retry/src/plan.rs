@@ -468,12 +468,16 @@ impl<T: PlanTarget> CallPlan<T> {
             time_left,
             probe,
         };
+        let route = self.route_of(&attempt);
+        if route != Route::Order {
+            debug!(attempt = attempt.attempt_number, target = %attempt.target, %route, "routed");
+        }
         self.state = State::InFlight(InFlight {
             attempt: attempt.clone(),
             index,
             started: self.clock.now().saturating_add(next.delay),
             tokens: next.tokens,
-            route: self.route_of(&attempt),
+            route,
         });
         Decision::Attempt(attempt)
     }
