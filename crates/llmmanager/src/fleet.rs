@@ -13,16 +13,23 @@
 //! further ahead), so a process that dies holds nothing once its places have passed and leaves
 //! nothing behind after the lease.
 //!
+//! Target cool-downs are shared too: a target this process's health puts in cool-down (after
+//! throttling or unavailability) is written as a key with that cool-down's time to live
+//! (`SET ... PX`), and a process that finds such a key for a target it finds healthy cools it
+//! down too, for its own cool-down length. The keys are checked at most four times a second, when
+//! calls are paced.
+//!
 //! When Redis cannot be reached in the middle of a run, pacing goes on per process (each
 //! process's own lanes, which learn from its own answers and throttles), with one warning, and
 //! Redis is tried again every few seconds; no call fails because Redis is down.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use bedrock_retry::{HealthTracker, TargetHealth};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tracing::{info, warn};
 
@@ -332,6 +339,25 @@ return {given, math.floor(wait), num('epoch', 0), math.floor(next_wait)}
 /// How long a fleet keeps to per-process pacing after Redis failed, before trying it again.
 const RETRY_AFTER: Duration = Duration::from_secs(3);
 
+/// How often cool-downs are exchanged with the fleet, at most.
+const SHARE_EVERY: Duration = Duration::from_millis(250);
+
+/// Leeway when telling this process's own cool-down keys from others'.
+const SLACK: Duration = Duration::from_secs(1);
+
+/// The cool-downs exchanged with the fleet, on the local clock.
+#[derive(Debug, Default)]
+struct Cooling {
+    /// Targets this process wrote a cool-down for, and until when.
+    published: HashMap<(String, String), Duration>,
+    /// Targets cooled here because the fleet's key said so, and until when the key lived.
+    imported: HashMap<(String, String), Duration>,
+    /// When the keys were last exchanged.
+    last: Option<Duration>,
+    /// How many targets this process's health held unhealthy then.
+    unhealthy: usize,
+}
+
 /// The lanes of a fleet, in Redis.
 pub(crate) struct FleetPace {
     fleet: Fleet,
@@ -343,6 +369,12 @@ pub(crate) struct FleetPace {
     /// Until when (local clock) Redis is not asked, after it failed.
     down_until: Mutex<Option<Duration>>,
     warned: AtomicBool,
+    /// The manager's target health.
+    health: Arc<HealthTracker>,
+    /// Targets paced so far: the cool-down keys to look at.
+    seen: Mutex<HashSet<(String, String)>>,
+    cooling: Mutex<Cooling>,
+    sharing: AtomicBool,
 }
 
 impl fmt::Debug for FleetPace {
@@ -366,7 +398,11 @@ fn micros(d: Duration) -> u64 {
 
 impl FleetPace {
     /// Connects to the fleet's Redis (within a few seconds).
-    pub(crate) async fn connect(fleet: Fleet, config: Pacing) -> Result<Self, FleetError> {
+    pub(crate) async fn connect(
+        fleet: Fleet,
+        config: Pacing,
+        health: Arc<HealthTracker>,
+    ) -> Result<Self, FleetError> {
         let client = redis::Client::open(fleet.url.as_str()).map_err(|e| FleetError::Url {
             url: fleet.redacted_url(),
             reason: fleet.scrub(&e.to_string()),
@@ -391,7 +427,142 @@ impl FleetPace {
             next_free: Mutex::new(HashMap::new()),
             down_until: Mutex::new(None),
             warned: AtomicBool::new(false),
+            health,
+            seen: Mutex::new(HashSet::new()),
+            cooling: Mutex::new(Cooling::default()),
+            sharing: AtomicBool::new(false),
         })
+    }
+
+    fn cool_key(&self, model: &str, region: &str) -> String {
+        format!("{}:cool:{model}:{region}", self.fleet.prefix())
+    }
+
+    /// Exchanges cool-downs with the fleet in the background, at most every `SHARE_EVERY`
+    /// unless this process's health changed since (then again as long as it changes).
+    fn share_health_soon(self: &Arc<Self>, now: Duration) {
+        {
+            let unhealthy = self.health.unhealthy().len();
+            let cooling = self.cooling.lock().unwrap_or_else(PoisonError::into_inner);
+            if cooling.unhealthy == unhealthy
+                && cooling
+                    .last
+                    .is_some_and(|last| now < last.saturating_add(SHARE_EVERY))
+            {
+                return;
+            }
+        }
+        if self.sharing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.sharing.store(false, Ordering::Release);
+            return;
+        };
+        let this = Arc::clone(self);
+        runtime.spawn(async move {
+            loop {
+                let unhealthy = this.health.unhealthy().len();
+                {
+                    let mut cooling = this.cooling.lock().unwrap_or_else(PoisonError::into_inner);
+                    cooling.last = Some(now);
+                    cooling.unhealthy = unhealthy;
+                }
+                this.share_health(now).await;
+                if this.health.unhealthy().len() == unhealthy {
+                    break;
+                }
+            }
+            this.sharing.store(false, Ordering::Release);
+        });
+    }
+
+    /// Writes this process's new cool-downs as keys with their remaining time to live, and
+    /// cools down here the paced targets the fleet's keys say are cooling.
+    pub(crate) async fn share_health(&self, now: Duration) {
+        if self.down(now) {
+            return;
+        }
+        let mut pipe = redis::pipe();
+        {
+            let mut cooling = self.cooling.lock().unwrap_or_else(PoisonError::into_inner);
+            for (model, region, state) in self.health.unhealthy() {
+                let TargetHealth::Cooling { remaining } = state else {
+                    continue;
+                };
+                let target = (model, region);
+                if cooling
+                    .imported
+                    .get(&target)
+                    .is_some_and(|until| until.saturating_add(SLACK) >= now)
+                {
+                    continue;
+                }
+                let until = now.saturating_add(remaining);
+                if cooling
+                    .published
+                    .get(&target)
+                    .is_some_and(|at| at.saturating_add(SLACK) >= until)
+                {
+                    continue;
+                }
+                pipe.cmd("SET")
+                    .arg(self.cool_key(&target.0, &target.1))
+                    .arg(1)
+                    .arg("PX")
+                    .arg(
+                        u64::try_from(remaining.as_millis())
+                            .unwrap_or(u64::MAX)
+                            .max(1),
+                    )
+                    .ignore();
+                cooling.published.insert(target, until);
+            }
+        }
+        let seen: Vec<(String, String)> = self
+            .seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect();
+        for (model, region) in &seen {
+            pipe.cmd("PTTL").arg(self.cool_key(model, region));
+        }
+        let mut conn = self.conn.clone();
+        let ttls: Vec<i64> = match pipe.query_async(&mut conn).await {
+            Ok(ttls) => ttls,
+            Err(error) => {
+                self.failed(now, &error);
+                return;
+            }
+        };
+        let threshold = self.health.config().failure_threshold().max(1);
+        let mut cooling = self.cooling.lock().unwrap_or_else(PoisonError::into_inner);
+        for (target, ttl) in seen.into_iter().zip(ttls) {
+            let Ok(ttl) = u64::try_from(ttl) else {
+                continue;
+            };
+            let mine = cooling
+                .published
+                .get(&target)
+                .is_some_and(|until| until.saturating_add(SLACK) >= now);
+            if ttl == 0 || mine || self.health.state(&target.0, &target.1) != TargetHealth::Healthy
+            {
+                continue;
+            }
+            for _ in 0..threshold {
+                self.health.record_failure(&target.0, &target.1);
+            }
+            info!(
+                model = %target.0,
+                region = %target.1,
+                "target cooling down in the fleet: cooling down here too"
+            );
+            cooling
+                .imported
+                .insert(target, now.saturating_add(Duration::from_millis(ttl)));
+        }
     }
 
     fn lane_key(&self, model: &str, region: &str) -> String {
@@ -487,13 +658,18 @@ impl FleetPace {
     /// A place on the shared lane, as [`PaceStore::reserve`](crate::pacing::PaceStore); `None`
     /// when Redis cannot be asked.
     pub(crate) async fn reserve(
-        &self,
+        self: &Arc<Self>,
         model: &str,
         region: &str,
         tokens: u64,
         now: Duration,
         max_wait: Duration,
     ) -> Option<Result<Reservation, Duration>> {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert((model.to_owned(), region.to_owned()));
+        self.share_health_soon(now);
         let step = self
             .step(
                 model,
@@ -631,8 +807,15 @@ mod tests {
         format!("test-{name}-{}", std::process::id())
     }
 
-    async fn store(fleet: Fleet, pacing: Pacing) -> FleetPace {
-        FleetPace::connect(fleet, pacing).await.unwrap()
+    fn health() -> Arc<HealthTracker> {
+        Arc::new(HealthTracker::new(
+            bedrock_retry::HealthConfig::standard(),
+            Arc::new(bedrock_retry::ManualClock::new()),
+        ))
+    }
+
+    async fn store(fleet: Fleet, pacing: Pacing) -> Arc<FleetPace> {
+        Arc::new(FleetPace::connect(fleet, pacing, health()).await.unwrap())
     }
 
     const M: &str = "m";
@@ -747,9 +930,13 @@ mod tests {
     #[tokio::test]
     async fn an_unreachable_redis_fails_the_build_with_the_url_redacted() {
         // Nothing listens on port 1.
-        let error = FleetPace::connect(Fleet::new("redis://:pw@127.0.0.1:1"), Pacing::adaptive())
-            .await
-            .unwrap_err();
+        let error = FleetPace::connect(
+            Fleet::new("redis://:pw@127.0.0.1:1"),
+            Pacing::adaptive(),
+            health(),
+        )
+        .await
+        .unwrap_err();
         let text = error.to_string();
         assert!(
             text.contains("redis://:***@127.0.0.1:1") && !text.contains("pw"),

@@ -591,7 +591,7 @@ impl LlmManagerBuilder {
             Some(fleet) => {
                 let pacing = self.pacing.unwrap_or_default().resolved(&models);
                 Some(
-                    crate::pacing::Pacer::fleet(pacing, fleet)
+                    crate::pacing::Pacer::fleet(pacing, fleet, health.clone())
                         .await
                         .map_err(|e| Error::config(e.to_string()))?,
                 )

@@ -640,8 +640,9 @@ impl Pacer {
     pub(crate) async fn fleet(
         config: Pacing,
         fleet: crate::fleet::Fleet,
+        health: Arc<bedrock_retry::HealthTracker>,
     ) -> Result<Self, crate::fleet::FleetError> {
-        let shared = crate::fleet::FleetPace::connect(fleet, config.clone()).await?;
+        let shared = crate::fleet::FleetPace::connect(fleet, config.clone(), health).await?;
         Ok(Self {
             fleet: Some(Arc::new(shared)),
             ..Self::local(config)

@@ -16,6 +16,8 @@ mod budget;
 mod conformance;
 mod converse;
 mod cost;
+#[cfg(feature = "fleet")]
+mod fleet;
 mod hedging;
 mod pacing;
 mod parallel;

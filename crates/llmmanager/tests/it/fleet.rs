@@ -1,0 +1,120 @@
+//! Fleet mode (feature `fleet`) through a real Redis: cool-downs seen by every manager of a
+//! fleet, and calls that go on when Redis is lost.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use bedrock_sim::{BedrockErrorKind, Fault, FaultRule, Scenario};
+use llmmanager::fleet::Fleet;
+use llmmanager::pacing::Pacing;
+use llmmanager::retry::{HealthConfig, TargetHealth};
+
+use crate::support::{HAIKU, east_west, hello, sim};
+
+/// Starts a throwaway Redis with `.ci/redis.sh` (stopped when this test process exits).
+fn start_redis() -> String {
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.ci/redis.sh");
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .env("REDIS_PARENT_PID", std::process::id().to_string())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    assert!(
+        out.status.success(),
+        "the fleet tests need Redis: set REDIS_URL to a running server, or install redis-server \
+         (Debian: apt-get install -y redis-server) so that .ci/redis.sh can start one:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// `REDIS_URL`, or one throwaway server for this test binary.
+fn redis_url() -> String {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| match std::env::var("REDIS_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => start_redis(),
+    })
+    .clone()
+}
+
+fn fleet(name: &str, url: &str) -> Fleet {
+    Fleet::new(url).key(format!("it-{name}-{}", std::process::id()))
+}
+
+#[allow(
+    clippy::disallowed_methods,
+    reason = "waits for the fleet's background exchange"
+)]
+async fn pause() {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+}
+
+#[tokio::test]
+async fn a_cool_down_in_one_process_is_seen_by_the_others() {
+    // us-east-1 fails its second call (a's first); one failure cools a target.
+    let sim = sim(Scenario::default().with_fault(
+        FaultRule::new(Fault::error(BedrockErrorKind::ServiceUnavailableException))
+            .region("us-east-1")
+            .calls([2]),
+    ))
+    .await;
+    let fleet = fleet("cool", &redis_url());
+    let build = || {
+        east_west(&sim)
+            .health(HealthConfig::standard().with_failure_threshold(1))
+            .pacing(Pacing::adaptive())
+            .fleet(fleet.clone())
+            .build()
+    };
+    let (a, b) = (build().await.unwrap(), build().await.unwrap());
+    // b has called us-east-1 (so it watches its key) while it was healthy.
+    b.converse(&hello()).await.unwrap();
+    // a's first attempt fails there and a cools it down.
+    a.converse(&hello()).await.unwrap();
+    assert!(matches!(
+        a.health().state(HAIKU, "us-east-1"),
+        TargetHealth::Cooling { .. }
+    ));
+    // b, which saw no failure, cools it down too after its next exchange with the fleet.
+    let mut seen = false;
+    for _ in 0..10 {
+        pause().await;
+        b.converse(&hello()).await.unwrap();
+        if matches!(
+            b.health().state(HAIKU, "us-east-1"),
+            TargetHealth::Cooling { .. }
+        ) {
+            seen = true;
+            break;
+        }
+    }
+    assert!(seen, "b never saw a's cool-down");
+    assert_eq!(b.targets()[0].region, "us-west-2");
+}
+
+#[tokio::test]
+async fn calls_go_on_when_redis_is_lost() {
+    let sim = sim(Scenario::default()).await;
+    let url = start_redis();
+    let m = east_west(&sim)
+        .pacing(Pacing::adaptive())
+        .fleet(fleet("lost", &url))
+        .build()
+        .await
+        .unwrap();
+    m.converse(&hello()).await.unwrap();
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: Result<(), _> = redis::cmd("SHUTDOWN")
+        .arg("NOSAVE")
+        .query_async(&mut conn)
+        .await;
+    for _ in 0..5 {
+        m.converse(&hello()).await.unwrap();
+    }
+    assert_eq!(sim.stats().requests, 6);
+}
