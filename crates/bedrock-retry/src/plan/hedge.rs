@@ -9,7 +9,10 @@
 //!   dropped, which closes its connection) and recorded as lost ([`HedgeLoss::Cancelled`]), or, if
 //!   it had answered in the same instant, as [`HedgeLoss::Discarded`];
 //! - a retryable failure (throttled, transient, target unavailable) of one is recorded and the
-//!   other goes on alone; when both fail, the loop continues after the later one as usual;
+//!   other goes on alone; when both fail, the loop continues after the later one as usual. An
+//!   attempt that committed (below) and failed in the same poll ends the race like any failure
+//!   that ends it: the other is dropped and recorded as cancelled, and the loop goes on after
+//!   the committed attempt;
 //! - a failure that ends the call (a bad request, blocked content) ends it: the other attempt is
 //!   dropped and recorded as cancelled;
 //! - an attempt that commits ([`HedgePolicy::committed`]: a stream that delivered its first event)
@@ -385,6 +388,7 @@ impl<T: PlanTarget> CallPlan<T> {
             numbers,
         )
         .await;
+        let committed = policy.committed();
         match raced {
             Raced::LeftCommitted => {
                 drop(second);
@@ -424,7 +428,9 @@ impl<T: PlanTarget> CallPlan<T> {
             }
             Raced::Left(Err(error)) => {
                 let classification = classifier.classify(&error);
-                if goes_on(&classification) {
+                // An attempt that committed and failed in the same poll owns the call: the other
+                // could never deliver, so it does not go on.
+                if goes_on(&classification) && committed != Some(primary.attempt_number) {
                     // The hedge goes on alone.
                     let message = error.to_string();
                     self.note_failure(classification, message);
@@ -437,7 +443,7 @@ impl<T: PlanTarget> CallPlan<T> {
             }
             Raced::Right(Err(error)) => {
                 let classification = classifier.classify(&error);
-                if goes_on(&classification) {
+                if goes_on(&classification) && committed != Some(hedge_attempt.attempt_number) {
                     // The first attempt goes on alone.
                     let State::InFlight(f) =
                         std::mem::replace(&mut self.state, State::InFlight(hedge))
@@ -834,6 +840,95 @@ mod tests {
         assert_eq!(value, "r1");
         assert_eq!(summary(&records), ["r2 #2 cancelled hedge", "r1 #1 ok"]);
         assert_eq!(records[0].duration, Duration::from_millis(50));
+    }
+
+    /// An attempter (named `name`) whose attempt number `breaks` delivers its first event after
+    /// `after` ms and fails in the same poll (a stream whose first text and an exception frame
+    /// arrive together); the other attempt of the race would commit after 500 ms, and any later
+    /// attempt answers at once with the attempter's name.
+    #[derive(Clone)]
+    struct CommitThenFail {
+        name: &'static str,
+        gate: Arc<std::sync::atomic::AtomicU32>,
+        breaks: u32,
+        after: u64,
+    }
+
+    impl Attempter<String, String> for CommitThenFail {
+        async fn attempt(&mut self, attempt: Attempt) -> Result<String, String> {
+            use std::sync::atomic::Ordering;
+            let n = attempt.attempt_number;
+            if n > 2 {
+                return Ok(format!("{} #{n}", self.name));
+            }
+            let wait = if n == self.breaks { self.after } else { 500 };
+            TokioSleep::new().sleep(Duration::from_millis(wait)).await;
+            if self
+                .gate
+                .compare_exchange(0, n, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err_and(|now| now != n)
+            {
+                // Another attempt delivered: this one can never deliver.
+                std::future::pending::<()>().await;
+            }
+            if n == self.breaks {
+                return Err(format!("attempt {n} broke after its first event"));
+            }
+            Ok(format!("{} #{n}", self.name))
+        }
+    }
+
+    async fn run_commit_then_fail(breaks: u32, after: u64) -> (String, Vec<AttemptRecord>) {
+        let gate = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let attempter = |name| CommitThenFail {
+            name,
+            gate: Arc::clone(&gate),
+            breaks,
+            after,
+        };
+        let plan = planner(None)
+            .plan(vec![Target::new("m", "r1"), Target::new("m", "r2")])
+            .unwrap();
+        let classifier = ClassifyFn(|_: &String| ErrorClass::Transient.into());
+        let policy = CommitPolicy(Arc::clone(&gate));
+        let sleep = TokioSleep::new();
+        let run = plan.run_hedged(
+            &sleep,
+            &classifier,
+            &policy,
+            attempter("call"),
+            attempter("spare"),
+        );
+        let done = crate::timeout(&sleep, Duration::from_secs(60), run)
+            .await
+            .expect("the call ends: the attempt that delivered is not left waiting")
+            .unwrap();
+        (done.value, done.records)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_that_commits_and_fails_at_once_ends_the_race_in_its_favour() {
+        // r1 delivers at 150 ms and breaks in the same poll, while its hedge waits: the hedge is
+        // cancelled (it could never deliver), and r1's attempter, which holds what r1 delivered,
+        // makes the next attempt.
+        let (value, records) = run_commit_then_fail(1, 150).await;
+        assert_eq!(
+            summary(&records),
+            ["r2 #2 cancelled hedge", "r1 #1 transient", "r2 #3 ok"]
+        );
+        assert_eq!(value, "call #3");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hedge_that_commits_and_fails_at_once_ends_the_race_in_its_favour() {
+        // The hedge delivers 30 ms after it starts and breaks in the same poll: the first attempt
+        // is cancelled, and the hedge's attempter makes the next attempt.
+        let (value, records) = run_commit_then_fail(2, 30).await;
+        assert_eq!(
+            summary(&records),
+            ["r1 #1 cancelled", "r2 #2 transient hedge", "r1 #3 ok"]
+        );
+        assert_eq!(value, "spare #3");
     }
 
     #[tokio::test(start_paused = true)]

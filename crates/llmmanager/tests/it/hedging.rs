@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use bedrock_retry::{HedgeLoss, Route};
-use bedrock_sim::{Fault, FaultRule, LatencyModel, LatencyRule, Scenario};
+use bedrock_sim::{Fault, FaultRule, LatencyModel, LatencyRule, Scenario, StreamExceptionKind};
 use llmmanager::pacing::{Pacing, Quota};
 use llmmanager::{
     CallOptions, ConverseRequest, Hedging, LlmManager, RecoveryKind, Response, StreamEvent,
@@ -463,4 +463,54 @@ async fn latency_aware_order_keeps_the_order_between_models() {
         let r = m.converse(&hello()).await.unwrap();
         assert_eq!(r.model_id, HAIKU);
     }
+}
+
+#[tokio::test]
+async fn a_first_attempt_that_delivers_during_the_race_and_breaks_is_recovered() {
+    // us-east-1's first token comes after the delay, while the hedge on us-west-2 waits for its
+    // own; right after its first text, an exception frame. The attempt that delivered owns the
+    // stream: the hedge is cancelled and the answer is recovered like any broken stream (a hedge
+    // left to run could never deliver, and the stream would hang).
+    let scenario = Scenario::default()
+        .with_latency(LatencyModel::new(600, 0.0))
+        .with_latency_rule(LatencyRule::new(LatencyModel::new(150, 0.0)).region("us-east-1"))
+        .with_fault(
+            FaultRule::new(Fault::stream_exception(
+                2,
+                StreamExceptionKind::ModelStreamErrorException,
+            ))
+            .region("us-east-1")
+            .calls([1]),
+        );
+    let sim = sim(scenario).await;
+    let m = east_west(&sim)
+        .hedging(hedge_after_100ms())
+        .build()
+        .await
+        .unwrap();
+    let (events, r) = tokio::time::timeout(
+        Duration::from_secs(10),
+        stream_events(&m, &CallOptions::default()),
+    )
+    .await
+    .expect("the stream ends");
+    assert_eq!(
+        stream_outcomes(&r),
+        [
+            format!("{HAIKU}/us-west-2 cancelled hedge"),
+            format!("{HAIKU}/us-east-1 transient"),
+            format!("{HAIKU}/us-west-2 ok"),
+        ]
+    );
+    assert_eq!(r.recoveries.len(), 1);
+    let (started, text) = started_and_text(&events);
+    assert_eq!(started, ["us-east-1@1", "us-west-2@3"]);
+    assert_eq!(text, r.text);
+    // The answer reads as the uninterrupted one.
+    let plain = east_west(&sim).build().await.unwrap();
+    let whole = plain
+        .converse_with(&hello(), &CallOptions::prefer_regions(["us-west-2"], false))
+        .await
+        .unwrap();
+    assert_eq!(r.text, whole.text());
 }
