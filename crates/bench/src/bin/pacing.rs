@@ -8,8 +8,14 @@
 //! simulator, and the goodput (answers per window, over the run's time but at least one window)
 //! as a share of the quota.
 //!
+//! With `--fleet N --redis-url URL`, the batch is shared round-robin by N managers (as N
+//! processes would run it: each its own pacing), all against the one simulator quota, each mode
+//! once with every manager pacing on its own and once sharing its pacing through Redis
+//! (`LlmManagerBuilder::fleet`).
+//!
 //! ```text
 //! cargo run --release -p bench --bin pacing
+//! cargo run --release -p bench --bin pacing -- --fleet 4 --redis-url redis://127.0.0.1:6379
 //! ```
 
 use std::process::ExitCode;
@@ -18,6 +24,7 @@ use std::time::{Duration, Instant};
 use bedrock_sim::{LatencyModel, Scenario, Simulator, TokenQuota};
 use bench::DynError;
 use clap::Parser;
+use llmmanager::fleet::Fleet;
 use llmmanager::pacing::{Pacing, Quota};
 use llmmanager::retry::HealthConfig;
 use llmmanager::{Auth, ConverseRequest, LlmManager, RetryConfig, Timeouts};
@@ -43,6 +50,12 @@ struct Args {
     /// The simulator's seed.
     #[arg(long, default_value_t = 20)]
     seed: u64,
+    /// Share the batch among this many managers, without and with a fleet through Redis.
+    #[arg(long)]
+    fleet: Option<usize>,
+    /// The Redis of the fleet (with --fleet) [env: REDIS_URL].
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    redis_url: Option<String>,
 }
 
 const MODEL: &str = "anthropic.claude-3-haiku-20240307-v1:0";
@@ -67,29 +80,46 @@ struct Figures {
 
 async fn run(args: &Args) -> Result<(), DynError> {
     let window = Duration::from_millis(args.window_ms.max(1));
-    let modes: [(&str, Option<Pacing>); 3] = [
-        ("pacing off", None),
-        (
-            "seeded quota",
-            Some(
-                Pacing::fixed()
-                    .window(window)
-                    .quota(Quota::new(MODEL).requests_per_minute(args.rpm)),
-            ),
-        ),
-        ("learned", Some(Pacing::adaptive().window(window))),
-    ];
+    let seeded = Pacing::fixed()
+        .window(window)
+        .quota(Quota::new(MODEL).requests_per_minute(args.rpm));
+    let learned = Pacing::adaptive().window(window);
+    let managers = args.fleet.unwrap_or(1).max(1);
+    let modes: Vec<(&str, Option<Pacing>, Option<Fleet>)> = match (args.fleet, &args.redis_url) {
+        (None, _) => vec![
+            ("pacing off", None, None),
+            ("seeded quota", Some(seeded), None),
+            ("learned", Some(learned), None),
+        ],
+        (Some(_), None) => return Err("--fleet needs --redis-url (or REDIS_URL)".into()),
+        (Some(_), Some(url)) => {
+            let fleet = |name: &str| {
+                #[allow(clippy::disallowed_methods, reason = "a unique key per run")]
+                let run = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_millis();
+                Some(Fleet::new(url).key(format!("bench-{name}-{run}")))
+            };
+            vec![
+                ("seeded, own", Some(seeded.clone()), None),
+                ("seeded, fleet", Some(seeded), fleet("seeded")),
+                ("learned, own", Some(learned.clone()), None),
+                ("learned, fleet", Some(learned), fleet("learned")),
+            ]
+        }
+    };
     let calls = args.rpm * args.windows;
     let mut lines = vec![format!(
-        "quota {} requests per {} ms window, batch of {calls} calls offered at {}x the quota, ttft {} ms",
+        "quota {} requests per {} ms window, batch of {calls} calls offered at {}x the quota over {managers} manager(s), ttft {} ms",
         args.rpm, args.window_ms, args.offered, args.latency_ms
     )];
     lines.push(
         "mode           answered  failed  attempts  throttled  throttled%  elapsed s  goodput/quota"
             .to_owned(),
     );
-    for (name, pacing) in modes {
-        let f = one_mode(args, window, pacing).await?;
+    for (name, pacing, fleet) in modes {
+        let f = one_mode(args, window, pacing, fleet, managers).await?;
         #[allow(clippy::cast_precision_loss, reason = "counts are small")]
         let throttled = f.throttled as f64 / f.attempts.max(1) as f64;
         #[allow(clippy::cast_precision_loss, reason = "counts are small")]
@@ -122,6 +152,8 @@ async fn one_mode(
     args: &Args,
     window: Duration,
     pacing: Option<Pacing>,
+    fleet: Option<Fleet>,
+    managers: usize,
 ) -> Result<Figures, DynError> {
     let quota = TokenQuota {
         region: None,
@@ -135,22 +167,28 @@ async fn one_mode(
         .with_quota(quota)
         .with_quota_window(window);
     let sim = Simulator::start(scenario).await?;
-    let mut builder = LlmManager::builder()
-        .model(MODEL)
-        .region("us-east-1")
-        .auth(Auth::static_keys("AKIDPACING", "pacing-secret"))
-        .endpoint_url(sim.endpoint_url())
-        .retry(RetryConfig::standard())
-        .health(HealthConfig::standard())
-        .timeouts(
-            Timeouts::default()
-                .with_per_attempt(Duration::from_secs(60))
-                .with_total(Duration::from_secs(600)),
-        );
-    if let Some(p) = pacing {
-        builder = builder.pacing(p);
+    let mut fleet_of = Vec::with_capacity(managers);
+    for _ in 0..managers {
+        let mut builder = LlmManager::builder()
+            .model(MODEL)
+            .region("us-east-1")
+            .auth(Auth::static_keys("AKIDPACING", "pacing-secret"))
+            .endpoint_url(sim.endpoint_url())
+            .retry(RetryConfig::standard())
+            .health(HealthConfig::standard())
+            .timeouts(
+                Timeouts::default()
+                    .with_per_attempt(Duration::from_secs(60))
+                    .with_total(Duration::from_secs(600)),
+            );
+        if let Some(p) = &pacing {
+            builder = builder.pacing(p.clone());
+        }
+        if let Some(f) = &fleet {
+            builder = builder.fleet(f.clone());
+        }
+        fleet_of.push(builder.build().await?);
     }
-    let manager = builder.build().await?;
     let request = ConverseRequest::builder()
         .user_text("Say hello.")
         .max_tokens(64)
@@ -168,7 +206,11 @@ async fn one_mode(
         if due > now {
             tokio::time::sleep(due - now).await;
         }
-        let m = manager.clone();
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "the index is below `managers`"
+        )]
+        let m = fleet_of[(i % managers as u64) as usize].clone();
         let r = request.clone();
         set.spawn(async move { m.converse(&r).await.is_ok() });
     }
