@@ -136,8 +136,10 @@ pub(crate) fn prepend_history(rerun: &mut ParallelResponse<Response, Error>, his
         };
         let mut later = std::mem::take(attempts);
         // The rerun placed its first attempt away from the regions that failed it, unless cache
-        // affinity put another target first.
-        if let Some(first) = later.first_mut()
+        // affinity put another target first. Records follow the order attempts ended in (a hedge
+        // that lost to the first attempt comes before it), so the first attempt is found by its
+        // number.
+        if let Some(first) = later.iter_mut().min_by_key(|a| a.attempt_number)
             && first.route == bedrock_retry::Route::Order
         {
             first.route = bedrock_retry::Route::Rerun;

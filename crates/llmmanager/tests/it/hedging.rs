@@ -3,11 +3,14 @@
 use std::time::Duration;
 
 use bedrock_retry::{HedgeLoss, Route};
-use bedrock_sim::{Fault, FaultRule, LatencyModel, LatencyRule, Scenario, StreamExceptionKind};
+use bedrock_sim::{
+    BedrockErrorKind, Fault, FaultRule, LatencyModel, LatencyRule, Scenario, StreamExceptionKind,
+};
 use llmmanager::pacing::{Pacing, Quota};
+use llmmanager::parallel::{BatchRequest, ParallelConfig, RegionStrategy};
 use llmmanager::{
-    CallOptions, ConverseRequest, Hedging, LlmManager, RecoveryKind, Response, StreamEvent,
-    StreamResponse,
+    CallOptions, ConverseRequest, Hedging, LlmManager, ParallelLlmManager, RecoveryKind, Response,
+    StreamEvent, StreamResponse,
 };
 
 use crate::support::{HAIKU, NOVA_LITE, east_west, hello, manager, sim};
@@ -513,4 +516,60 @@ async fn a_first_attempt_that_delivers_during_the_race_and_breaks_is_recovered()
         .await
         .unwrap();
     assert_eq!(r.text, whole.text());
+}
+
+#[tokio::test]
+async fn a_hedged_rerun_marks_its_first_attempt_rerun_whichever_record_comes_first() {
+    // The first pass fails in both regions (one throttle each). The rerun starts on us-east-1,
+    // which answers after 300 ms: its hedge on us-west-2, started at 100 ms, is cancelled and
+    // recorded before it. The rerun's first attempt is us-east-1's, not the hedge's record.
+    let scenario = Scenario::default()
+        .with_latency(LatencyModel::new(800, 0.0))
+        .with_latency_rule(LatencyRule::new(LatencyModel::new(300, 0.0)).region("us-east-1"))
+        .with_fault(
+            FaultRule::new(Fault::error(BedrockErrorKind::ThrottlingException))
+                .region("us-east-1")
+                .calls([1]),
+        )
+        .with_fault(
+            FaultRule::new(Fault::error(BedrockErrorKind::ThrottlingException))
+                .region("us-west-2")
+                .calls([1]),
+        );
+    let sim = sim(scenario).await;
+    let m = east_west(&sim)
+        .retry(crate::support::quick(
+            bedrock_retry::RetryConfig::standard().with_max_attempts(2),
+        ))
+        .hedging(hedge_after_100ms())
+        .build()
+        .await
+        .unwrap();
+    let config = ParallelConfig::default()
+        .with_target_regions_per_request(Some(1))
+        .with_distribution(RegionStrategy::RoundRobin);
+    let batch = ParallelLlmManager::new(m, config).unwrap().with_reruns(1);
+    let done = batch
+        .converse_parallel(vec![BatchRequest::new("q", hello())])
+        .await
+        .unwrap();
+    let response = done.outcomes()[0].result.as_ref().unwrap();
+    let routes: Vec<String> = response
+        .attempts
+        .iter()
+        .map(|a| format!("{}#{} {}", a.target.region, a.attempt_number, a.route))
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            "us-east-1#1 order",
+            "us-west-2#2 order",
+            "us-west-2#2 hedge",
+            "us-east-1#1 rerun"
+        ]
+    );
+    assert_eq!(
+        outcomes(response)[2..],
+        ["us-west-2 cancelled hedge", "us-east-1 ok"]
+    );
 }
