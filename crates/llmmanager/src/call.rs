@@ -1036,9 +1036,13 @@ async fn send_converse(
             .map_err(|e| AttemptError::Construction {
                 message: e.to_string(),
             })?;
+    // The SDK's send future is several kilobytes. Boxed where it is made, so that the futures
+    // wrapping it (timeout, extra fields, body capture, the attempt, the plan's loop, the call)
+    // hold a pointer and are not copied, kilobytes at a time, each time one is moved.
+    let send = Box::pin(builder.send());
     let (sent, body) = crate::raw::capture(crate::raw::with_extra_fields(
         &request.extra_fields,
-        bedrock_retry::timeout(sleep, timeout, builder.send()),
+        bedrock_retry::timeout(sleep, timeout, send),
     ))
     .await;
     let output = match sent {
