@@ -62,6 +62,8 @@ pub(crate) async fn llmm_with_env(args: &[&str], stdin: &str, env: &[(&str, &str
         "LLMM_CONCURRENCY",
         "LLMM_OTLP_ENDPOINT",
         "LLMM_RESIDENCY",
+        "LLMM_REDIS_URL",
+        "LLMM_FLEET_KEY",
     ] {
         command.env_remove(name);
     }
