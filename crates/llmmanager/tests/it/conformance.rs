@@ -156,6 +156,8 @@ struct Sim {
     faults: Vec<Value>,
     region_down: Vec<Value>,
     replies: Vec<Value>,
+    latency: Option<Value>,
+    latency_rules: Vec<Value>,
 }
 
 /// A well-behaved simulator, to which rows add faults and replies.
@@ -181,13 +183,32 @@ impl Sim {
         self
     }
 
+    /// Every answer's first token (a Converse answer: the whole answer) comes after `ms`.
+    fn latency_ms(mut self, ms: u64) -> Self {
+        self.latency = Some(json!({ "time_to_first_token_ms": ms, "tokens_per_second": 0.0 }));
+        self
+    }
+
+    /// In `region`, the first token comes after `ms` instead.
+    fn region_latency_ms(mut self, region: &str, ms: u64) -> Self {
+        self.latency_rules.push(json!({
+            "region": region,
+            "latency": { "time_to_first_token_ms": ms, "tokens_per_second": 0.0 },
+        }));
+        self
+    }
+
     fn to_json(&self) -> String {
-        json!({
+        let mut scenario = json!({
             "faults": self.faults,
             "region_down": self.region_down,
             "replies": self.replies,
-        })
-        .to_string()
+            "latency_rules": self.latency_rules,
+        });
+        if let Some(latency) = &self.latency {
+            scenario["latency"] = latency.clone();
+        }
+        scenario.to_string()
     }
 }
 
@@ -267,6 +288,9 @@ enum Outcome {
 #[derive(Debug, Clone, Default)]
 struct Expect {
     attempts: Option<Vec<Expected>>,
+    /// Per attempt: `hedge` for a hedge, `cancelled`/`discarded` for a race's loser, both
+    /// (`cancelled hedge`), or empty.
+    marks: Option<Vec<&'static str>>,
     outcome: Option<Outcome>,
     paid: Option<usize>,
 }
@@ -300,6 +324,7 @@ struct Row {
     stream: Expect,
     checks: Vec<Check>,
     same_text: bool,
+    hedging: Option<llmmanager::Hedging>,
 }
 
 impl Row {
@@ -321,7 +346,25 @@ impl Row {
             stream: Expect::default(),
             checks: Vec::new(),
             same_text: false,
+            hedging: None,
         }
+    }
+
+    /// Hedges every call after `ms` (no share cap), on every path.
+    fn hedge_after_ms(mut self, ms: u64) -> Self {
+        self.hedging = Some(llmmanager::Hedging::after(Duration::from_millis(ms)).max_share(1.0));
+        self
+    }
+
+    /// How each attempt was routed and whether it lost a race (see [`Expect::marks`]).
+    fn expect_marks<const N: usize>(mut self, marks: [&'static str; N]) -> Self {
+        self.all.marks = Some(marks.to_vec());
+        self
+    }
+
+    fn stream_expect_marks<const N: usize>(mut self, marks: [&'static str; N]) -> Self {
+        self.stream.marks = Some(marks.to_vec());
+        self
     }
 
     fn models<const N: usize>(mut self, models: [&'static str; N]) -> Self {
@@ -475,6 +518,9 @@ impl Row {
             if self.stream.attempts.is_some() {
                 e.attempts.clone_from(&self.stream.attempts);
             }
+            if self.stream.marks.is_some() {
+                e.marks.clone_from(&self.stream.marks);
+            }
             if self.stream.outcome.is_some() {
                 e.outcome.clone_from(&self.stream.outcome);
             }
@@ -556,6 +602,15 @@ impl Row {
                     ));
                 }
             }
+            if last
+                && let Some(want) = &expect.marks
+                && *want != call.marks
+            {
+                out.push(format!(
+                    "  {label} routes and races\n      expected: {want:?}\n      actual:   {:?}",
+                    call.marks
+                ));
+            }
             if let Some(n) = expect.paid
                 && call.paid != n
             {
@@ -590,9 +645,13 @@ impl Row {
     }
 }
 
-/// Moving to a target not yet tried in the call never waits; only coming back to one does.
+/// Moving to a target not yet tried in the call never waits; only coming back to one does. (A
+/// hedge's delay is the time its attempt went unanswered, not a wait.)
 fn backoff_before_an_untried_target(call: &CallRecord) -> Option<String> {
     call.attempts.iter().enumerate().find_map(|(i, (m, r, _))| {
+        if call.marks.get(i).is_some_and(|m| m.contains("hedge")) {
+            return None;
+        }
         let untried = !call.attempts[..i]
             .iter()
             .any(|(pm, pr, _)| pm == m && pr == r);
@@ -669,6 +728,8 @@ struct Failed {
 struct CallRecord {
     attempts: Vec<(String, String, Option<ErrorClass>)>,
     delays: Vec<Duration>,
+    /// Per attempt, as [`Expect::marks`].
+    marks: Vec<String>,
     result: Result<Answered, Failed>,
     /// The runtime requests the simulator received during this call, in order.
     sent: Vec<RecordedRequest>,
@@ -744,6 +805,7 @@ async fn run_path(row: &Row, path: Path) -> Result<PathRun, String> {
                 .map(|a| (a.target.model.clone(), a.target.region.clone(), a.class))
                 .collect(),
             delays: attempts.iter().map(|a| a.delay_before).collect(),
+            marks: attempts.iter().map(mark).collect(),
             result,
             paid: answers_paid_for(&sent),
             sent,
@@ -753,6 +815,21 @@ async fn run_path(row: &Row, path: Path) -> Result<PathRun, String> {
     Ok(PathRun { calls, manager })
 }
 
+/// How an attempt was routed and whether it lost a race: `[cancelled|discarded] [hedge]`.
+fn mark(a: &llmmanager::AttemptRecord) -> String {
+    let lost = match a.lost {
+        Some(llmmanager::retry::HedgeLoss::Cancelled) => Some("cancelled"),
+        Some(_) => Some("discarded"),
+        None => None,
+    };
+    let hedge = (a.route == llmmanager::retry::Route::Hedge).then_some("hedge");
+    [lost, hedge]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn boxed<'a, T>(
     future: impl std::future::Future<Output = T> + Send + 'a,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>> {
@@ -760,7 +837,12 @@ fn boxed<'a, T>(
 }
 
 async fn build_manager(row: &Row, sim: &SimHandle) -> Result<LlmManager, String> {
-    LlmManager::builder()
+    let builder = LlmManager::builder();
+    let builder = match &row.hedging {
+        Some(hedging) => builder.hedging(hedging.clone()),
+        None => builder,
+    };
+    builder
         .auth(Auth::static_keys("AKIDSIMULATOR", SECRET))
         .endpoint_url(sim.endpoint_url())
         .models(row.models.iter().copied())
@@ -2011,6 +2093,157 @@ async fn each_attempt_gets_at_most_the_time_left() {
         )
         .check(
             "us-west-2, cut by the deadline, stays healthy",
+            health_is(HAIKU, WEST, "healthy", |h| h == TargetHealth::Healthy),
+        )
+        .run()
+        .await;
+}
+
+// --- Hedging: a slow attempt races a copy on the next target (streams: to the first event) ---
+
+#[tokio::test]
+async fn a_hedge_that_fails_lets_the_original_win() {
+    Row::new("a hedge that fails while the attempt it copied is pending is recorded, and that attempt still answers")
+        .regions([EAST, WEST])
+        .hedge_after_ms(100)
+        .scenario(
+            scenario()
+                .latency_ms(10)
+                .region_latency_ms(EAST, 400)
+                .fault(on(error("ThrottlingException")).region(WEST)),
+        )
+        .expect_attempts([(HAIKU, WEST, Some(Throttled)), (HAIKU, EAST, None)])
+        .expect_marks(["hedge", ""])
+        .expect_answer()
+        .expect_paid(1)
+        .run()
+        .await;
+}
+
+#[tokio::test]
+async fn an_attempt_that_fails_before_the_delay_is_not_hedged_and_the_next_one_may_be() {
+    Row::new("an attempt that fails before the hedging delay moves on as without hedging; the call's next attempt, slow, is hedged onto the next untried target")
+        .regions([EAST, WEST, EU])
+        .hedge_after_ms(100)
+        .scenario(
+            scenario()
+                .latency_ms(10)
+                .region_latency_ms(WEST, 600)
+                .fault(on(error("ServiceUnavailableException")).region(EAST)),
+        )
+        .expect_attempts([
+            (HAIKU, EAST, Some(Transient)),
+            (HAIKU, WEST, None),
+            (HAIKU, EU, None),
+        ])
+        .expect_marks(["", "cancelled", "hedge"])
+        .expect_answer()
+        .expect_paid(2)
+        .run()
+        .await;
+}
+
+#[tokio::test]
+async fn a_hedge_throttled_in_its_stream_lets_the_original_win() {
+    Row::new("a hedge whose stream opens with a throttlingException frame is throttled, and the stream it copied goes on alone")
+        .regions([EAST, WEST])
+        .hedge_after_ms(100)
+        .scenario(
+            scenario()
+                .latency_ms(10)
+                .region_latency_ms(EAST, 400)
+                .fault(on(stream_exception(0, "throttlingException")).region(WEST)),
+        )
+        .expect_attempts([(HAIKU, EAST, None), (HAIKU, WEST, None)])
+        .expect_marks(["cancelled", "hedge"])
+        .stream_expect_attempts([(HAIKU, WEST, Some(Throttled)), (HAIKU, EAST, None)])
+        .stream_expect_marks(["hedge", ""])
+        .expect_answer()
+        .expect_paid(2)
+        .expect_same_text()
+        .run()
+        .await;
+}
+
+#[tokio::test]
+async fn a_hedge_with_a_model_stream_error_before_content_lets_the_original_win() {
+    Row::new("a hedge whose stream fails with modelStreamErrorException after messageStart, before any content, is transient, and the stream it copied goes on alone")
+        .regions([EAST, WEST])
+        .hedge_after_ms(100)
+        .scenario(
+            scenario()
+                .latency_ms(10)
+                .region_latency_ms(EAST, 400)
+                .fault(on(stream_exception(1, "modelStreamErrorException")).region(WEST)),
+        )
+        .expect_attempts([(HAIKU, EAST, None), (HAIKU, WEST, None)])
+        .expect_marks(["cancelled", "hedge"])
+        .stream_expect_attempts([(HAIKU, WEST, Some(Transient)), (HAIKU, EAST, None)])
+        .stream_expect_marks(["hedge", ""])
+        .expect_answer()
+        .expect_paid(2)
+        .expect_same_text()
+        .run()
+        .await;
+}
+
+#[tokio::test]
+async fn an_in_stream_validation_exception_of_a_hedge_ends_the_call() {
+    Row::new("a hedge whose stream opens with a validationException frame ends the call as a bad request; the stream it copied is cancelled")
+        .regions([EAST, WEST])
+        .hedge_after_ms(100)
+        .scenario(
+            scenario()
+                .latency_ms(10)
+                .region_latency_ms(EAST, 400)
+                .fault(on(stream_exception(0, "validationException")).region(WEST)),
+        )
+        .expect_attempts([(HAIKU, EAST, None), (HAIKU, WEST, None)])
+        .expect_marks(["cancelled", "hedge"])
+        .expect_answer()
+        .stream_expect_attempts([(HAIKU, EAST, None), (HAIKU, WEST, Some(BadRequest))])
+        .stream_expect_marks(["cancelled", "hedge"])
+        .stream_expect_error(BadRequest)
+        .expect_paid(2)
+        .run()
+        .await;
+}
+
+#[tokio::test]
+async fn the_deadline_ends_a_hedged_race_without_blaming_either_target() {
+    Row::new("the total deadline ends a race of two slow attempts: both are recorded as cut, neither is held against its target")
+        .regions([EAST, WEST])
+        .hedge_after_ms(100)
+        .timeouts(Timeouts::default().with_total(Duration::from_millis(500)))
+        .health(HealthConfig::standard().with_failure_threshold(1))
+        .scenario(scenario().latency_ms(5_000))
+        .check("both attempts are cut, in either order", |seen| {
+            // The deadline ends both at the same instant; either may be recorded first.
+            let mut attempts: Vec<(String, Option<ErrorClass>, String)> = seen
+                .call
+                .attempts
+                .iter()
+                .zip(&seen.call.marks)
+                .map(|((_, region, class), mark)| (region.clone(), *class, mark.clone()))
+                .collect();
+            attempts.sort_by(|a, b| a.0.cmp(&b.0));
+            let want = vec![
+                (EAST.to_owned(), Some(Transient), String::new()),
+                (WEST.to_owned(), Some(Transient), "hedge".to_owned()),
+            ];
+            (attempts == want)
+                .then_some(())
+                .ok_or_else(|| format!("{attempts:?}"))
+        })
+        .expect_error(Transient)
+        .expect_give_up("Deadline")
+        .check("ends within the deadline", ends_within(Duration::from_millis(900)))
+        .check(
+            "us-east-1 stays healthy",
+            health_is(HAIKU, EAST, "healthy", |h| h == TargetHealth::Healthy),
+        )
+        .check(
+            "us-west-2 stays healthy",
             health_is(HAIKU, WEST, "healthy", |h| h == TargetHealth::Healthy),
         )
         .run()

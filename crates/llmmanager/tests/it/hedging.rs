@@ -491,7 +491,8 @@ async fn a_first_attempt_that_delivers_during_the_race_and_breaks_is_recovered()
         .build()
         .await
         .unwrap();
-    let (events, r) = tokio::time::timeout(
+    let (events, r) = bedrock_retry::timeout(
+        &bedrock_retry::TokioSleep::new(),
         Duration::from_secs(10),
         stream_events(&m, &CallOptions::default()),
     )
