@@ -588,17 +588,7 @@ impl<T: PlanTarget> CallPlan<T> {
         // request the model rejects, or an access path it does not offer) is asked again
         // without it.
         let mut fallback = false;
-        let dropped = classification.unsupported_feature().filter(|feature| {
-            self.config.feature_fallback_enabled()
-                && matches!(
-                    class,
-                    ErrorClass::BadRequest | ErrorClass::TargetUnavailable
-                )
-                && !self
-                    .disabled
-                    .iter()
-                    .any(|(m, d)| m == target.model() && d == feature)
-        });
+        let dropped = self.fallback_feature(&classification, target.model());
         let index = match (class, dropped) {
             (_, Some(feature)) => {
                 debug!(
@@ -697,6 +687,27 @@ impl<T: PlanTarget> CallPlan<T> {
             delay,
             tokens,
         });
+    }
+
+    /// The feature to drop for `model` after a failure classified as `classification`, if feature
+    /// fallback applies: the failure names a feature (a request the model rejects, an access path
+    /// it does not offer), fallback is on, and the feature is still sent to that model.
+    fn fallback_feature(
+        &self,
+        classification: &Classification,
+        model: &str,
+    ) -> Option<&'static str> {
+        classification.unsupported_feature().filter(|feature| {
+            self.config.feature_fallback_enabled()
+                && matches!(
+                    classification.class(),
+                    ErrorClass::BadRequest | ErrorClass::TargetUnavailable
+                )
+                && !self
+                    .disabled
+                    .iter()
+                    .any(|(m, d)| m == model && d == feature)
+        })
     }
 
     /// The next target not skipped after `current`, preferring targets this call has not tried

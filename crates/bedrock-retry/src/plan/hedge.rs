@@ -13,6 +13,10 @@
 //!   attempt that committed (below) and failed in the same poll ends the race like any failure
 //!   that ends it: the other is dropped and recorded as cancelled, and the loop goes on after
 //!   the committed attempt;
+//! - a failure that would have the same target asked again without a feature (feature fallback)
+//!   is recorded, the feature is dropped for that target's model, and the other attempt goes on
+//!   alone; the target stays untried, so the call comes back to it without the feature only if
+//!   the other attempt fails too;
 //! - a failure that ends the call (a bad request, blocked content) ends it: the other attempt is
 //!   dropped and recorded as cancelled;
 //! - an attempt that commits ([`HedgePolicy::committed`]: a stream that delivered its first event)
@@ -430,7 +434,9 @@ impl<T: PlanTarget> CallPlan<T> {
                 let classification = classifier.classify(&error);
                 // An attempt that committed and failed in the same poll owns the call: the other
                 // could never deliver, so it does not go on.
-                if goes_on(&classification) && committed != Some(primary.attempt_number) {
+                if self.goes_on(&classification, &primary.target)
+                    && committed != Some(primary.attempt_number)
+                {
                     // The hedge goes on alone.
                     let message = error.to_string();
                     self.note_failure(classification, message);
@@ -443,7 +449,9 @@ impl<T: PlanTarget> CallPlan<T> {
             }
             Raced::Right(Err(error)) => {
                 let classification = classifier.classify(&error);
-                if goes_on(&classification) && committed != Some(hedge_attempt.attempt_number) {
+                if self.goes_on(&classification, &hedge_attempt.target)
+                    && committed != Some(hedge_attempt.attempt_number)
+                {
                     // The first attempt goes on alone.
                     let State::InFlight(f) =
                         std::mem::replace(&mut self.state, State::InFlight(hedge))
@@ -466,9 +474,23 @@ impl<T: PlanTarget> CallPlan<T> {
         }
     }
 
+    /// Whether the other attempt of a race goes on after `target` failed with `classification`:
+    /// when the loop would have moved on to another target anyway, or would have asked the same
+    /// target again without a feature (the other attempt may well take the request as it is).
+    fn goes_on(&self, classification: &crate::Classification, target: &T) -> bool {
+        self.fallback_feature(classification, target.model())
+            .is_some()
+            || (classification.unsupported_feature().is_none()
+                && matches!(
+                    classification.class(),
+                    ErrorClass::Throttled | ErrorClass::Transient | ErrorClass::TargetUnavailable
+                ))
+    }
+
     /// Records the failure of the attempt in flight and its effect on the target (health, skipped
-    /// for the rest of the call), without deciding what comes next: another attempt of the call
-    /// is still running.
+    /// for the rest of the call, a feature dropped for its model), without deciding what comes
+    /// next: another attempt of the call is still running. A target that rejected a feature is
+    /// left untried, so the call may come back to it without the feature, at once.
     fn note_failure(&mut self, classification: crate::Classification, message: String) {
         let class = classification.class();
         let Some(f) = self.take_in_flight(Some(class), Some(message)) else {
@@ -480,7 +502,19 @@ impl<T: PlanTarget> CallPlan<T> {
         {
             health.record_failure(target.model(), target.region());
         }
-        if class == ErrorClass::TargetUnavailable
+        if let Some(feature) = self.fallback_feature(&classification, target.model()) {
+            debug!(
+                attempt = f.attempt.attempt_number,
+                feature,
+                model = target.model(),
+                "feature fallback: the target is asked again without it if the call needs it"
+            );
+            self.disabled.push((target.model().to_owned(), feature));
+            self.fallbacks = self.fallbacks.saturating_add(1);
+            if let Some(t) = self.tried.get_mut(f.index) {
+                *t = false;
+            }
+        } else if class == ErrorClass::TargetUnavailable
             && let Some(s) = self.skipped.get_mut(f.index)
         {
             *s = true;
@@ -519,16 +553,6 @@ impl<T: PlanTarget> CallPlan<T> {
             lost: Some(loss),
         });
     }
-}
-
-/// Whether the other attempt of a race goes on after a failure of this class: only when the loop
-/// would have moved on to another target anyway.
-fn goes_on(classification: &crate::Classification) -> bool {
-    classification.unsupported_feature().is_none()
-        && matches!(
-            classification.class(),
-            ErrorClass::Throttled | ErrorClass::Transient | ErrorClass::TargetUnavailable
-        )
 }
 
 /// How the loser ended, from one poll after the winner answered.
@@ -929,6 +953,65 @@ mod tests {
             ["r1 #1 cancelled", "r2 #2 transient hedge", "r1 #3 ok"]
         );
         assert_eq!(value, "spare #3");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_feature_rejected_by_one_racer_lets_the_other_go_on() {
+        // r1 rejects a feature after 150 ms (its hedge started at 100 ms); the hedge on r2 takes
+        // the request as it is and answers at 400 ms.
+        let run = |failing: Vec<&'static str>| async move {
+            let regions = Regions {
+                latency: vec![("r1", 150), ("r2", 300), ("r3", 10)],
+                failing,
+            };
+            let plan = planner(None)
+                .plan(vec![
+                    Target::new("m", "r1"),
+                    Target::new("m", "r2"),
+                    Target::new("m", "r3"),
+                ])
+                .unwrap();
+            let classifier = ClassifyFn(|e: &String| {
+                if e.starts_with("r1") {
+                    crate::Classification::new(ErrorClass::BadRequest)
+                        .with_unsupported_feature("documents")
+                } else {
+                    ErrorClass::Transient.into()
+                }
+            });
+            let outcome = plan
+                .run_hedged(
+                    &TokioSleep::new(),
+                    &classifier,
+                    &Duration::from_millis(100),
+                    regions.clone(),
+                    regions,
+                )
+                .await;
+            match outcome {
+                Ok(done) => (Ok(done.value), done.records),
+                Err(failed) => (Err(failed.last_error.unwrap_or_default()), failed.records),
+            }
+        };
+        let (value, records) = run(vec!["r1"]).await;
+        assert_eq!(value.unwrap(), "r2");
+        assert_eq!(summary(&records), ["r1 #1 bad_request", "r2 #2 ok hedge"]);
+        assert!(records[1].disabled_features.is_empty());
+
+        // Every other attempt fails too: r1 is left untried, so the call comes back to it at
+        // once, without the feature.
+        let (_, records) = run(vec!["r1", "r2", "r3"]).await;
+        assert_eq!(
+            summary(&records),
+            [
+                "r1 #1 bad_request",
+                "r2 #2 transient hedge",
+                "r3 #3 transient",
+                "r1 #4 bad_request"
+            ]
+        );
+        assert_eq!(records[3].disabled_features, ["documents"]);
+        assert_eq!(records[3].delay_before, Duration::ZERO);
     }
 
     #[tokio::test(start_paused = true)]

@@ -198,6 +198,15 @@ impl Sim {
         self
     }
 
+    /// For `model`, the first token comes after `ms` instead.
+    fn model_latency_ms(mut self, model: &str, ms: u64) -> Self {
+        self.latency_rules.push(json!({
+            "model": model,
+            "latency": { "time_to_first_token_ms": ms, "tokens_per_second": 0.0 },
+        }));
+        self
+    }
+
     fn to_json(&self) -> String {
         let mut scenario = json!({
             "faults": self.faults,
@@ -2246,6 +2255,79 @@ async fn the_deadline_ends_a_hedged_race_without_blaming_either_target() {
             "us-west-2 stays healthy",
             health_is(HAIKU, WEST, "healthy", |h| h == TargetHealth::Healthy),
         )
+        .run()
+        .await;
+}
+
+#[tokio::test]
+async fn a_feature_rejected_by_a_hedge_leaves_the_original_to_answer_with_it() {
+    Row::new("a hedge whose model rejects a feature does not cancel the attempt it copied: that attempt answers with the feature, and the feature is dropped for the hedge's model only")
+        .models(BOTH)
+        .regions([EAST])
+        .request(with_document)
+        .hedge_after_ms(100)
+        .scenario(
+            scenario()
+                .latency_ms(10)
+                .model_latency_ms(HAIKU, 400)
+                .fault(
+                    on(error_saying("ValidationException", NO_DOCUMENTS))
+                        .model(NOVA_LITE)
+                        .calls([1]),
+                ),
+        )
+        .expect_attempts([(NOVA_LITE, EAST, Some(BadRequest)), (HAIKU, EAST, None)])
+        .expect_marks(["hedge", ""])
+        .expect_answer()
+        .expect_paid(1)
+        .check("the answer was asked with the document", |seen| {
+            let to_a = seen.bodies_to(HAIKU);
+            if to_a.len() == 1 && has_document(to_a[0]) {
+                Ok(())
+            } else {
+                Err(format!("{} bodies to model A", to_a.len()))
+            }
+        })
+        .run()
+        .await;
+}
+
+#[tokio::test]
+async fn a_target_that_rejected_a_feature_as_a_hedge_is_asked_again_without_it() {
+    Row::new("when the attempt a hedge copied fails after the hedge's model rejected a feature, that model is asked again at once without the feature")
+        .models(BOTH)
+        .regions([EAST])
+        .request(with_document)
+        .hedge_after_ms(100)
+        .timeouts(quick_attempts())
+        .scenario(
+            scenario()
+                .fault(on(hang()).model(HAIKU).calls([1]))
+                .fault(
+                    on(error_saying("ValidationException", NO_DOCUMENTS))
+                        .model(NOVA_LITE)
+                        .calls([1]),
+                ),
+        )
+        .expect_attempts([
+            (NOVA_LITE, EAST, Some(BadRequest)),
+            (HAIKU, EAST, Some(Transient)),
+            (NOVA_LITE, EAST, None),
+        ])
+        .expect_marks(["hedge", "", ""])
+        .expect_answer()
+        .expect_paid(1)
+        .check(
+            "the answer warns that model B was sent no document",
+            warns_about(&["document", NOVA_LITE]),
+        )
+        .check("model B's second request has no document", |seen| {
+            let to_b = seen.bodies_to(NOVA_LITE);
+            match to_b.as_slice() {
+                [first, second] if has_document(first) && !has_document(second) => Ok(()),
+                _ => Err(format!("{} bodies to model B", to_b.len())),
+            }
+        })
         .run()
         .await;
 }
