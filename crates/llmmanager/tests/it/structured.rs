@@ -1,11 +1,13 @@
 //! Typed answers against the simulator: each mechanism, fallback between mechanisms, re-asks of
 //! malformed answers, the typed error, streams and batches.
 
+use std::time::Duration;
+
 use bedrock_sim::{RecordedRequest, Scenario, SimHandle};
 use llmmanager::parallel::{BatchRequest, ParallelConfig};
 use llmmanager::structured::{StructuredEvent, StructuredRequest};
 use llmmanager::{
-    CallOptions, ConverseRequest, LlmManager, Mechanism, ParallelLlmManager, Schema,
+    CallOptions, ConverseRequest, Hedging, LlmManager, Mechanism, ParallelLlmManager, Schema,
     StructuredError, ValidationConfig, ValidationResult,
 };
 use serde_json::{Value, json};
@@ -423,4 +425,65 @@ async fn a_rejected_tool_call_is_shown_to_the_model_as_its_input() {
     let shown = &messages[messages.len() - 2];
     assert_eq!(shown["role"], "assistant");
     assert_eq!(shown["content"][0]["text"], r#"{"name":3}"#);
+}
+
+#[tokio::test]
+async fn a_hedged_stream_asks_again_and_each_ask_delivers_one_stream() {
+    // us-east-1 is slow to its first token, so each ask is hedged onto us-west-2, whose first
+    // answer is malformed: the consumer gets that answer's JSON, a restart, then the second
+    // answer's JSON, and never a byte of the cancelled streams.
+    let sim = sim(scenario(json!({
+        "latency": { "time_to_first_token_ms": 10, "tokens_per_second": 0.0 },
+        "latency_rules": [{
+            "region": "us-east-1",
+            "latency": { "time_to_first_token_ms": 1_500, "tokens_per_second": 0.0 }
+        }],
+        "replies": [{ "region": "us-west-2", "calls": [1], "text": BAD_CITY }]
+    })))
+    .await;
+    let manager = manager(&sim)
+        .model(HAIKU_45)
+        .regions(["us-east-1", "us-west-2"])
+        .hedging(Hedging::after(Duration::from_millis(100)).max_share(1.0))
+        .build()
+        .await
+        .unwrap();
+    let mut stream = manager
+        .converse_structured_stream::<City>(&ask())
+        .await
+        .unwrap();
+    let mut asks = vec![String::new()];
+    let mut done = None;
+    while let Some(event) = stream.next_event().await {
+        match event.unwrap() {
+            StructuredEvent::JsonDelta(delta) => asks.last_mut().unwrap().push_str(&delta),
+            StructuredEvent::Restarted { .. } => asks.push(String::new()),
+            StructuredEvent::Completed(response) => done = Some(response),
+            other => panic!("{other:?}"),
+        }
+    }
+    let done = done.expect("completed");
+    assert_eq!(asks.len(), 2);
+    assert_eq!(asks[0], BAD_CITY);
+    assert_eq!(serde_json::from_str::<Value>(&asks[1]).unwrap(), done.json);
+    let routes: Vec<String> = done
+        .attempts
+        .iter()
+        .map(|a| {
+            let lost = if a.lost.is_some() { " cancelled" } else { "" };
+            format!("{} {}{lost}", a.target.region, a.route)
+        })
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            "us-east-1 order cancelled",
+            "us-west-2 hedge",
+            "us-east-1 order cancelled",
+            "us-west-2 hedge"
+        ]
+    );
+    assert_eq!(done.validations.len(), 2);
+    // Both racers of each ask reached the simulator.
+    assert_eq!(paid(&sim).len(), 4);
 }
