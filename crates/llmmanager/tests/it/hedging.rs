@@ -574,3 +574,78 @@ async fn a_hedged_rerun_marks_its_first_attempt_rerun_whichever_record_comes_fir
         ["us-west-2 cancelled hedge", "us-east-1 ok"]
     );
 }
+
+#[tokio::test]
+async fn racers_whose_first_tokens_come_together_deliver_one_stream() {
+    // us-east-1's first token after 300 ms, its hedge's (started at 100 ms) after 200 ms: both
+    // at about 300 ms, deltas paced after it. One stream reaches the consumer, whole and once.
+    let scenario = Scenario::default()
+        .with_latency(LatencyModel::new(200, 400.0))
+        .with_latency_rule(LatencyRule::new(LatencyModel::new(300, 400.0)).region("us-east-1"));
+    let sim = sim(scenario).await;
+    let m = east_west(&sim)
+        .hedging(hedge_after_100ms())
+        .build()
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        let (events, r) = stream_events(&m, &CallOptions::default()).await;
+        let (started, text) = started_and_text(&events);
+        assert_eq!(started.len(), 1, "{started:?}");
+        assert_eq!(text, r.text);
+        let mut ends: Vec<(Option<HedgeLoss>, Option<bedrock_retry::ErrorClass>)> =
+            r.attempts.iter().map(|a| (a.lost, a.class)).collect();
+        ends.sort_by_key(|(lost, _)| lost.is_some());
+        assert_eq!(ends, [(None, None), (Some(HedgeLoss::Cancelled), None)]);
+        let winner = r.attempts.last().unwrap();
+        assert_eq!(
+            started[0],
+            format!("{}@{}", winner.target.region, winner.attempt_number)
+        );
+    }
+    // Both regions answer the same request with the same text: the consumer's text is one answer.
+    let plain = east_west(&sim).build().await.unwrap();
+    assert_eq!(
+        plain.converse(&hello()).await.unwrap().text(),
+        stream_events(&m, &CallOptions::default()).await.1.text
+    );
+    let outcomes: Vec<String> = sim.requests().iter().map(|r| r.outcome.clone()).collect();
+    assert!(outcomes.iter().all(|o| o == "ok"), "{outcomes:?}");
+}
+
+#[tokio::test]
+async fn a_stream_dropped_mid_race_ends_quietly_and_the_manager_goes_on() {
+    // Both regions are slow to their first token. The consumer gives up while the two race.
+    let scenario = Scenario::default().with_latency(LatencyModel::new(2_000, 0.0));
+    let sim = sim(scenario).await;
+    let m = east_west(&sim)
+        .hedging(hedge_after_100ms())
+        .build()
+        .await
+        .unwrap();
+    let sleep = bedrock_retry::TokioSleep::new();
+    {
+        let mut stream = m
+            .converse_stream_with(&hello(), &CallOptions::default())
+            .await
+            .unwrap();
+        let waited =
+            bedrock_retry::timeout(&sleep, Duration::from_millis(400), stream.next_event()).await;
+        assert!(
+            waited.is_err(),
+            "nothing reaches the consumer before a first token"
+        );
+    }
+    // Both requests were sent, and nothing else starts after the drop.
+    bedrock_retry::Sleep::sleep(&sleep, Duration::from_millis(300)).await;
+    assert_eq!(sim.requests().len(), 2);
+    let r = m
+        .converse_with(
+            &hello(),
+            &CallOptions::default().with_hedging(Hedging::off()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.attempts.len(), 1);
+    assert_eq!(sim.requests().len(), 3);
+}
