@@ -649,3 +649,50 @@ async fn a_stream_dropped_mid_race_ends_quietly_and_the_manager_goes_on() {
     assert_eq!(r.attempts.len(), 1);
     assert_eq!(sim.requests().len(), 3);
 }
+
+#[tokio::test]
+async fn a_stream_hedge_waiting_for_capacity_gives_its_place_back_when_the_first_token_comes() {
+    // us-west-2 is paced to one request a second, one second ahead allowed: two calls fill it.
+    // us-east-1's first token comes after 300 ms, then its deltas take a while: the hedge, still
+    // waiting for its place, is dropped at that first token.
+    let scenario = Scenario::default()
+        .with_latency(LatencyModel::new(10, 0.0))
+        .with_latency_rule(LatencyRule::new(LatencyModel::new(300, 100.0)).region("us-east-1"));
+    let sim = sim(scenario).await;
+    let pacing = Pacing::fixed().headroom(1.0).quota(
+        Quota::new(HAIKU)
+            .region("us-west-2")
+            .requests_per_minute(60),
+    );
+    let m = east_west(&sim)
+        .hedging(hedge_after_100ms())
+        .pacing(pacing)
+        .build()
+        .await
+        .unwrap();
+    let west_only =
+        || CallOptions::prefer_regions(["us-west-2"], false).with_hedging(Hedging::off());
+    for _ in 0..2 {
+        let r = m.converse_with(&hello(), &west_only()).await.unwrap();
+        assert_eq!(r.region, "us-west-2");
+    }
+    let (events, r) = stream_events(&m, &CallOptions::default()).await;
+    assert_eq!(
+        stream_outcomes(&r),
+        [
+            format!("{HAIKU}/us-west-2 cancelled hedge"),
+            format!("{HAIKU}/us-east-1 ok"),
+        ]
+    );
+    assert_eq!(started_and_text(&events).0, ["us-east-1@1"]);
+    assert_eq!(sim.requests().len(), 3, "the hedge was never sent");
+    // Its place was given back: a call allowed about a second of waiting gets into us-west-2.
+    let r = m
+        .converse_with(
+            &hello(),
+            &west_only().with_deadline(Duration::from_millis(1_200)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.region, "us-west-2");
+}
