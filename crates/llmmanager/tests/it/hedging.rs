@@ -696,3 +696,66 @@ async fn a_stream_hedge_waiting_for_capacity_gives_its_place_back_when_the_first
         .unwrap();
     assert_eq!(r.region, "us-west-2");
 }
+
+#[tokio::test]
+async fn a_hedged_stream_keeps_the_affinity_route_and_moves_affinity_to_the_winner() {
+    // Claude 3 Haiku in three regions, rotating; us-east-1 answers slowly. Turn 1 is cached in
+    // us-east-1, so turn 2 goes there first (affinity) and is hedged onto us-west-2, which wins
+    // and caches the prefix: turn 3 goes to us-west-2 and reads it.
+    let scenario = Scenario::default()
+        .with_latency(LatencyModel::new(10, 0.0))
+        .with_latency_rule(LatencyRule::new(LatencyModel::new(600, 0.0)).region("us-east-1"));
+    let sim = sim(scenario).await;
+    let m = manager(&sim)
+        .model(HAIKU)
+        .regions(["us-east-1", "us-west-2", "us-east-2"])
+        .region_order(llmmanager::RegionOrder::Rotate)
+        .cache_affinity(true)
+        .hedging(hedge_after_100ms())
+        .build()
+        .await
+        .unwrap();
+    let turn = |n: usize| {
+        let mut b = ConverseRequest::builder()
+            .system("You answer questions about the alpha file. ".repeat(250))
+            .system_cache_point()
+            .max_tokens(32);
+        for t in 1..=n {
+            if t > 1 {
+                b = b.assistant_text(format!("Answer {t}."));
+            }
+            b = b.message_builder(
+                llmmanager::Message::user()
+                    .text(format!("Question {t}?"))
+                    .cache_point(),
+            );
+        }
+        b.build().unwrap()
+    };
+    let off = CallOptions::default().with_hedging(Hedging::off());
+    let first = m.converse_with(&turn(1), &off).await.unwrap();
+    assert_eq!(first.region, "us-east-1");
+
+    let mut stream = m
+        .converse_stream_with(&turn(2), &CallOptions::default())
+        .await
+        .unwrap()
+        .finish()
+        .await
+        .unwrap();
+    let routes: Vec<String> = stream
+        .attempts
+        .drain(..)
+        .map(|a| {
+            let lost = if a.lost.is_some() { " cancelled" } else { "" };
+            format!("{} {}{lost}", a.target.region, a.route)
+        })
+        .collect();
+    assert_eq!(routes, ["us-east-1 affinity cancelled", "us-west-2 hedge"]);
+    assert!(stream.usage.unwrap().cache_write_input_tokens.unwrap_or(0) > 0);
+
+    let third = m.converse_with(&turn(3), &off).await.unwrap();
+    assert_eq!(third.region, "us-west-2");
+    assert_eq!(third.attempts[0].route, Route::Affinity);
+    assert!(third.usage().cache_read_input_tokens.unwrap_or(0) > 0);
+}
