@@ -8,17 +8,16 @@
 //! - the first success is the call's answer; the other attempt is dropped at once (its future is
 //!   dropped, which closes its connection) and recorded as lost ([`HedgeLoss::Cancelled`]), or, if
 //!   it had answered in the same instant, as [`HedgeLoss::Discarded`];
-//! - a retryable failure (throttled, transient, target unavailable) of one is recorded and the
-//!   other goes on alone; when both fail, the loop continues after the later one as usual. An
-//!   attempt that committed (below) and failed in the same poll ends the race like any failure
-//!   that ends it: the other is dropped and recorded as cancelled, and the loop goes on after
-//!   the committed attempt;
-//! - a failure that would have the same target asked again without a feature (feature fallback)
-//!   is recorded, the feature is dropped for that target's model, and the other attempt goes on
-//!   alone; the target stays untried, so the call comes back to it without the feature only if
-//!   the other attempt fails too;
-//! - a failure that ends the call (a bad request, blocked content) ends it: the other attempt is
-//!   dropped and recorded as cancelled;
+//! - a failure of one never ends the race: it is recorded and the other goes on alone, since the
+//!   other may well take the request (a hedge sent to a model with a smaller output limit fails
+//!   with a bad request its original does not get). A target that failed with a class that
+//!   would have ended the call, or that is unavailable, is left out for the rest of the call; a
+//!   target that rejected a feature (feature fallback) has the feature dropped for its model and
+//!   stays untried, so the call comes back to it without the feature only if the other attempt
+//!   fails too. When both fail, the loop continues after the later one as usual;
+//! - an attempt that committed (below) and failed in the same poll ends the race: the other is
+//!   dropped and recorded as cancelled (it could never deliver), and the loop goes on after the
+//!   committed attempt;
 //! - an attempt that commits ([`HedgePolicy::committed`]: a stream that delivered its first event)
 //!   wins at once: the other is dropped and recorded as cancelled, and the call waits for the
 //!   winner alone. An attempt that committed before the delay is not hedged.
@@ -431,15 +430,11 @@ impl<T: PlanTarget> CallPlan<T> {
                 (hedge_attempt, Ok(value))
             }
             Raced::Left(Err(error)) => {
-                let classification = classifier.classify(&error);
                 // An attempt that committed and failed in the same poll owns the call: the other
                 // could never deliver, so it does not go on.
-                if self.goes_on(&classification, &primary.target)
-                    && committed != Some(primary.attempt_number)
-                {
+                if committed != Some(primary.attempt_number) {
                     // The hedge goes on alone.
-                    let message = error.to_string();
-                    self.note_failure(classification, message);
+                    self.note_failure(classifier.classify(&error), error.to_string());
                     self.state = State::InFlight(hedge);
                     (hedge_attempt, second.await)
                 } else {
@@ -448,17 +443,14 @@ impl<T: PlanTarget> CallPlan<T> {
                 }
             }
             Raced::Right(Err(error)) => {
-                let classification = classifier.classify(&error);
-                if self.goes_on(&classification, &hedge_attempt.target)
-                    && committed != Some(hedge_attempt.attempt_number)
-                {
+                if committed != Some(hedge_attempt.attempt_number) {
                     // The first attempt goes on alone.
                     let State::InFlight(f) =
                         std::mem::replace(&mut self.state, State::InFlight(hedge))
                     else {
                         return (primary, first.await);
                     };
-                    self.note_failure(classification, error.to_string());
+                    self.note_failure(classifier.classify(&error), error.to_string());
                     self.state = State::InFlight(f);
                     (primary, first.await)
                 } else {
@@ -474,23 +466,11 @@ impl<T: PlanTarget> CallPlan<T> {
         }
     }
 
-    /// Whether the other attempt of a race goes on after `target` failed with `classification`:
-    /// when the loop would have moved on to another target anyway, or would have asked the same
-    /// target again without a feature (the other attempt may well take the request as it is).
-    fn goes_on(&self, classification: &crate::Classification, target: &T) -> bool {
-        self.fallback_feature(classification, target.model())
-            .is_some()
-            || (classification.unsupported_feature().is_none()
-                && matches!(
-                    classification.class(),
-                    ErrorClass::Throttled | ErrorClass::Transient | ErrorClass::TargetUnavailable
-                ))
-    }
-
     /// Records the failure of the attempt in flight and its effect on the target (health, skipped
     /// for the rest of the call, a feature dropped for its model), without deciding what comes
     /// next: another attempt of the call is still running. A target that rejected a feature is
-    /// left untried, so the call may come back to it without the feature, at once.
+    /// left untried, so the call may come back to it without the feature, at once; one that
+    /// failed otherwise than throttled or transient cannot serve this call and is skipped.
     fn note_failure(&mut self, classification: crate::Classification, message: String) {
         let class = classification.class();
         let Some(f) = self.take_in_flight(Some(class), Some(message)) else {
@@ -514,7 +494,7 @@ impl<T: PlanTarget> CallPlan<T> {
             if let Some(t) = self.tried.get_mut(f.index) {
                 *t = false;
             }
-        } else if class == ErrorClass::TargetUnavailable
+        } else if !matches!(class, ErrorClass::Throttled | ErrorClass::Transient)
             && let Some(s) = self.skipped.get_mut(f.index)
         {
             *s = true;
@@ -1012,6 +992,61 @@ mod tests {
         );
         assert_eq!(records[3].disabled_features, ["documents"]);
         assert_eq!(records[3].delay_before, Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failure_that_would_end_the_call_leaves_the_other_racer_to_answer() {
+        // r1 refuses the request at 150 ms (a bad request for its model), while its hedge on r2,
+        // started at 100 ms, takes it.
+        let classifier = ClassifyFn(|e: &String| {
+            if e.starts_with("r1") {
+                ErrorClass::BadRequest.into()
+            } else {
+                ErrorClass::Transient.into()
+            }
+        });
+        let run = |failing: Vec<&'static str>| {
+            let classifier = &classifier;
+            async move {
+                let regions = Regions {
+                    latency: vec![("r1", 150), ("r2", 300)],
+                    failing,
+                };
+                let plan = planner(None)
+                    .plan(vec![Target::new("m", "r1"), Target::new("m", "r2")])
+                    .unwrap();
+                match plan
+                    .run_hedged(
+                        &TokioSleep::new(),
+                        classifier,
+                        &Duration::from_millis(100),
+                        regions.clone(),
+                        regions,
+                    )
+                    .await
+                {
+                    Ok(done) => (Ok(done.value), done.records),
+                    Err(failed) => (Err(failed.last_error.unwrap_or_default()), failed.records),
+                }
+            }
+        };
+        let (value, records) = run(vec!["r1"]).await;
+        assert_eq!(value.unwrap(), "r2");
+        assert_eq!(summary(&records), ["r1 #1 bad_request", "r2 #2 ok hedge"]);
+
+        // When the other fails too, the call goes on without the target that refused it.
+        let (value, records) = run(vec!["r1", "r2"]).await;
+        assert_eq!(value.unwrap_err(), "r2 failed");
+        assert_eq!(
+            summary(&records),
+            [
+                "r1 #1 bad_request",
+                "r2 #2 transient hedge",
+                "r2 #3 transient",
+                "r2 #4 transient",
+                "r2 #5 transient"
+            ]
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -2197,8 +2197,8 @@ async fn a_hedge_with_a_model_stream_error_before_content_lets_the_original_win(
 }
 
 #[tokio::test]
-async fn an_in_stream_validation_exception_of_a_hedge_ends_the_call() {
-    Row::new("a hedge whose stream opens with a validationException frame ends the call as a bad request; the stream it copied is cancelled")
+async fn an_in_stream_validation_exception_of_a_hedge_leaves_the_original_to_answer() {
+    Row::new("a hedge whose stream opens with a validationException frame is a bad request for its target only: the stream it copied goes on alone and answers")
         .regions([EAST, WEST])
         .hedge_after_ms(100)
         .scenario(
@@ -2209,11 +2209,36 @@ async fn an_in_stream_validation_exception_of_a_hedge_ends_the_call() {
         )
         .expect_attempts([(HAIKU, EAST, None), (HAIKU, WEST, None)])
         .expect_marks(["cancelled", "hedge"])
+        .stream_expect_attempts([(HAIKU, WEST, Some(BadRequest)), (HAIKU, EAST, None)])
+        .stream_expect_marks(["hedge", ""])
         .expect_answer()
-        .stream_expect_attempts([(HAIKU, EAST, None), (HAIKU, WEST, Some(BadRequest))])
-        .stream_expect_marks(["cancelled", "hedge"])
-        .stream_expect_error(BadRequest)
         .expect_paid(2)
+        .expect_same_text()
+        .run()
+        .await;
+}
+
+/// A short request asking for more output than Claude 3 Haiku allows (4,096 tokens).
+fn long_output() -> ConverseRequest {
+    ConverseRequest::builder()
+        .user_text("Say hello.")
+        .max_tokens(5_000)
+        .build()
+        .expect("valid request")
+}
+
+#[tokio::test]
+async fn a_hedge_refused_by_its_model_does_not_fail_a_call_the_original_answers() {
+    Row::new("a hedge whose model refuses the request (more output than it allows) is recorded as a bad request, and the attempt it copied, whose model takes it, answers: hedging never turns an answer into an error")
+        .models([NOVA_LITE, HAIKU])
+        .regions([EAST])
+        .request(long_output)
+        .hedge_after_ms(100)
+        .scenario(scenario().latency_ms(10).model_latency_ms(NOVA_LITE, 400))
+        .expect_attempts([(HAIKU, EAST, Some(BadRequest)), (NOVA_LITE, EAST, None)])
+        .expect_marks(["hedge", ""])
+        .expect_answer()
+        .expect_paid(1)
         .run()
         .await;
 }
