@@ -74,9 +74,10 @@ pub trait HedgePolicy<T = Target>: Sync {
     /// How long `attempt` may go without an answer before a hedge starts; `None`: not hedged.
     fn delay(&self, attempt: &Attempt<T>) -> Option<Duration>;
 
-    /// Asked when the delay has passed, with the hedge about to start: `false` keeps the call to
-    /// the one attempt (a cap on the share of hedged calls, a cost limit). Called at most once
-    /// per call.
+    /// Asked when the delay has passed, with the hedge about to start: `false` keeps this attempt
+    /// unhedged (a cap on the share of hedged calls, a cost limit). Called at most once per
+    /// attempt; a call that was refused may be asked again for a later attempt, and a call sends
+    /// at most one hedge.
     fn admit(&self, attempt: &Attempt<T>, hedge: &Attempt<T>) -> bool {
         let _ = (attempt, hedge);
         true
@@ -1046,6 +1047,32 @@ mod tests {
                 "r2 #4 transient",
                 "r2 #5 transient"
             ]
+        );
+    }
+
+    /// Admits only the hedge of attempt 2.
+    struct SecondOnly;
+
+    impl HedgePolicy for SecondOnly {
+        fn delay(&self, _: &Attempt) -> Option<Duration> {
+            Some(Duration::from_millis(100))
+        }
+        fn admit(&self, attempt: &Attempt, _: &Attempt) -> bool {
+            attempt.attempt_number == 2
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_whose_hedge_was_declined_may_hedge_a_later_attempt() {
+        let regions = Regions {
+            latency: vec![("r1", 200), ("r2", 5_000), ("r3", 20)],
+            failing: vec!["r1"],
+        };
+        let (value, records, _) = run(&planner(None), &SecondOnly, regions).await;
+        assert_eq!(value.unwrap(), "r3");
+        assert_eq!(
+            summary(&records),
+            ["r1 #1 transient", "r2 #2 cancelled", "r3 #3 ok hedge"]
         );
     }
 
