@@ -252,6 +252,22 @@ pub(crate) struct ConverseExchange<'a> {
     pub(crate) validations: Vec<ValidationAttempt>,
     /// Warnings about answers (unmodelled blocks).
     pub(crate) warnings: Vec<String>,
+    /// How many answers the call validated so far, shared with a hedge's exchange so the numbers
+    /// count across both.
+    validated: Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl<'a> ConverseExchange<'a> {
+    /// A plain call's exchange, validating with `validation`.
+    pub(crate) fn new(engine: &'a Engine, validation: Option<&'a ValidationConfig>) -> Self {
+        Self {
+            engine,
+            validation,
+            validations: Vec::new(),
+            warnings: Vec::new(),
+            validated: Arc::default(),
+        }
+    }
 }
 
 impl Exchange for ConverseExchange<'_> {
@@ -265,6 +281,7 @@ impl Exchange for ConverseExchange<'_> {
             validation: self.validation,
             validations: Vec::new(),
             warnings: Vec::new(),
+            validated: Arc::clone(&self.validated),
         })
     }
 
@@ -278,6 +295,7 @@ impl Exchange for ConverseExchange<'_> {
 
     fn join(&mut self, other: Self) {
         self.validations.extend(other.validations);
+        self.validations.sort_by_key(|v| v.number);
         push_unique(&mut self.warnings, other.warnings);
     }
 
@@ -286,7 +304,7 @@ impl Exchange for ConverseExchange<'_> {
             .converse_attempt(
                 ready,
                 self.validation,
-                &mut self.validations,
+                (&mut self.validations, &self.validated),
                 &mut self.warnings,
             )
             .await
@@ -954,12 +972,13 @@ impl Engine {
     }
 
     /// Sends one Converse request and checks the answer, asking again on the same target while
-    /// validation rejects it (each ask bounded by the attempt's end).
+    /// validation rejects it (each ask bounded by the attempt's end). Each validation is pushed
+    /// to `validations`, numbered by `validated`, the call's count of validated answers.
     pub(crate) async fn converse_attempt(
         &self,
         ready: Ready,
         validation: Option<&ValidationConfig>,
-        validations: &mut Vec<ValidationAttempt>,
+        (validations, validated): (&mut Vec<ValidationAttempt>, &std::sync::atomic::AtomicU32),
         warnings: &mut Vec<String>,
     ) -> Result<ConverseResponse, AttemptError> {
         let mut request = ready.request;
@@ -980,8 +999,8 @@ impl Engine {
                 return Ok(output);
             };
             asks += 1;
-            let number = u32::try_from(validations.len())
-                .unwrap_or(u32::MAX)
+            let number = validated
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
                 .saturating_add(1);
             let context = ValidationContext {
                 model_id: &ready.attempt.target.model,

@@ -965,12 +965,10 @@ impl LlmManager {
         let started = engine.now();
         let mut warnings: Vec<String> =
             request.warnings().iter().map(ToString::to_string).collect();
-        let mut exchange = ConverseExchange {
+        let mut exchange = ConverseExchange::new(
             engine,
-            validation: options.validation.as_ref().or(engine.validation.as_ref()),
-            validations: Vec::new(),
-            warnings: Vec::new(),
-        };
+            options.validation.as_ref().or(engine.validation.as_ref()),
+        );
         let outcome = engine
             .run(&prepared, targets, options, &mut warnings, &mut exchange)
             .await;

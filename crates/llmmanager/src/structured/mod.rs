@@ -639,12 +639,7 @@ impl LlmManager {
         let started = engine.now();
         let mut warnings: Vec<String> =
             request.warnings().iter().map(ToString::to_string).collect();
-        let mut exchange = ConverseExchange {
-            engine,
-            validation: Some(&validation),
-            validations: Vec::new(),
-            warnings: Vec::new(),
-        };
+        let mut exchange = ConverseExchange::new(engine, Some(&validation));
         let outcome =
             Box::pin(engine.run(&prepared, targets, &options, &mut warnings, &mut exchange)).await;
         let validations = exchange.validations;

@@ -759,3 +759,46 @@ async fn a_hedged_stream_keeps_the_affinity_route_and_moves_affinity_to_the_winn
     assert_eq!(third.attempts[0].route, Route::Affinity);
     assert!(third.usage().cache_read_input_tokens.unwrap_or(0) > 0);
 }
+
+#[tokio::test]
+async fn validations_of_both_racers_are_numbered_across_the_call_in_order() {
+    // us-east-1 answers after 400 ms; its hedge on us-west-2 answers at once, twice, and both of
+    // its answers are rejected. The numbers a validator sees count every answer of the call.
+    let sim = sim(slow_east(400)).await;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = std::sync::Arc::clone(&seen);
+    let validation = llmmanager::ValidationConfig::with_context(move |_, context| {
+        log.lock()
+            .unwrap()
+            .push(format!("{}#{}", context.region, context.number));
+        if context.region == "us-west-2" {
+            llmmanager::ValidationResult::invalid("not from this region")
+        } else {
+            llmmanager::ValidationResult::Valid
+        }
+    })
+    .with_retries(1);
+    let m = east_west(&sim)
+        .hedging(hedge_after_100ms())
+        .build()
+        .await
+        .unwrap();
+    let r = m
+        .converse_with(
+            &hello(),
+            &CallOptions::default().with_validation(validation),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.region, "us-east-1");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["us-west-2#1", "us-west-2#2", "us-east-1#3"]
+    );
+    let numbered: Vec<String> = r
+        .validations
+        .iter()
+        .map(|v| format!("{}#{}", v.target.region, v.number))
+        .collect();
+    assert_eq!(numbered, ["us-west-2#1", "us-west-2#2", "us-east-1#3"]);
+}
