@@ -565,14 +565,18 @@ impl Engine {
         attempt: &Attempt,
         warnings: &mut Vec<String>,
     ) -> ConverseRequest {
-        let mut request = prepared.clone();
+        // Copied only when changed here: placing cache points makes the copy sent.
+        let mut request = std::borrow::Cow::Borrowed(prepared);
         for (model, fields) in &self.model_fields {
             if *model == attempt.target.model {
-                merge_fields(&mut request.additional_model_request_fields, fields);
+                merge_fields(
+                    &mut request.to_mut().additional_model_request_fields,
+                    fields,
+                );
             }
         }
         for feature in features_of(attempt) {
-            request.remove(feature);
+            request.to_mut().remove(feature);
         }
         if attempt
             .disabled_features
@@ -585,10 +589,10 @@ impl Engine {
             );
             self.cache_availability
                 .record_rejection(&attempt.target.model, self.now(), memory);
-            return request;
+            return request.into_owned();
         }
         let Some(model) = self.model(&attempt.target.model) else {
-            return request;
+            return request.into_owned();
         };
         let placement = bedrock_cache::place_for_model(
             &request,

@@ -14,6 +14,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_sdk_bedrockruntime::config::{Credentials, Region, Token};
 
 use crate::auth::Auth;
+use crate::telemetry::Server;
 
 /// The longest timeout handed to the SDK, which does float arithmetic on its timeouts and cannot
 /// take `Duration::MAX`: 30 days, as good as no limit for one request.
@@ -102,8 +103,9 @@ pub(crate) struct Clients {
     /// The loaded shared configuration (credentials, timeouts), with the endpoint override when
     /// one applies to every region; the catalog's control-plane fetch uses it.
     pub(crate) sdk: aws_config::SdkConfig,
-    /// The explicit endpoints, if any (for `server.address` in telemetry).
-    endpoints: Endpoints,
+    /// Where each region's requests go, for `server.address` and `server.port` in telemetry:
+    /// worked out once here rather than for every call.
+    servers: BTreeMap<String, Server>,
 }
 
 impl Clients {
@@ -145,7 +147,12 @@ impl Clients {
         }
         let sdk = loader.load().await;
         let mut by_region = BTreeMap::new();
+        let mut servers = BTreeMap::new();
         for region in regions {
+            servers.insert(
+                region.clone(),
+                Server::for_region(endpoints.for_region(region), region),
+            );
             let mut builder = aws_sdk_bedrockruntime::config::Builder::from(&sdk)
                 .region(Region::new(region.clone()))
                 .interceptor(crate::raw::KeepUnknownBlocks);
@@ -171,13 +178,13 @@ impl Clients {
         Self {
             by_region,
             sdk,
-            endpoints: endpoints.clone(),
+            servers,
         }
     }
 
-    /// The explicit endpoint URL of a region's requests, if one is configured.
-    pub(crate) fn endpoint(&self, region: &str) -> Option<&str> {
-        self.endpoints.for_region(region)
+    /// Where a configured region's requests go (`None`: the region is not configured).
+    pub(crate) fn server(&self, region: &str) -> Option<&Server> {
+        self.servers.get(region)
     }
 
     /// The client for a region, if that region is configured.

@@ -60,6 +60,35 @@ pub struct ManagerStats {
 /// Attempts, successes, failures by class name, and lost races of one target.
 type Tally = (u64, u64, BTreeMap<&'static str, u64>, u64);
 
+/// Values per model, then per region: looked up by `&str`, so updating a target already seen
+/// allocates nothing.
+type PerTarget<V> = BTreeMap<String, BTreeMap<String, V>>;
+
+/// Applies `f` to the value of `model` in `region`, made first when missing.
+fn update<V: Default, R>(
+    map: &mut PerTarget<V>,
+    model: &str,
+    region: &str,
+    f: impl FnOnce(&mut V) -> R,
+) -> R {
+    if let Some(value) = map
+        .get_mut(model)
+        .and_then(|regions| regions.get_mut(region))
+    {
+        return f(value);
+    }
+    f(map
+        .entry(model.to_owned())
+        .or_default()
+        .entry(region.to_owned())
+        .or_default())
+}
+
+/// The value of `model` in `region`, if any.
+fn get<'m, V>(map: &'m PerTarget<V>, model: &str, region: &str) -> Option<&'m V> {
+    map.get(model).and_then(|regions| regions.get(region))
+}
+
 #[derive(Debug, Default)]
 struct Counters {
     calls_succeeded: u64,
@@ -67,8 +96,8 @@ struct Counters {
     hedges: u64,
     hedges_won: u64,
     discarded: u64,
-    targets: BTreeMap<(String, String), Tally>,
-    latencies: BTreeMap<(String, String), LatencyWindow>,
+    targets: PerTarget<Tally>,
+    latencies: PerTarget<LatencyWindow>,
 }
 
 /// The live counters, updated once per call.
@@ -78,27 +107,29 @@ pub(crate) struct Stats(Mutex<Counters>);
 impl Stats {
     /// Records one finished call and its attempts.
     pub(crate) fn record(&self, succeeded: bool, attempts: &[AttemptRecord]) {
-        let mut c = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let c = &mut *guard;
         if succeeded {
             c.calls_succeeded += 1;
         } else {
             c.calls_failed += 1;
         }
         for a in attempts {
-            let entry = c
-                .targets
-                .entry((a.target.model.clone(), a.target.region.clone()))
-                .or_default();
-            entry.0 += 1;
-            match (a.lost, a.class) {
-                (Some(loss), _) => {
-                    entry.3 += 1;
-                    if loss == bedrock_retry::HedgeLoss::Discarded {
-                        c.discarded += 1;
+            update(
+                &mut c.targets,
+                &a.target.model,
+                &a.target.region,
+                |entry: &mut Tally| {
+                    entry.0 += 1;
+                    match (a.lost, a.class) {
+                        (Some(_), _) => entry.3 += 1,
+                        (None, None) => entry.1 += 1,
+                        (None, Some(class)) => *entry.2.entry(class.as_str()).or_default() += 1,
                     }
-                }
-                (None, None) => entry.1 += 1,
-                (None, Some(class)) => *entry.2.entry(class.as_str()).or_default() += 1,
+                },
+            );
+            if a.lost == Some(bedrock_retry::HedgeLoss::Discarded) {
+                c.discarded += 1;
             }
             if a.route == bedrock_retry::Route::Hedge {
                 c.hedges += 1;
@@ -112,17 +143,20 @@ impl Stats {
     /// Records how long a Converse attempt of `model` in `region` took to answer.
     pub(crate) fn observe_latency(&self, model: &str, region: &str, latency: Duration) {
         let mut c = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        c.latencies
-            .entry((model.to_owned(), region.to_owned()))
-            .or_default()
-            .observe(latency);
+        update(
+            &mut c.latencies,
+            model,
+            region,
+            |window: &mut LatencyWindow| {
+                window.observe(latency);
+            },
+        );
     }
 
     /// The recent Converse latencies of `model` in `region`.
     pub(crate) fn latencies(&self, model: &str, region: &str) -> Vec<Duration> {
         let c = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        c.latencies
-            .get(&(model.to_owned(), region.to_owned()))
+        get(&c.latencies, model, region)
             .map(LatencyWindow::recent)
             .unwrap_or_default()
     }
@@ -130,14 +164,43 @@ impl Stats {
     /// The moving mean of the Converse latencies of `model` in `region`.
     pub(crate) fn mean_latency(&self, model: &str, region: &str) -> Option<Duration> {
         let c = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        c.latencies
-            .get(&(model.to_owned(), region.to_owned()))
-            .and_then(LatencyWindow::mean)
+        get(&c.latencies, model, region).and_then(LatencyWindow::mean)
     }
 
     /// A snapshot, with each target's health from `health(model, region)`.
     pub(crate) fn snapshot(&self, health: impl Fn(&str, &str) -> TargetHealth) -> ManagerStats {
         let c = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let targets = c
+            .targets
+            .iter()
+            .flat_map(|(model, regions)| {
+                regions
+                    .iter()
+                    .map(move |(region, tally)| (model, region, tally))
+            })
+            .map(|(model, region, (attempts, successes, failures, lost))| {
+                let window = get(&c.latencies, model, region);
+                TargetStats {
+                    model: model.clone(),
+                    region: region.clone(),
+                    attempts: *attempts,
+                    successes: *successes,
+                    failures: failures
+                        .iter()
+                        .map(|(class, n)| ((*class).to_owned(), *n))
+                        .collect(),
+                    lost: *lost,
+                    latency_p50_ms: millis(window.and_then(|w| w.quantile(0.5))),
+                    latency_p95_ms: millis(window.and_then(|w| w.quantile(0.95))),
+                    health: match health(model, region) {
+                        TargetHealth::Healthy => "healthy",
+                        TargetHealth::HalfOpen => "half_open",
+                        _ => "cooling",
+                    }
+                    .to_owned(),
+                }
+            })
+            .collect();
         ManagerStats {
             calls_succeeded: c.calls_succeeded,
             calls_failed: c.calls_failed,
@@ -145,39 +208,7 @@ impl Stats {
             hedges_won: c.hedges_won,
             discarded_answers: c.discarded,
             affinity_routed: 0,
-            targets: c
-                .targets
-                .iter()
-                .map(
-                    |((model, region), (attempts, successes, failures, lost))| TargetStats {
-                        model: model.clone(),
-                        region: region.clone(),
-                        attempts: *attempts,
-                        successes: *successes,
-                        failures: failures
-                            .iter()
-                            .map(|(class, n)| ((*class).to_owned(), *n))
-                            .collect(),
-                        lost: *lost,
-                        latency_p50_ms: millis(
-                            c.latencies
-                                .get(&(model.clone(), region.clone()))
-                                .and_then(|w| w.quantile(0.5)),
-                        ),
-                        latency_p95_ms: millis(
-                            c.latencies
-                                .get(&(model.clone(), region.clone()))
-                                .and_then(|w| w.quantile(0.95)),
-                        ),
-                        health: match health(model, region) {
-                            TargetHealth::Healthy => "healthy",
-                            TargetHealth::HalfOpen => "half_open",
-                            _ => "cooling",
-                        }
-                        .to_owned(),
-                    },
-                )
-                .collect(),
+            targets,
         }
     }
 }

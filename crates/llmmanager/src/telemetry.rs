@@ -33,6 +33,7 @@
 //! low-cardinality ones: operation, system, provider, request and response model, server address
 //! and port, and `error.type` for failed calls.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use bedrock_messages::TokenUsage;
@@ -163,9 +164,18 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    /// The server of `region`'s requests: the explicit endpoint, or Bedrock's regional one.
-    fn of(engine: &Engine, region: &str) -> Self {
-        match engine.clients.endpoint(region) {
+    /// The server of `region`'s requests, as the manager's clients worked it out when they were
+    /// built.
+    fn of<'e>(engine: &'e Engine, region: &str) -> Cow<'e, Self> {
+        match engine.clients.server(region) {
+            Some(server) => Cow::Borrowed(server),
+            None => Cow::Owned(Self::for_region(None, region)),
+        }
+    }
+
+    /// The server of `region`'s requests: the explicit `endpoint`, or Bedrock's regional one.
+    pub(crate) fn for_region(endpoint: Option<&str>, region: &str) -> Self {
+        match endpoint {
             Some(url) => Self::from_url(url),
             None => Self {
                 address: format!("bedrock-runtime.{region}.amazonaws.com"),
@@ -212,15 +222,10 @@ fn input_tokens(usage: &TokenUsage) -> u64 {
 #[derive(Debug)]
 pub(crate) struct Call {
     span: Span,
-    #[cfg_attr(
-        not(feature = "otel"),
-        allow(dead_code, reason = "metric attributes, recorded with `otel` only")
-    )]
+    /// Metric attributes, kept with `otel` only.
+    #[cfg(feature = "otel")]
     request_model: String,
-    #[cfg_attr(
-        not(feature = "otel"),
-        allow(dead_code, reason = "metric attributes, recorded with `otel` only")
-    )]
+    #[cfg(feature = "otel")]
     server: Option<Server>,
     started: Duration,
 }
@@ -243,7 +248,6 @@ impl Call {
     /// they are planned.
     pub(crate) fn begin(engine: &Engine, span: Span, targets: &[Target]) -> Self {
         let first = targets.first();
-        let request_model = first.map(|t| t.model.clone()).unwrap_or_default();
         let server = first.map(|t| Server::of(engine, &t.region));
         if let Some(server) = &server {
             span.record("server.address", server.address.as_str());
@@ -251,8 +255,10 @@ impl Call {
         }
         Self {
             span,
-            request_model,
-            server,
+            #[cfg(feature = "otel")]
+            request_model: first.map(|t| t.model.clone()).unwrap_or_default(),
+            #[cfg(feature = "otel")]
+            server: server.map(Cow::into_owned),
             started: engine.now(),
         }
     }
@@ -410,6 +416,24 @@ mod tests {
         check("http://[::1]:4318/", "::1", 4318);
         check("http://[::1]/", "::1", 80);
         check("host.only", "host.only", 443);
+    }
+
+    #[test]
+    fn a_region_without_an_endpoint_is_served_by_bedrock_s_regional_host() {
+        assert_eq!(
+            Server::for_region(None, "eu-west-1"),
+            Server {
+                address: "bedrock-runtime.eu-west-1.amazonaws.com".to_owned(),
+                port: 443
+            }
+        );
+        assert_eq!(
+            Server::for_region(Some("http://127.0.0.1:8080"), "eu-west-1"),
+            Server {
+                address: "127.0.0.1".to_owned(),
+                port: 8080
+            }
+        );
     }
 
     #[test]
