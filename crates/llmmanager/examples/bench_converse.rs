@@ -22,7 +22,9 @@
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_bedrockruntime::types::{ContentBlock, ConversationRole, Message};
+use aws_sdk_bedrockruntime::types::{
+    ContentBlock, ConversationRole, InferenceConfiguration, Message,
+};
 use bedrock_retry::{HealthConfig, RetryConfig};
 use bedrock_sim::{RegionDown, Scenario, ScriptedReply, Simulator};
 use llmmanager::{Auth, ConverseRequest, LlmManager, StreamEvent};
@@ -60,12 +62,16 @@ async fn main() {
         .content(ContentBlock::Text("Benchmark me.".into()))
         .build()
         .unwrap();
+    // The bare call sends what the managed call sends (`maxTokens` included), so both ask the
+    // simulator for the same answer and the difference is the manager's own work.
+    let sdk_inference = InferenceConfiguration::builder().max_tokens(16).build();
 
     // Warm up both paths (connections, lazy initialisation).
     for _ in 0..200 {
         sdk.converse()
             .model_id(MODEL)
             .messages(sdk_message.clone())
+            .inference_config(sdk_inference.clone())
             .send()
             .await
             .unwrap();
@@ -78,6 +84,7 @@ async fn main() {
         sdk.converse()
             .model_id(MODEL)
             .messages(sdk_message.clone())
+            .inference_config(sdk_inference.clone())
             .send()
             .await
             .unwrap();
