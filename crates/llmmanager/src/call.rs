@@ -655,7 +655,7 @@ impl Engine {
     }
 
     /// The call's deadline: the manager's total timeout, or the call's own when shorter.
-    fn deadline(&self, options: &CallOptions) -> Duration {
+    pub(crate) fn deadline(&self, options: &CallOptions) -> Duration {
         let total = self
             .planner
             .config()

@@ -6,6 +6,8 @@
 //! validation budget; the consumer is told to discard the JSON text it holds
 //! ([`StructuredEvent::Restarted`]).
 //!
+//! The call's deadline covers every stream of the call, re-asks included.
+//!
 //! Two differences from [`LlmManager::converse_structured`], because the engine does not validate
 //! streams itself: the budget counts the fresh answers of the whole call (not per target), and a
 //! validator configured on the call or the manager is not run (only its retry count is used).
@@ -13,6 +15,7 @@
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bedrock_messages::{ContentBlock, ConverseRequest, Message, Role};
 use futures::Stream;
@@ -118,6 +121,10 @@ struct State<T> {
     fits: Fits,
     retries: u32,
     current: Option<ConverseStream>,
+    /// When the first stream started and the call's deadline, on the manager's clock: each
+    /// re-ask gets what is left of it.
+    started: Option<Duration>,
+    deadline: Duration,
     validations: Vec<ValidationAttempt>,
     attempts: Vec<AttemptRecord>,
     done: bool,
@@ -125,12 +132,28 @@ struct State<T> {
 }
 
 impl<T: DeserializeOwned + Send + 'static> State<T> {
-    fn fail(&mut self, source: Error) -> Option<Result<StructuredEvent<T>, StructuredError>> {
+    fn fail(&mut self, mut source: Error) -> Option<Result<StructuredEvent<T>, StructuredError>> {
         self.done = true;
+        if let Some(attempts) = source.attempts_mut() {
+            let later = std::mem::take(attempts);
+            *attempts = self.with_earlier(later);
+        }
         Some(Err(StructuredError::Call {
             source,
             invalid_answers: self.rejected(),
         }))
+    }
+
+    /// The attempts of the call's earlier streams followed by `later`, numbered across streams
+    /// (each stream numbers its own from 1).
+    fn with_earlier(&mut self, later: Vec<AttemptRecord>) -> Vec<AttemptRecord> {
+        let mut attempts = std::mem::take(&mut self.attempts);
+        let offset = attempts.iter().map(|a| a.attempt_number).max().unwrap_or(0);
+        attempts.extend(later.into_iter().map(|mut attempt| {
+            attempt.attempt_number = attempt.attempt_number.saturating_add(offset);
+            attempt
+        }));
+        attempts
     }
 
     fn rejected(&self) -> Vec<ValidationAttempt> {
@@ -149,9 +172,13 @@ impl<T: DeserializeOwned + Send + 'static> State<T> {
             let stream = match &mut self.current {
                 Some(stream) => stream,
                 None => {
+                    let now = self.manager.inner.clock.now();
+                    let started = *self.started.get_or_insert(now);
+                    let left = self.deadline.saturating_sub(now.saturating_sub(started));
+                    let options = self.options.clone().with_deadline(left);
                     match self
                         .manager
-                        .converse_stream_with(&self.request, &self.options)
+                        .converse_stream_with(&self.request, &options)
                         .await
                     {
                         Ok(stream) => self.current.insert(stream),
@@ -188,7 +215,7 @@ impl<T: DeserializeOwned + Send + 'static> State<T> {
         response: StreamResponse,
     ) -> Result<StructuredEvent<T>, StructuredError> {
         self.current = None;
-        self.attempts.extend(response.attempts.iter().cloned());
+        self.attempts = self.with_earlier(response.attempts.clone());
         let number = u32::try_from(self.validations.len())
             .unwrap_or(u32::MAX)
             .saturating_add(1);
@@ -341,6 +368,7 @@ impl LlmManager {
             .as_ref()
             .or(self.inner.validation.as_ref())
             .map_or(DEFAULT_RETRIES, crate::ValidationConfig::retries);
+        let deadline = self.inner.deadline(&options);
         let state = State::<T> {
             manager: self.clone(),
             request: request.clone(),
@@ -349,6 +377,8 @@ impl LlmManager {
             fits,
             retries,
             current: None,
+            started: None,
+            deadline,
             validations: Vec::new(),
             attempts: Vec::new(),
             done: false,

@@ -487,3 +487,42 @@ async fn a_hedged_stream_asks_again_and_each_ask_delivers_one_stream() {
     // Both racers of each ask reached the simulator.
     assert_eq!(paid(&sim).len(), 4);
 }
+
+#[tokio::test]
+async fn a_stream_asked_again_keeps_the_call_deadline() {
+    // Every answer is malformed and takes 250 ms; the call has 400 ms and a budget of five
+    // re-asks. The deadline covers the re-asks: the second ask runs out of time, so at most two
+    // answers are asked for, not six.
+    let sim = sim(scenario(json!({
+        "replies": [{"text": BAD_CITY}],
+        "latency": {"time_to_first_token_ms": 250, "tokens_per_second": 0.0},
+    })))
+    .await;
+    let manager = one_model(&sim, HAIKU_45).await;
+    let options = CallOptions::default()
+        .with_deadline(Duration::from_millis(400))
+        .with_validation(ValidationConfig::new(|_| ValidationResult::Valid).with_retries(5));
+    let schema = Schema::of::<City>().unwrap();
+    let error = manager
+        .converse_structured_stream_value(&ask(), &schema, &options)
+        .finish()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, StructuredError::Call { .. }),
+        "the deadline ends the call: {error:?}"
+    );
+    assert_eq!(error.invalid_answers().len(), 1, "{error:?}");
+    let asked = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.operation.is_runtime())
+        .count();
+    assert!(asked <= 2, "{asked} answers asked for within one deadline");
+    let numbers: Vec<u32> = error.attempts().iter().map(|a| a.attempt_number).collect();
+    assert_eq!(
+        numbers,
+        (1..=u32::try_from(asked).unwrap()).collect::<Vec<_>>(),
+        "every stream's attempts, numbered across the call: {error:?}"
+    );
+}
