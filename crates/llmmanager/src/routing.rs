@@ -208,13 +208,6 @@ impl Router {
         }
     }
 
-    fn needs_profile(&self, model: &str) -> bool {
-        self.needs_profile
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(model)
-    }
-
     /// Whether this call is one of the global-profile share.
     fn global_turn(&self) -> bool {
         let Some(f) = self.global_fraction else {
@@ -286,11 +279,17 @@ impl Router {
         } else {
             self.access_preference
         };
+        // Read once per call: usually empty, and then no model is looked up in it.
+        let learned = self
+            .needs_profile
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let needs_profile = |model: &str| !learned.is_empty() && learned.contains(model);
         pairs
             .into_iter()
             .filter_map(|(model, region)| {
                 let mut available = access(model, region);
-                if self.needs_profile(model) && available.iter().copied().any(is_profile) {
+                if needs_profile(model) && available.iter().copied().any(is_profile) {
                     available.retain(|m| is_profile(*m));
                 }
                 let chosen = preference
