@@ -191,9 +191,12 @@ impl<'e> Run<'e> {
         .map_err(|e| AttemptError::Construction {
             message: e.to_string(),
         })?;
+        // The SDK's send future is several kilobytes: boxed where it is made, it is not copied
+        // through the layers that wrap it.
+        let send = Box::pin(builder.send());
         let sent = crate::raw::with_extra_fields(
             &request.extra_fields,
-            bedrock_retry::timeout(engine.sleep.as_ref(), headers_timeout, builder.send()),
+            bedrock_retry::timeout(engine.sleep.as_ref(), headers_timeout, send),
         );
         let mut output = match sent.await {
             Err(_) => {
