@@ -51,6 +51,8 @@ pub struct Attempt<T = Target> {
     pub time_left: Option<Duration>,
     /// Whether this attempt is the one probe of a half-open target.
     pub probe: bool,
+    /// Why the attempt goes to its target (also in its [`AttemptRecord`]).
+    pub route: Route,
 }
 
 /// Why a call stopped without success.
@@ -243,7 +245,6 @@ struct InFlight<T> {
     index: usize,
     started: Duration,
     tokens: u32,
-    route: Route,
 }
 
 #[derive(Debug, Clone)]
@@ -460,24 +461,24 @@ impl<T: PlanTarget> CallPlan<T> {
         if probe {
             debug!(attempt = self.attempts, target = %target, "half-open probe");
         }
-        let attempt = Attempt {
+        let mut attempt = Attempt {
             disabled_features: self.disabled_features(target.model()),
             target,
             attempt_number: self.attempts,
             delay: next.delay,
             time_left,
             probe,
+            route: Route::Order,
         };
-        let route = self.route_of(&attempt);
-        if route != Route::Order {
-            debug!(attempt = attempt.attempt_number, target = %attempt.target, %route, "routed");
+        attempt.route = self.route_of(&attempt);
+        if attempt.route != Route::Order {
+            debug!(attempt = attempt.attempt_number, target = %attempt.target, route = %attempt.route, "routed");
         }
         self.state = State::InFlight(InFlight {
             attempt: attempt.clone(),
             index,
             started: self.clock.now().saturating_add(next.delay),
             tokens: next.tokens,
-            route,
         });
         Decision::Attempt(attempt)
     }
@@ -545,7 +546,7 @@ impl<T: PlanTarget> CallPlan<T> {
             class,
             message,
             duration: self.clock.now().saturating_sub(f.started),
-            route: f.route,
+            route: f.attempt.route,
             lost: None,
         });
         Some(f)

@@ -215,8 +215,7 @@ struct Attempts<'a, X> {
 
 impl<X: Exchange> Attempter<(X::Output, String), AttemptError, Target> for Attempts<'_, X> {
     async fn attempt(&mut self, mut attempt: Attempt) -> Result<(X::Output, String), AttemptError> {
-        let span =
-            crate::telemetry::attempt_span(self.engine, attempt.attempt_number, &attempt.target);
+        let span = crate::telemetry::attempt_span(self.engine, &attempt);
         let target = attempt.target.clone();
         // Dropped unsettled (the attempt lost a hedged race, or failed before it was sent), the
         // reservation is reported to pacing as abandoned.

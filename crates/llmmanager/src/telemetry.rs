@@ -21,6 +21,10 @@
 //! | `error.type` | the last attempt's error, when the call failed | the attempt's error |
 //! | `otel.status_code` | `ERROR` when the call failed | `ERROR` when the attempt failed |
 //!
+//! The attempt span's own fields are `n` (the attempt's number), `model`, `region`, `access` and
+//! `route`: why the attempt went to its target (`order`, `affinity` or `hedge`, as in its
+//! [`AttemptRecord`](crate::AttemptRecord); a rerun is marked in the records only).
+//!
 //! `error.type` is the Bedrock error code when the service sent one (`ThrottlingException`),
 //! otherwise the kind of failure (`timeout`, `dispatch`, `credentials`, ...).
 //! Both `gen_ai.system` (conventions up to 1.36) and its successor `gen_ai.provider.name` are set.
@@ -40,7 +44,7 @@ use bedrock_messages::TokenUsage;
 use tracing::Span;
 use tracing::field::Empty;
 
-use crate::call::Engine;
+use crate::call::{Attempt, Engine};
 use crate::classify::AttemptError;
 use crate::error::Error;
 use crate::routing::Target;
@@ -85,15 +89,17 @@ pub(crate) fn call_span(stream: bool, auth: &'static str, request_model: &str) -
     }
 }
 
-/// The span of one attempt on `target`.
-pub(crate) fn attempt_span(engine: &Engine, attempt_number: u32, target: &Target) -> Span {
+/// The span of one attempt.
+pub(crate) fn attempt_span(engine: &Engine, attempt: &Attempt) -> Span {
+    let target = &attempt.target;
     let server = Server::of(engine, &target.region);
     tracing::info_span!(
         "attempt",
-        n = attempt_number,
+        n = attempt.attempt_number,
         model = %target.model,
         region = %target.region,
         access = %target.access_method,
+        route = %attempt.route,
         otel.name = %format_args!("{OPERATION} {}", target.model),
         otel.kind = "client",
         otel.status_code = Empty,

@@ -49,7 +49,7 @@ use crate::{Classify, ErrorClass, PlanTarget, Sleep, Target, TargetHealth};
 ///
 /// ```
 /// use std::time::Duration;
-/// use bedrock_retry::{Attempt, HedgePolicy, Target};
+/// use bedrock_retry::{Attempt, HedgePolicy, Route, Target};
 ///
 /// struct OnlyFirst(Duration);
 ///
@@ -67,6 +67,7 @@ use crate::{Classify, ErrorClass, PlanTarget, Sleep, Target, TargetHealth};
 ///     disabled_features: vec![],
 ///     time_left: None,
 ///     probe: false,
+///     route: Route::Order,
 /// };
 /// assert_eq!(policy.delay(&first), Some(Duration::from_millis(300)));
 /// ```
@@ -337,6 +338,7 @@ impl<T: PlanTarget> CallPlan<T> {
             delay: after,
             time_left,
             probe: false,
+            route: Route::Hedge,
         };
         if !policy.admit(primary, &attempt) {
             debug!(
@@ -361,7 +363,6 @@ impl<T: PlanTarget> CallPlan<T> {
             index,
             started: self.clock.now(),
             tokens: 0,
-            route: Route::Hedge,
         })
     }
 
@@ -530,7 +531,7 @@ impl<T: PlanTarget> CallPlan<T> {
             class: None,
             message: Some(message),
             duration: self.clock.now().saturating_sub(f.started),
-            route: f.route,
+            route: f.attempt.route,
             lost: Some(loss),
         });
     }

@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use bedrock_sim::{BedrockErrorKind, Fault, FaultRule, Scenario};
+use bedrock_sim::{BedrockErrorKind, Fault, FaultRule, LatencyModel, LatencyRule, Scenario};
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
@@ -199,9 +199,11 @@ async fn a_call_that_needed_a_retry_exports_genai_spans_and_metrics() {
     assert_attr(failed, "gen_ai.request.model", MODEL);
     assert_attr(failed, "server.address", "127.0.0.1");
     assert_attr(failed, "n", "1");
+    assert_attr(failed, "route", "order");
     let answered = &answered[0].attributes;
     assert_attr(answered, "gen_ai.response.model", MODEL);
     assert_attr(answered, "n", "2");
+    assert_attr(answered, "route", "order");
 
     let durations = receiver.histogram("gen_ai.client.operation.duration");
     assert_eq!(durations.len(), 1, "{durations:#?}");
@@ -230,6 +232,50 @@ async fn a_call_that_needed_a_retry_exports_genai_spans_and_metrics() {
     let attempts = receiver.histogram("llmmanager.client.attempts");
     assert_eq!(attempts.len(), 1, "{attempts:#?}");
     assert_eq!((attempts[0].count, attempts[0].sum), (1, Some(2.0)));
+}
+
+#[tokio::test]
+async fn a_hedged_call_marks_its_hedge_attempt_span() {
+    // us-east-1 answers after 2 s; its hedge in us-west-2 at once.
+    let scenario = Scenario::default()
+        .with_latency_rule(LatencyRule::new(LatencyModel::new(2000, 0.0)).region("us-east-1"));
+    let sim = sim(scenario).await;
+    let receiver = Receiver::start().await;
+    let run = llmm(&[
+        "--endpoint-url",
+        &sim.endpoint_url(),
+        "--otlp-endpoint",
+        &receiver.url,
+        "-r",
+        "us-east-1",
+        "-r",
+        "us-west-2",
+        "--hedge-after",
+        "100",
+        "--hedge-share",
+        "1",
+        "chat",
+        "hi",
+    ])
+    .await;
+    run.assert_code(0);
+    let spans = receiver.spans();
+    let routes: Vec<(String, String)> = spans
+        .iter()
+        .filter(|s| !s.parent_span_id.is_empty())
+        .map(|s| {
+            (
+                attr(&s.attributes, "cloud.region").unwrap_or_default(),
+                attr(&s.attributes, "route").unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(routes.len(), 2, "{spans:#?}");
+    assert!(
+        routes.contains(&("us-east-1".into(), "order".into()))
+            && routes.contains(&("us-west-2".into(), "hedge".into())),
+        "{routes:?}"
+    );
 }
 
 #[tokio::test]
