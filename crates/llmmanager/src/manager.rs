@@ -225,12 +225,12 @@ impl LlmManagerBuilder {
         self
     }
 
-    /// Hedges Converse calls: an attempt that has not answered after the hedging delay gets a
-    /// copy on the next healthy target, and the first answer wins (the other is dropped and shows
-    /// in the attempts as lost). Off unless set. Hedging costs money: a hedged call may be billed
+    /// Hedges calls: an attempt that has not answered (a stream: produced its first event) after
+    /// the hedging delay gets a copy on the next healthy target, and the first answer wins (the
+    /// other is dropped and shows in the attempts as lost). A stream that delivered its first
+    /// event is never hedged. Off unless set. Hedging costs money: a hedged call may be billed
     /// twice, so [`Hedging::max_share`](crate::Hedging::max_share) caps hedges to a share of calls
     /// (10% by default), and a cost or input-token limit keeps large requests from being copied.
-    /// Streams are not hedged.
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), llmmanager::Error> {
