@@ -188,7 +188,8 @@ pub enum Route {
     /// Put first by the caller because it likely holds the request's cached prefix (cache
     /// affinity; [`CallPlan::with_first_route`]).
     Affinity,
-    /// A copy of an attempt that had not answered, racing it ([`CallPlan::run_hedged`]).
+    /// A copy of an attempt that had not answered (a stream: delivered no event), racing it
+    /// ([`CallPlan::run_hedged`]).
     Hedge,
     /// The first attempt of a request run again after its call failed, placed away from the
     /// targets that failed it.
@@ -222,8 +223,9 @@ impl fmt::Display for Route {
 )]
 #[non_exhaustive]
 pub enum HedgeLoss {
-    /// It was still in flight when the other attempt answered: its future was dropped, which
-    /// closes its connection, and no answer of it was read.
+    /// It was still in flight when the other attempt answered or committed (a stream that
+    /// delivered its first event): its future was dropped, which closes its connection, and none
+    /// of its answer was used.
     Cancelled,
     /// It answered in the same instant as the winner; its answer was read and discarded (paid
     /// for but not used).

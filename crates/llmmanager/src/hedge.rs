@@ -151,7 +151,7 @@ impl Hedging {
     /// The default share of calls that may hedge.
     pub const DEFAULT_SHARE: f64 = 0.1;
 
-    /// Hedges an attempt that has not answered after `delay`.
+    /// Hedges an attempt that has not answered (a stream: produced no event) after `delay`.
     pub fn after(delay: Duration) -> Self {
         Self::with_delay(HedgeDelay::Fixed(delay))
     }

@@ -174,7 +174,8 @@ fn ready_now<F: Future>(f: Pin<&mut F>) -> Option<F::Output> {
 impl<T: PlanTarget> CallPlan<T> {
     /// Drives the whole call like [`CallPlan::run`], and hedges an attempt that has not answered
     /// after `policy`'s delay: the same request starts on the next untried healthy target, made
-    /// by `spare`, and the first success wins (see the module documentation of `hedge` for the
+    /// by `spare`, and the first success, or the first attempt to commit
+    /// ([`HedgePolicy::committed`]), wins (see the module documentation of `hedge` for the
     /// rules). `call` makes every other attempt.
     ///
     /// Both attempts appear in the records: the hedge with [`AttemptRecord::route`] [`Route::Hedge`], the
