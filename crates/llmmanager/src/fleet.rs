@@ -146,32 +146,38 @@ pub enum FleetError {
     },
 }
 
+/// A URL's user info and what follows it, split at the URL's last `@`: a password holding `/`,
+/// `?` or `#` (which a URL needs percent-encoded, but people paste unencoded) is still taken
+/// whole, at the cost of hiding a little more of a URL whose path or query holds an `@`.
+fn userinfo(url: &str) -> (&str, Option<&str>, &str) {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => (scheme, Some(userinfo), host),
+        None => (scheme, None, rest),
+    }
+}
+
 /// The password part of a URL's user info, if any.
 fn password(url: &str) -> Option<&str> {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
-    let (userinfo, _) = authority.rsplit_once('@')?;
+    let (_, userinfo, _) = userinfo(url);
+    let userinfo = userinfo?;
     Some(userinfo.split_once(':').map_or(userinfo, |(_, pass)| pass))
 }
 
 /// `url` with its password (or, with a user name only, that name: Redis takes a lone name as
 /// the password) replaced by `***`, and any query dropped.
 fn redact(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let cut = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(cut);
-    let tail = tail.split(['?', '#']).next().unwrap_or("");
-    let authority = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{user}:***@{host}"),
-            None => format!("***@{host}"),
-        },
-        None => authority.to_owned(),
+    let (scheme, userinfo, rest) = userinfo(url);
+    let rest = rest.split(['?', '#']).next().unwrap_or("");
+    let user = match userinfo.map(|u| u.split_once(':')) {
+        Some(Some((user, _))) => format!("{user}:***@"),
+        Some(None) => "***@".to_owned(),
+        None => String::new(),
     };
     if scheme.is_empty() {
-        format!("{authority}{tail}")
+        format!("{user}{rest}")
     } else {
-        format!("{scheme}://{authority}{tail}")
+        format!("{scheme}://{user}{rest}")
     }
 }
 
@@ -944,6 +950,17 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_url_with_an_unencoded_password_fails_the_build_without_showing_it() {
+        for url in ["redis://:a/pw@127.0.0.1:1", "redis://:pw#b@127.0.0.1:1"] {
+            let error = FleetPace::connect(Fleet::new(url), Pacing::adaptive(), health())
+                .await
+                .unwrap_err();
+            let text = format!("{error} {error:?}");
+            assert!(!text.contains("pw"), "{text}");
+        }
+    }
+
     #[test]
     fn passwords_are_redacted() {
         for (url, shown) in [
@@ -953,6 +970,9 @@ mod tests {
             ("rediss://host:6380", "rediss://host:6380"),
             ("redis://host/1?password=pw", "redis://host/1"),
             ("redis://u:p@ss@host", "redis://u:***@host"),
+            // Unencoded, as pasted: still hidden whole.
+            ("redis://:a/pw+b@host:6379/0", "redis://:***@host:6379/0"),
+            ("redis://:x?pw#y@host/2?db=1", "redis://:***@host/2"),
         ] {
             assert_eq!(redact(url), shown, "{url}");
             assert!(!format!("{:?}", Fleet::new(url)).contains("pw"), "{url}");
