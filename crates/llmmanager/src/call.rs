@@ -358,7 +358,7 @@ pub(crate) struct PaceTicket<'a> {
     region: String,
     /// The tokens reserved.
     pub(crate) tokens: u64,
-    epoch: u64,
+    place: crate::pacing::Reservation,
     /// Whether the request was handed to the client.
     pub(crate) sent: bool,
     /// Whether the outcome was reported (or there is nothing to report).
@@ -368,12 +368,12 @@ pub(crate) struct PaceTicket<'a> {
 impl Drop for PaceTicket<'_> {
     fn drop(&mut self) {
         if !self.settled {
-            self.pacer.store.abandoned(
+            self.pacer.abandoned(
                 &self.model,
                 &self.region,
                 self.tokens,
                 self.sent,
-                self.epoch,
+                &self.place,
                 self.clock.now(),
             );
         }
@@ -743,7 +743,7 @@ impl Engine {
                 model: target.model.clone(),
                 region: target.region.clone(),
                 tokens,
-                epoch: place.epoch,
+                place,
                 sent: false,
                 settled: false,
             };

@@ -183,10 +183,12 @@ fn redact(url: &str) -> String {
 
 /// The lane script: one atomic step on a lane's hash, on Redis's clock.
 ///
-/// `KEYS[1]` the lane; `ARGV`: op (`reserve`, `epoch`, `ok`, `throttle`), window µs, headroom,
-/// decrease, increase, learn (`1`/`0`), seed requests and tokens per window (`''`: none), lease
-/// ms, then the op's own: `reserve` tokens and max wait µs, `ok` reserved and used tokens,
-/// `throttle` `r` or `t`. Returns `{given (1/0), wait µs, epoch, next wait µs}`.
+/// `KEYS[1]` the lane; `ARGV`: op (`reserve`, `epoch`, `ok`, `throttle`, `unsent`, `sent`),
+/// window µs, headroom, decrease, increase, learn (`1`/`0`), seed requests and tokens per window
+/// (`''`: none), lease ms, then the op's own: `reserve` tokens and max wait µs, `ok` reserved and
+/// used tokens, `throttle` `r` or `t`, `unsent` (a place dropped before its request was sent)
+/// reserved tokens and the place's epoch, `sent` (dropped after) reserved tokens. Returns
+/// `{given (1/0), wait µs, epoch, next wait µs}`.
 const LANE_SCRIPT: &str = r"
 local key = KEYS[1]
 local op = ARGV[1]
@@ -317,6 +319,15 @@ elseif op == 'ok' then
   h['svt'] = num('svt', 0) + used
   grow('r', 1)
   grow('t', used)
+elseif op == 'unsent' then
+  if num('epoch', 0) == tonumber(ARGV[11]) then
+    give_back('r', 1)
+    give_back('t', tonumber(ARGV[10]))
+  end
+elseif op == 'sent' then
+  roll()
+  h['svn'] = num('svn', 0) + 1
+  h['svt'] = num('svt', 0) + tonumber(ARGV[10])
 elseif op == 'throttle' then
   h['epoch'] = num('epoch', 0) + 1
   roll()
@@ -752,6 +763,29 @@ impl FleetPace {
         );
     }
 
+    /// Reports a place that ended with nothing to report, as
+    /// [`PaceStore::abandoned`](crate::pacing::PaceStore::abandoned), in the background: unsent,
+    /// it is given back to the shared lane unless a throttle since `epoch` cleared the queue;
+    /// sent, it counts as served.
+    pub(crate) fn abandoned(
+        self: &Arc<Self>,
+        model: &str,
+        region: &str,
+        reserved: u64,
+        sent: bool,
+        epoch: u64,
+        now: Duration,
+    ) {
+        let (op, extra) = Self::abandon_step(reserved, sent, epoch);
+        self.background(model, region, now, op, extra);
+    }
+
+    /// The lane script's step for an abandoned place.
+    fn abandon_step(reserved: u64, sent: bool, epoch: u64) -> (&'static str, [String; 2]) {
+        let op = if sent { "sent" } else { "unsent" };
+        (op, [reserved.to_string(), epoch.to_string()])
+    }
+
     fn background(
         self: &Arc<Self>,
         model: &str,
@@ -776,7 +810,7 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
 
     use super::*;
-    use crate::pacing::Quota;
+    use crate::pacing::{Pacer, Quota};
     use std::sync::OnceLock;
 
     /// `REDIS_URL`, or a throwaway server started once with `.ci/redis.sh` (stopped when this
@@ -931,6 +965,151 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(place.wait.is_zero());
+    }
+
+    #[tokio::test]
+    async fn an_unsent_place_is_given_back_to_the_fleet_unless_a_throttle_cleared_the_queue() {
+        // One request and 100 tokens a second, a second of burst.
+        let pacing = Pacing::fixed()
+            .quota(
+                Quota::new(M)
+                    .requests_per_minute(60)
+                    .tokens_per_minute(6000),
+            )
+            .headroom(1.0);
+        let fleet = Fleet::new(redis_url()).key(key("abandon"));
+        let lane = format!("llmm:{}:pace:{M}:{R}", fleet.key_name());
+        let (a, b) = (
+            store(fleet.clone(), pacing.clone()).await,
+            store(fleet, pacing).await,
+        );
+        let now = Duration::ZERO;
+        let abandon = |reserved, sent, epoch| {
+            let (op, extra) = FleetPace::abandon_step(reserved, sent, epoch);
+            let a = Arc::clone(&a);
+            async move { a.step(M, R, now, op, extra).await.unwrap() }
+        };
+        // a takes both places that go now; b would wait a second.
+        a.reserve(M, R, 100, now, Duration::ZERO)
+            .await
+            .unwrap()
+            .unwrap();
+        let lost = a
+            .reserve(M, R, 100, now, Duration::ZERO)
+            .await
+            .unwrap()
+            .unwrap();
+        let wait = b
+            .reserve(M, R, 100, now, Duration::ZERO)
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(wait > SECOND / 2, "{wait:?}");
+        // a's second is dropped before it was sent: its request and its tokens are given back,
+        // and b goes at once.
+        abandon(100, false, lost.epoch).await;
+        let place = b
+            .reserve(M, R, 100, now, Duration::ZERO)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(place.wait.is_zero(), "{place:?}");
+        // Dropped after it was sent, a place stays taken and counts as served.
+        let sent = a
+            .reserve(M, R, 100, now, 2 * SECOND)
+            .await
+            .unwrap()
+            .unwrap();
+        abandon(100, true, sent.epoch).await;
+        let wait = b
+            .reserve(M, R, 100, now, Duration::ZERO)
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(wait > SECOND, "{wait:?}");
+        let mut conn = redis::Client::open(redis_url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let served: (u64, u64) = redis::cmd("HMGET")
+            .arg(&lane)
+            .arg("svn")
+            .arg("svt")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(served, (1, 100));
+        // A throttle clears the queue: a place given before it gives nothing back, since the
+        // places queued behind the hold since then were not counted after it.
+        let old = a
+            .reserve(M, R, 100, now, 5 * SECOND)
+            .await
+            .unwrap()
+            .unwrap();
+        a.step(M, R, now, "throttle", ["r".to_owned(), String::new()])
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            b.reserve(M, R, 100, now, 20 * SECOND)
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        let before = b
+            .reserve(M, R, 100, now, Duration::ZERO)
+            .await
+            .unwrap()
+            .unwrap_err();
+        abandon(100, false, old.epoch).await;
+        let after = b
+            .reserve(M, R, 100, now, Duration::ZERO)
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            after + SECOND / 2 > before,
+            "nothing given back: {before:?} then {after:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_pacer_gives_an_unsent_fleet_place_back_to_the_fleet() {
+        // One request every ten seconds: the place after a's waits nine, far longer than this
+        // test looks for it freeing up.
+        let pacing = Pacing::fixed()
+            .quota(Quota::new(M).requests_per_minute(6))
+            .headroom(1.0);
+        let fleet = Fleet::new(redis_url()).key(key("pacer-abandon"));
+        let a = Pacer::fleet(pacing.clone(), fleet.clone(), health())
+            .await
+            .unwrap();
+        let b = store(fleet, pacing).await;
+        let now = Duration::ZERO;
+        let lost = a.reserve(M, R, 0, now, Duration::ZERO).await.unwrap();
+        assert!(lost.shared);
+        assert!(
+            b.reserve(M, R, 0, now, Duration::ZERO)
+                .await
+                .unwrap()
+                .is_err()
+        );
+        // Reported in the background: b's place frees up shortly.
+        a.abandoned(M, R, 0, false, &lost, now);
+        let mut freed = false;
+        for _ in 0..100 {
+            if b.reserve(M, R, 0, now, Duration::ZERO)
+                .await
+                .unwrap()
+                .is_ok()
+            {
+                freed = true;
+                break;
+            }
+            #[allow(clippy::disallowed_methods, reason = "waits for the background report")]
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(freed, "the place was not given back to the fleet");
     }
 
     #[tokio::test]

@@ -703,6 +703,31 @@ impl Pacer {
         }
     }
 
+    /// A request given `place` with `reserved` tokens ended with nothing to report (see
+    /// [`PaceStore::abandoned`]): reported to the lane the place is on. A place on the fleet's
+    /// lane, sent, also counts as served on this process's own lane, which learns from every
+    /// answer meanwhile.
+    pub(crate) fn abandoned(
+        &self,
+        model: &str,
+        region: &str,
+        reserved: u64,
+        sent: bool,
+        place: &Reservation,
+        now: Duration,
+    ) {
+        if sent || !place.shared {
+            self.store
+                .abandoned(model, region, reserved, sent, place.epoch, now);
+        }
+        #[cfg(feature = "fleet")]
+        if place.shared
+            && let Some(fleet) = &self.fleet
+        {
+            fleet.abandoned(model, region, reserved, sent, place.epoch, now);
+        }
+    }
+
     /// A request was throttled on `limit`.
     pub(crate) fn throttled(&self, model: &str, region: &str, limit: Limit, now: Duration) {
         self.store.throttled(model, region, limit, now);
