@@ -22,7 +22,11 @@
 //!   region and access method that answered (a profile call at the profile's price), naming the
 //!   price entry's source and date ([`cost_of`], [`bundled_prices`]).
 //! - **Every attempt reported**: a [`Response`] or an [`Error`] carries each attempt's target,
-//!   error class, message and duration.
+//!   route (why it went there), error class, message and duration.
+//! - **Off unless asked for**: hedged calls and streams ([`LlmManagerBuilder::hedging`]), pacing
+//!   to the account's quotas ([`LlmManagerBuilder::pacing`]; shared between processes through
+//!   Redis with the `fleet` feature), cache affinity ([`LlmManagerBuilder::cache_affinity`]) and
+//!   latency-aware region order ([`LlmManagerBuilder::latency_aware`]).
 //!
 //! One SDK client per region is built once and reused; the SDK's own retries are off, so one
 //! attempt here is exactly one HTTP request.
