@@ -1,9 +1,10 @@
 //! Fleet mode (feature `fleet`) through a real Redis: cool-downs seen by every manager of a
 //! fleet, and calls that go on when Redis is lost.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use bedrock_retry::ManualClock;
 use bedrock_sim::{BedrockErrorKind, Fault, FaultRule, Scenario};
 use llmmanager::fleet::Fleet;
 use llmmanager::pacing::Pacing;
@@ -117,4 +118,53 @@ async fn calls_go_on_when_redis_is_lost() {
         m.converse(&hello()).await.unwrap();
     }
     assert_eq!(sim.stats().requests, 6);
+}
+
+#[tokio::test]
+async fn a_lost_redis_is_warned_about_once_and_without_its_password() {
+    const PASSWORD: &str = "fleet-pw-7Qx2";
+    let logs = crate::secrets::captured_logs();
+    let sim = sim(Scenario::default()).await;
+    let url = start_redis();
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("requirepass")
+        .arg(PASSWORD)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let secured = url.replacen("redis://", &format!("redis://:{PASSWORD}@"), 1);
+    // The manager's clock moves on four seconds before each call, so every call asks Redis again
+    // (it is tried again three seconds after it failed), and fails to reach it.
+    let clock = ManualClock::new();
+    let m = east_west(&sim)
+        .clock(Arc::new(clock.clone()))
+        .pacing(Pacing::adaptive())
+        .fleet(fleet("warn", &secured))
+        .build()
+        .await
+        .unwrap();
+    m.converse(&hello()).await.unwrap();
+    let _: Result<(), _> = redis::cmd("SHUTDOWN")
+        .arg("NOSAVE")
+        .query_async(&mut conn)
+        .await;
+    for _ in 0..8 {
+        clock.advance(Duration::from_secs(4));
+        m.converse(&hello()).await.unwrap();
+    }
+    let shown = url.replacen("redis://", "redis://:***@", 1);
+    let text = logs.text();
+    let warnings = text
+        .lines()
+        .filter(|line| line.contains("WARN") && line.contains(&shown))
+        .collect::<Vec<_>>();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(warnings[0].contains("Redis unreachable"), "{}", warnings[0]);
+    assert!(!text.contains(PASSWORD), "the password was logged");
 }

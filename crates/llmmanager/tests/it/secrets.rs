@@ -9,7 +9,14 @@ use llmmanager::Auth;
 use crate::support::{HAIKU, SECRET, east_west, hello, manager, sim};
 
 #[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    /// What was logged so far.
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
 
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -24,7 +31,7 @@ impl Write for Captured {
 /// One process-wide subscriber capturing this crate's and the SDK's logs. A global one, because a
 /// thread-local default misses events from callsites whose interest other tests' threads cached
 /// first; every test of the binary then logs into it, which only widens what is checked.
-fn captured_logs() -> Captured {
+pub(crate) fn captured_logs() -> Captured {
     static LOGS: OnceLock<Captured> = OnceLock::new();
     LOGS.get_or_init(|| {
         let logs = Captured::default();
