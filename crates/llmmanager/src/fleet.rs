@@ -188,7 +188,9 @@ fn redact(url: &str) -> String {
 /// (`''`: none), lease ms, then the op's own: `reserve` tokens and max wait µs, `ok` reserved and
 /// used tokens, `throttle` `r` or `t`, `unsent` (a place dropped before its request was sent)
 /// reserved tokens and the place's epoch, `sent` (dropped after) reserved tokens. Returns
-/// `{given (1/0), wait µs, epoch, next wait µs}`.
+/// `{given (1/0), wait µs, epoch, next wait µs}`. Expiries and waits are whole numbers and
+/// capped (at about 300 years), so that no lease, quota or request size makes Redis refuse
+/// the expiry (which would leave the key without one) or an integer reply overflow.
 const LANE_SCRIPT: &str = r"
 local key = KEYS[1]
 local op = ARGV[1]
@@ -349,8 +351,9 @@ for f, v in pairs(h) do
 end
 redis.call('HSET', key, unpack(flat))
 local ahead = math.max(num('rtat', 0), num('ttat', 0), num('rhold', 0), num('thold', 0)) - now
-redis.call('PEXPIRE', key, math.floor(lease + math.max(ahead, 0) / 1000))
-return {given, math.floor(wait), num('epoch', 0), math.floor(next_wait)}
+local function whole(x, most) return string.format('%.0f', math.min(math.max(x, 0), most)) end
+redis.call('PEXPIRE', key, whole(lease + math.max(ahead, 0) / 1000, 1e13))
+return {given, tonumber(whole(wait, 2 ^ 53)), num('epoch', 0), tonumber(whole(next_wait, 2 ^ 53))}
 ";
 
 /// How long a fleet keeps to per-process pacing after Redis failed, before trying it again.
@@ -1110,6 +1113,33 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert!(freed, "the place was not given back to the fleet");
+    }
+
+    #[tokio::test]
+    async fn extreme_leases_and_quotas_keep_the_lane_in_redis_with_an_expiry() {
+        let mut conn = redis::Client::open(redis_url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        // The longest lease, and a quota of nothing that a huge request overruns by ages.
+        let fleet = Fleet::new(redis_url())
+            .key(key("extreme"))
+            .lease(Duration::MAX);
+        let lane = format!("llmm:{}:pace:{M}:{R}", fleet.key_name());
+        let pacing = Pacing::fixed().quota(Quota::new(M).tokens_per_minute(0));
+        let s = store(fleet, pacing).await;
+        let now = Duration::ZERO;
+        let place = s.reserve(M, R, u64::MAX, now, Duration::ZERO).await;
+        assert!(matches!(place, Some(Ok(_))), "{place:?}");
+        let next = s.reserve(M, R, 1, now, Duration::MAX).await;
+        assert!(matches!(next, Some(Err(wait)) if wait > SECOND), "{next:?}");
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(&lane)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(ttl > 0, "{ttl}");
     }
 
     #[tokio::test]
