@@ -189,8 +189,8 @@ fn redact(url: &str) -> String {
 /// used tokens, `throttle` `r` or `t`, `unsent` (a place dropped before its request was sent)
 /// reserved tokens and the place's epoch, `sent` (dropped after) reserved tokens. Returns
 /// `{given (1/0), wait µs, epoch, next wait µs}`. Expiries and waits are whole numbers and
-/// capped (at about 300 years), so that no lease, quota or request size makes Redis refuse
-/// the expiry (which would leave the key without one) or an integer reply overflow.
+/// capped (at about 300 years, `MOST_MS`), so that no lease, quota or request size makes Redis
+/// refuse the expiry (which would leave the key without one) or an integer reply overflow.
 const LANE_SCRIPT: &str = r"
 local key = KEYS[1]
 local op = ARGV[1]
@@ -361,6 +361,10 @@ const RETRY_AFTER: Duration = Duration::from_secs(3);
 
 /// How often cool-downs are exchanged with the fleet, at most.
 const SHARE_EVERY: Duration = Duration::from_millis(250);
+
+/// The longest time to live a key is given, in milliseconds (about 300 years): Redis refuses
+/// an expiry that overflows its clock.
+const MOST_MS: u64 = 10_000_000_000_000;
 
 /// Leeway when telling this process's own cool-down keys from others'.
 const SLACK: Duration = Duration::from_secs(1);
@@ -533,7 +537,7 @@ impl FleetPace {
                     .arg(
                         u64::try_from(remaining.as_millis())
                             .unwrap_or(u64::MAX)
-                            .max(1),
+                            .clamp(1, MOST_MS),
                     )
                     .ignore();
                 cooling.published.insert(target, until);
@@ -1136,6 +1140,37 @@ mod tests {
         assert!(matches!(next, Some(Err(wait)) if wait > SECOND), "{next:?}");
         let ttl: i64 = redis::cmd("PTTL")
             .arg(&lane)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(ttl > 0, "{ttl}");
+    }
+
+    #[tokio::test]
+    async fn an_endless_cool_down_is_shared_with_an_expiry() {
+        let config = bedrock_retry::HealthConfig::standard()
+            .with_failure_threshold(1)
+            .with_cool_down(Duration::MAX)
+            .with_max_cool_down(Duration::MAX);
+        let health = Arc::new(HealthTracker::new(
+            config,
+            Arc::new(bedrock_retry::ManualClock::new()),
+        ));
+        let fleet = Fleet::new(redis_url()).key(key("endless"));
+        let s = FleetPace::connect(fleet.clone(), Pacing::adaptive(), Arc::clone(&health))
+            .await
+            .unwrap();
+        health.record_failure(M, R);
+        assert!(matches!(health.state(M, R), TargetHealth::Cooling { .. }));
+        s.share_health(Duration::ZERO).await;
+        assert!(!s.down(Duration::ZERO), "the exchange failed");
+        let mut conn = redis::Client::open(redis_url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(format!("llmm:{}:cool:{M}:{R}", fleet.key_name()))
             .query_async(&mut conn)
             .await
             .unwrap();
