@@ -21,7 +21,8 @@
 //!
 //! When Redis cannot be reached in the middle of a run, pacing goes on per process (each
 //! process's own lanes, which learn from its own answers and throttles), with one warning, and
-//! Redis is tried again every few seconds; no call fails because Redis is down.
+//! Redis is tried again every few seconds; no call fails because Redis is down. When it answers
+//! again, that is logged (at info), and a later loss is warned about again.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -392,6 +393,7 @@ pub(crate) struct FleetPace {
     next_free: Mutex<HashMap<(String, String), Duration>>,
     /// Until when (local clock) Redis is not asked, after it failed.
     down_until: Mutex<Option<Duration>>,
+    /// Whether a loss of Redis was warned about and Redis has not answered since.
     warned: AtomicBool,
     /// The manager's target health.
     health: Arc<HealthTracker>,
@@ -659,6 +661,12 @@ impl FleetPace {
             .await;
         match answer {
             Ok((given, wait, epoch, next)) => {
+                if self.warned.swap(false, Ordering::Relaxed) {
+                    info!(
+                        url = %self.fleet.redacted_url(),
+                        "Redis reachable again: pacing is shared with the fleet again"
+                    );
+                }
                 self.next_free
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)

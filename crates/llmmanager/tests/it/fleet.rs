@@ -120,6 +120,12 @@ async fn calls_go_on_when_redis_is_lost() {
     assert_eq!(sim.stats().requests, 6);
 }
 
+/// Whether a log line names the fleet at `url` (and not one whose port starts with its port).
+fn logged_for(line: &str, url: &str) -> bool {
+    line.split_whitespace()
+        .any(|field| field == format!("url={url}"))
+}
+
 #[tokio::test]
 async fn a_lost_redis_is_warned_about_once_and_without_its_password() {
     const PASSWORD: &str = "fleet-pw-7Qx2";
@@ -162,9 +168,78 @@ async fn a_lost_redis_is_warned_about_once_and_without_its_password() {
     let text = logs.text();
     let warnings = text
         .lines()
-        .filter(|line| line.contains("WARN") && line.contains(&shown))
+        .filter(|line| line.contains("WARN") && logged_for(line, &shown))
         .collect::<Vec<_>>();
     assert_eq!(warnings.len(), 1, "{warnings:#?}");
     assert!(warnings[0].contains("Redis unreachable"), "{}", warnings[0]);
     assert!(!text.contains(PASSWORD), "the password was logged");
+}
+
+#[tokio::test]
+async fn redis_back_is_logged_and_a_second_loss_warned_again() {
+    let logs = crate::secrets::captured_logs();
+    let sim = sim(Scenario::default()).await;
+    let url = start_redis();
+    let port = url.rsplit(':').next().unwrap().to_owned();
+    let clock = ManualClock::new();
+    let m = east_west(&sim)
+        .clock(Arc::new(clock.clone()))
+        .pacing(Pacing::adaptive())
+        .fleet(fleet("back", &url))
+        .build()
+        .await
+        .unwrap();
+    let shutdown = || async {
+        let mut conn = redis::Client::open(url.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let _: Result<(), _> = redis::cmd("SHUTDOWN")
+            .arg("NOSAVE")
+            .query_async(&mut conn)
+            .await;
+    };
+    let lines = |what: &str| {
+        logs.text()
+            .lines()
+            .filter(|line| line.contains(what) && logged_for(line, &url))
+            .count()
+    };
+    // Each call comes after the three seconds the fleet keeps away from a failed Redis.
+    let call = || async {
+        clock.advance(Duration::from_secs(4));
+        m.converse(&hello()).await.unwrap();
+    };
+    call().await;
+    shutdown().await;
+    call().await;
+    call().await;
+    assert_eq!(lines("Redis unreachable"), 1);
+    // Redis is back on the same port: the next calls find it, and that is logged once.
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.ci/redis.sh");
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .arg(&port)
+        .env("REDIS_PARENT_PID", std::process::id().to_string())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for _ in 0..10 {
+        call().await;
+        if lines("Redis reachable again") > 0 {
+            break;
+        }
+    }
+    assert_eq!(lines("Redis reachable again"), 1);
+    // Lost again: warned again.
+    shutdown().await;
+    call().await;
+    call().await;
+    assert_eq!(lines("Redis unreachable"), 2);
+    assert_eq!(lines("Redis reachable again"), 1);
 }

@@ -68,7 +68,7 @@ async fn keys_and_tokens_stay_out_of_debug_logs_and_errors() {
         .unwrap();
     let err = bearer.converse(&hello()).await.unwrap_err();
 
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     assert!(
         logs.contains("attempt"),
         "tracing captured the calls: {logs}"
