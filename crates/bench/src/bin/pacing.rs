@@ -11,11 +11,11 @@
 //! With `--fleet N --redis-url URL`, the batch is shared round-robin by N managers (as N
 //! processes would run it: each its own pacing), all against the one simulator quota, each mode
 //! once with every manager pacing on its own and once sharing its pacing through Redis
-//! (`LlmManagerBuilder::fleet`).
+//! (`LlmManagerBuilder::fleet`; the bench's `fleet` feature).
 //!
 //! ```text
 //! cargo run --release -p bench --bin pacing
-//! cargo run --release -p bench --bin pacing -- --fleet 4 --redis-url redis://127.0.0.1:6379
+//! cargo run --release -p bench --features fleet --bin pacing -- --fleet 4 --redis-url redis://127.0.0.1:6379
 //! ```
 
 use std::process::ExitCode;
@@ -24,7 +24,13 @@ use std::time::{Duration, Instant};
 use bedrock_sim::{LatencyModel, Scenario, Simulator, TokenQuota};
 use bench::DynError;
 use clap::Parser;
+#[cfg(feature = "fleet")]
 use llmmanager::fleet::Fleet;
+
+/// Built without the `fleet` feature, there is no fleet to share pacing through.
+#[cfg(not(feature = "fleet"))]
+#[derive(Clone)]
+enum Fleet {}
 use llmmanager::pacing::{Pacing, Quota};
 use llmmanager::retry::HealthConfig;
 use llmmanager::{Auth, ConverseRequest, LlmManager, RetryConfig, Timeouts};
@@ -92,6 +98,11 @@ async fn run(args: &Args) -> Result<(), DynError> {
             ("learned", Some(learned), None),
         ],
         (Some(_), None) => return Err("--fleet needs --redis-url (or REDIS_URL)".into()),
+        #[cfg(not(feature = "fleet"))]
+        (Some(_), Some(_)) => {
+            return Err("--fleet needs the fleet feature: cargo run --release -p bench --features fleet --bin pacing -- --fleet ...".into());
+        }
+        #[cfg(feature = "fleet")]
         (Some(_), Some(url)) => {
             let fleet = |name: &str| {
                 #[allow(clippy::disallowed_methods, reason = "a unique key per run")]
@@ -185,7 +196,12 @@ async fn one_mode(
             builder = builder.pacing(p.clone());
         }
         if let Some(f) = &fleet {
-            builder = builder.fleet(f.clone());
+            #[cfg(feature = "fleet")]
+            {
+                builder = builder.fleet(f.clone());
+            }
+            #[cfg(not(feature = "fleet"))]
+            match *f {}
         }
         fleet_of.push(builder.build().await?);
     }
