@@ -111,9 +111,10 @@ pub(crate) struct GlobalArgs {
     #[arg(long, global = true, value_name = "URL")]
     pub(crate) otlp_endpoint: Option<String>,
     /// Hedge calls: when an attempt has not answered after MS milliseconds, the same request
-    /// starts on the next region and the first answer wins (the other is cancelled). This costs
-    /// money, since both requests may be billed: at most --hedge-share of calls hedge. A streamed
-    /// answer (--stream) is hedged when no token arrived after MS, and the first to stream wins.
+    /// starts on the next healthy target (the next region, or the next model) and the first
+    /// answer wins (the other is cancelled). This costs money, since both requests may be billed:
+    /// at most --hedge-share of calls hedge. A streamed answer (--stream) is hedged when no token
+    /// arrived after MS, and the first to stream wins.
     #[arg(
         long,
         global = true,
