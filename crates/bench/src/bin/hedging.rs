@@ -117,7 +117,7 @@ async fn run(args: &Args) -> Result<(), DynError> {
         let p99 = f.p99.as_secs_f64();
         let base = *baseline.get_or_insert(p99);
         lines.push(format!(
-            "{name:<14} {:>7} {:>7} {:>7} {:>7} {:>9} {:>5.1}% {:>7} {:>4} {:>10}   p99 {:.1}x lower",
+            "{name:<14} {:>7} {:>7} {:>7} {:>7} {:>9} {:>5.1}% {:>7} {:>4} {:>10}   p99 {:.2}x lower",
             f.p50.as_millis(),
             f.p95.as_millis(),
             f.p99.as_millis(),
