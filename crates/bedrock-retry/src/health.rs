@@ -355,6 +355,30 @@ impl HealthTracker {
         );
     }
 
+    /// Opens a healthy target's breaker now, as a first trip (one base cool-down), whatever its
+    /// failure count: another source saw it fail (for instance, another process of a fleet). A
+    /// target already cooling or half-open is left as it is.
+    pub fn trip(&self, model: &str, region: &str) {
+        let now = self.clock.now();
+        let mut entries = self.lock();
+        let entry = entries
+            .entry((model.to_owned(), region.to_owned()))
+            .or_default();
+        if Self::health_of(Some(entry), now) != TargetHealth::Healthy {
+            return;
+        }
+        let cool_down = self.config.cool_down_for(1);
+        entry.trips = 1;
+        entry.probe_started = None;
+        entry.cooling_until = Some(now.saturating_add(cool_down));
+        debug!(
+            model,
+            region,
+            cool_down_ms = u64::try_from(cool_down.as_millis()).unwrap_or(u64::MAX),
+            "target cooling down (tripped)"
+        );
+    }
+
     /// Every tracked target that is not healthy, with its state, sorted by model then region.
     pub fn unhealthy(&self) -> Vec<(String, String, TargetHealth)> {
         let now = self.clock.now();
@@ -405,6 +429,38 @@ mod tests {
         assert_eq!(h.state("m", "r"), cooling(10));
         assert_eq!(h.rank("m", "r"), 2);
         assert_eq!(h.state("m", "other"), TargetHealth::Healthy);
+    }
+
+    #[test]
+    fn a_trip_opens_the_breaker_at_once_whatever_the_threshold() {
+        let clock = ManualClock::new();
+        let h = HealthTracker::new(
+            HealthConfig::standard()
+                .with_failure_threshold(u32::MAX)
+                .with_cool_down(Duration::from_secs(10))
+                .build()
+                .unwrap(),
+            Arc::new(clock.clone()),
+        );
+        h.trip("m", "r");
+        assert_eq!(h.state("m", "r"), cooling(10));
+        clock.advance(Duration::from_secs(4));
+        h.trip("m", "r");
+        assert_eq!(
+            h.state("m", "r"),
+            cooling(6),
+            "a cooling target is left as it is"
+        );
+        clock.advance(Duration::from_secs(6));
+        assert_eq!(h.state("m", "r"), TargetHealth::HalfOpen);
+        h.trip("m", "r");
+        assert_eq!(
+            h.state("m", "r"),
+            TargetHealth::HalfOpen,
+            "so is a half-open one"
+        );
+        h.record_success("m", "r");
+        assert_eq!(h.state("m", "r"), TargetHealth::Healthy);
     }
 
     #[test]

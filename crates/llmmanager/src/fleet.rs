@@ -563,7 +563,6 @@ impl FleetPace {
                 return;
             }
         };
-        let threshold = self.health.config().failure_threshold().max(1);
         let mut cooling = self.cooling.lock().unwrap_or_else(PoisonError::into_inner);
         for (target, ttl) in seen.into_iter().zip(ttls) {
             let Ok(ttl) = u64::try_from(ttl) else {
@@ -577,9 +576,7 @@ impl FleetPace {
             {
                 continue;
             }
-            for _ in 0..threshold {
-                self.health.record_failure(&target.0, &target.1);
-            }
+            self.health.trip(&target.0, &target.1);
             info!(
                 model = %target.0,
                 region = %target.1,
