@@ -305,6 +305,26 @@ impl HealthTracker {
         }
     }
 
+    /// Gives back the probe reservation of a half-open target whose probe attempt ended without
+    /// an outcome (it was cancelled, for instance as the loser of a hedged race): the target
+    /// stays half-open and the next attempt may probe it at once, rather than after the hold.
+    /// A target in any other state is left as it is.
+    pub fn release_probe(&self, model: &str, region: &str) {
+        let now = self.clock.now();
+        let mut entries = self.lock();
+        let Some(entry) = entries.get_mut(&(model.to_owned(), region.to_owned())) else {
+            return;
+        };
+        if Self::health_of(Some(entry), now) == TargetHealth::HalfOpen
+            && entry.probe_started.take().is_some()
+        {
+            debug!(
+                model,
+                region, "probe cancelled; the target may be probed again"
+            );
+        }
+    }
+
     /// Notes that an attempt is about to be sent to a target. Returns `true` when the attempt is
     /// the probe of a half-open target (which is then reserved for it).
     pub fn begin_attempt(&self, model: &str, region: &str) -> bool {
@@ -541,6 +561,31 @@ mod tests {
         clock.advance(Duration::from_secs(10));
         assert_eq!(h.rank("m", "r"), 1);
         assert!(h.begin_attempt("m", "r"));
+    }
+
+    #[test]
+    fn a_released_probe_may_be_taken_again_at_once() {
+        let clock = ManualClock::new();
+        let h = tracker(&clock);
+        h.release_probe("m", "r");
+        assert_eq!(
+            h.state("m", "r"),
+            TargetHealth::Healthy,
+            "untracked: no entry"
+        );
+        for _ in 0..3 {
+            h.record_failure("m", "r");
+        }
+        h.release_probe("m", "r");
+        assert_eq!(h.state("m", "r"), cooling(10), "cooling: left as it is");
+        clock.advance(Duration::from_secs(10));
+        let hold = Duration::from_secs(120);
+        assert_eq!(h.admit("m", "r", hold), Admission::Probe);
+        assert_eq!(h.admit("m", "r", hold), Admission::Busy, "probe held");
+        h.release_probe("m", "r");
+        assert_eq!(h.state("m", "r"), TargetHealth::HalfOpen);
+        assert_eq!(h.rank("m", "r"), 1, "probe free");
+        assert_eq!(h.admit("m", "r", hold), Admission::Probe);
     }
 
     #[test]

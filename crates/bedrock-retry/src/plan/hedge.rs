@@ -28,7 +28,9 @@
 //!
 //! A call hedges at most once. A hedge never goes to a target that cools down or waits for its
 //! half-open probe, takes no retry-budget tokens, counts towards the attempt limit, and is bounded
-//! by the call's deadline like any attempt.
+//! by the call's deadline like any attempt. An attempt that probed a half-open target and lost
+//! the race gives the probe back ([`HealthTracker::release_probe`](crate::HealthTracker::release_probe)):
+//! the target stays half-open and the next call may probe it.
 
 use std::future::Future;
 use std::pin::{Pin, pin};
@@ -535,6 +537,13 @@ impl<T: PlanTarget> CallPlan<T> {
             route: f.attempt.route,
             lost: Some(loss),
         });
+        // A probe that lost reported nothing about its half-open target: its reservation is
+        // given back, so the next call may probe the target without waiting out the hold.
+        if f.attempt.probe
+            && let Some(health) = &self.health
+        {
+            health.release_probe(f.attempt.target.model(), f.attempt.target.region());
+        }
     }
 }
 
@@ -1093,5 +1102,43 @@ mod tests {
             run(&planner(Some(health)), &Duration::from_millis(100), regions).await;
         assert_eq!(value.unwrap(), "r3");
         assert_eq!(summary(&records), ["r1 #1 cancelled", "r3 #2 ok hedge"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_cancelled_by_its_hedge_gives_its_reservation_back() {
+        let health = Arc::new(HealthTracker::new(
+            HealthConfig::standard().with_failure_threshold(1),
+            Arc::new(TokioClock::new()),
+        ));
+        for region in ["r1", "r2", "r3"] {
+            health.record_failure("m", region);
+        }
+        tokio::time::advance(health.config().cool_down()).await;
+        assert_eq!(health.state("m", "r1"), crate::TargetHealth::HalfOpen);
+        // Every target is half-open, so the call's first attempt is r1's probe; while it runs,
+        // another call's probe makes r2 healthy, and the hedge goes there.
+        let other_call = Arc::clone(&health);
+        tokio::spawn(async move {
+            TokioSleep::new().sleep(Duration::from_millis(50)).await;
+            other_call.record_success("m", "r2");
+        });
+        let regions = Regions {
+            latency: vec![("r1", 5_000), ("r2", 20)],
+            failing: vec![],
+        };
+        let (value, records, _) = run(
+            &planner(Some(Arc::clone(&health))),
+            &Duration::from_millis(100),
+            regions,
+        )
+        .await;
+        assert_eq!(value.unwrap(), "r2");
+        assert_eq!(summary(&records), ["r1 #1 cancelled", "r2 #2 ok hedge"]);
+        assert_eq!(health.state("m", "r1"), crate::TargetHealth::HalfOpen);
+        assert_eq!(
+            health.admit("m", "r1", Duration::ZERO),
+            crate::Admission::Probe,
+            "the cancelled probe no longer holds the target"
+        );
     }
 }
