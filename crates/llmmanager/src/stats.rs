@@ -27,6 +27,9 @@ pub struct TargetStats {
     pub failures: BTreeMap<String, u64>,
     /// Attempts that lost a hedged race (neither successes nor failures).
     pub lost: u64,
+    /// Attempts still running when their caller dropped the stream (neither successes nor
+    /// failures nor lost; see [`ManagerStats::calls_dropped`]).
+    pub dropped: u64,
     /// The median of the Converse latencies observed recently (`None`: none observed).
     pub latency_p50_ms: Option<u64>,
     /// The 95th percentile of those latencies.
@@ -43,6 +46,11 @@ pub struct ManagerStats {
     pub calls_succeeded: u64,
     /// Calls that ended with an error after at least one attempt.
     pub calls_failed: u64,
+    /// Streams their caller dropped before they ended, after at least one attempt was sent
+    /// (neither succeeded nor failed). Their attempts count in the targets' `attempts`: those
+    /// that had ended as they ended, those still running under `dropped`, and a hedge among them
+    /// under `hedges`.
+    pub calls_dropped: u64,
     /// Hedges sent: copies of a slow attempt on another target.
     pub hedges: u64,
     /// Calls the hedge answered.
@@ -57,8 +65,22 @@ pub struct ManagerStats {
     pub targets: Vec<TargetStats>,
 }
 
-/// Attempts, successes, failures by class name, and lost races of one target.
-type Tally = (u64, u64, BTreeMap<&'static str, u64>, u64);
+/// Attempts, successes, failures by class name, lost races, and attempts dropped with their
+/// stream, of one target.
+type Tally = (u64, u64, BTreeMap<&'static str, u64>, u64, u64);
+
+/// How an attempt of a stream its caller dropped had ended when the stream was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// It answered.
+    Answered,
+    /// It failed with this class.
+    Failed(bedrock_retry::ErrorClass),
+    /// It lost a hedged race.
+    Lost,
+    /// It was still running.
+    Running,
+}
 
 /// Values per model, then per region: looked up by `&str`, so updating a target already seen
 /// allocates nothing.
@@ -93,6 +115,7 @@ fn get<'m, V>(map: &'m PerTarget<V>, model: &str, region: &str) -> Option<&'m V>
 struct Counters {
     calls_succeeded: u64,
     calls_failed: u64,
+    calls_dropped: u64,
     hedges: u64,
     hedges_won: u64,
     discarded: u64,
@@ -140,6 +163,39 @@ impl Stats {
         }
     }
 
+    /// Records a stream its caller dropped before it ended, with how each attempt sent so far
+    /// had ended: the call counts as dropped, its attempts as they ended.
+    pub(crate) fn record_dropped(
+        &self,
+        attempts: &[(crate::routing::Target, bedrock_retry::Route, Ended)],
+    ) {
+        if attempts.is_empty() {
+            return;
+        }
+        let mut guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let c = &mut *guard;
+        c.calls_dropped += 1;
+        for (target, route, ended) in attempts {
+            update(
+                &mut c.targets,
+                &target.model,
+                &target.region,
+                |entry: &mut Tally| {
+                    entry.0 += 1;
+                    match ended {
+                        Ended::Answered => entry.1 += 1,
+                        Ended::Failed(class) => *entry.2.entry(class.as_str()).or_default() += 1,
+                        Ended::Lost => entry.3 += 1,
+                        Ended::Running => entry.4 += 1,
+                    }
+                },
+            );
+            if *route == bedrock_retry::Route::Hedge {
+                c.hedges += 1;
+            }
+        }
+    }
+
     /// Records how long a Converse attempt of `model` in `region` took to answer.
     pub(crate) fn observe_latency(&self, model: &str, region: &str, latency: Duration) {
         let mut c = self.0.lock().unwrap_or_else(PoisonError::into_inner);
@@ -178,32 +234,36 @@ impl Stats {
                     .iter()
                     .map(move |(region, tally)| (model, region, tally))
             })
-            .map(|(model, region, (attempts, successes, failures, lost))| {
-                let window = get(&c.latencies, model, region);
-                TargetStats {
-                    model: model.clone(),
-                    region: region.clone(),
-                    attempts: *attempts,
-                    successes: *successes,
-                    failures: failures
-                        .iter()
-                        .map(|(class, n)| ((*class).to_owned(), *n))
-                        .collect(),
-                    lost: *lost,
-                    latency_p50_ms: millis(window.and_then(|w| w.quantile(0.5))),
-                    latency_p95_ms: millis(window.and_then(|w| w.quantile(0.95))),
-                    health: match health(model, region) {
-                        TargetHealth::Healthy => "healthy",
-                        TargetHealth::HalfOpen => "half_open",
-                        _ => "cooling",
+            .map(
+                |(model, region, (attempts, successes, failures, lost, dropped))| {
+                    let window = get(&c.latencies, model, region);
+                    TargetStats {
+                        model: model.clone(),
+                        region: region.clone(),
+                        attempts: *attempts,
+                        successes: *successes,
+                        failures: failures
+                            .iter()
+                            .map(|(class, n)| ((*class).to_owned(), *n))
+                            .collect(),
+                        lost: *lost,
+                        dropped: *dropped,
+                        latency_p50_ms: millis(window.and_then(|w| w.quantile(0.5))),
+                        latency_p95_ms: millis(window.and_then(|w| w.quantile(0.95))),
+                        health: match health(model, region) {
+                            TargetHealth::Healthy => "healthy",
+                            TargetHealth::HalfOpen => "half_open",
+                            _ => "cooling",
+                        }
+                        .to_owned(),
                     }
-                    .to_owned(),
-                }
-            })
+                },
+            )
             .collect();
         ManagerStats {
             calls_succeeded: c.calls_succeeded,
             calls_failed: c.calls_failed,
+            calls_dropped: c.calls_dropped,
             hedges: c.hedges,
             hedges_won: c.hedges_won,
             discarded_answers: c.discarded,

@@ -7,12 +7,14 @@ use std::time::Duration;
 use bedrock_messages::{ContentBlock, ConverseRequest, Message, Role, ToolUseBlock};
 
 use super::fold::Answer;
-use super::{BATCH, Buffer, Recovery, RecoveryKind, StreamEvent, StreamResponse, YieldNow};
+use super::{BATCH, Buffer, Ledger, Recovery, RecoveryKind, StreamEvent, StreamResponse, YieldNow};
 use crate::call::{CallOptions, Done, Engine, Exchange, Ready, StreamRecovery, dropped_features};
 use crate::classify::AttemptError;
 use crate::error::Error;
 use crate::hedge::FirstEvent;
 use crate::routing::Target;
+use crate::stats::Ended;
+use bedrock_retry::Classify;
 
 impl Exchange for Run<'_> {
     type Output = ();
@@ -35,6 +37,7 @@ impl Exchange for Run<'_> {
             started: self.started,
             first_event: Arc::clone(&self.first_event),
             delivered: false,
+            ledger: Arc::clone(&self.ledger),
         })
     }
 
@@ -51,7 +54,12 @@ impl Exchange for Run<'_> {
 
     async fn send(&mut self, ready: Ready) -> Result<(), AttemptError> {
         let target = ready.attempt.target.clone();
+        let sent = self.ledger.sent(&ready.attempt);
         let result = self.attempt(ready).await;
+        sent.settle(match &result {
+            Ok(()) => Ended::Answered,
+            Err(error) => Ended::Failed(self.engine.classifier.classify(error).class()),
+        });
         if let Err(error) = &result
             && self.has_content()
         {
@@ -76,10 +84,12 @@ pub(super) struct Run<'e> {
     first_event: Arc<FirstEvent>,
     /// Whether this run delivered events to the consumer.
     delivered: bool,
+    /// The attempts sent so far, shared with a hedge's run.
+    ledger: Arc<Ledger>,
 }
 
 impl<'e> Run<'e> {
-    pub(super) fn new(engine: &'e Engine, out: Buffer) -> Self {
+    pub(super) fn new(engine: &'e Engine, out: Buffer, ledger: Arc<Ledger>) -> Self {
         Self {
             engine,
             out,
@@ -90,6 +100,7 @@ impl<'e> Run<'e> {
             started: engine.now(),
             first_event: Arc::default(),
             delivered: false,
+            ledger,
         }
     }
 
@@ -111,6 +122,7 @@ impl<'e> Run<'e> {
         let outcome = engine
             .run(prepared, targets, options, &mut warnings, self)
             .await;
+        self.ledger.recorded();
         match outcome {
             Ok(done) => {
                 warnings.append(&mut self.notes);

@@ -50,6 +50,7 @@ mod fold;
 use crate::call::{AttemptRecord, CallOptions, Engine};
 use crate::error::Error;
 use crate::routing::Target;
+use crate::stats::Ended;
 use driver::Run;
 
 /// How a stream was recovered.
@@ -210,11 +211,112 @@ impl StreamResponse {
 /// [`StreamEvent::Completed`], or with one `Err` carrying the partial text and every attempt.
 ///
 /// The call runs inside the stream itself: polling the stream drives it, and dropping it stops
-/// the call (no further attempt is made). Events the SDK has already received are handed over in
-/// batches, without a task switch per event.
+/// the call (no further attempt is made). A stream dropped before it ended still counts in
+/// [`LlmManager::stats`](crate::LlmManager::stats), as
+/// [`calls_dropped`](crate::ManagerStats::calls_dropped) with the attempts it sent. Events the SDK
+/// has already received are handed over in batches, without a task switch per event.
 pub struct ConverseStream {
     buffer: Buffer,
     driver: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    /// The attempts sent so far, for the statistics of a stream dropped before it ended.
+    ledger: Arc<Ledger>,
+    engine: Arc<Engine>,
+}
+
+impl Drop for ConverseStream {
+    fn drop(&mut self) {
+        if self.driver.is_none() {
+            return;
+        }
+        // Attempts the call drops from now on were running when the caller gave up.
+        self.ledger.abandon();
+        self.driver = None;
+        let unrecorded = self.ledger.unrecorded();
+        self.engine.stats.record_dropped(&unrecorded);
+    }
+}
+
+/// What a stream's attempts did so far, kept as they go: the call records its statistics when it
+/// ends, and a stream dropped before that records these instead. Shared with a hedge's run.
+#[derive(Debug, Default)]
+pub(super) struct Ledger(Mutex<Entries>);
+
+#[derive(Debug, Default)]
+struct Entries {
+    attempts: Vec<(Target, bedrock_retry::Route, Ended)>,
+    /// The call ended and recorded its own statistics.
+    recorded: bool,
+    /// The caller dropped the stream.
+    abandoned: bool,
+}
+
+impl Ledger {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
+        // Every operation on the entries is a single update: a panic cannot leave them half-done.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Notes an attempt about to be sent; the guard settles how it ended.
+    pub(super) fn sent(self: &Arc<Self>, attempt: &bedrock_retry::Attempt<Target>) -> Sent {
+        let mut entries = self.lock();
+        entries
+            .attempts
+            .push((attempt.target.clone(), attempt.route, Ended::Running));
+        Sent {
+            ledger: Arc::clone(self),
+            index: entries.attempts.len() - 1,
+            settled: false,
+        }
+    }
+
+    /// The call ended: it recorded its statistics itself.
+    pub(super) fn recorded(&self) {
+        self.lock().recorded = true;
+    }
+
+    fn abandon(&self) {
+        self.lock().abandoned = true;
+    }
+
+    /// The attempts to record for a dropped stream: none when the call recorded them.
+    fn unrecorded(&self) -> Vec<(Target, bedrock_retry::Route, Ended)> {
+        let mut entries = self.lock();
+        if entries.recorded {
+            return Vec::new();
+        }
+        entries.recorded = true;
+        std::mem::take(&mut entries.attempts)
+    }
+
+    fn settle(&self, index: usize, ended: Ended) {
+        if let Some(entry) = self.lock().attempts.get_mut(index) {
+            entry.2 = ended;
+        }
+    }
+}
+
+/// One attempt noted in the [`Ledger`]. Dropped unsettled, the attempt was cancelled: by the
+/// caller dropping the stream (it stays running), else by the call (it lost a hedged race).
+pub(super) struct Sent {
+    ledger: Arc<Ledger>,
+    index: usize,
+    settled: bool,
+}
+
+impl Sent {
+    /// The attempt ended with `ended`.
+    pub(super) fn settle(mut self, ended: Ended) {
+        self.settled = true;
+        self.ledger.settle(self.index, ended);
+    }
+}
+
+impl Drop for Sent {
+    fn drop(&mut self) {
+        if !self.settled && !self.ledger.lock().abandoned {
+            self.ledger.settle(self.index, Ended::Lost);
+        }
+    }
 }
 
 impl std::fmt::Debug for ConverseStream {
@@ -326,9 +428,12 @@ pub(crate) fn start(
     let model = targets.first().map_or("", |t| t.model.as_str());
     let span = crate::telemetry::call_span(true, engine.auth_kind, model);
     let out = buffer.clone();
+    let ledger = Arc::new(Ledger::default());
+    let call_ledger = Arc::clone(&ledger);
+    let stats_engine = Arc::clone(&engine);
     let driver = async move {
         let telemetry = crate::telemetry::Call::begin(&engine, tracing::Span::current(), &targets);
-        let mut run = Run::new(&engine, out.clone());
+        let mut run = Run::new(&engine, out.clone(), call_ledger);
         let result = run.drive(&prepared, targets, &options, warnings).await;
         let outcome = match &result {
             Ok(response) => crate::telemetry::Outcome::Answered {
@@ -347,5 +452,7 @@ pub(crate) fn start(
     ConverseStream {
         buffer,
         driver: Some(Box::pin(driver)),
+        ledger,
+        engine: stats_engine,
     }
 }

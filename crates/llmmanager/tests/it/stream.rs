@@ -3,10 +3,14 @@
 use std::time::Duration;
 
 use bedrock_retry::ErrorClass;
-use bedrock_sim::{BedrockErrorKind, Fault, FaultRule, Operation, Scenario, StreamExceptionKind};
+use bedrock_sim::{
+    BedrockErrorKind, Fault, FaultRule, LatencyModel, LatencyRule, Operation, Scenario,
+    StreamExceptionKind,
+};
 use futures::StreamExt;
 use llmmanager::{
-    ConverseStream, Error, RecoveryKind, StreamEvent, StreamRecovery, StreamResponse, Timeouts,
+    ConverseStream, Error, Hedging, RecoveryKind, StreamEvent, StreamRecovery, StreamResponse,
+    Timeouts,
 };
 
 use crate::support::{HAIKU, NOVA_LITE, east_west, hello, manager, sim};
@@ -334,4 +338,141 @@ async fn a_later_attempt_may_read_its_stream_until_the_calls_deadline() {
         .unwrap();
     assert_eq!(response.region, "us-west-2");
     assert_eq!(response.attempts.len(), 2);
+}
+
+/// Reads `stream` up to its first text delta; the stream must still be running then.
+async fn read_to_first_text(stream: &mut ConverseStream) {
+    while let Some(event) = stream.next_event().await {
+        match event.unwrap() {
+            StreamEvent::TextDelta { .. } => return,
+            StreamEvent::Completed(_) => panic!("the stream ended before the test dropped it"),
+            _ => {}
+        }
+    }
+    panic!("the stream ended without text");
+}
+
+/// `(model region, attempts, successes, lost, dropped)` of every target in `m`'s statistics.
+fn target_counts(m: &llmmanager::LlmManager) -> Vec<(String, u64, u64, u64, u64)> {
+    m.stats()
+        .targets
+        .iter()
+        .map(|t| {
+            assert!(t.failures.is_empty(), "{t:?}");
+            (t.region.clone(), t.attempts, t.successes, t.lost, t.dropped)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_stream_dropped_mid_answer_counts_as_a_dropped_call_and_a_completed_one_does_not() {
+    // The first text comes at once, the next after 600 ms.
+    let sim = sim(Scenario::default().with_latency(LatencyModel::new(10, 5.0))).await;
+    let m = manager(&sim)
+        .model(HAIKU)
+        .region("us-east-1")
+        .build()
+        .await
+        .unwrap();
+    let mut stream = m.converse_stream(&hello()).await.unwrap();
+    read_to_first_text(&mut stream).await;
+    drop(stream);
+    let stats = m.stats();
+    assert_eq!(
+        (
+            stats.calls_succeeded,
+            stats.calls_failed,
+            stats.calls_dropped
+        ),
+        (0, 0, 1)
+    );
+    assert_eq!(
+        target_counts(&m),
+        [("us-east-1".to_owned(), 1, 0, 0, 1)],
+        "the attempt was sent, and was running when the stream was dropped"
+    );
+
+    // A stream read to its end and then dropped is counted once, as the call it was.
+    let stream = m.converse_stream(&hello()).await.unwrap();
+    stream.finish().await.unwrap();
+    let stats = m.stats();
+    assert_eq!(
+        (
+            stats.calls_succeeded,
+            stats.calls_failed,
+            stats.calls_dropped
+        ),
+        (1, 0, 1)
+    );
+    assert_eq!(target_counts(&m), [("us-east-1".to_owned(), 2, 1, 0, 1)]);
+
+    // A stream dropped before it was polled sent nothing and counts nowhere.
+    drop(m.converse_stream(&hello()).await.unwrap());
+    assert_eq!(m.stats().calls_dropped, 1);
+    assert_eq!(sim.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn a_hedged_stream_dropped_mid_race_counts_both_attempts() {
+    // us-east-1 is slow to its first token, us-west-2 less so: after the 100 ms hedge both run.
+    let scenario = Scenario::default()
+        .with_latency(LatencyModel::new(1_500, 0.0))
+        .with_latency_rule(LatencyRule::new(LatencyModel::new(3_000, 0.0)).region("us-east-1"));
+    let sim = sim(scenario).await;
+    let m = east_west(&sim)
+        .hedging(Hedging::after(Duration::from_millis(100)).max_share(1.0))
+        .build()
+        .await
+        .unwrap();
+    let sleep = bedrock_retry::TokioSleep::new();
+    let mut stream = m.converse_stream(&hello()).await.unwrap();
+    let waited =
+        bedrock_retry::timeout(&sleep, Duration::from_millis(400), stream.next_event()).await;
+    assert!(waited.is_err(), "nothing reaches the consumer mid-race");
+    drop(stream);
+    assert_eq!(sim.requests().len(), 2, "Bedrock got both requests");
+    let stats = m.stats();
+    assert_eq!(
+        (
+            stats.calls_succeeded,
+            stats.calls_failed,
+            stats.calls_dropped
+        ),
+        (0, 0, 1)
+    );
+    assert_eq!((stats.hedges, stats.hedges_won), (1, 0));
+    assert_eq!(
+        target_counts(&m),
+        [
+            ("us-east-1".to_owned(), 1, 0, 0, 1),
+            ("us-west-2".to_owned(), 1, 0, 0, 1)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_hedged_stream_dropped_after_the_race_counts_the_loser_as_lost() {
+    // The hedge on us-west-2 wins the race and answers slowly; the consumer drops it mid-answer.
+    let scenario = Scenario::default()
+        .with_latency(LatencyModel::new(10, 5.0))
+        .with_latency_rule(LatencyRule::new(LatencyModel::new(3_000, 5.0)).region("us-east-1"));
+    let sim = sim(scenario).await;
+    let m = east_west(&sim)
+        .hedging(Hedging::after(Duration::from_millis(100)).max_share(1.0))
+        .build()
+        .await
+        .unwrap();
+    let mut stream = m.converse_stream(&hello()).await.unwrap();
+    read_to_first_text(&mut stream).await;
+    drop(stream);
+    let stats = m.stats();
+    assert_eq!(stats.calls_dropped, 1);
+    assert_eq!((stats.hedges, stats.hedges_won), (1, 0));
+    assert_eq!(
+        target_counts(&m),
+        [
+            ("us-east-1".to_owned(), 1, 0, 1, 0),
+            ("us-west-2".to_owned(), 1, 0, 0, 1)
+        ]
+    );
 }
