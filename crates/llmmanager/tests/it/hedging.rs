@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use bedrock_retry::{HedgeLoss, Route};
 use bedrock_sim::{
-    BedrockErrorKind, Fault, FaultRule, LatencyModel, LatencyRule, Scenario, StreamExceptionKind,
+    BedrockErrorKind, Fault, FaultRule, LatencyModel, LatencyRule, Scenario, SimHandle,
+    StreamExceptionKind,
 };
 use llmmanager::pacing::{Pacing, Quota};
 use llmmanager::parallel::{BatchRequest, ParallelConfig, RegionStrategy};
@@ -346,32 +347,36 @@ async fn a_hedge_that_breaks_mid_answer_is_recovered_like_any_stream() {
     assert_eq!(sim.requests().len(), 3);
 }
 
-#[tokio::test]
-async fn a_hedge_dropped_while_waiting_for_capacity_gives_its_place_back() {
-    // us-west-2 is paced to one request a second, one second ahead allowed: two calls fill it.
-    let sim = sim(slow_east(300)).await;
+/// Calls to us-west-2 alone, not hedged.
+fn west_only() -> CallOptions {
+    CallOptions::prefer_regions(["us-west-2"], false).with_hedging(Hedging::off())
+}
+
+/// A hedging manager whose us-west-2 is paced to one request a second, one second ahead
+/// allowed, and already full: two calls went there.
+async fn west_paced_and_full(sim: &SimHandle) -> LlmManager {
     let pacing = Pacing::fixed().headroom(1.0).quota(
         Quota::new(HAIKU)
             .region("us-west-2")
             .requests_per_minute(60),
     );
-    let m = east_west(&sim)
+    let m = east_west(sim)
         .hedging(hedge_after_100ms())
         .pacing(pacing)
         .build()
         .await
         .unwrap();
-    let west_only =
-        || CallOptions::prefer_regions(["us-west-2"], false).with_hedging(Hedging::off());
     for _ in 0..2 {
-        assert_eq!(
-            m.converse_with(&hello(), &west_only())
-                .await
-                .unwrap()
-                .region,
-            "us-west-2"
-        );
+        let r = m.converse_with(&hello(), &west_only()).await.unwrap();
+        assert_eq!(r.region, "us-west-2");
     }
+    m
+}
+
+#[tokio::test]
+async fn a_hedge_dropped_while_waiting_for_capacity_gives_its_place_back() {
+    let sim = sim(slow_east(300)).await;
+    let m = west_paced_and_full(&sim).await;
     // The hedge to us-west-2 waits about a second for its place; us-east-1 answers first, and
     // the hedge is dropped before it was sent.
     let r = m.converse(&hello()).await.unwrap();
@@ -659,23 +664,7 @@ async fn a_stream_hedge_waiting_for_capacity_gives_its_place_back_when_the_first
         .with_latency(LatencyModel::new(10, 0.0))
         .with_latency_rule(LatencyRule::new(LatencyModel::new(300, 100.0)).region("us-east-1"));
     let sim = sim(scenario).await;
-    let pacing = Pacing::fixed().headroom(1.0).quota(
-        Quota::new(HAIKU)
-            .region("us-west-2")
-            .requests_per_minute(60),
-    );
-    let m = east_west(&sim)
-        .hedging(hedge_after_100ms())
-        .pacing(pacing)
-        .build()
-        .await
-        .unwrap();
-    let west_only =
-        || CallOptions::prefer_regions(["us-west-2"], false).with_hedging(Hedging::off());
-    for _ in 0..2 {
-        let r = m.converse_with(&hello(), &west_only()).await.unwrap();
-        assert_eq!(r.region, "us-west-2");
-    }
+    let m = west_paced_and_full(&sim).await;
     let (events, r) = stream_events(&m, &CallOptions::default()).await;
     assert_eq!(
         stream_outcomes(&r),
