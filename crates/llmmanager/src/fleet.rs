@@ -874,6 +874,56 @@ mod tests {
     const R: &str = "us-east-1";
     const SECOND: Duration = Duration::from_secs(1);
 
+    /// The lane script is the Redis twin of `LocalPace`: one sequence of steps, at (nearly) one
+    /// instant, gives the same waits from both, for a configured quota and for a learned one.
+    #[tokio::test]
+    async fn the_lane_script_paces_as_the_local_lanes_do() {
+        use crate::pacing::{Limit, LocalPace, PaceStore as _};
+        let seeded = Pacing::fixed()
+            .quota(Quota::new(M).requests_per_minute(60))
+            .headroom(1.0);
+        let learned = Pacing::adaptive().headroom(1.0).window(60 * SECOND);
+        for (name, pacing) in [("seeded", seeded), ("learned", learned)] {
+            let local = LocalPace::new(pacing.clone());
+            let fleet = store(Fleet::new(redis_url()).key(key(name)), pacing).await;
+            let now = Duration::ZERO;
+            let mut waits: (Vec<Duration>, Vec<Duration>) = (Vec::new(), Vec::new());
+            // Five places; the first three answered with 10 tokens used; a throttle; two more.
+            for n in 0..7 {
+                if n == 5 {
+                    local.throttled(M, R, Limit::Requests, now);
+                    fleet
+                        .step(M, R, now, "throttle", ["r".to_owned(), String::new()])
+                        .await
+                        .unwrap();
+                }
+                let place = local.reserve(M, R, 100, now, 60 * SECOND).unwrap();
+                waits.0.push(place.wait);
+                let shared = fleet
+                    .reserve(M, R, 100, now, 60 * SECOND)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                waits.1.push(shared.wait);
+                if n < 3 {
+                    local.succeeded(M, R, 100, Some(10), now);
+                    fleet
+                        .step(M, R, now, "ok", ["100".to_owned(), "10".to_owned()])
+                        .await
+                        .unwrap();
+                }
+            }
+            // Redis's clock moves on a little between steps: the waits agree within 100 ms.
+            for (at, (local, shared)) in waits.0.iter().zip(&waits.1).enumerate() {
+                let gap = local.abs_diff(*shared);
+                assert!(
+                    gap < SECOND / 10,
+                    "{name}, place {at}: local {local:?}, fleet {shared:?} ({waits:?})"
+                );
+            }
+        }
+    }
+
     #[tokio::test]
     async fn two_stores_on_one_redis_share_a_lane_and_other_keys_do_not() {
         let pacing = Pacing::fixed()
