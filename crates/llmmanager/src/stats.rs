@@ -123,6 +123,34 @@ struct Counters {
     latencies: PerTarget<LatencyWindow>,
 }
 
+impl Counters {
+    /// Counts one attempt on its target, as it ended, and a hedge among the hedges.
+    fn count_attempt(
+        &mut self,
+        target: &crate::routing::Target,
+        route: bedrock_retry::Route,
+        ended: Ended,
+    ) {
+        update(
+            &mut self.targets,
+            &target.model,
+            &target.region,
+            |entry: &mut Tally| {
+                entry.0 += 1;
+                match ended {
+                    Ended::Answered => entry.1 += 1,
+                    Ended::Failed(class) => *entry.2.entry(class.as_str()).or_default() += 1,
+                    Ended::Lost => entry.3 += 1,
+                    Ended::Running => entry.4 += 1,
+                }
+            },
+        );
+        if route == bedrock_retry::Route::Hedge {
+            self.hedges += 1;
+        }
+    }
+}
+
 /// The live counters, updated once per call.
 #[derive(Debug, Default)]
 pub(crate) struct Stats(Mutex<Counters>);
@@ -138,27 +166,17 @@ impl Stats {
             c.calls_failed += 1;
         }
         for a in attempts {
-            update(
-                &mut c.targets,
-                &a.target.model,
-                &a.target.region,
-                |entry: &mut Tally| {
-                    entry.0 += 1;
-                    match (a.lost, a.class) {
-                        (Some(_), _) => entry.3 += 1,
-                        (None, None) => entry.1 += 1,
-                        (None, Some(class)) => *entry.2.entry(class.as_str()).or_default() += 1,
-                    }
-                },
-            );
+            let ended = match (a.lost, a.class) {
+                (Some(_), _) => Ended::Lost,
+                (None, None) => Ended::Answered,
+                (None, Some(class)) => Ended::Failed(class),
+            };
+            c.count_attempt(&a.target, a.route, ended);
             if a.lost == Some(bedrock_retry::HedgeLoss::Discarded) {
                 c.discarded += 1;
             }
-            if a.route == bedrock_retry::Route::Hedge {
-                c.hedges += 1;
-                if a.lost.is_none() && a.class.is_none() {
-                    c.hedges_won += 1;
-                }
+            if a.route == bedrock_retry::Route::Hedge && ended == Ended::Answered {
+                c.hedges_won += 1;
             }
         }
     }
@@ -172,27 +190,10 @@ impl Stats {
         if attempts.is_empty() {
             return;
         }
-        let mut guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let c = &mut *guard;
+        let mut c = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         c.calls_dropped += 1;
         for (target, route, ended) in attempts {
-            update(
-                &mut c.targets,
-                &target.model,
-                &target.region,
-                |entry: &mut Tally| {
-                    entry.0 += 1;
-                    match ended {
-                        Ended::Answered => entry.1 += 1,
-                        Ended::Failed(class) => *entry.2.entry(class.as_str()).or_default() += 1,
-                        Ended::Lost => entry.3 += 1,
-                        Ended::Running => entry.4 += 1,
-                    }
-                },
-            );
-            if *route == bedrock_retry::Route::Hedge {
-                c.hedges += 1;
-            }
+            c.count_attempt(target, *route, *ended);
         }
     }
 
