@@ -26,7 +26,7 @@
 //! the strategy's order, cooling targets are still demoted by the health check, and a call that
 //! names preferred regions keeps their order.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
@@ -39,6 +39,7 @@ use tracing::debug;
 
 use crate::call::{Attempt, Engine};
 use crate::routing::Target;
+use crate::stats::{PerTarget, get, update};
 
 /// How long an attempt may go without an answer before it is hedged.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -276,8 +277,8 @@ pub(crate) struct Speed {
     calls: AtomicU64,
     /// Calls that sent a hedge.
     hedges: AtomicU64,
-    /// The recent times to first token of streams, per (model, region).
-    first_tokens: Mutex<BTreeMap<(String, String), LatencyWindow>>,
+    /// The recent times to first token of streams, per model and region.
+    first_tokens: Mutex<PerTarget<LatencyWindow>>,
 }
 
 impl Speed {
@@ -314,10 +315,12 @@ impl Speed {
             .first_tokens
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        windows
-            .entry((target.model.clone(), target.region.clone()))
-            .or_default()
-            .observe(latency);
+        update(
+            &mut windows,
+            &target.model,
+            &target.region,
+            |window: &mut LatencyWindow| window.observe(latency),
+        );
     }
 
     /// The recent times to first token of streams on `model` in `region`.
@@ -326,8 +329,7 @@ impl Speed {
             .first_tokens
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        windows
-            .get(&(model.to_owned(), region.to_owned()))
+        get(&windows, model, region)
             .map(LatencyWindow::recent)
             .unwrap_or_default()
     }

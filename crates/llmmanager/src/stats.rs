@@ -84,10 +84,10 @@ pub(crate) enum Ended {
 
 /// Values per model, then per region: looked up by `&str`, so updating a target already seen
 /// allocates nothing.
-type PerTarget<V> = BTreeMap<String, BTreeMap<String, V>>;
+pub(crate) type PerTarget<V> = BTreeMap<String, BTreeMap<String, V>>;
 
 /// Applies `f` to the value of `model` in `region`, made first when missing.
-fn update<V: Default, R>(
+pub(crate) fn update<V: Default, R>(
     map: &mut PerTarget<V>,
     model: &str,
     region: &str,
@@ -107,7 +107,7 @@ fn update<V: Default, R>(
 }
 
 /// The value of `model` in `region`, if any.
-fn get<'m, V>(map: &'m PerTarget<V>, model: &str, region: &str) -> Option<&'m V> {
+pub(crate) fn get<'m, V>(map: &'m PerTarget<V>, model: &str, region: &str) -> Option<&'m V> {
     map.get(model).and_then(|regions| regions.get(region))
 }
 
