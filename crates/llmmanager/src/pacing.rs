@@ -13,8 +13,10 @@
 //! requests in flight when it was throttled, times the headroom) and holds it for a moment; a
 //! success grows it slowly again, never above the configured quota.
 //!
-//! The lanes live behind a small crate-private store trait (`PaceStore`), so a store shared by
-//! several processes can back them.
+//! The process's own lanes live behind a small crate-private store trait (`PaceStore`,
+//! `LocalPace`). With the `fleet` feature, the `Pacer` asks the fleet's shared lanes in Redis
+//! first (`crate::fleet`: the same steps as one Lua script, checked against `LocalPace` by a
+//! test) and the local lanes while Redis cannot be reached.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -283,8 +285,7 @@ pub(crate) trait PaceStore: Send + Sync + fmt::Debug {
     /// dropped (the loser of a hedged race) or failed before it was sent. Unsent, its place is
     /// given back (unless a throttle since `epoch` cleared the queue); sent, it keeps what it
     /// reserved and counts as served, since Bedrock counted the request and may still finish it,
-    /// but it neither grows nor cuts a rate: it says nothing about the quota. By default the
-    /// reservation is simply kept.
+    /// but it neither grows nor cuts a rate: it says nothing about the quota.
     fn abandoned(
         &self,
         model: &str,
@@ -293,9 +294,7 @@ pub(crate) trait PaceStore: Send + Sync + fmt::Debug {
         sent: bool,
         epoch: u64,
         now: Duration,
-    ) {
-        let _ = (model, region, reserved, sent, epoch, now);
-    }
+    );
 }
 
 /// A place in a lane's queue.
