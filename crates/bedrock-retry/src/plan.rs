@@ -249,6 +249,29 @@ struct InFlight<T> {
     tokens: u32,
 }
 
+impl<T: Clone> InFlight<T> {
+    /// The record of this attempt, ended at `now`.
+    fn record(
+        &self,
+        now: Duration,
+        class: Option<ErrorClass>,
+        message: Option<String>,
+        lost: Option<HedgeLoss>,
+    ) -> AttemptRecord<T> {
+        AttemptRecord {
+            target: self.attempt.target.clone(),
+            attempt_number: self.attempt.attempt_number,
+            delay_before: self.attempt.delay,
+            disabled_features: self.attempt.disabled_features.clone(),
+            class,
+            message,
+            duration: now.saturating_sub(self.started),
+            route: self.attempt.route,
+            lost,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 enum State<T> {
     Ready(Next),
@@ -540,17 +563,8 @@ impl<T: PlanTarget> CallPlan<T> {
             return None;
         };
         let f = f.clone();
-        self.records.push(AttemptRecord {
-            target: f.attempt.target.clone(),
-            attempt_number: f.attempt.attempt_number,
-            delay_before: f.attempt.delay,
-            disabled_features: f.attempt.disabled_features.clone(),
-            class,
-            message,
-            duration: self.clock.now().saturating_sub(f.started),
-            route: f.attempt.route,
-            lost: None,
-        });
+        self.records
+            .push(f.record(self.clock.now(), class, message, None));
         Some(f)
     }
 

@@ -40,8 +40,7 @@ use std::time::Duration;
 use tracing::{debug, info};
 
 use super::{
-    Attempt, AttemptRecord, Attempter, CallPlan, Decision, Exhausted, HedgeLoss, InFlight, Route,
-    State, Succeeded,
+    Attempt, Attempter, CallPlan, Decision, Exhausted, HedgeLoss, InFlight, Route, State, Succeeded,
 };
 use crate::{Classify, ErrorClass, PlanTarget, Sleep, Target, TargetHealth};
 
@@ -180,8 +179,8 @@ impl<T: PlanTarget> CallPlan<T> {
     /// ([`HedgePolicy::committed`]), wins (see the module documentation of `hedge` for the
     /// rules). `call` makes every other attempt.
     ///
-    /// Both attempts appear in the records: the hedge with [`AttemptRecord::route`] [`Route::Hedge`], the
-    /// loser with [`AttemptRecord::lost`] set. The successful attempt is last.
+    /// Both attempts appear in the records: the hedge with [`AttemptRecord::route`](crate::AttemptRecord::route) [`Route::Hedge`], the
+    /// loser with [`AttemptRecord::lost`](crate::AttemptRecord::lost) set. The successful attempt is last.
     pub async fn run_hedged<V, E, A>(
         self,
         sleep: &dyn Sleep,
@@ -526,17 +525,8 @@ impl<T: PlanTarget> CallPlan<T> {
             ?loss,
             "hedging: attempt lost the race"
         );
-        self.records.push(AttemptRecord {
-            target: f.attempt.target.clone(),
-            attempt_number: f.attempt.attempt_number,
-            delay_before: f.attempt.delay,
-            disabled_features: f.attempt.disabled_features.clone(),
-            class: None,
-            message: Some(message),
-            duration: self.clock.now().saturating_sub(f.started),
-            route: f.attempt.route,
-            lost: Some(loss),
-        });
+        self.records
+            .push(f.record(self.clock.now(), None, Some(message), Some(loss)));
         // A probe that lost reported nothing about its half-open target: its reservation is
         // given back, so the next call may probe the target without waiting out the hold.
         if f.attempt.probe
@@ -562,8 +552,8 @@ mod tests {
 
     use super::*;
     use crate::{
-        ClassifyFn, Clock, HealthConfig, HealthTracker, JitterMode, RetryConfig, RetryPlanner,
-        TokioClock, TokioSleep,
+        AttemptRecord, ClassifyFn, Clock, HealthConfig, HealthTracker, JitterMode, RetryConfig,
+        RetryPlanner, TokioClock, TokioSleep,
     };
 
     /// An attempter whose attempts take a fixed time per region, then answer with the region's
